@@ -1,0 +1,958 @@
+//! Capture: the [`AuditLayer`] that watches `tracing` spans and events, its builder, and the
+//! [`AuditGuard`]/[`AuditHandle`] that own and query the log.
+//!
+//! On the caller's thread the layer does as little as it can: it recognises decision spans and
+//! audit events from their static metadata, copies their field values into owned values, finds
+//! the nearest decision ancestor through the span registry, and enqueues a message for the
+//! sequencer thread. Ordinary spans and events are recognised from metadata alone and cost no
+//! allocation and no lock.
+
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Sender, bounded};
+use tracing_core::field::{Field, Visit};
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Event, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+use crate::chain::{self, FORMAT, HashAlg, PRODUCER, SigningKey};
+use crate::error::Error;
+use crate::json::Value;
+use crate::sequencer::{ChainedEntry, Msg, Sequencer, SyncPolicy};
+use crate::writer::{ChainTip, ChainWriter, Durability, JsonlFileWriter};
+
+/// The span field that marks a decision: `#[instrument(fields(audit.decision))]`.
+pub const DECISION_FIELD: &str = "audit.decision";
+/// The event field that names an audit entry type when the event's name does not.
+pub const KIND_FIELD: &str = "audit.kind";
+
+/// Entry types a user event must not claim: the log writes them itself.
+const RESERVED_KINDS: [&str; 6] = [
+    "audit_open",
+    "audit_resume",
+    "decision",
+    "decision_record",
+    "decision_end",
+    "gap",
+];
+
+/// A captured field value, owned so it can cross to the sequencer thread.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum FieldValue {
+    I64(i64),
+    U64(u64),
+    I128(i128),
+    U128(u128),
+    F64(f64),
+    Bool(bool),
+    Str(String),
+    Json(Value),
+}
+
+impl FieldValue {
+    pub(crate) fn into_value(self) -> Value {
+        match self {
+            FieldValue::I64(v) => Value::from(v),
+            FieldValue::U64(v) => Value::from(v),
+            FieldValue::I128(v) => Value::from(v),
+            FieldValue::U128(v) => Value::from(v),
+            // Non-finite floats become strings so that our own logs stay strict JSON.
+            FieldValue::F64(v) if !v.is_finite() => Value::from(Value::from(v).to_string()),
+            FieldValue::F64(v) => Value::from(v),
+            FieldValue::Bool(v) => Value::Bool(v),
+            FieldValue::Str(v) => Value::String(v),
+            FieldValue::Json(v) => v,
+        }
+    }
+}
+
+pub(crate) type Fields = Vec<(&'static str, FieldValue)>;
+
+/// Copies every field into owned values, leaving out the layer's own control fields.
+struct Capture<'a>(&'a mut Fields);
+
+impl Capture<'_> {
+    fn push(&mut self, field: &Field, value: FieldValue) {
+        let name = field.name();
+        if name == KIND_FIELD {
+            return;
+        }
+        self.0.push((name, value));
+    }
+}
+
+impl Visit for Capture<'_> {
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field, FieldValue::I64(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.push(field, FieldValue::U64(value));
+    }
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.push(field, FieldValue::I128(value));
+    }
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.push(field, FieldValue::U128(value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.push(field, FieldValue::F64(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field, FieldValue::Bool(value));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.push(field, FieldValue::Str(value.to_owned()));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.push(field, FieldValue::Str(value.to_string()));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.push(field, FieldValue::Str(format!("{value:?}")));
+    }
+}
+
+/// Reads the `audit.kind` field's value.
+struct KindField(Option<String>);
+
+impl Visit for KindField {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == KIND_FIELD {
+            self.0 = Some(value.to_owned());
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == KIND_FIELD {
+            self.0 = Some(format!("{value:?}"));
+        }
+    }
+}
+
+/// The entry type an event name or `audit.kind` value stands for, when it is a known alias.
+fn known_kind(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "llm.call" | "llm_call" => "llm_call",
+        "tool.call" | "tool_call" => "tool_call",
+        "oversight" | "human_oversight" => "human_oversight",
+        "policy_flag" | "policy.flag" => "policy_flag",
+        "cost" => "cost",
+        "context" | "context_assembly" => "context_assembly",
+        "guardrail" | "guardrail_decision" => "guardrail_decision",
+        "budget" | "budget_event" => "budget_event",
+        "compression" => "compression",
+        _ => return None,
+    })
+}
+
+/// Whether a user-chosen `audit.kind` may be used verbatim as an entry type.
+fn valid_custom_kind(kind: &str) -> bool {
+    !RESERVED_KINDS.contains(&kind)
+        && (1..=64).contains(&kind.len())
+        && kind.starts_with(|c: char| c.is_ascii_lowercase())
+        && kind
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+}
+
+/// The marks a decision span carries, one per [`AuditLayer`] instance (two layers of this type
+/// share the span's extensions, so each looks up its own mark by layer id).
+struct DecisionMarks(Vec<DecisionMark>);
+
+struct DecisionMark {
+    layer: u64,
+    /// Our own id for the span: the registry reuses span ids, so they cannot key a decision.
+    span: u64,
+    opened: Instant,
+}
+
+impl DecisionMarks {
+    fn find(&self, layer: u64) -> Option<&DecisionMark> {
+        self.0.iter().find(|m| m.layer == layer)
+    }
+}
+
+thread_local! {
+    /// Set on the sequencer thread, whose own activity must never be audited (re-entrancy).
+    static IN_SEQUENCER: Cell<bool> = const { Cell::new(false) };
+}
+
+static NEXT_LAYER_ID: AtomicU64 = AtomicU64::new(1);
+
+/// State shared by the layer, the handles and the sequencer.
+pub(crate) struct Shared {
+    layer_id: u64,
+    sender: Sender<Msg>,
+    next_span: AtomicU64,
+    source: String,
+    pub(crate) head: Mutex<ChainTip>,
+    pub(crate) committed_entries: AtomicU64,
+    pub(crate) lost_entries: AtomicU64,
+    pub(crate) last_error: Mutex<Option<String>>,
+    closed: AtomicBool,
+    /// Callers between checking `closed` and finishing their send; the sequencer waits for
+    /// them at shutdown so that nothing they enqueue is dropped unseen.
+    inflight: AtomicUsize,
+    refused_after_close: AtomicU64,
+    warned_closed: AtomicBool,
+}
+
+impl Shared {
+    fn send(&self, msg: Msg) -> Result<(), Error> {
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+        let result = if self.closed.load(Ordering::SeqCst) {
+            Err(Error::Closed)
+        } else {
+            // Blocks while the queue is full: the queue is lossless by design.
+            self.sender.send(msg).map_err(|_| Error::Closed)
+        };
+        self.inflight.fetch_sub(1, Ordering::SeqCst);
+        if result.is_err() {
+            self.refused();
+        }
+        result
+    }
+
+    /// Counts an entry that arrived after shutdown and says so once on stderr: nothing is
+    /// dropped silently, and the layer cannot return an error to `tracing`.
+    fn refused(&self) {
+        let n = self.refused_after_close.fetch_add(1, Ordering::Relaxed) + 1;
+        if !self.warned_closed.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "acttrace: the audit log {} is shut down; audit records after shutdown are not \
+                 recorded (refused so far: {n}; see AuditHandle::status)",
+                self.source
+            );
+        }
+    }
+
+    pub(crate) fn close_and_wait_for_senders(&self, mut drain: impl FnMut()) {
+        self.closed.store(true, Ordering::SeqCst);
+        loop {
+            drain();
+            if self.inflight.load(Ordering::SeqCst) == 0 {
+                drain();
+                return;
+            }
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// The `tracing-subscriber` layer that records decisions and audit events.
+///
+/// Build it with [`AuditLayer::builder`]. It implements [`Layer`] for any subscriber with a span
+/// registry (`tracing_subscriber::registry()`).
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("audit.jsonl");
+/// let (layer, guard) = acttrace::AuditLayer::builder()
+///     .system("loan-desk")
+///     .path(&path)
+///     .build()
+///     .unwrap();
+/// let subscriber = tracing_subscriber::registry().with(layer);
+/// tracing::subscriber::with_default(subscriber, || {
+///     let span = tracing::info_span!("approve", audit.decision = "loan.approve", actor = "agent");
+///     let _in = span.enter();
+///     acttrace::llm_call!(provider = "openai", model = "gpt-4o", input_tokens = 812u64);
+/// });
+/// let tip = guard.flush().unwrap();
+/// assert_eq!(tip.next_seq, 4); // audit_open, decision, llm_call, decision_end
+/// ```
+pub struct AuditLayer {
+    shared: Arc<Shared>,
+}
+
+impl AuditLayer {
+    /// Starts configuring an audit log.
+    pub fn builder() -> AuditLayerBuilder {
+        AuditLayerBuilder::default()
+    }
+
+    /// The log's status (entries committed and lost, the last error).
+    pub fn status(&self) -> Status {
+        status_of(&self.shared)
+    }
+
+    fn mark<S>(&self, span: &SpanRef<'_, S>) -> Option<u64>
+    where
+        S: for<'a> LookupSpan<'a>,
+    {
+        let ext = span.extensions();
+        ext.get::<DecisionMarks>()
+            .and_then(|m| m.find(self.shared.layer_id))
+            .map(|m| m.span)
+    }
+
+    /// The nearest decision at or above `span`, by our own span id.
+    fn nearest_decision<'a, S>(&self, spans: impl Iterator<Item = SpanRef<'a, S>>) -> Option<u64>
+    where
+        S: for<'b> LookupSpan<'b> + 'a,
+    {
+        spans.into_iter().find_map(|s| self.mark(&s))
+    }
+
+    /// The entry type of an event, or `None` for an ordinary log event. Decided from static
+    /// metadata first (no allocation for ordinary events).
+    fn event_kind(meta: &Metadata<'_>, event: &Event<'_>) -> Option<Cow<'static, str>> {
+        if let Some(kind) = known_kind(meta.name()) {
+            return Some(Cow::Borrowed(kind));
+        }
+        meta.fields().field(KIND_FIELD)?;
+        let mut v = KindField(None);
+        event.record(&mut v);
+        let requested = v.0?;
+        Some(match known_kind(&requested) {
+            Some(kind) => Cow::Borrowed(kind),
+            None if valid_custom_kind(&requested) => Cow::Owned(requested),
+            None => Cow::Borrowed("audit_event"),
+        })
+    }
+}
+
+impl<S> Layer<S> for AuditLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if attrs.metadata().fields().field(DECISION_FIELD).is_none() || IN_SEQUENCER.get() {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let parent = self.nearest_decision(span.scope().skip(1));
+        let our_id = self.shared.next_span.fetch_add(1, Ordering::Relaxed);
+        let mut fields = Fields::new();
+        attrs.record(&mut Capture(&mut fields));
+        {
+            let mut ext = span.extensions_mut();
+            let mark = DecisionMark {
+                layer: self.shared.layer_id,
+                span: our_id,
+                opened: Instant::now(),
+            };
+            match ext.get_mut::<DecisionMarks>() {
+                Some(marks) => marks.0.push(mark),
+                None => ext.insert(DecisionMarks(vec![mark])),
+            }
+        } // The extensions lock is released before a send that may block.
+        let _ = self.shared.send(Msg::DecisionOpen {
+            span: our_id,
+            parent,
+            fields,
+        });
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if IN_SEQUENCER.get() {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let Some(our_id) = self.mark(&span) else {
+            return;
+        };
+        let mut fields = Fields::new();
+        values.record(&mut Capture(&mut fields));
+        if !fields.is_empty() {
+            let _ = self.shared.send(Msg::DecisionRecord {
+                span: our_id,
+                fields,
+            });
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        let kind = match Self::event_kind(meta, event) {
+            Some(kind) => kind,
+            None => {
+                // `#[instrument(ret, err)]` reports a decision's outcome with an event whose
+                // only field is `return` or `error`, inside the decision span.
+                let fields = meta.fields();
+                if fields.len() != 1
+                    || !fields
+                        .iter()
+                        .any(|f| f.name() == "return" || f.name() == "error")
+                {
+                    return;
+                }
+                if IN_SEQUENCER.get() {
+                    return;
+                }
+                let Some(span) = ctx.event_span(event) else {
+                    return;
+                };
+                let Some(our_id) = self.mark(&span) else {
+                    return;
+                };
+                let mut captured = Fields::new();
+                event.record(&mut Capture(&mut captured));
+                if let Some((field, value)) = captured.pop() {
+                    let _ = self.shared.send(Msg::DecisionOutcome {
+                        span: our_id,
+                        field,
+                        value,
+                    });
+                }
+                return;
+            }
+        };
+        if IN_SEQUENCER.get() {
+            return;
+        }
+        let decision = ctx
+            .event_scope(event)
+            .and_then(|scope| self.nearest_decision(scope));
+        let mut fields = Fields::new();
+        event.record(&mut Capture(&mut fields));
+        let _ = self.shared.send(Msg::Event {
+            kind,
+            decision,
+            fields,
+            reply: None,
+        });
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if IN_SEQUENCER.get() {
+            return;
+        }
+        let Some(span) = ctx.span(&id) else { return };
+        let closed = {
+            let ext = span.extensions();
+            ext.get::<DecisionMarks>()
+                .and_then(|m| m.find(self.shared.layer_id))
+                .map(|m| (m.span, m.opened.elapsed()))
+        };
+        if let Some((our_id, duration)) = closed {
+            let _ = self.shared.send(Msg::DecisionClose {
+                span: our_id,
+                duration,
+            });
+        }
+    }
+}
+
+/// The EU AI Act risk tier recorded in `audit_open` (the reference's default is `limited`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RiskTier {
+    /// Minimal risk.
+    Minimal,
+    /// Limited risk (transparency obligations); the default.
+    #[default]
+    Limited,
+    /// High risk (Annex III systems).
+    High,
+    /// Unacceptable risk (prohibited practices).
+    Unacceptable,
+}
+
+impl RiskTier {
+    /// The name written to the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskTier::Minimal => "minimal",
+            RiskTier::Limited => "limited",
+            RiskTier::High => "high",
+            RiskTier::Unacceptable => "unacceptable",
+        }
+    }
+}
+
+/// Configures and starts an audit log. See [`AuditLayer`] for an example.
+pub struct AuditLayerBuilder {
+    system: String,
+    risk_tier: RiskTier,
+    writer: Option<Box<dyn ChainWriter>>,
+    key: Option<Result<SigningKey, Error>>,
+    hash_alg: Option<HashAlg>,
+    sync_policy: SyncPolicy,
+    queue_capacity: usize,
+}
+
+impl Default for AuditLayerBuilder {
+    fn default() -> Self {
+        AuditLayerBuilder {
+            system: "unnamed-system".into(),
+            risk_tier: RiskTier::default(),
+            writer: None,
+            key: None,
+            hash_alg: None,
+            sync_policy: SyncPolicy::default(),
+            queue_capacity: 16 * 1024,
+        }
+    }
+}
+
+impl AuditLayerBuilder {
+    /// The name of the AI system, recorded in `audit_open`.
+    pub fn system(mut self, system: impl Into<String>) -> Self {
+        self.system = system.into();
+        self
+    }
+
+    /// The system's risk tier, recorded in `audit_open`.
+    pub fn risk_tier(mut self, tier: RiskTier) -> Self {
+        self.risk_tier = tier;
+        self
+    }
+
+    /// Writes the log as JSON lines to `path` (created if missing, continued if present).
+    pub fn path(self, path: impl Into<PathBuf>) -> Self {
+        self.writer(JsonlFileWriter::new(path))
+    }
+
+    /// Sends entries to a custom [`ChainWriter`].
+    pub fn writer(mut self, writer: impl ChainWriter) -> Self {
+        self.writer = Some(Box::new(writer));
+        self
+    }
+
+    /// Signs every entry with `key` (HMAC-SHA256).
+    pub fn signing_key(mut self, key: SigningKey) -> Self {
+        self.key = Some(Ok(key));
+        self
+    }
+
+    /// Signs with the key in environment variable `var`; [`build`](Self::build) fails if it
+    /// is unset or empty.
+    pub fn signing_key_from_env(mut self, var: &str) -> Self {
+        self.key = Some(SigningKey::from_env(var).map_err(Error::from));
+        self
+    }
+
+    /// Signs with the key in the file at `path`; [`build`](Self::build) fails if it cannot be
+    /// read or is empty.
+    pub fn signing_key_from_file(mut self, path: impl AsRef<std::path::Path>) -> Self {
+        self.key = Some(SigningKey::from_file(path).map_err(Error::from));
+        self
+    }
+
+    /// The chain hash for a new log (default SHA-256). An existing log keeps its own; asking
+    /// for a different one is an error.
+    pub fn hash_alg(mut self, alg: HashAlg) -> Self {
+        self.hash_alg = Some(alg);
+        self
+    }
+
+    /// When entries are fsynced (default [`SyncPolicy::Batch`], group commit).
+    pub fn sync_policy(mut self, policy: SyncPolicy) -> Self {
+        self.sync_policy = policy;
+        self
+    }
+
+    /// How many captured records may wait for the sequencer (default 16,384). When the queue is
+    /// full, callers wait: nothing is dropped.
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity.max(1);
+        self
+    }
+
+    /// Opens the log (creating it, or checking and continuing an existing chain), writes its
+    /// first entry of this run durably, and starts the sequencer thread.
+    ///
+    /// A new log starts with `audit_open`; a continued one gets an `audit_resume` entry naming
+    /// the producer that continues it.
+    pub fn build(self) -> Result<(AuditLayer, AuditGuard), Error> {
+        let key = self.key.transpose()?;
+        let mut writer = self.writer.ok_or_else(|| {
+            Error::Config("no writer: call .path(..) or .writer(..) on the builder".into())
+        })?;
+        let source = writer.describe();
+        let existing = writer.open(key.as_ref())?;
+        let (alg, tip, first_kind) = match &existing {
+            None => (
+                self.hash_alg.unwrap_or_default(),
+                ChainTip {
+                    next_seq: 0,
+                    head: chain::GENESIS.to_owned(),
+                },
+                "audit_open",
+            ),
+            Some(ex) => {
+                if let Some(alg) = self.hash_alg
+                    && alg != ex.hash_alg
+                {
+                    return Err(Error::Incompatible(format!(
+                        "{source} is a {} chain; it cannot continue with {}",
+                        ex.hash_alg.name(),
+                        alg.name()
+                    )));
+                }
+                if ex.signed != key.is_some() {
+                    return Err(Error::Incompatible(if ex.signed {
+                        format!("{source} is signed; configure its signing key to continue it")
+                    } else {
+                        format!("{source} is unsigned; a signing key cannot be added midway")
+                    }));
+                }
+                (ex.hash_alg, ex.tip.clone(), "audit_resume")
+            }
+        };
+        let (sender, receiver) = bounded(self.queue_capacity);
+        let shared = Arc::new(Shared {
+            layer_id: NEXT_LAYER_ID.fetch_add(1, Ordering::Relaxed),
+            sender,
+            next_span: AtomicU64::new(1),
+            source: source.clone(),
+            head: Mutex::new(tip.clone()),
+            committed_entries: AtomicU64::new(0),
+            lost_entries: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            inflight: AtomicUsize::new(0),
+            refused_after_close: AtomicU64::new(0),
+            warned_closed: AtomicBool::new(false),
+        });
+        let mut sequencer = Sequencer::new(
+            writer,
+            key,
+            alg,
+            self.sync_policy,
+            shared.clone(),
+            tip.clone(),
+        )?;
+        let mut open = vec![
+            ("system".to_owned(), Value::from(self.system.as_str())),
+            ("risk_tier".to_owned(), Value::from(self.risk_tier.as_str())),
+            ("format".to_owned(), Value::from(FORMAT)),
+            ("producer".to_owned(), Value::from(PRODUCER)),
+        ];
+        if first_kind == "audit_open" && alg != HashAlg::Sha256 {
+            open.push(("hash_alg".to_owned(), Value::from(alg.name())));
+        }
+        if first_kind == "audit_resume" {
+            open.push(("resumed_at_seq".to_owned(), Value::from(tip.next_seq)));
+        }
+        sequencer.seal_unattributed(first_kind, Value::Object(open));
+        sequencer.commit(Durability::Synced)?;
+        let thread = std::thread::Builder::new()
+            .name("acttrace-sequencer".into())
+            .spawn(move || {
+                IN_SEQUENCER.set(true);
+                // Nothing the sequencer or a writer does may reach a subscriber (and through it
+                // this layer again).
+                let _quiet =
+                    tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::new());
+                sequencer.run(receiver);
+            })
+            .map_err(|e| Error::Config(format!("cannot start the sequencer thread: {e}")))?;
+        let handle = AuditHandle {
+            shared: shared.clone(),
+        };
+        Ok((
+            AuditLayer { shared },
+            AuditGuard {
+                handle,
+                thread: Some(thread),
+            },
+        ))
+    }
+}
+
+/// A snapshot of the log's health.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// Where the log is described (for a file, its path).
+    pub source: String,
+    /// The committed tip.
+    pub head: ChainTip,
+    /// Entries committed by this run.
+    pub committed_entries: u64,
+    /// Entries sealed by this run that the writer failed to persist (recorded by a `gap` entry
+    /// when the chain continues).
+    pub lost_entries: u64,
+    /// Records refused because the log was already shut down.
+    pub refused_after_close: u64,
+    /// Records waiting in the queue.
+    pub queue_len: usize,
+    /// The last persistence error, if any.
+    pub last_error: Option<String>,
+}
+
+fn status_of(shared: &Shared) -> Status {
+    Status {
+        source: shared.source.clone(),
+        head: shared
+            .head
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone(),
+        committed_entries: shared.committed_entries.load(Ordering::Relaxed),
+        lost_entries: shared.lost_entries.load(Ordering::Relaxed),
+        refused_after_close: shared.refused_after_close.load(Ordering::Relaxed),
+        queue_len: shared.sender.len(),
+        last_error: shared
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone(),
+    }
+}
+
+/// The action a policy flag records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagAction {
+    /// Noted; the data went through.
+    Flagged,
+    /// The data was removed before recording.
+    Redacted,
+    /// The operation was refused.
+    Blocked,
+}
+
+impl FlagAction {
+    /// The name written to the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlagAction::Flagged => "flagged",
+            FlagAction::Redacted => "redacted",
+            FlagAction::Blocked => "blocked",
+        }
+    }
+}
+
+/// The severity a policy flag records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// Informational.
+    Info,
+    /// Needs a look.
+    Warning,
+    /// Needs action.
+    Critical,
+}
+
+impl Severity {
+    /// The name written to the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// A cheap, cloneable handle to a running audit log: flush it, read its head, and record
+/// explicit entries whose chained position the caller needs.
+#[derive(Clone)]
+pub struct AuditHandle {
+    shared: Arc<Shared>,
+}
+
+impl AuditHandle {
+    /// Returns once every record enqueued before the call is committed and synced to stable
+    /// storage, with the durable tip.
+    pub fn flush(&self) -> Result<ChainTip, Error> {
+        let (tx, rx) = bounded(1);
+        self.shared.send(Msg::Flush(tx))?;
+        rx.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// The committed tip: give `head` to `acttrace verify --expect-head` (and `next_seq` to
+    /// `--expect-entries`) to prove later that nothing was cut from the end.
+    pub fn head(&self) -> ChainTip {
+        self.shared
+            .head
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A snapshot of the log's health.
+    pub fn status(&self) -> Status {
+        status_of(&self.shared)
+    }
+
+    /// Records a `policy_flag` and returns its chained position once committed, for example
+    /// from a pre-flight guard that refuses a model call: the refusal itself is on the chain.
+    /// The flag belongs to the decision the current span is in (when the subscriber is built on
+    /// `tracing_subscriber::Registry`).
+    pub fn flag(
+        &self,
+        reason: &str,
+        action: FlagAction,
+        severity: Severity,
+        data: &[&str],
+    ) -> Result<ChainedEntry, Error> {
+        let data = Value::Array(data.iter().map(|d| Value::from(*d)).collect());
+        self.explicit(
+            "policy_flag",
+            vec![
+                ("reason", FieldValue::Str(reason.to_owned())),
+                ("action", FieldValue::Str(action.as_str().to_owned())),
+                ("severity", FieldValue::Str(severity.as_str().to_owned())),
+                ("data", FieldValue::Json(data)),
+            ],
+        )
+    }
+
+    /// Records a `human_oversight` sign-off (EU AI Act Art. 14) and returns its chained
+    /// position once committed. Attributed like [`flag`](Self::flag).
+    pub fn oversight(
+        &self,
+        reviewer: &str,
+        action: &str,
+        note: &str,
+    ) -> Result<ChainedEntry, Error> {
+        self.explicit(
+            "human_oversight",
+            vec![
+                ("reviewer", FieldValue::Str(reviewer.to_owned())),
+                ("action", FieldValue::Str(action.to_owned())),
+                ("note", FieldValue::Str(note.to_owned())),
+            ],
+        )
+    }
+
+    fn explicit(&self, kind: &'static str, fields: Fields) -> Result<ChainedEntry, Error> {
+        let (tx, rx) = bounded(1);
+        self.shared.send(Msg::Event {
+            kind: Cow::Borrowed(kind),
+            decision: self.current_decision(),
+            fields,
+            reply: Some(tx),
+        })?;
+        rx.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// The decision the current span is in, looked up through the default dispatcher's
+    /// registry.
+    fn current_decision(&self) -> Option<u64> {
+        let id = tracing::Span::current().id()?;
+        tracing::dispatcher::get_default(|dispatch| {
+            let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+            let span = registry.span(&id)?;
+            span.scope().find_map(|s| {
+                s.extensions()
+                    .get::<DecisionMarks>()
+                    .and_then(|m| m.find(self.shared.layer_id))
+                    .map(|m| m.span)
+            })
+        })
+    }
+
+    /// Whether a decision span at `level` is enabled by the current dispatcher's filters.
+    ///
+    /// A global filter (for example an `EnvFilter` added as a layer of its own) that disables
+    /// the decisions' level hides them from every layer, this one included, and nothing is
+    /// recorded. Call this at startup to catch that. The check uses this crate's target; a
+    /// filter with per-target directives may treat your decisions' targets differently.
+    pub fn decisions_visible(&self, level: Level) -> bool {
+        match level {
+            Level::TRACE => tracing::span_enabled!(Level::TRACE, audit.decision),
+            Level::DEBUG => tracing::span_enabled!(Level::DEBUG, audit.decision),
+            Level::INFO => tracing::span_enabled!(Level::INFO, audit.decision),
+            Level::WARN => tracing::span_enabled!(Level::WARN, audit.decision),
+            Level::ERROR => tracing::span_enabled!(Level::ERROR, audit.decision),
+        }
+    }
+}
+
+/// Owns the running log. Dropping it flushes, syncs and joins the sequencer thread, like
+/// `tracing_appender`'s `WorkerGuard`; keep it alive for as long as the program audits.
+#[must_use = "dropping the guard shuts the audit log down"]
+pub struct AuditGuard {
+    handle: AuditHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What a shutdown persisted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// The final, durable tip.
+    pub head: ChainTip,
+    /// Entries committed by this run.
+    pub committed_entries: u64,
+    /// Entries this run failed to persist.
+    pub lost_entries: u64,
+    /// Records refused because they arrived after shutdown began.
+    pub refused_after_close: u64,
+}
+
+impl AuditGuard {
+    /// A cloneable handle for other parts of the program.
+    pub fn handle(&self) -> AuditHandle {
+        self.handle.clone()
+    }
+
+    /// Seals everything enqueued so far, syncs it and stops the sequencer, waiting at most
+    /// `timeout`. Records that arrive later are refused and counted.
+    pub fn shutdown(mut self, timeout: Duration) -> Result<ShutdownReport, Error> {
+        self.stop(Some(timeout))
+    }
+
+    fn stop(&mut self, timeout: Option<Duration>) -> Result<ShutdownReport, Error> {
+        let Some(thread) = self.thread.take() else {
+            return Err(Error::Closed);
+        };
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let (tx, rx) = bounded(1);
+        let shared = &self.handle.shared;
+        let sent = match deadline {
+            Some(d) => shared
+                .sender
+                .send_deadline(Msg::Shutdown(tx), d)
+                .map_err(|e| match e {
+                    crossbeam_channel::SendTimeoutError::Timeout(_) => Error::Timeout,
+                    crossbeam_channel::SendTimeoutError::Disconnected(_) => Error::Closed,
+                }),
+            None => shared
+                .sender
+                .send(Msg::Shutdown(tx))
+                .map_err(|_| Error::Closed),
+        };
+        sent?;
+        let result = match deadline {
+            Some(d) => rx.recv_deadline(d).map_err(|e| match e {
+                crossbeam_channel::RecvTimeoutError::Timeout => Error::Timeout,
+                crossbeam_channel::RecvTimeoutError::Disconnected => Error::Closed,
+            })?,
+            None => rx.recv().map_err(|_| Error::Closed)?,
+        };
+        let _ = thread.join();
+        let head = result?;
+        Ok(ShutdownReport {
+            head,
+            committed_entries: shared.committed_entries.load(Ordering::Relaxed),
+            lost_entries: shared.lost_entries.load(Ordering::Relaxed),
+            refused_after_close: shared.refused_after_close.load(Ordering::Relaxed),
+        })
+    }
+}
+
+impl std::ops::Deref for AuditGuard {
+    type Target = AuditHandle;
+    fn deref(&self) -> &AuditHandle {
+        &self.handle
+    }
+}
+
+impl Drop for AuditGuard {
+    fn drop(&mut self) {
+        if self.thread.is_none() {
+            return;
+        }
+        match self.stop(None) {
+            Ok(report) if report.lost_entries > 0 => eprintln!(
+                "acttrace: {} audit entries of {} were not persisted (see the gap entry)",
+                report.lost_entries, self.handle.shared.source
+            ),
+            Ok(_) => {}
+            Err(e) => eprintln!(
+                "acttrace: shutting down the audit log {} failed: {e}",
+                self.handle.shared.source
+            ),
+        }
+    }
+}

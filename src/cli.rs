@@ -1,0 +1,196 @@
+//! The `acttrace` command line: a thin shell over [`crate::verify`].
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use zeroize::Zeroizing;
+
+use crate::chain::{SigningKey, is_hash_hex};
+use crate::verify::{VerifyOptions, verify_path};
+
+/// Exit code: verified.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: an integrity failure (edited, broken link, bad signature, incomplete, forged or
+/// unauthenticated header, malformed or torn line).
+pub const EXIT_INTEGRITY: u8 = 1;
+/// Exit code: usage error, or a file that cannot be read.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Verify and inspect acttrace audit logs (acttrace-chain/1) offline.
+#[derive(Parser, Debug)]
+#[command(name = "acttrace", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Re-walk a log's (or export pack's) hash chain: links, hashes, signatures, completeness.
+    ///
+    /// Exit status: 0 verified, 1 integrity failure, 2 usage error or unreadable file.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args, Debug)]
+struct VerifyArgs {
+    /// Log or export-pack files (JSON lines).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    key: KeyArgs,
+    /// The head hash the log must end at, recorded out of band at write time. Catches a cut
+    /// tail, which a hash chain alone cannot see. Only with a single FILE.
+    #[arg(long, value_name = "HEX")]
+    expect_head: Option<String>,
+    /// The number of entries the log must hold, recorded out of band. Only with a single FILE.
+    #[arg(long, value_name = "N")]
+    expect_entries: Option<u64>,
+    /// Print a machine-readable JSON report on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+#[group(multiple = false)]
+struct KeyArgs {
+    /// Check signatures with the key in this environment variable.
+    #[arg(long, value_name = "VAR")]
+    key_env: Option<String>,
+    /// Check signatures with the key in this file (one trailing newline is ignored).
+    #[arg(long, value_name = "PATH")]
+    key_file: Option<PathBuf>,
+    /// Check signatures with this key. Visible to other users of the machine (ps, /proc):
+    /// prefer --key-env or --key-file.
+    #[arg(long, value_name = "KEY")]
+    key: Option<String>,
+}
+
+impl KeyArgs {
+    fn load(&mut self) -> Result<Option<SigningKey>, String> {
+        if let Some(var) = &self.key_env {
+            return SigningKey::from_env(var)
+                .map(Some)
+                .map_err(|e| e.to_string());
+        }
+        if let Some(path) = &self.key_file {
+            return SigningKey::from_file(path)
+                .map(Some)
+                .map_err(|e| e.to_string());
+        }
+        if let Some(key) = self.key.take() {
+            let key = Zeroizing::new(key);
+            eprintln!(
+                "acttrace: warning: --key puts the key on the command line, where other users \
+                 of this machine can read it; prefer --key-env VAR or --key-file PATH"
+            );
+            return SigningKey::from_bytes(key.as_bytes())
+                .map(Some)
+                .map_err(|e| e.to_string());
+        }
+        Ok(None)
+    }
+}
+
+/// Runs the command line with the process's arguments and returns its exit code.
+pub fn main() -> ExitCode {
+    run(std::env::args_os())
+}
+
+/// Runs the command line with `args` (the first is the program name).
+pub fn run<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
+        }
+    };
+    match cli.command {
+        Command::Verify(args) => ExitCode::from(verify(args)),
+    }
+}
+
+fn usage_error(message: &str) -> u8 {
+    eprintln!("acttrace: error: {message}");
+    EXIT_USAGE
+}
+
+fn verify(mut args: VerifyArgs) -> u8 {
+    if args.files.len() > 1 && (args.expect_head.is_some() || args.expect_entries.is_some()) {
+        return usage_error("--expect-head and --expect-entries apply to a single FILE");
+    }
+    if let Some(h) = &args.expect_head
+        && !is_hash_hex(h)
+    {
+        return usage_error("--expect-head must be 64 lowercase hex digits");
+    }
+    let key = match args.key.load() {
+        Ok(k) => k,
+        Err(e) => return usage_error(&e),
+    };
+    let opts = VerifyOptions {
+        key,
+        expected_head: args.expect_head.clone(),
+        expect_entries: args.expect_entries,
+        ..VerifyOptions::default()
+    };
+    let mut integrity_failed = false;
+    let mut unreadable = false;
+    let mut reports = Vec::new();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for file in &args.files {
+        match verify_path(file, &opts) {
+            Ok(report) => {
+                integrity_failed |= !report.ok();
+                if args.json {
+                    reports.push(report.to_json());
+                } else {
+                    let _ = writeln!(out, "{}: {}", file.display(), report.summary());
+                    for p in report.problems.iter().skip(1) {
+                        let _ = writeln!(out, "  also: {p}");
+                    }
+                    let listed = report.problems.len() as u64;
+                    if report.problem_count > listed.max(1) {
+                        let _ = writeln!(
+                            out,
+                            "  ... {} more problems not listed",
+                            report.problem_count - listed
+                        );
+                    }
+                }
+            }
+            Err(e) => {
+                unreadable = true;
+                if args.json {
+                    reports.push(serde_json::json!({
+                        "source": file.display().to_string(),
+                        "ok": false,
+                        "error": e.to_string(),
+                    }));
+                } else {
+                    let _ = writeln!(out, "{}: cannot read: {e}", file.display());
+                }
+            }
+        }
+    }
+    if args.json {
+        let all_ok = !integrity_failed && !unreadable;
+        let doc = serde_json::json!({ "ok": all_ok, "results": reports });
+        let _ = writeln!(out, "{doc:#}");
+    }
+    if integrity_failed {
+        EXIT_INTEGRITY
+    } else if unreadable {
+        EXIT_USAGE
+    } else {
+        EXIT_OK
+    }
+}

@@ -1,0 +1,918 @@
+//! The JSON dialect of `acttrace-chain/1`.
+//!
+//! Entry hashes are computed over Python's `json.dumps(..., sort_keys=True, ensure_ascii=False,
+//! separators=(",", ":"))`, and log lines are written with Python's default `json.dumps` layout,
+//! because the reference implementation (cendor-acttrace) defined the format that way. Matching
+//! that byte for byte needs three things `serde_json` does not give without global feature flags
+//! (which would leak into every crate that embeds us): object keys kept in insertion order,
+//! integers of any size kept exactly, and floats printed the way Python's `repr` prints them
+//! (`1e-05`, `1e+16`, `1.0`). This module is that small, strict JSON implementation.
+//!
+//! ```
+//! use acttrace::json::{self, Value};
+//!
+//! let v = json::parse(r#"{"b": 1e-5, "a": [18446744073709551617, "é\u2028"]}"#).unwrap();
+//! assert_eq!(json::to_canonical(&v), "{\"a\":[18446744073709551617,\"é\u{2028}\"],\"b\":1e-05}");
+//! assert_eq!(json::to_line_string(&v), "{\"b\": 1e-05, \"a\": [18446744073709551617, \"é\u{2028}\"]}");
+//! ```
+
+use std::fmt::{self, Write as _};
+
+/// Nesting deeper than this is refused by [`parse`] (Python's own limit is near 1,000 frames;
+/// no audit payload legitimately nests this deep, and a bound keeps hostile input from
+/// exhausting the stack).
+pub const MAX_DEPTH: usize = 256;
+
+/// Python refuses to convert integers longer than this many digits (`sys.int_info.
+/// default_max_str_digits`), so a reference verifier rejects such a log; so do we.
+pub const MAX_INT_DIGITS: usize = 4300;
+
+/// A JSON value with object keys in insertion order and numbers kept exactly.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// `null`
+    Null,
+    /// `true` / `false`
+    Bool(bool),
+    /// A number: an exact integer of any size, or a binary64 float.
+    Number(Number),
+    /// A string.
+    String(String),
+    /// An array.
+    Array(Vec<Value>),
+    /// An object, keys in insertion order. Keys are unique when parsed by [`parse`].
+    Object(Vec<(String, Value)>),
+}
+
+/// A JSON number as Python's `json` module models it: an integer (exact, arbitrary size) when
+/// the text has no fraction or exponent, otherwise a binary64 float.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Number(NumberRepr);
+
+#[derive(Clone, Debug, PartialEq)]
+enum NumberRepr {
+    Int(i128),
+    /// An integer outside `i128`, as normalised decimal text (optional `-`, no leading zeros).
+    BigInt(Box<str>),
+    Float(f64),
+}
+
+impl Number {
+    /// A float. Non-finite values are allowed here (Python writes them as `NaN`, `Infinity`);
+    /// the capture path converts them to strings before they reach a chain so that our own
+    /// logs stay strict JSON.
+    pub fn from_f64(f: f64) -> Number {
+        Number(NumberRepr::Float(f))
+    }
+
+    /// The value as `u64` when it is an integer in range.
+    pub fn as_u64(&self) -> Option<u64> {
+        match self.0 {
+            NumberRepr::Int(i) => u64::try_from(i).ok(),
+            _ => None,
+        }
+    }
+
+    /// The value as `i128` when it is an integer in range.
+    pub fn as_i128(&self) -> Option<i128> {
+        match self.0 {
+            NumberRepr::Int(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// The value as `f64` (integers are converted, possibly losing precision).
+    pub fn as_f64(&self) -> f64 {
+        match &self.0 {
+            NumberRepr::Int(i) => *i as f64,
+            NumberRepr::BigInt(s) => s.parse().unwrap_or(f64::NAN),
+            NumberRepr::Float(f) => *f,
+        }
+    }
+
+    /// Whether the number is an integer (no fraction or exponent in its text).
+    pub fn is_integer(&self) -> bool {
+        !matches!(self.0, NumberRepr::Float(_))
+    }
+}
+
+macro_rules! number_from_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Number {
+            fn from(i: $t) -> Number { Number(NumberRepr::Int(i as i128)) }
+        }
+    )*};
+}
+number_from_int!(i8, i16, i32, i64, u8, u16, u32, u64, usize, isize, i128);
+
+impl From<u128> for Number {
+    fn from(u: u128) -> Number {
+        match i128::try_from(u) {
+            Ok(i) => Number(NumberRepr::Int(i)),
+            Err(_) => Number(NumberRepr::BigInt(u.to_string().into_boxed_str())),
+        }
+    }
+}
+
+impl From<f64> for Number {
+    fn from(f: f64) -> Number {
+        Number::from_f64(f)
+    }
+}
+
+impl fmt::Display for Number {
+    /// Writes the number exactly as Python's `json.dumps` would.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            NumberRepr::Int(i) => write!(f, "{i}"),
+            NumberRepr::BigInt(s) => f.write_str(s),
+            NumberRepr::Float(x) => write_python_float(f, *x),
+        }
+    }
+}
+
+/// Writes `x` as Python's `float.__repr__` does, with `json.dumps`'s names for non-finite
+/// values. Python prints the shortest digit string that round-trips (as Rust's formatter does)
+/// and switches to exponent notation when the decimal exponent is below -4 or at least 16.
+fn write_python_float(out: &mut impl fmt::Write, x: f64) -> fmt::Result {
+    if x.is_nan() {
+        return out.write_str("NaN");
+    }
+    if x.is_infinite() {
+        return out.write_str(if x > 0.0 { "Infinity" } else { "-Infinity" });
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits as `d[.ddd]e[-]X`.
+    let mut buf = StackString::<40>::new();
+    write!(buf, "{x:e}")?;
+    let s = buf.as_str();
+    let (negative, s) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let (mantissa, exp) = s.split_once('e').unwrap_or((s, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let mut digits = StackString::<24>::new();
+    for c in mantissa.chars().filter(|c| *c != '.') {
+        digits.write_char(c)?;
+    }
+    let digits = digits.as_str();
+    // Python's decpt: the value is 0.DIGITS x 10^decpt.
+    let decpt = exp + 1;
+    if negative {
+        out.write_char('-')?;
+    }
+    if !(-4 < decpt && decpt <= 16) {
+        out.write_str(&digits[..1])?;
+        if digits.len() > 1 {
+            out.write_char('.')?;
+            out.write_str(&digits[1..])?;
+        }
+        let e = decpt - 1;
+        write!(
+            out,
+            "e{}{:02}",
+            if e < 0 { '-' } else { '+' },
+            e.unsigned_abs()
+        )
+    } else if decpt <= 0 {
+        out.write_str("0.")?;
+        for _ in 0..(-decpt) {
+            out.write_char('0')?;
+        }
+        out.write_str(digits)
+    } else {
+        let decpt = decpt as usize;
+        if decpt >= digits.len() {
+            out.write_str(digits)?;
+            for _ in digits.len()..decpt {
+                out.write_char('0')?;
+            }
+            out.write_str(".0")
+        } else {
+            out.write_str(&digits[..decpt])?;
+            out.write_char('.')?;
+            out.write_str(&digits[decpt..])
+        }
+    }
+}
+
+/// A fixed-capacity string on the stack, so float formatting does not allocate.
+struct StackString<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> StackString<N> {
+    fn new() -> Self {
+        StackString {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+    fn as_str(&self) -> &str {
+        // Only whole `&str`s are ever copied in, so the bytes are valid UTF-8.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl<const N: usize> fmt::Write for StackString<N> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        if end > N {
+            return Err(fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+impl Value {
+    /// The value of `key` when `self` is an object holding it.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    /// The string, when `self` is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The value as `u64`, when `self` is an integer in range.
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Value::Number(n) => n.as_u64(),
+            _ => None,
+        }
+    }
+
+    /// The fields, when `self` is an object.
+    pub fn as_object(&self) -> Option<&[(String, Value)]> {
+        match self {
+            Value::Object(fields) => Some(fields),
+            _ => None,
+        }
+    }
+
+    /// A short name of the value's JSON type, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::String(s.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::String(s)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Bool(b)
+    }
+}
+
+impl<T: Into<Number>> From<T> for Value {
+    fn from(n: T) -> Value {
+        Value::Number(n.into())
+    }
+}
+
+impl From<&serde_json::Value> for Value {
+    /// Converts a `serde_json` value. Numbers keep their value (integers exactly within
+    /// `i128`/`u64`, floats as binary64).
+    fn from(v: &serde_json::Value) -> Value {
+        match v {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(*b),
+            serde_json::Value::Number(n) => {
+                if let Some(i) = n.as_i64() {
+                    Value::from(i)
+                } else if let Some(u) = n.as_u64() {
+                    Value::from(u)
+                } else {
+                    Value::from(n.as_f64().unwrap_or(f64::NAN))
+                }
+            }
+            serde_json::Value::String(s) => Value::String(s.clone()),
+            serde_json::Value::Array(a) => Value::Array(a.iter().map(Value::from).collect()),
+            serde_json::Value::Object(o) => {
+                Value::Object(o.iter().map(|(k, v)| (k.clone(), Value::from(v))).collect())
+            }
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    /// The line layout (insertion order, `", "` and `": "` separators).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&to_line_string(self))
+    }
+}
+
+/// Appends the canonical form of `v` (sorted keys, no spaces) that entry hashes cover.
+pub fn write_canonical(out: &mut String, v: &Value) {
+    match v {
+        Value::Object(fields) => {
+            let mut order: Vec<&(String, Value)> = fields.iter().collect();
+            // Python sorts `str` keys by code point; UTF-8 byte order is the same order.
+            order.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            out.push('{');
+            for (i, (k, v)) in order.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(out, k);
+                out.push(':');
+                write_canonical(out, v);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(out, v);
+            }
+            out.push(']');
+        }
+        scalar => write_scalar(out, scalar),
+    }
+}
+
+/// The canonical form of `v` as a new string.
+pub fn to_canonical(v: &Value) -> String {
+    let mut s = String::new();
+    write_canonical(&mut s, v);
+    s
+}
+
+/// Appends `v` in the layout of a log line: Python's default `json.dumps` (keys in insertion
+/// order, `", "` and `": "` separators, non-ASCII raw).
+pub fn write_line_form(out: &mut String, v: &Value) {
+    match v {
+        Value::Object(fields) => {
+            out.push('{');
+            for (i, (k, v)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_string(out, k);
+                out.push_str(": ");
+                write_line_form(out, v);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_line_form(out, v);
+            }
+            out.push(']');
+        }
+        scalar => write_scalar(out, scalar),
+    }
+}
+
+/// The line layout of `v` as a new string.
+pub fn to_line_string(v: &Value) -> String {
+    let mut s = String::new();
+    write_line_form(&mut s, v);
+    s
+}
+
+fn write_scalar(out: &mut String, v: &Value) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::String(s) => write_string(out, s),
+        Value::Array(_) | Value::Object(_) => unreachable!("write_scalar called on a container"),
+    }
+}
+
+/// Appends `s` as a JSON string literal, escaped as Python's `json.dumps(ensure_ascii=False)`
+/// escapes: `"` `\` and the control characters below U+0020 only (`\n` `\r` `\t` `\b` `\f`
+/// by name, the rest as lowercase `\u00XX`). `/`, U+007F and U+2028 stay raw.
+pub fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// Why a text is not acceptable JSON, and where (a byte offset into the parsed text).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    /// Byte offset of the problem in the parsed text.
+    pub offset: usize,
+    /// What is wrong.
+    pub message: String,
+    /// Whether the text ended before the value was complete (as a line cut short by a crash
+    /// mid-write does), rather than holding something invalid.
+    pub truncated: bool,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at column {}", self.message, self.offset + 1)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Parses one JSON text strictly (RFC 8259), with two documented departures that follow the
+/// reference verifier, which reads logs with Python's `json.loads`:
+///
+/// - `NaN`, `Infinity` and `-Infinity` are accepted as numbers (Python writes them);
+/// - integers longer than [`MAX_INT_DIGITS`] digits are refused (Python refuses them).
+///
+/// Duplicate object keys are refused (Python would silently keep the last one, which lets a
+/// line show one value to a reader and hash another), as are lone UTF-16 surrogates (Python
+/// cannot encode them to hash) and nesting deeper than [`MAX_DEPTH`].
+///
+/// ```
+/// let err = acttrace::json::parse(r#"{"a": 1, "a": 2}"#).unwrap_err();
+/// assert!(err.message.contains("duplicate key \"a\""));
+/// ```
+pub fn parse(text: &str) -> Result<Value, ParseError> {
+    let mut p = Parser {
+        text,
+        bytes: text.as_bytes(),
+        pos: 0,
+        depth: 0,
+    };
+    p.skip_ws();
+    let v = p.value()?;
+    p.skip_ws();
+    if p.pos != p.bytes.len() {
+        return Err(p.err("extra data after the JSON value"));
+    }
+    Ok(v)
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+    depth: usize,
+}
+
+impl Parser<'_> {
+    fn err(&self, message: impl Into<String>) -> ParseError {
+        ParseError {
+            offset: self.pos,
+            message: message.into(),
+            truncated: self.pos >= self.bytes.len(),
+        }
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn eat_literal(&mut self, lit: &str, v: Value) -> Result<Value, ParseError> {
+        let rest = &self.bytes[self.pos..];
+        if rest.starts_with(lit.as_bytes()) {
+            self.pos += lit.len();
+            Ok(v)
+        } else {
+            let mut e = self.err("expecting value");
+            e.truncated = lit.as_bytes().starts_with(rest);
+            Err(e)
+        }
+    }
+
+    fn value(&mut self) -> Result<Value, ParseError> {
+        match self.bytes.get(self.pos) {
+            None => Err(self.err("expecting value, found end of text")),
+            Some(b'{') => self.object(),
+            Some(b'[') => self.array(),
+            Some(b'"') => Ok(Value::String(self.string()?)),
+            Some(b't') => self.eat_literal("true", Value::Bool(true)),
+            Some(b'f') => self.eat_literal("false", Value::Bool(false)),
+            Some(b'n') => self.eat_literal("null", Value::Null),
+            Some(b'N') => self.eat_literal("NaN", Value::from(f64::NAN)),
+            Some(b'I') => self.eat_literal("Infinity", Value::from(f64::INFINITY)),
+            Some(b'-') if self.bytes[self.pos..].starts_with(b"-Infinity") => {
+                self.pos += "-Infinity".len();
+                Ok(Value::from(f64::NEG_INFINITY))
+            }
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            Some(_) => Err(self.err("expecting value")),
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.err(format!("nesting deeper than {MAX_DEPTH} levels")));
+        }
+        Ok(())
+    }
+
+    fn object(&mut self) -> Result<Value, ParseError> {
+        self.enter()?;
+        self.pos += 1;
+        let mut fields: Vec<(String, Value)> = Vec::new();
+        self.skip_ws();
+        if self.bytes.get(self.pos) == Some(&b'}') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(Value::Object(fields));
+        }
+        loop {
+            self.skip_ws();
+            if self.bytes.get(self.pos) != Some(&b'"') {
+                return Err(self.err("expecting property name enclosed in double quotes"));
+            }
+            let key_at = self.pos;
+            let key = self.string()?;
+            if fields.iter().any(|(k, _)| *k == key) {
+                return Err(ParseError {
+                    offset: key_at,
+                    message: format!("duplicate key {}", quoted(&key)),
+                    truncated: false,
+                });
+            }
+            self.skip_ws();
+            if self.bytes.get(self.pos) != Some(&b':') {
+                return Err(self.err("expecting ':' delimiter"));
+            }
+            self.pos += 1;
+            self.skip_ws();
+            let v = self.value()?;
+            fields.push((key, v));
+            self.skip_ws();
+            match self.bytes.get(self.pos) {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return Ok(Value::Object(fields));
+                }
+                _ => return Err(self.err("expecting ',' or '}'")),
+            }
+        }
+    }
+
+    fn array(&mut self) -> Result<Value, ParseError> {
+        self.enter()?;
+        self.pos += 1;
+        let mut items = Vec::new();
+        self.skip_ws();
+        if self.bytes.get(self.pos) == Some(&b']') {
+            self.pos += 1;
+            self.depth -= 1;
+            return Ok(Value::Array(items));
+        }
+        loop {
+            self.skip_ws();
+            items.push(self.value()?);
+            self.skip_ws();
+            match self.bytes.get(self.pos) {
+                Some(b',') => self.pos += 1,
+                Some(b']') => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return Ok(Value::Array(items));
+                }
+                _ => return Err(self.err("expecting ',' or ']'")),
+            }
+        }
+    }
+
+    fn string(&mut self) -> Result<String, ParseError> {
+        let open = self.pos;
+        self.pos += 1;
+        let mut out = String::new();
+        let mut run_start = self.pos;
+        loop {
+            let Some(&b) = self.bytes.get(self.pos) else {
+                return Err(ParseError {
+                    offset: open,
+                    message: "unterminated string".into(),
+                    truncated: true,
+                });
+            };
+            match b {
+                b'"' => {
+                    out.push_str(&self.text[run_start..self.pos]);
+                    self.pos += 1;
+                    return Ok(out);
+                }
+                b'\\' => {
+                    out.push_str(&self.text[run_start..self.pos]);
+                    self.escape(&mut out)?;
+                    run_start = self.pos;
+                }
+                0x00..=0x1f => return Err(self.err("invalid control character in string")),
+                _ => self.pos += 1,
+            }
+        }
+    }
+
+    fn escape(&mut self, out: &mut String) -> Result<(), ParseError> {
+        let Some(&c) = self.bytes.get(self.pos + 1) else {
+            return Err(self.err("unterminated escape"));
+        };
+        self.pos += 2;
+        let ch = match c {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let hi = self.hex4()?;
+                if (0xD800..0xDC00).contains(&hi) {
+                    if self.bytes[self.pos..].starts_with(b"\\u") {
+                        self.pos += 2;
+                        let lo = self.hex4()?;
+                        if !(0xDC00..0xE000).contains(&lo) {
+                            return Err(self.err("lone UTF-16 surrogate in \\u escape"));
+                        }
+                        let cp = 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00);
+                        char::from_u32(cp).ok_or_else(|| self.err("invalid \\u escape"))?
+                    } else {
+                        return Err(self.err("lone UTF-16 surrogate in \\u escape"));
+                    }
+                } else if (0xDC00..0xE000).contains(&hi) {
+                    return Err(self.err("lone UTF-16 surrogate in \\u escape"));
+                } else {
+                    char::from_u32(hi).ok_or_else(|| self.err("invalid \\u escape"))?
+                }
+            }
+            _ => {
+                self.pos -= 1;
+                return Err(self.err("invalid \\escape"));
+            }
+        };
+        out.push(ch);
+        Ok(())
+    }
+
+    fn hex4(&mut self) -> Result<u32, ParseError> {
+        let digits = self
+            .bytes
+            .get(self.pos..self.pos + 4)
+            .ok_or_else(|| self.err("invalid \\uXXXX escape"))?;
+        let mut v = 0u32;
+        for &d in digits {
+            let n = (d as char)
+                .to_digit(16)
+                .ok_or_else(|| self.err("invalid \\uXXXX escape"))?;
+            v = v * 16 + n;
+        }
+        self.pos += 4;
+        Ok(v)
+    }
+
+    fn number(&mut self) -> Result<Value, ParseError> {
+        let start = self.pos;
+        if self.bytes[self.pos] == b'-' {
+            self.pos += 1;
+        }
+        let int_start = self.pos;
+        match self.bytes.get(self.pos) {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(self.err("expecting value")),
+        }
+        let int_digits = self.pos - int_start;
+        let mut is_float = false;
+        if self.bytes.get(self.pos) == Some(&b'.') {
+            let dot = self.pos;
+            self.pos += 1;
+            if !matches!(self.bytes.get(self.pos), Some(b'0'..=b'9')) {
+                // Python's scanner stops before a '.' not followed by digits, so the text
+                // fails as "extra data"; report that position the same way.
+                self.pos = dot;
+                return self.finish_int(start, int_digits);
+            }
+            self.digits();
+            is_float = true;
+        }
+        if let Some(b'e' | b'E') = self.bytes.get(self.pos) {
+            let e = self.pos;
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.bytes.get(self.pos) {
+                self.pos += 1;
+            }
+            if matches!(self.bytes.get(self.pos), Some(b'0'..=b'9')) {
+                self.digits();
+                is_float = true;
+            } else {
+                self.pos = e;
+            }
+        }
+        if is_float {
+            let text = &self.text[start..self.pos];
+            let f: f64 = text
+                .parse()
+                .map_err(|_| self.err(format!("invalid number {text}")))?;
+            Ok(Value::Number(Number::from_f64(f)))
+        } else {
+            self.finish_int(start, int_digits)
+        }
+    }
+
+    fn finish_int(&self, start: usize, int_digits: usize) -> Result<Value, ParseError> {
+        let text = &self.text[start..self.pos];
+        if int_digits > MAX_INT_DIGITS {
+            return Err(ParseError {
+                offset: start,
+                message: format!("integer longer than {MAX_INT_DIGITS} digits"),
+                truncated: false,
+            });
+        }
+        match text.parse::<i128>() {
+            Ok(i) => Ok(Value::Number(Number(NumberRepr::Int(i)))),
+            // Valid JSON integer text has no leading zeros, so it is already normalised.
+            Err(_) => Ok(Value::Number(Number(NumberRepr::BigInt(text.into())))),
+        }
+    }
+
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.bytes.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+}
+
+/// `s` as a short quoted string for error messages (at most 40 characters).
+pub(crate) fn quoted(s: &str) -> String {
+    let mut out = String::new();
+    let cut: String = s.chars().take(40).collect();
+    write_string(&mut out, &cut);
+    if cut.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canon(text: &str) -> String {
+        to_canonical(&parse(text).unwrap())
+    }
+
+    #[test]
+    fn floats_print_like_python_repr() {
+        let cases = [
+            (1e-5, "1e-05"),
+            (1e16, "1e+16"),
+            (3e16, "3e+16"),
+            (1.5e16, "1.5e+16"),
+            (1e15, "1000000000000000.0"),
+            (0.1, "0.1"),
+            (1.0, "1.0"),
+            (-0.0, "-0.0"),
+            (0.0001, "0.0001"),
+            (0.00012345, "0.00012345"),
+            (123.456, "123.456"),
+            (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (5e-324, "5e-324"),
+            (9007199254740993.0, "9007199254740992.0"),
+            (2.5e-7, "2.5e-07"),
+            (f64::NAN, "NaN"),
+            (f64::NEG_INFINITY, "-Infinity"),
+        ];
+        for (x, want) in cases {
+            assert_eq!(Number::from_f64(x).to_string(), want, "{x:e}");
+        }
+    }
+
+    #[test]
+    fn integers_keep_their_value_at_any_size() {
+        assert_eq!(
+            canon("[9007199254740993, -0, 123456789012345678901234567890123456789012]"),
+            "[9007199254740993,0,123456789012345678901234567890123456789012]"
+        );
+        let long = "9".repeat(MAX_INT_DIGITS + 1);
+        assert!(parse(&long).unwrap_err().message.contains("4300 digits"));
+    }
+
+    #[test]
+    fn number_texts_are_normalised_as_python_reads_them() {
+        assert_eq!(
+            canon("[1E5, 1e400, 1.50, 2e-5, 10.0]"),
+            "[100000.0,Infinity,1.5,2e-05,10.0]"
+        );
+    }
+
+    #[test]
+    fn strings_escape_like_python() {
+        let v = Value::from("q\"b\\t\tn\nr\rb\u{8}f\u{c}c\u{1f}/\u{7f}\u{2028}é🚀");
+        assert_eq!(
+            to_canonical(&v),
+            "\"q\\\"b\\\\t\\tn\\nr\\rb\\bf\\fc\\u001f/\u{7f}\u{2028}é🚀\""
+        );
+    }
+
+    #[test]
+    fn escapes_decode_including_surrogate_pairs() {
+        assert_eq!(
+            parse(r#""\ud83d\ude80\u00e9\/""#).unwrap(),
+            Value::from("🚀é/")
+        );
+        assert!(parse(r#""\ud83d""#).unwrap_err().message.contains("lone"));
+        assert!(parse(r#""\ude80x""#).unwrap_err().message.contains("lone"));
+    }
+
+    #[test]
+    fn canonical_sorts_keys_by_code_point_and_line_form_keeps_order() {
+        let v = parse(r#"{"é": 1, "b": {"z": null, "a": [true, false]}, "B": 2}"#).unwrap();
+        assert_eq!(
+            to_canonical(&v),
+            r#"{"B":2,"b":{"a":[true,false],"z":null},"é":1}"#
+        );
+        assert_eq!(
+            to_line_string(&v),
+            r#"{"é": 1, "b": {"z": null, "a": [true, false]}, "B": 2}"#
+        );
+    }
+
+    #[test]
+    fn malformed_texts_are_refused_with_a_position() {
+        for (text, needle) in [
+            ("", "end of text"),
+            ("{\"a\" 1}", "':'"),
+            ("[1,]", "expecting value"),
+            ("{\"a\":1,}", "property name"),
+            ("\"abc", "unterminated"),
+            ("\"a\u{1}\"", "control character"),
+            ("01", "extra data"),
+            ("1.", "extra data"),
+            ("[1] x", "extra data"),
+            ("tru", "expecting value"),
+            ("\"\\x\"", "invalid \\escape"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.message.contains(needle), "{text:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_overflowing_the_stack() {
+        let deep = "[".repeat(100_000);
+        assert!(parse(&deep).unwrap_err().message.contains("nesting"));
+        let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(parse(&ok).is_ok());
+    }
+}

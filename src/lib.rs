@@ -1,0 +1,70 @@
+//! # acttrace
+//!
+//! A [`tracing_subscriber::Layer`] that turns every AI decision a program makes into a
+//! tamper-evident, hash-chained, optionally signed audit record, and an offline verifier.
+//!
+//! Mark decision functions with `#[instrument(skip_all, fields(audit.decision))]`. Spans with
+//! that field are decisions; audit events under them (`llm_call!`, `tool_call!`, `oversight!`,
+//! `policy_flag!`, `cost!`, `context!`) become chain entries carrying the decision's id, however
+//! deep, across `.await` and into instrumented tasks. Each entry's hash covers the previous
+//! one, so `acttrace verify` catches edits, reordering and deletion, and with an expected head
+//! (or a signed export header) truncation too.
+//!
+//! The on-disk format is `acttrace-chain/1` (see `docs/FORMAT.md`), byte-compatible with the
+//! Python and TypeScript `cendor-acttrace` implementations.
+//!
+//! ```
+//! use tracing::instrument;
+//! use tracing_subscriber::prelude::*;
+//!
+//! #[instrument(skip_all, fields(audit.decision = "loan.approve", actor = "agent", input))]
+//! fn approve(applicant: u64) -> bool {
+//!     tracing::Span::current().record("input", applicant);
+//!     acttrace::llm_call!(provider = "openai", model = "gpt-4o", input_tokens = 812u64, output_tokens = 64u64);
+//!     acttrace::tool_call!(name = "credit_score", arguments = "{\"applicant\": 7}");
+//!     acttrace::oversight!(reviewer = "ops@bank", action = "approved");
+//!     true
+//! }
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("audit.jsonl");
+//! let (layer, guard) = acttrace::AuditLayer::builder().system("loan-desk").path(&path).build().unwrap();
+//! tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || approve(7));
+//! let tip = guard.flush().unwrap();
+//!
+//! let report = acttrace::verify::verify_path(&path, &acttrace::verify::VerifyOptions {
+//!     expected_head: Some(tip.head),
+//!     ..Default::default()
+//! }).unwrap();
+//! assert!(report.ok(), "{}", report.summary());
+//! ```
+//!
+//! Evidence to support compliance, never a compliance guarantee.
+
+#![warn(missing_docs)]
+
+pub mod capture;
+pub mod chain;
+mod error;
+pub mod json;
+mod macros;
+pub mod sequencer;
+pub mod time;
+pub mod verify;
+pub mod writer;
+
+#[cfg(feature = "cli")]
+#[doc(hidden)]
+pub mod cli;
+
+pub use capture::{
+    AuditGuard, AuditHandle, AuditLayer, AuditLayerBuilder, FlagAction, RiskTier, Severity,
+    ShutdownReport, Status,
+};
+pub use chain::{HashAlg, SealedEntry, SigningKey};
+pub use error::Error;
+pub use sequencer::{ChainedEntry, SyncPolicy};
+pub use writer::{ChainTip, ChainWriter, JsonlFileWriter, MemoryWriter};
+
+#[doc(hidden)]
+pub use tracing as __tracing;

@@ -1,0 +1,510 @@
+//! The sequencer: the one thread that turns captured records into chain entries.
+//!
+//! Callers only capture owned field values and enqueue a [`Msg`]; this thread gives every entry
+//! its place in the one total order (seq, prev_hash), shapes and seals it (canonical form, hash,
+//! signature) and hands it to the [`ChainWriter`]. Batches are committed when the queue runs dry
+//! (group commit), so one `fdatasync` covers every entry that arrived during the previous one.
+//! A failed commit rolls the head back to the last committed entry; the lost entries are
+//! counted, reported, and recorded by a `gap` entry when the chain continues.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+
+use crate::capture::{FieldValue, Fields, Shared};
+use crate::chain::{HashAlg, SealedEntry, SigningKey};
+use crate::error::Error;
+use crate::json::Value;
+use crate::time;
+use crate::writer::{ChainTip, ChainWriter, Durability};
+
+/// Most entries sealed into one batch before it is committed even if more are queued, which
+/// bounds the writer's buffer and the latency of the first entry in a burst.
+const MAX_BATCH: usize = 4096;
+
+/// When entries reach stable storage.
+///
+/// | policy | fsync | after power loss you keep |
+/// |---|---|---|
+/// | `EveryEntry` | after each entry | every entry sealed |
+/// | `Batch` (default) | whenever the queue runs dry (group commit) | every entry up to the last batch; [`crate::AuditHandle::flush`] is always durable |
+/// | `Interval(d)` | at most every `d` | entries older than `d` |
+/// | `OnFlush` | only on `flush()` / shutdown | entries up to the last flush |
+///
+/// In every mode each batch is written to the operating system when the queue runs dry, so a
+/// crash of the process alone loses nothing that was sealed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// fsync after every entry (slowest, like the reference).
+    EveryEntry,
+    /// fsync once per batch, when the queue runs dry (group commit).
+    #[default]
+    Batch,
+    /// Write per batch, fsync at most this often.
+    Interval(Duration),
+    /// Write per batch, fsync only on flush and shutdown.
+    OnFlush,
+}
+
+/// The seq and hash of an entry, once it is committed to the writer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainedEntry {
+    /// Its position in the chain.
+    pub seq: u64,
+    /// Its hash.
+    pub hash: String,
+    /// The decision it belongs to, if any.
+    pub decision_id: Option<String>,
+}
+
+pub(crate) type Reply = Sender<Result<ChainedEntry, Error>>;
+
+/// What callers send to the sequencer.
+pub(crate) enum Msg {
+    DecisionOpen {
+        span: u64,
+        parent: Option<u64>,
+        fields: Fields,
+    },
+    DecisionRecord {
+        span: u64,
+        fields: Fields,
+    },
+    DecisionOutcome {
+        span: u64,
+        field: &'static str,
+        value: FieldValue,
+    },
+    DecisionClose {
+        span: u64,
+        duration: Duration,
+    },
+    Event {
+        kind: Cow<'static, str>,
+        decision: Option<u64>,
+        fields: Fields,
+        reply: Option<Reply>,
+    },
+    Flush(Sender<Result<ChainTip, Error>>),
+    Shutdown(Sender<Result<ChainTip, Error>>),
+}
+
+struct OpenDecision {
+    id: String,
+    outcome: Vec<(&'static str, FieldValue)>,
+}
+
+pub(crate) struct Sequencer {
+    writer: Box<dyn ChainWriter>,
+    key: Option<SigningKey>,
+    alg: HashAlg,
+    policy: SyncPolicy,
+    shared: Arc<Shared>,
+    /// The committed tip.
+    committed: ChainTip,
+    /// The tip including the current, uncommitted batch.
+    working: ChainTip,
+    batch_entries: usize,
+    batch_replies: Vec<(Reply, ChainedEntry)>,
+    decisions: HashMap<u64, OpenDecision>,
+    ids: DecisionIds,
+    lost: u64,
+    lost_first_seq: u64,
+    lost_error: String,
+    unsynced: bool,
+    last_sync: Instant,
+}
+
+impl Sequencer {
+    pub(crate) fn new(
+        writer: Box<dyn ChainWriter>,
+        key: Option<SigningKey>,
+        alg: HashAlg,
+        policy: SyncPolicy,
+        shared: Arc<Shared>,
+        tip: ChainTip,
+    ) -> Result<Sequencer, Error> {
+        Ok(Sequencer {
+            writer,
+            key,
+            alg,
+            policy,
+            shared,
+            committed: tip.clone(),
+            working: tip,
+            batch_entries: 0,
+            batch_replies: Vec::new(),
+            decisions: HashMap::new(),
+            ids: DecisionIds::new()?,
+            lost: 0,
+            lost_first_seq: 0,
+            lost_error: String::new(),
+            unsynced: false,
+            last_sync: Instant::now(),
+        })
+    }
+
+    /// Seals one entry onto the working tip and appends it to the writer's batch.
+    pub(crate) fn seal(&mut self, kind: &str, payload: Value) -> ChainedEntry {
+        if self.lost > 0 && self.batch_entries == 0 {
+            // The previous batch(es) failed: say so on the chain before anything else.
+            let gap = Value::Object(vec![
+                ("lost_entries".into(), Value::from(self.lost)),
+                ("first_lost_seq".into(), Value::from(self.lost_first_seq)),
+                ("error".into(), Value::from(self.lost_error.as_str())),
+            ]);
+            self.seal_raw("gap", gap);
+        }
+        let decision_id = payload
+            .get("decision_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let e = self.seal_raw(kind, payload);
+        ChainedEntry {
+            seq: e.0,
+            hash: e.1,
+            decision_id,
+        }
+    }
+
+    /// Seals an entry that belongs to no decision (`audit_open`, `audit_resume`).
+    pub(crate) fn seal_unattributed(&mut self, kind: &str, payload: Value) {
+        self.seal_raw(kind, payload);
+    }
+
+    fn seal_raw(&mut self, kind: &str, payload: Value) -> (u64, String) {
+        let entry = SealedEntry::seal(
+            self.alg,
+            self.key.as_ref(),
+            self.working.next_seq,
+            time::now(),
+            kind.to_owned(),
+            payload,
+            std::mem::take(&mut self.working.head),
+        );
+        self.writer.append(&entry);
+        self.working.next_seq += 1;
+        self.working.head = entry.hash.clone();
+        self.batch_entries += 1;
+        (entry.seq, entry.hash)
+    }
+
+    /// Commits the current batch. On failure the working tip rolls back to the committed one
+    /// and the batch's entries are counted as lost.
+    pub(crate) fn commit(&mut self, durability: Durability) -> Result<(), Error> {
+        if self.batch_entries == 0 && (durability == Durability::Written || !self.unsynced) {
+            return Ok(());
+        }
+        let result = self.writer.commit(durability);
+        let replies = std::mem::take(&mut self.batch_replies);
+        match result {
+            Ok(()) => {
+                let had_gap = self.lost > 0;
+                self.committed = self.working.clone();
+                self.shared
+                    .committed_entries
+                    .fetch_add(self.batch_entries as u64, Ordering::Relaxed);
+                self.batch_entries = 0;
+                if had_gap {
+                    self.lost = 0;
+                }
+                if durability == Durability::Synced {
+                    self.unsynced = false;
+                    self.last_sync = Instant::now();
+                } else {
+                    self.unsynced = true;
+                }
+                *self
+                    .shared
+                    .head
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = self.committed.clone();
+                for (reply, entry) in replies {
+                    let _ = reply.send(Ok(entry));
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let message = format!("{}: {e}", self.writer.describe());
+                let user_entries = (self.batch_entries - usize::from(self.lost > 0)) as u64;
+                if self.lost == 0 {
+                    self.lost_first_seq = self.committed.next_seq;
+                    self.lost_error = message.clone();
+                }
+                self.lost += user_entries;
+                self.shared
+                    .lost_entries
+                    .fetch_add(user_entries, Ordering::Relaxed);
+                *self
+                    .shared
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(message.clone());
+                self.working = self.committed.clone();
+                self.batch_entries = 0;
+                for (reply, _) in replies {
+                    let _ = reply.send(Err(Error::Write(message.clone())));
+                }
+                Err(Error::Write(message))
+            }
+        }
+    }
+
+    /// How the batch is committed when the queue runs dry.
+    fn drain_durability(&self) -> Durability {
+        match self.policy {
+            SyncPolicy::EveryEntry | SyncPolicy::Batch => Durability::Synced,
+            SyncPolicy::Interval(d) if self.last_sync.elapsed() >= d => Durability::Synced,
+            SyncPolicy::Interval(_) | SyncPolicy::OnFlush => Durability::Written,
+        }
+    }
+
+    /// Runs until shut down or until every sender is gone.
+    pub(crate) fn run(mut self, rx: Receiver<Msg>) {
+        loop {
+            let first = match self.policy {
+                SyncPolicy::Interval(d) if self.unsynced => {
+                    let wait = d.saturating_sub(self.last_sync.elapsed());
+                    match rx.recv_timeout(wait) {
+                        Ok(m) => Some(m),
+                        Err(RecvTimeoutError::Timeout) => {
+                            let _ = self.commit(Durability::Synced);
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => None,
+                    }
+                }
+                _ => rx.recv().ok(),
+            };
+            let Some(first) = first else {
+                let _ = self.commit(Durability::Synced);
+                return;
+            };
+            if let Some(done) = self.handle(first) {
+                return self.shut_down(rx, done);
+            }
+            loop {
+                if self.batch_entries >= MAX_BATCH {
+                    let _ = self.commit(self.drain_durability());
+                }
+                match rx.try_recv() {
+                    Ok(m) => {
+                        if let Some(done) = self.handle(m) {
+                            return self.shut_down(rx, done);
+                        }
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        let _ = self.commit(Durability::Synced);
+                        return;
+                    }
+                }
+            }
+            let _ = self.commit(self.drain_durability());
+        }
+    }
+
+    /// Closes the queue, seals whatever callers had already enqueued, commits durably and
+    /// answers the shutdown request.
+    fn shut_down(mut self, rx: Receiver<Msg>, reply: Sender<Result<ChainTip, Error>>) {
+        let shared = self.shared.clone();
+        shared.close_and_wait_for_senders(|| {
+            while let Ok(m) = rx.try_recv() {
+                if let Some(other) = self.handle(m) {
+                    let _ = other.send(Err(Error::Closed));
+                }
+            }
+        });
+        let result = self
+            .commit(Durability::Synced)
+            .map(|()| self.committed.clone());
+        let _ = reply.send(result);
+    }
+
+    /// Handles one message; returns the reply channel when it asks to shut down.
+    fn handle(&mut self, msg: Msg) -> Option<Sender<Result<ChainTip, Error>>> {
+        match msg {
+            Msg::DecisionOpen {
+                span,
+                parent,
+                fields,
+            } => {
+                let id = self.ids.next();
+                let mut p = Payload::with_decision(Some(&id));
+                if let Some(parent) = parent.and_then(|p| self.decisions.get(&p)) {
+                    p.put("parent_decision_id", Value::from(parent.id.as_str()));
+                }
+                p.decision_fields(fields);
+                self.decisions.insert(
+                    span,
+                    OpenDecision {
+                        id,
+                        outcome: Vec::new(),
+                    },
+                );
+                self.seal("decision", p.finish());
+            }
+            Msg::DecisionRecord { span, fields } => {
+                let id = self.decisions.get(&span).map(|d| d.id.clone());
+                let mut p = Payload::with_decision(id.as_deref());
+                p.decision_fields(fields);
+                self.seal("decision_record", p.finish());
+            }
+            Msg::DecisionOutcome { span, field, value } => {
+                if let Some(d) = self.decisions.get_mut(&span) {
+                    d.outcome.push((field, value));
+                }
+            }
+            Msg::DecisionClose { span, duration } => {
+                if let Some(d) = self.decisions.remove(&span) {
+                    let mut p = Payload::with_decision(Some(&d.id));
+                    p.put(
+                        "duration_ms",
+                        Value::from((duration.as_micros() as f64) / 1000.0),
+                    );
+                    if !d.outcome.is_empty() {
+                        let failed = d.outcome.iter().any(|(f, _)| *f == "error");
+                        p.put("outcome", Value::from(if failed { "error" } else { "ok" }));
+                        for (field, value) in d.outcome {
+                            let key = if field == "return" { "result" } else { field };
+                            p.put(key, value.into_value());
+                        }
+                    }
+                    self.seal("decision_end", p.finish());
+                }
+            }
+            Msg::Event {
+                kind,
+                decision,
+                fields,
+                reply,
+            } => {
+                let id = decision
+                    .and_then(|s| self.decisions.get(&s))
+                    .map(|d| d.id.clone());
+                let mut p = Payload::with_decision(id.as_deref());
+                p.event_fields(&kind, fields);
+                let chained = self.seal(&kind, p.finish());
+                if let Some(reply) = reply {
+                    self.batch_replies.push((reply, chained));
+                }
+            }
+            Msg::Flush(reply) => {
+                let result = self
+                    .commit(Durability::Synced)
+                    .map(|()| self.committed.clone());
+                let _ = reply.send(result);
+            }
+            Msg::Shutdown(reply) => return Some(reply),
+        }
+        if self.policy == SyncPolicy::EveryEntry && self.batch_entries > 0 {
+            let _ = self.commit(Durability::Synced);
+        }
+        None
+    }
+}
+
+/// Token counts the reference nests under `usage` in `llm_call` entries.
+const USAGE_FIELDS: [&str; 5] = [
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cache_write",
+];
+
+/// Keys the sequencer sets itself; a user field of the same name is kept as `field.NAME`.
+const RESERVED: [&str; 2] = ["decision_id", "parent_decision_id"];
+
+/// Builds a payload object: keys unique, later user values replacing earlier ones.
+struct Payload {
+    fields: Vec<(String, Value)>,
+}
+
+impl Payload {
+    fn with_decision(id: Option<&str>) -> Payload {
+        Payload {
+            fields: vec![("decision_id".into(), id.map_or(Value::Null, Value::from))],
+        }
+    }
+
+    fn put(&mut self, key: &str, value: Value) {
+        match self.fields.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.fields.push((key.to_owned(), value)),
+        }
+    }
+
+    fn user(&mut self, name: &str, value: Value) {
+        if RESERVED.contains(&name) {
+            self.put(&format!("field.{name}"), value);
+        } else {
+            self.put(name, value);
+        }
+    }
+
+    fn decision_fields(&mut self, fields: Fields) {
+        for (name, value) in fields {
+            if name == crate::capture::DECISION_FIELD {
+                // `audit.decision = "loan.approve"` names the decision; a bare marker does not.
+                if let FieldValue::Str(s) = value {
+                    self.put("name", Value::from(s));
+                }
+                continue;
+            }
+            self.user(name, value.into_value());
+        }
+    }
+
+    fn event_fields(&mut self, kind: &str, fields: Fields) {
+        let mut usage: Vec<(String, Value)> = Vec::new();
+        for (name, value) in fields {
+            if kind == "llm_call" {
+                let usage_key = name
+                    .strip_prefix("usage.")
+                    .or_else(|| USAGE_FIELDS.contains(&name).then_some(name));
+                if let Some(k) = usage_key {
+                    match usage.iter_mut().find(|(uk, _)| uk == k) {
+                        Some(slot) => slot.1 = value.into_value(),
+                        None => usage.push((k.to_owned(), value.into_value())),
+                    }
+                    continue;
+                }
+            }
+            self.user(name, value.into_value());
+        }
+        if !usage.is_empty() {
+            self.put("usage", Value::Object(usage));
+        }
+    }
+
+    fn finish(self) -> Value {
+        Value::Object(self.fields)
+    }
+}
+
+/// Fresh, unpredictable 32-hex decision ids: BLAKE3 keyed with 32 random bytes drawn once, over
+/// a counter (one syscall per log instead of one per decision).
+pub(crate) struct DecisionIds {
+    key: [u8; 32],
+    counter: u64,
+}
+
+impl DecisionIds {
+    fn new() -> Result<DecisionIds, Error> {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key)
+            .map_err(|e| Error::Config(format!("no randomness for decision ids: {e}")))?;
+        Ok(DecisionIds { key, counter: 0 })
+    }
+
+    fn next(&mut self) -> String {
+        self.counter += 1;
+        let h = blake3::keyed_hash(&self.key, &self.counter.to_le_bytes());
+        crate::chain::to_hex(&h.as_bytes()[..16])
+    }
+}

@@ -1,0 +1,64 @@
+//! UTC timestamps in the format's layout, `YYYY-MM-DDTHH:MM:SS.ffffff+00:00` (what Python's
+//! `datetime.now(timezone.utc).isoformat()` writes), without a date-time dependency.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The current time as an entry timestamp.
+pub fn now() -> String {
+    format_system_time(SystemTime::now())
+}
+
+/// `t` as an entry timestamp (microsecond precision, UTC). Times before 1970 are clamped to the
+/// epoch: an audit log is never written before it.
+pub fn format_system_time(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    format_unix_micros(since.as_secs(), since.subsec_micros())
+}
+
+/// Seconds and microseconds since the Unix epoch as an entry timestamp.
+pub fn format_unix_micros(secs: u64, micros: u32) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+00:00",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(format_unix_micros(0, 0), "1970-01-01T00:00:00.000000+00:00");
+        // 2026-11-26T21:28:45.791750 UTC, the first entry of the reference vectors.
+        assert_eq!(
+            format_unix_micros(1_795_728_525, 791_750),
+            "2026-11-26T21:28:45.791750+00:00"
+        );
+        // A leap day.
+        assert_eq!(
+            format_unix_micros(951_782_400, 1),
+            "2000-02-29T00:00:00.000001+00:00"
+        );
+        assert_eq!(now().len(), "2026-11-26T21:28:45.791750+00:00".len());
+    }
+}

@@ -1,0 +1,326 @@
+//! Persistence: the [`ChainWriter`] trait and the writers that ship with the crate.
+//!
+//! The sequencer hands a writer sealed entries one by one ([`ChainWriter::append`]) and then
+//! closes each batch with [`ChainWriter::commit`]. A commit is all or nothing: when it fails the
+//! store must be as it was after the previous successful commit, so that the sequencer can roll
+//! its head back, count the lost entries and record the gap on the chain when it continues.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{self, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::chain::{HashAlg, SealedEntry, SigningKey};
+use crate::error::Error;
+use crate::verify::{self, VerifyOptions};
+
+/// Where an existing chain ends, so that appending continues it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainTip {
+    /// The seq the next entry gets.
+    pub next_seq: u64,
+    /// The hash of the last entry.
+    pub head: String,
+}
+
+/// What a store already holds when the sequencer opens it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExistingChain {
+    /// Where it ends.
+    pub tip: ChainTip,
+    /// Its hash algorithm.
+    pub hash_alg: HashAlg,
+    /// Whether its entries are signed.
+    pub signed: bool,
+}
+
+/// How far a commit must go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Handed to the operating system (survives a crash of this process, not of the machine).
+    Written,
+    /// On stable storage (`fdatasync`): survives power loss.
+    Synced,
+}
+
+/// A store for chain entries. Implement it to send the chain elsewhere (object storage, a
+/// database, a remote service); the sequencer thread is its only caller.
+///
+/// ```
+/// use acttrace::writer::{ChainWriter, Durability, ExistingChain};
+/// use acttrace::{Error, SealedEntry, SigningKey};
+///
+/// /// Keeps lines in memory and counts commits.
+/// #[derive(Default)]
+/// struct Lines { committed: Vec<String>, pending: Vec<String>, commits: usize }
+///
+/// impl ChainWriter for Lines {
+///     fn open(&mut self, _key: Option<&SigningKey>) -> Result<Option<ExistingChain>, Error> {
+///         Ok(None) // always a new chain
+///     }
+///     fn append(&mut self, entry: &SealedEntry) {
+///         self.pending.push(entry.to_line());
+///     }
+///     fn commit(&mut self, _d: Durability) -> std::io::Result<()> {
+///         self.committed.append(&mut self.pending);
+///         self.commits += 1;
+///         Ok(())
+///     }
+///     fn describe(&self) -> String { "memory lines".into() }
+/// }
+/// ```
+pub trait ChainWriter: Send + 'static {
+    /// Called once, before anything else: returns the chain the store already holds (after
+    /// checking it; a store that cannot vouch for its content must refuse with
+    /// [`Error::CorruptLog`]) or `None` for an empty store. `key` is the signing key the log is
+    /// configured with, to check existing signatures.
+    fn open(&mut self, key: Option<&SigningKey>) -> Result<Option<ExistingChain>, Error>;
+
+    /// Adds a sealed entry to the current batch. Nothing needs to be persisted yet; failures
+    /// are reported by the [`commit`](ChainWriter::commit) that closes the batch.
+    fn append(&mut self, entry: &SealedEntry);
+
+    /// Persists every entry appended since the last commit, at least to `durability`. On error
+    /// none of them may remain in the store (all or nothing).
+    fn commit(&mut self, durability: Durability) -> io::Result<()>;
+
+    /// A short description for messages (for a file, its path).
+    fn describe(&self) -> String;
+}
+
+/// The default writer: one JSON line per entry appended to a file, in the reference layout.
+///
+/// It takes an exclusive lock on the file (a second writer in this or another process is
+/// refused), verifies an existing file before continuing it (a corrupt file is refused with the
+/// line of its first problem, never restarted), writes each batch with one `write` call and, on
+/// [`Durability::Synced`], one `fdatasync`. A failed batch is cut back off the file.
+#[derive(Debug)]
+pub struct JsonlFileWriter {
+    path: PathBuf,
+    file: Option<File>,
+    /// Bytes of the file that hold committed entries.
+    committed_len: u64,
+    batch: String,
+    synced: bool,
+}
+
+impl JsonlFileWriter {
+    /// A writer for `path`; the file is created and locked when the sequencer opens it.
+    pub fn new(path: impl Into<PathBuf>) -> JsonlFileWriter {
+        JsonlFileWriter {
+            path: path.into(),
+            file: None,
+            committed_len: 0,
+            batch: String::new(),
+            synced: true,
+        }
+    }
+
+    /// The log file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn io_err(&self, op: &'static str, source: io::Error) -> Error {
+        Error::Io {
+            op,
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+impl ChainWriter for JsonlFileWriter {
+    fn open(&mut self, key: Option<&SigningKey>) -> Result<Option<ExistingChain>, Error> {
+        let created = !self.path.exists();
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&self.path)
+            .map_err(|e| self.io_err("open", e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(Error::Locked {
+                    path: self.path.clone(),
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(self.io_err("lock", e)),
+        }
+        if created {
+            // Make the new directory entry itself durable.
+            if let Some(dir) = self.path.parent() {
+                let dir = if dir.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    dir
+                };
+                if let Ok(d) = File::open(dir) {
+                    let _ = d.sync_all();
+                }
+            }
+        }
+        let len = file.metadata().map_err(|e| self.io_err("stat", e))?.len();
+        self.committed_len = len;
+        let existing = if len == 0 {
+            None
+        } else {
+            let opts = VerifyOptions {
+                key: key.cloned(),
+                ..VerifyOptions::default()
+            };
+            let reader = BufReader::with_capacity(256 * 1024, &file);
+            let report = verify::verify_reader(reader, &self.path.display().to_string(), &opts)
+                .map_err(|e| self.io_err("read", e))?;
+            if let Some(p) = report.first_problem() {
+                return Err(Error::CorruptLog {
+                    source_name: self.path.display().to_string(),
+                    line: p.line,
+                    seq: p.seq,
+                    detail: p.detail.clone(),
+                });
+            }
+            if report.is_pack {
+                return Err(Error::Incompatible(format!(
+                    "{} is an export pack, not a log; packs are never appended to",
+                    self.path.display()
+                )));
+            }
+            Some(ExistingChain {
+                tip: ChainTip {
+                    next_seq: report.entries,
+                    head: report.head,
+                },
+                hash_alg: report.hash_alg,
+                signed: report.unsigned_entries == 0,
+            })
+        };
+        self.file = Some(file);
+        Ok(existing)
+    }
+
+    fn append(&mut self, entry: &SealedEntry) {
+        entry.write_line(&mut self.batch);
+    }
+
+    fn commit(&mut self, durability: Durability) -> io::Result<()> {
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the log file is not open"))?;
+        if !self.batch.is_empty() {
+            let written = file.write_all(self.batch.as_bytes());
+            if let Err(e) = written {
+                // All or nothing: cut a partly written batch back off.
+                let _ = file.set_len(self.committed_len);
+                self.batch.clear();
+                return Err(e);
+            }
+            self.committed_len += self.batch.len() as u64;
+            self.batch.clear();
+            self.synced = false;
+        }
+        if durability == Durability::Synced && !self.synced {
+            file.sync_data()?;
+            self.synced = true;
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// An in-memory writer, for tests and for programs that ship entries elsewhere themselves.
+/// [`MemoryLog`] reads what was committed.
+///
+/// ```
+/// let (writer, log) = acttrace::writer::MemoryWriter::new();
+/// # let _ = writer;
+/// assert!(log.entries().is_empty());
+/// ```
+#[derive(Debug)]
+pub struct MemoryWriter {
+    pending: Vec<SealedEntry>,
+    log: MemoryLog,
+}
+
+/// The committed entries of a [`MemoryWriter`], shared.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryLog {
+    entries: Arc<Mutex<Vec<SealedEntry>>>,
+}
+
+impl MemoryWriter {
+    /// A new, empty in-memory chain and the handle to read it.
+    pub fn new() -> (MemoryWriter, MemoryLog) {
+        let log = MemoryLog::default();
+        (
+            MemoryWriter {
+                pending: Vec::new(),
+                log: log.clone(),
+            },
+            log,
+        )
+    }
+}
+
+impl MemoryLog {
+    /// A copy of the committed entries.
+    pub fn entries(&self) -> Vec<SealedEntry> {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The committed entries as JSONL text, as the file writer would have written them.
+    pub fn to_jsonl(&self) -> String {
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut s = String::new();
+        for e in entries.iter() {
+            e.write_line(&mut s);
+        }
+        s
+    }
+}
+
+impl ChainWriter for MemoryWriter {
+    fn open(&mut self, _key: Option<&SigningKey>) -> Result<Option<ExistingChain>, Error> {
+        let entries = self
+            .log
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(entries.last().map(|last| ExistingChain {
+            tip: ChainTip {
+                next_seq: last.seq + 1,
+                head: last.hash.clone(),
+            },
+            hash_alg: entries
+                .first()
+                .and_then(|e| HashAlg::declared_in(&e.payload).ok())
+                .unwrap_or_default(),
+            signed: !last.sig.is_empty(),
+        }))
+    }
+
+    fn append(&mut self, entry: &SealedEntry) {
+        self.pending.push(entry.clone());
+    }
+
+    fn commit(&mut self, _durability: Durability) -> io::Result<()> {
+        self.log
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .append(&mut self.pending);
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        "memory".into()
+    }
+}
