@@ -316,7 +316,7 @@ pub fn verify_reader(
                 w.problem(ProblemKind::LineTooLong, None, detail);
                 w.prev = None;
             }
-            LineRead::Line { .. } => {
+            LineRead::Line => {
                 w.line_no += 1;
                 w.line(&buf);
             }
@@ -327,7 +327,7 @@ pub fn verify_reader(
 
 enum LineRead {
     Eof,
-    Line { terminated: bool },
+    Line,
     TooLong { terminated: bool },
 }
 
@@ -346,7 +346,7 @@ fn read_line_capped(r: &mut impl BufRead, buf: &mut Vec<u8>, cap: usize) -> io::
         if chunk.is_empty() {
             return Ok(match (read_any, too_long) {
                 (false, _) => LineRead::Eof,
-                (true, false) => LineRead::Line { terminated: false },
+                (true, false) => LineRead::Line,
                 (true, true) => LineRead::TooLong { terminated: false },
             });
         }
@@ -368,7 +368,7 @@ fn read_line_capped(r: &mut impl BufRead, buf: &mut Vec<u8>, cap: usize) -> io::
             return Ok(if too_long {
                 LineRead::TooLong { terminated: true }
             } else {
-                LineRead::Line { terminated: true }
+                LineRead::Line
             });
         }
     }
@@ -741,11 +741,7 @@ mod tests {
         loop {
             match read_line_capped(&mut r, &mut buf, cap).unwrap() {
                 LineRead::Eof => return out,
-                LineRead::Line { terminated } => out.push(format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&buf),
-                    if terminated { "$" } else { "" }
-                )),
+                LineRead::Line => out.push(String::from_utf8_lossy(&buf).into_owned()),
                 LineRead::TooLong { terminated } => {
                     out.push(format!("<long>{}", if terminated { "$" } else { "" }))
                 }
@@ -757,7 +753,7 @@ mod tests {
     fn lines_are_read_with_a_cap_across_buffer_boundaries() {
         assert_eq!(
             capped(b"abc\ndefghij\n\nxy", 5),
-            ["abc$", "<long>$", "$", "xy"]
+            ["abc", "<long>$", "", "xy"]
         );
         assert_eq!(capped(b"abcdefgh", 5), ["<long>"]);
         assert_eq!(capped(b"", 5), Vec::<String>::new());

@@ -1,0 +1,138 @@
+//! Quickstart: audit three loan decisions (model call, tool call, human sign-off, a pre-flight
+//! refusal) into a signed JSONL log, then verify it offline.
+//!
+//! ```text
+//! cargo run --example quickstart                 # writes target/acttrace-quickstart/audit.jsonl
+//! cargo run --example quickstart -- my/audit.jsonl
+//! ```
+//!
+//! The signing key comes from `ACTTRACE_KEY` when set; otherwise a random demo key is created
+//! once in `audit.key` beside the log (mode 0600). Running it again continues the same chain.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use acttrace::verify::{VerifyOptions, verify_path};
+use acttrace::{AuditLayer, FlagAction, RiskTier, Severity, SigningKey};
+use tracing::instrument;
+use tracing_subscriber::prelude::*;
+
+#[instrument(skip_all, fields(audit.decision = "loan.approve", actor = "agent", applicant = id, amount), ret)]
+fn approve(id: u64, amount: u64) -> bool {
+    tracing::Span::current().record("amount", amount);
+    acttrace::context!(sources = "credit_policy_v7.md", tokens = 1840u64);
+    acttrace::llm_call!(
+        provider = "openai",
+        model = "gpt-4o",
+        input_tokens = 812u64,
+        output_tokens = 64u64,
+        cost = "0.0123 USD",
+        latency_ms = 412.5
+    );
+    acttrace::tool_call!(name = "credit_score", arguments = %format!("{{\"applicant\": {id}}}"));
+    let approved = amount <= 50_000;
+    acttrace::oversight!(
+        reviewer = "ops-reviewer-17",
+        action = if approved { "approved" } else { "escalated" }
+    );
+    tracing::info!(approved, "ordinary log line: not an audit entry");
+    approved
+}
+
+fn main() -> ExitCode {
+    let path = std::env::args_os()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/acttrace-quickstart/audit.jsonl"));
+    match run(&path) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("quickstart: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(path: &std::path::Path) -> Result<bool, Box<dyn std::error::Error>> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let key_file = path.with_file_name("audit.key");
+    let key = match SigningKey::from_env("ACTTRACE_KEY") {
+        Ok(key) => key,
+        Err(_) => demo_key(&key_file)?,
+    };
+
+    let (audit, guard) = AuditLayer::builder()
+        .system("loan-desk")
+        .risk_tier(RiskTier::High)
+        .path(path)
+        .signing_key(key.clone())
+        .build()?;
+    let console =
+        tracing_subscriber::fmt::layer().with_filter(tracing_subscriber::filter::LevelFilter::WARN);
+    tracing_subscriber::registry()
+        .with(audit)
+        .with(console)
+        .init();
+    if !guard.decisions_visible(tracing::Level::INFO) {
+        eprintln!("warning: a global filter hides INFO decision spans; nothing would be audited");
+    }
+
+    for (id, amount) in [(1001, 12_000), (1002, 80_000), (1003, 45_500)] {
+        approve(id, amount);
+    }
+    // A pre-flight guard refused a call: the refusal itself is on the chain.
+    let refusal = guard.flag(
+        "card number in prompt",
+        FlagAction::Blocked,
+        Severity::Critical,
+        &["credit_card"],
+    )?;
+    let report = guard.shutdown(std::time::Duration::from_secs(10))?;
+    println!(
+        "wrote {} entries this run to {} (refusal sealed at seq {}); head {}",
+        report.committed_entries,
+        path.display(),
+        refusal.seq,
+        report.head.head
+    );
+
+    let verdict = verify_path(
+        path,
+        &VerifyOptions {
+            key: Some(key),
+            expected_head: Some(report.head.head.clone()),
+            expect_entries: Some(report.head.next_seq),
+            ..VerifyOptions::default()
+        },
+    )?;
+    println!("verify: {}", verdict.summary());
+    println!(
+        "check it yourself: cargo run -- verify {} --key-file {} --expect-head {}",
+        path.display(),
+        key_file.display(),
+        report.head.head
+    );
+    Ok(verdict.ok())
+}
+
+/// A random demo key kept beside the log, readable only by its owner.
+fn demo_key(key_file: &std::path::Path) -> Result<SigningKey, Box<dyn std::error::Error>> {
+    if !key_file.exists() {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
+        let hex = acttrace::chain::to_hex(&bytes);
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        std::io::Write::write_all(&mut opts.open(key_file)?, hex.as_bytes())?;
+        eprintln!(
+            "created demo signing key {} (set ACTTRACE_KEY to use your own)",
+            key_file.display()
+        );
+    }
+    Ok(SigningKey::from_file(key_file)?)
+}

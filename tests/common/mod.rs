@@ -1,0 +1,57 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use acttrace::verify::{Verification, VerifyOptions, verify_path};
+use acttrace::{AuditGuard, AuditLayer};
+use tracing_subscriber::Registry;
+use tracing_subscriber::layer::Layered;
+use tracing_subscriber::prelude::*;
+
+/// The log's lines as JSON values (parsed with serde_json, independently of our parser).
+pub fn entries(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+pub fn types(entries: &[serde_json::Value]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+pub fn of_type<'a>(entries: &'a [serde_json::Value], t: &str) -> Vec<&'a serde_json::Value> {
+    entries.iter().filter(|e| e["type"] == t).collect()
+}
+
+/// Verifies with the expected head and count, asserting success.
+pub fn assert_verifies(path: &Path, head: &acttrace::ChainTip) -> Verification {
+    let r = verify_path(
+        path,
+        &VerifyOptions {
+            expected_head: Some(head.head.clone()),
+            expect_entries: Some(head.next_seq),
+            ..VerifyOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(r.ok(), "{}: {:#?}", r.summary(), r.problems);
+    r
+}
+
+pub type Subscriber = Layered<AuditLayer, Registry>;
+
+/// A subscriber with an audit layer writing to `path`.
+pub fn subscriber(path: &Path) -> (Subscriber, AuditGuard) {
+    let (layer, guard) = AuditLayer::builder()
+        .system("test-system")
+        .path(path)
+        .build()
+        .unwrap();
+    (tracing_subscriber::registry().with(layer), guard)
+}

@@ -1,0 +1,682 @@
+//! The audit layer end to end: decisions, attribution, concurrency, persistence.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use acttrace::verify::{VerifyOptions, verify_path};
+use acttrace::writer::{ChainWriter, Durability, ExistingChain};
+use acttrace::{
+    AuditLayer, ChainTip, Error, FlagAction, HashAlg, MemoryWriter, SealedEntry, Severity,
+    SigningKey, SyncPolicy,
+};
+use common::*;
+use tracing::instrument;
+use tracing_subscriber::prelude::*;
+
+#[instrument(skip_all, fields(audit.decision = "outer", actor = "agent", input = %question))]
+fn outer(question: &str) -> u32 {
+    acttrace::llm_call!(
+        provider = "openai",
+        model = "gpt-4o",
+        input_tokens = 10u64,
+        output_tokens = 2u64
+    );
+    let step = tracing::info_span!("retrieval-step");
+    let _e = step.enter();
+    acttrace::tool_call!(name = "search", arguments = "{}");
+    inner(7)
+}
+
+#[instrument(skip_all, fields(audit.decision = "inner"), ret)]
+fn inner(x: u32) -> u32 {
+    acttrace::oversight!(reviewer = "alice", action = "approved");
+    x * 6
+}
+
+#[instrument(skip_all, fields(audit.decision), err)]
+fn failing() -> Result<(), String> {
+    Err("model refused".into())
+}
+
+#[test]
+fn decisions_nest_and_events_find_their_nearest_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let (sub, guard) = subscriber(&path);
+    tracing::subscriber::with_default(sub, || {
+        assert_eq!(outer("why?"), 42);
+        let _ = failing();
+    });
+    let tip = guard.flush().unwrap();
+    let es = entries(&path);
+    assert_eq!(
+        types(&es),
+        [
+            "audit_open",
+            "decision",
+            "llm_call",
+            "tool_call",
+            "decision",
+            "human_oversight",
+            "decision_end",
+            "decision_end",
+            "decision",
+            "decision_end"
+        ]
+    );
+    let outer_id = es[1]["payload"]["decision_id"].as_str().unwrap();
+    let inner_id = es[4]["payload"]["decision_id"].as_str().unwrap();
+    assert_eq!(outer_id.len(), 32);
+    assert_ne!(outer_id, inner_id);
+    assert_eq!(es[1]["payload"]["name"], "outer");
+    assert_eq!(es[1]["payload"]["actor"], "agent");
+    assert_eq!(es[1]["payload"]["input"], "why?");
+    assert!(es[1]["payload"].get("parent_decision_id").is_none());
+    assert_eq!(es[2]["payload"]["decision_id"], outer_id);
+    assert_eq!(es[2]["payload"]["usage"]["input_tokens"], 10);
+    // Through an ordinary intermediate span.
+    assert_eq!(es[3]["payload"]["decision_id"], outer_id);
+    assert_eq!(es[4]["payload"]["parent_decision_id"], outer_id);
+    assert_eq!(es[5]["payload"]["decision_id"], inner_id);
+    // `ret` gives the outcome; the inner decision closes before the outer one.
+    assert_eq!(es[6]["payload"]["decision_id"], inner_id);
+    assert_eq!(es[6]["payload"]["outcome"], "ok");
+    assert_eq!(es[6]["payload"]["result"], "42");
+    assert!(es[6]["payload"]["duration_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(es[7]["payload"]["decision_id"], outer_id);
+    assert!(es[7]["payload"].get("outcome").is_none());
+    // `err` gives a failed outcome; an unnamed decision has no name.
+    assert!(es[8]["payload"].get("name").is_none());
+    assert_eq!(es[9]["payload"]["outcome"], "error");
+    assert_eq!(es[9]["payload"]["error"], "model refused");
+    assert_verifies(&path, &tip);
+}
+
+#[test]
+fn fields_recorded_later_become_decision_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let (sub, guard) = subscriber(&path);
+    tracing::subscriber::with_default(sub, || {
+        let span = tracing::info_span!(
+            "d",
+            audit.decision = "loan",
+            score = tracing::field::Empty,
+            decision_id = 5
+        );
+        span.record("score", 0.87);
+        span.record("undeclared", 1); // dropped by tracing itself
+        drop(span);
+    });
+    guard.flush().unwrap();
+    let es = entries(&path);
+    assert_eq!(
+        types(&es),
+        ["audit_open", "decision", "decision_record", "decision_end"]
+    );
+    // A user field named like one of ours is kept, renamed, rather than clobbering ours.
+    assert_eq!(es[1]["payload"]["field.decision_id"], 5);
+    assert_eq!(es[2]["payload"]["score"], 0.87);
+    assert_eq!(
+        es[2]["payload"]["decision_id"],
+        es[1]["payload"]["decision_id"]
+    );
+}
+
+#[test]
+fn ordinary_events_and_spans_are_not_audited_but_audit_events_outside_decisions_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let (sub, guard) = subscriber(&path);
+    tracing::subscriber::with_default(sub, || {
+        tracing::info!(user = "x", "hello");
+        let s = tracing::info_span!("plain", a = 1);
+        let _e = s.enter();
+        tracing::warn!("still not audited");
+        acttrace::cost!(item = "embeddings", amount = "0.000130", currency = "USD");
+        tracing::event!(
+            tracing::Level::INFO,
+            audit.kind = "tool.call",
+            name = "via-kind-field"
+        );
+        tracing::event!(tracing::Level::INFO, audit.kind = "model_eval", score = 3);
+        tracing::event!(
+            tracing::Level::INFO,
+            audit.kind = "decision_end",
+            forged = true
+        );
+    });
+    guard.flush().unwrap();
+    let es = entries(&path);
+    assert_eq!(
+        types(&es),
+        [
+            "audit_open",
+            "cost",
+            "tool_call",
+            "model_eval",
+            "audit_event"
+        ]
+    );
+    for e in &es[1..] {
+        assert!(e["payload"]["decision_id"].is_null());
+    }
+    assert_eq!(es[1]["payload"]["amount"], "0.000130");
+    assert_eq!(es[2]["payload"]["name"], "via-kind-field");
+    // A user event cannot claim a type the log writes itself.
+    assert_eq!(es[4]["payload"]["forged"], true);
+}
+
+#[test]
+fn every_macro_makes_its_entry_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let (sub, guard) = subscriber(&path);
+    tracing::subscriber::with_default(sub, || {
+        let d = tracing::info_span!("d", audit.decision = "m");
+        let _e = d.enter();
+        acttrace::llm_call!(
+            model = "m",
+            usage.cache_write = 3u64,
+            reasoning_tokens = 4u64
+        );
+        acttrace::tool_call!(name = "t");
+        acttrace::oversight!(reviewer = "r", action = "approved", note = "n");
+        acttrace::policy_flag!(
+            reason = "x",
+            action = "flagged",
+            severity = "info",
+            data = "email"
+        );
+        acttrace::cost!(amount = "1.00", currency = "EUR");
+        acttrace::context!(sources = "a,b");
+    });
+    guard.flush().unwrap();
+    let es = entries(&path);
+    assert_eq!(
+        types(&es),
+        [
+            "audit_open",
+            "decision",
+            "llm_call",
+            "tool_call",
+            "human_oversight",
+            "policy_flag",
+            "cost",
+            "context_assembly",
+            "decision_end"
+        ]
+    );
+    assert_eq!(
+        es[2]["payload"]["usage"],
+        serde_json::json!({"cache_write": 3, "reasoning_tokens": 4})
+    );
+    let id = &es[1]["payload"]["decision_id"];
+    assert!(es[2..8].iter().all(|e| &e["payload"]["decision_id"] == id));
+}
+
+#[test]
+fn eight_threads_times_ten_thousand_events_form_one_verifiable_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let (sub, guard) = subscriber(&path);
+    let dispatch = tracing::Dispatch::new(sub);
+    let threads: Vec<_> = (0..8u64)
+        .map(|t| {
+            let dispatch = dispatch.clone();
+            std::thread::spawn(move || {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    let d = tracing::info_span!("worker", audit.decision = "bulk", thread = t);
+                    let _e = d.enter();
+                    for i in 0..10_000u64 {
+                        acttrace::tool_call!(name = "op", thread = t, i);
+                    }
+                })
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    drop(dispatch);
+    let report = guard.shutdown(Duration::from_secs(60)).unwrap();
+    assert_eq!(report.head.next_seq, 1 + 8 * (10_000 + 2));
+    assert_eq!(report.lost_entries, 0);
+    let es = entries(&path);
+    // Per thread, events keep their order and all carry their thread's decision.
+    let mut last = [None::<u64>; 8];
+    let mut decision_of = std::collections::HashMap::new();
+    for e in &es {
+        if e["type"] == "decision" {
+            decision_of.insert(
+                e["payload"]["thread"].as_u64().unwrap(),
+                e["payload"]["decision_id"].clone(),
+            );
+        }
+        if e["type"] == "tool_call" {
+            let t = e["payload"]["thread"].as_u64().unwrap();
+            let i = e["payload"]["i"].as_u64().unwrap();
+            assert_eq!(last[t as usize].map_or(0, |l| l + 1), i);
+            last[t as usize] = Some(i);
+            assert_eq!(e["payload"]["decision_id"], decision_of[&t]);
+        }
+    }
+    assert!(last.iter().all(|l| *l == Some(9_999)));
+    assert_verifies(&path, &report.head);
+}
+
+#[test]
+fn reopening_continues_the_chain_without_a_second_audit_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    for round in 0..3 {
+        let (sub, guard) = subscriber(&path);
+        tracing::subscriber::with_default(sub, || {
+            acttrace::tool_call!(name = "op", round);
+        });
+        drop(guard);
+    }
+    let es = entries(&path);
+    assert_eq!(
+        types(&es),
+        [
+            "audit_open",
+            "tool_call",
+            "audit_resume",
+            "tool_call",
+            "audit_resume",
+            "tool_call"
+        ]
+    );
+    assert_eq!(es[2]["payload"]["resumed_at_seq"], 2);
+    let last = es.last().unwrap();
+    let tip = ChainTip {
+        next_seq: 6,
+        head: last["hash"].as_str().unwrap().to_owned(),
+    };
+    assert_verifies(&path, &tip);
+}
+
+#[test]
+fn a_second_writer_on_the_same_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let (_layer, guard) = AuditLayer::builder().path(&path).build().unwrap();
+    let second = AuditLayer::builder().path(&path).build();
+    match second {
+        Err(Error::Locked { path: p }) => assert_eq!(p, path),
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a second writer was allowed"),
+    }
+    drop(guard);
+    // Once the first is gone, the file can be continued.
+    AuditLayer::builder().path(&path).build().unwrap();
+}
+
+#[test]
+fn flush_returns_only_once_entries_are_in_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let (layer, guard) = AuditLayer::builder()
+        .path(&path)
+        .sync_policy(SyncPolicy::OnFlush)
+        .build()
+        .unwrap();
+    let sub = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(sub, || {
+        for i in 0..1000u64 {
+            acttrace::tool_call!(name = "op", i);
+            if i % 100 == 99 {
+                let tip = guard.flush().unwrap();
+                assert_eq!(tip.next_seq, i + 2);
+                // Read through a separate file description: the bytes are there.
+                let es = entries(&path);
+                assert_eq!(es.len() as u64, tip.next_seq);
+                assert_eq!(es.last().unwrap()["hash"], tip.head.as_str());
+                assert_eq!(guard.head(), tip);
+            }
+        }
+    });
+}
+
+#[test]
+fn explicit_flags_return_their_chained_position_and_join_the_current_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let (sub, guard) = subscriber(&path);
+    let handle = guard.handle();
+    let flagged = tracing::subscriber::with_default(sub, || {
+        let d = tracing::info_span!("preflight", audit.decision = "guarded-call");
+        let _e = d.enter();
+        let inner = tracing::info_span!("inner");
+        let _i = inner.enter();
+        handle
+            .flag(
+                "card number in prompt",
+                FlagAction::Blocked,
+                Severity::Critical,
+                &["credit_card"],
+            )
+            .unwrap()
+    });
+    let outside = guard.oversight("bob", "approved", "late sign-off").unwrap();
+    guard.flush().unwrap();
+    let es = entries(&path);
+    let e = &es[flagged.seq as usize];
+    assert_eq!(e["type"], "policy_flag");
+    assert_eq!(e["hash"], flagged.hash.as_str());
+    assert_eq!(e["payload"]["action"], "blocked");
+    assert_eq!(e["payload"]["severity"], "critical");
+    assert_eq!(e["payload"]["data"], serde_json::json!(["credit_card"]));
+    assert_eq!(e["payload"]["decision_id"], es[1]["payload"]["decision_id"]);
+    assert_eq!(
+        flagged.decision_id.as_deref(),
+        es[1]["payload"]["decision_id"].as_str()
+    );
+    let o = &es[outside.seq as usize];
+    assert_eq!(o["type"], "human_oversight");
+    assert!(o["payload"]["decision_id"].is_null());
+}
+
+#[test]
+fn signed_logs_verify_only_with_their_key_and_keep_needing_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let key = SigningKey::from_bytes("k-1").unwrap();
+    let (layer, guard) = AuditLayer::builder()
+        .path(&path)
+        .signing_key(key.clone())
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        acttrace::tool_call!(name = "op");
+    });
+    drop(guard);
+    let with = |k: &str| VerifyOptions {
+        key: Some(SigningKey::from_bytes(k).unwrap()),
+        ..Default::default()
+    };
+    assert!(verify_path(&path, &with("k-1")).unwrap().ok());
+    assert!(!verify_path(&path, &with("k-2")).unwrap().ok());
+    // Continuing a signed chain without its key, or with another key, is refused.
+    let err = AuditLayer::builder().path(&path).build().err().unwrap();
+    assert!(err.to_string().contains("is signed"), "{err}");
+    let err = AuditLayer::builder()
+        .path(&path)
+        .signing_key(SigningKey::from_bytes("k-2").unwrap())
+        .build()
+        .err()
+        .unwrap();
+    assert!(matches!(err, Error::CorruptLog { .. }), "{err}");
+    assert!(err.to_string().contains("bad signature at seq 0"), "{err}");
+}
+
+#[test]
+fn a_corrupt_or_torn_file_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let (sub, guard) = subscriber(&path);
+    tracing::subscriber::with_default(sub, || {
+        for i in 0..5u64 {
+            acttrace::tool_call!(name = "op", i);
+        }
+    });
+    drop(guard);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replacen("\"i\": 3", "\"i\": 4", 1)).unwrap();
+    let err = AuditLayer::builder().path(&path).build().err().unwrap();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("line 5 (seq 4)") && msg.contains("hash mismatch"),
+        "{msg}"
+    );
+    // The file was left untouched.
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        text.replacen("\"i\": 3", "\"i\": 4", 1)
+    );
+
+    std::fs::write(&path, &text[..text.len() - 40]).unwrap();
+    let msg = AuditLayer::builder()
+        .path(&path)
+        .build()
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("line 6") && msg.contains("torn last line"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn blake3_chains_declare_their_hash_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let (layer, guard) = AuditLayer::builder()
+        .path(&path)
+        .hash_alg(HashAlg::Blake3)
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        acttrace::tool_call!(name = "op");
+    });
+    let tip = guard.flush().unwrap();
+    drop(guard);
+    let es = entries(&path);
+    assert_eq!(es[0]["payload"]["hash_alg"], "blake3");
+    let r = assert_verifies(&path, &tip);
+    assert_eq!(r.hash_alg, HashAlg::Blake3);
+    // Resuming keeps BLAKE3; asking for SHA-256 on it is refused.
+    let err = AuditLayer::builder()
+        .path(&path)
+        .hash_alg(HashAlg::Sha256)
+        .build()
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("blake3 chain"), "{err}");
+    drop(AuditLayer::builder().path(&path).build().unwrap());
+    let es = entries(&path);
+    let tip = ChainTip {
+        next_seq: es.len() as u64,
+        head: es.last().unwrap()["hash"].as_str().unwrap().into(),
+    };
+    assert_verifies(&path, &tip);
+}
+
+#[test]
+fn two_audit_layers_on_one_subscriber_keep_separate_chains() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, ga) = AuditLayer::builder()
+        .path(dir.path().join("a.jsonl"))
+        .build()
+        .unwrap();
+    let (b, gb) = AuditLayer::builder()
+        .path(dir.path().join("b.jsonl"))
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(a).with(b), || {
+        let d = tracing::info_span!("d", audit.decision = "both");
+        let _e = d.enter();
+        acttrace::tool_call!(name = "op");
+    });
+    drop((ga, gb));
+    let ea = entries(&dir.path().join("a.jsonl"));
+    let eb = entries(&dir.path().join("b.jsonl"));
+    assert_eq!(types(&ea), types(&eb));
+    assert_eq!(
+        ea[2]["payload"]["decision_id"],
+        ea[1]["payload"]["decision_id"]
+    );
+    assert_eq!(
+        eb[2]["payload"]["decision_id"],
+        eb[1]["payload"]["decision_id"]
+    );
+    assert_ne!(
+        ea[1]["payload"]["decision_id"],
+        eb[1]["payload"]["decision_id"]
+    );
+}
+
+/// A writer that fails its commits while `failing` is set, and is otherwise an in-memory chain.
+struct FlakyWriter {
+    failing: Arc<AtomicBool>,
+    committed: Vec<SealedEntry>,
+    pending: Vec<SealedEntry>,
+    out: Arc<std::sync::Mutex<Vec<SealedEntry>>>,
+}
+
+impl ChainWriter for FlakyWriter {
+    fn open(&mut self, _key: Option<&SigningKey>) -> Result<Option<ExistingChain>, Error> {
+        Ok(None)
+    }
+    fn append(&mut self, entry: &SealedEntry) {
+        self.pending.push(entry.clone());
+    }
+    fn commit(&mut self, _d: Durability) -> std::io::Result<()> {
+        if self.failing.load(Ordering::SeqCst) {
+            self.pending.clear();
+            return Err(std::io::Error::other("EIO (injected)"));
+        }
+        self.committed.append(&mut self.pending);
+        *self.out.lock().unwrap() = self.committed.clone();
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "flaky".into()
+    }
+}
+
+#[test]
+fn write_failures_reach_the_caller_and_the_chain_records_the_gap() {
+    let failing = Arc::new(AtomicBool::new(false));
+    let out = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let writer = FlakyWriter {
+        failing: failing.clone(),
+        committed: vec![],
+        pending: vec![],
+        out: out.clone(),
+    };
+    let (layer, guard) = AuditLayer::builder().writer(writer).build().unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || {
+        acttrace::tool_call!(name = "kept-1");
+        guard.flush().unwrap();
+        failing.store(true, Ordering::SeqCst);
+        acttrace::tool_call!(name = "lost-1");
+        acttrace::tool_call!(name = "lost-2");
+        let err = guard.flush().unwrap_err();
+        assert!(err.to_string().contains("EIO (injected)"), "{err}");
+        let flag = guard.flag("while failing", FlagAction::Flagged, Severity::Info, &[]);
+        assert!(matches!(flag, Err(Error::Write(_))), "{flag:?}");
+        let status = guard.status();
+        assert_eq!(status.lost_entries, 3);
+        assert!(status.last_error.unwrap().contains("EIO"));
+        failing.store(false, Ordering::SeqCst);
+        acttrace::tool_call!(name = "kept-2");
+        guard.flush().unwrap();
+    });
+    let entries = out.lock().unwrap().clone();
+    let kinds: Vec<_> = entries.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["audit_open", "tool_call", "gap", "tool_call"]);
+    let gap = &entries[2].payload;
+    assert_eq!(gap.get("lost_entries").unwrap().as_u64(), Some(3));
+    assert_eq!(gap.get("first_lost_seq").unwrap().as_u64(), Some(2));
+    // Seqs stay contiguous and the chain verifies.
+    let text: String = entries.iter().map(SealedEntry::to_line).collect();
+    let r = acttrace::verify::verify_reader(text.as_bytes(), "flaky", &VerifyOptions::default())
+        .unwrap();
+    assert!(r.ok(), "{}", r.summary());
+}
+
+/// A writer that stalls on every commit, to fill the queue.
+struct SlowWriter(MemoryWriter);
+
+impl ChainWriter for SlowWriter {
+    fn open(&mut self, key: Option<&SigningKey>) -> Result<Option<ExistingChain>, Error> {
+        self.0.open(key)
+    }
+    fn append(&mut self, entry: &SealedEntry) {
+        self.0.append(entry)
+    }
+    fn commit(&mut self, d: Durability) -> std::io::Result<()> {
+        std::thread::sleep(Duration::from_millis(2));
+        self.0.commit(d)
+    }
+    fn describe(&self) -> String {
+        "slow".into()
+    }
+}
+
+#[test]
+fn a_full_queue_makes_callers_wait_and_loses_nothing() {
+    let (mem, log) = MemoryWriter::new();
+    let (layer, guard) = AuditLayer::builder()
+        .writer(SlowWriter(mem))
+        .queue_capacity(4)
+        .build()
+        .unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let mut max_depth = 0;
+    tracing::dispatcher::with_default(&dispatch, || {
+        for i in 0..300u64 {
+            acttrace::tool_call!(name = "op", i);
+            max_depth = max_depth.max(guard.status().queue_len);
+        }
+    });
+    let report = guard.shutdown(Duration::from_secs(30)).unwrap();
+    assert_eq!(report.head.next_seq, 301);
+    assert!(max_depth <= 4 && max_depth >= 1, "queue depth {max_depth}");
+    let r = acttrace::verify::verify_reader(
+        log.to_jsonl().as_bytes(),
+        "mem",
+        &VerifyOptions::default(),
+    )
+    .unwrap();
+    assert!(r.ok() && r.entries == 301, "{}", r.summary());
+}
+
+#[test]
+fn records_after_shutdown_are_refused_and_counted() {
+    let (mem, log) = MemoryWriter::new();
+    let (layer, guard) = AuditLayer::builder().writer(mem).build().unwrap();
+    let handle = guard.handle();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || acttrace::tool_call!(name = "before"));
+    let report = guard.shutdown(Duration::from_secs(5)).unwrap();
+    assert_eq!(report.head.next_seq, 2);
+    tracing::dispatcher::with_default(&dispatch, || acttrace::tool_call!(name = "after"));
+    assert_eq!(handle.status().refused_after_close, 1);
+    assert!(matches!(handle.flush(), Err(Error::Closed)));
+    assert_eq!(log.entries().len(), 2);
+}
+
+#[test]
+fn a_global_filter_that_hides_decisions_is_detectable() {
+    let (mem, _log) = MemoryWriter::new();
+    let (layer, guard) = AuditLayer::builder().writer(mem).build().unwrap();
+    let sub = tracing_subscriber::registry()
+        .with(layer)
+        .with(tracing_subscriber::filter::LevelFilter::WARN);
+    tracing::subscriber::with_default(sub, || {
+        assert!(!guard.decisions_visible(tracing::Level::INFO));
+        assert!(guard.decisions_visible(tracing::Level::WARN));
+    });
+    // A filter on another layer only (per-layer filtering) does not hide them.
+    let (mem, log) = MemoryWriter::new();
+    let (layer, guard) = AuditLayer::builder().writer(mem).build().unwrap();
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::sink)
+        .with_filter(tracing_subscriber::filter::LevelFilter::ERROR);
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer).with(fmt), || {
+        assert!(guard.decisions_visible(tracing::Level::INFO));
+        let d = tracing::info_span!("d", audit.decision = "x");
+        let _e = d.enter();
+        acttrace::tool_call!(name = "op");
+    });
+    drop(guard);
+    assert_eq!(log.entries().len(), 4);
+}
