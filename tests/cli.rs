@@ -1,0 +1,185 @@
+//! The `acttrace` binary and the quickstart example, run as processes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use acttrace::SigningKey;
+use acttrace::verify::{VerifyOptions, verify_reader};
+
+const KEY: &str = "cli-test-key-7f3a";
+
+fn acttrace() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_acttrace"))
+}
+
+/// The quickstart example's binary, which `cargo test` builds beside the test binaries.
+fn quickstart() -> Command {
+    let bin = Path::new(env!("CARGO_BIN_EXE_acttrace"))
+        .parent()
+        .unwrap()
+        .join("examples/quickstart");
+    assert!(bin.exists(), "{} is missing: run the tests with `cargo test`, which builds examples", bin.display());
+    let mut c = Command::new(bin);
+    c.env("ACTTRACE_KEY", KEY);
+    c
+}
+
+fn write_quickstart_log(dir: &Path) -> (PathBuf, PathBuf) {
+    let log = dir.join("audit.jsonl");
+    let out = quickstart().arg(&log).output().unwrap();
+    assert!(out.status.success(), "quickstart failed: {}", String::from_utf8_lossy(&out.stderr));
+    let key_file = dir.join("key");
+    std::fs::write(&key_file, format!("{KEY}\n")).unwrap();
+    (log, key_file)
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited normally")
+}
+
+#[test]
+fn quickstart_log_verifies_and_every_single_byte_change_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key_file) = write_quickstart_log(dir.path());
+    let out = acttrace().arg("verify").arg(&log).arg("--key-file").arg(&key_file).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(code(&out), 0, "{stdout}");
+    assert!(stdout.contains("ok: 23 entries") && stdout.contains("signatures verified"), "{stdout}");
+
+    let text = std::fs::read(&log).unwrap();
+    let last_hash = {
+        let last = String::from_utf8_lossy(&text).lines().last().unwrap().to_owned();
+        serde_json::from_str::<serde_json::Value>(&last).unwrap()["hash"].as_str().unwrap().to_owned()
+    };
+    let opts = VerifyOptions {
+        key: Some(SigningKey::from_bytes(KEY).unwrap()),
+        expected_head: Some(last_hash.clone()),
+        ..VerifyOptions::default()
+    };
+    // In process, every byte of every line (the newline aside).
+    let mut positions = Vec::new();
+    for (i, &b) in text.iter().enumerate() {
+        if b == b'\n' {
+            continue;
+        }
+        positions.push(i);
+        let mut changed = text.clone();
+        changed[i] ^= 0x01;
+        let r = verify_reader(changed.as_slice(), "mutated", &opts).unwrap();
+        assert!(!r.ok(), "a change of byte {i} ({:?}) went unnoticed", b as char);
+    }
+    assert!(positions.len() > 5000);
+    // Through the CLI, a spread of positions: exit status 1 each time.
+    for &i in positions.iter().step_by(positions.len() / 25) {
+        let mut changed = text.clone();
+        changed[i] ^= 0x01;
+        let p = dir.path().join("mutated.jsonl");
+        std::fs::write(&p, &changed).unwrap();
+        let out = acttrace()
+            .args(["verify", "--key-file"])
+            .arg(&key_file)
+            .arg(&p)
+            .args(["--expect-head", &last_hash])
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 1, "byte {i}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    // A missing file is a usage-level failure.
+    let out = acttrace().args(["verify"]).arg(dir.path().join("missing.jsonl")).output().unwrap();
+    assert_eq!(code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cannot read"));
+}
+
+#[test]
+fn cut_tails_fail_only_against_an_expected_head_or_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key_file) = write_quickstart_log(dir.path());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let head: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    let cut = dir.path().join("cut.jsonl");
+    std::fs::write(&cut, lines[..lines.len() - 2].join("\n") + "\n").unwrap();
+    let verify = |extra: &[&str]| {
+        acttrace().arg("verify").arg(&cut).arg("--key-file").arg(&key_file).args(extra).output().unwrap()
+    };
+    let out = verify(&[]);
+    assert_eq!(code(&out), 0);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("completeness not checked"));
+    let out = verify(&["--expect-head", head["hash"].as_str().unwrap()]);
+    assert_eq!(code(&out), 1);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("incomplete log: head"));
+    let out = verify(&["--expect-entries", "23"]);
+    assert_eq!(code(&out), 1);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("found 21 entries, expected 23"));
+}
+
+#[test]
+fn keys_come_from_env_file_or_a_warned_argument() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, _) = write_quickstart_log(dir.path());
+    let out = acttrace().args(["verify", "--key-env", "T_KEY"]).arg(&log).env("T_KEY", KEY).output().unwrap();
+    assert_eq!(code(&out), 0);
+    let out = acttrace().args(["verify", "--key-env", "T_KEY"]).arg(&log).env("T_KEY", "wrong").output().unwrap();
+    assert_eq!(code(&out), 1);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("bad signature at seq 0"));
+    let out = acttrace().args(["verify", "--key", KEY]).arg(&log).output().unwrap();
+    assert_eq!(code(&out), 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("warning") && !stderr.contains(KEY), "{stderr}");
+    // Unset variable, two key sources, expectations with several files: usage errors.
+    let out = acttrace().args(["verify", "--key-env", "ACTTRACE_SURELY_UNSET"]).arg(&log).output().unwrap();
+    assert_eq!(code(&out), 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ACTTRACE_SURELY_UNSET is not set"));
+    let out = acttrace().args(["verify", "--key", "a", "--key-env", "B"]).arg(&log).output().unwrap();
+    assert_eq!(code(&out), 2);
+    let out = acttrace().args(["verify", "--expect-entries", "3"]).arg(&log).arg(&log).output().unwrap();
+    assert_eq!(code(&out), 2);
+    let out = acttrace().args(["verify", "--expect-head", "XYZ"]).arg(&log).output().unwrap();
+    assert_eq!(code(&out), 2);
+}
+
+#[test]
+fn json_reports_are_machine_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key_file) = write_quickstart_log(dir.path());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, text.replacen("ops-reviewer-17", "ops-reviewer-18", 1)).unwrap();
+    let out = acttrace()
+        .args(["verify", "--json", "--key-file"])
+        .arg(&key_file)
+        .arg(&log)
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ok"], false);
+    let results = doc["results"].as_array().unwrap();
+    assert_eq!(results[0]["ok"], true);
+    assert_eq!(results[0]["signatures"], "verified");
+    assert_eq!(results[0]["entries"], 23);
+    assert_eq!(results[1]["ok"], false);
+    let p = &results[1]["problems"][0];
+    assert_eq!(p["kind"], "tampered_entry");
+    assert_eq!(p["seq"], 6);
+    assert_eq!(p["line"], 7);
+}
+
+#[test]
+fn a_writer_in_another_process_is_refused_while_the_log_is_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let (_layer, guard) = acttrace::AuditLayer::builder()
+        .path(&log)
+        .signing_key(SigningKey::from_bytes(KEY).unwrap())
+        .build()
+        .unwrap();
+    let out = quickstart().arg(&log).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("locked by another acttrace writer"), "{stderr}");
+    drop(guard);
+    let out = quickstart().arg(&log).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
