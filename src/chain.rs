@@ -131,7 +131,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 
 /// Decodes lowercase hex (the only case the format writes). `None` for anything else.
 pub fn from_lower_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     let nibble = |c: u8| match c {

@@ -1,6 +1,6 @@
 //! The sequencer: the one thread that turns captured records into chain entries.
 //!
-//! Callers only capture owned field values and enqueue a [`Msg`]; this thread gives every entry
+//! Callers only capture owned field values and enqueue a message; this thread gives every entry
 //! its place in the one total order (seq, prev_hash), shapes and seals it (canonical form, hash,
 //! signature) and hands it to the [`ChainWriter`]. Batches are committed when the queue runs dry
 //! (group commit), so one `fdatasync` covers every entry that arrived during the previous one.

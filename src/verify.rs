@@ -35,7 +35,7 @@ pub struct VerifyOptions {
     /// Check every entry's `sig` (and a pack header's `sig`) with this key.
     pub key: Option<SigningKey>,
     /// The head hash the log must end at, obtained out of band (for example from
-    /// [`crate::AuditGuard::head`] at write time). Overrides a pack header.
+    /// [`crate::AuditHandle::head`] at write time). Overrides a pack header.
     pub expected_head: Option<String>,
     /// The number of entries the log must hold, obtained out of band. Overrides a pack header.
     pub expect_entries: Option<u64>,

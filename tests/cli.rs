@@ -18,7 +18,11 @@ fn quickstart() -> Command {
         .parent()
         .unwrap()
         .join("examples/quickstart");
-    assert!(bin.exists(), "{} is missing: run the tests with `cargo test`, which builds examples", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test`, which builds examples",
+        bin.display()
+    );
     let mut c = Command::new(bin);
     c.env("ACTTRACE_KEY", KEY);
     c
@@ -27,7 +31,11 @@ fn quickstart() -> Command {
 fn write_quickstart_log(dir: &Path) -> (PathBuf, PathBuf) {
     let log = dir.join("audit.jsonl");
     let out = quickstart().arg(&log).output().unwrap();
-    assert!(out.status.success(), "quickstart failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "quickstart failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let key_file = dir.join("key");
     std::fs::write(&key_file, format!("{KEY}\n")).unwrap();
     (log, key_file)
@@ -41,15 +49,31 @@ fn code(out: &Output) -> i32 {
 fn quickstart_log_verifies_and_every_single_byte_change_is_caught() {
     let dir = tempfile::tempdir().unwrap();
     let (log, key_file) = write_quickstart_log(dir.path());
-    let out = acttrace().arg("verify").arg(&log).arg("--key-file").arg(&key_file).output().unwrap();
+    let out = acttrace()
+        .arg("verify")
+        .arg(&log)
+        .arg("--key-file")
+        .arg(&key_file)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(code(&out), 0, "{stdout}");
-    assert!(stdout.contains("ok: 23 entries") && stdout.contains("signatures verified"), "{stdout}");
+    assert!(
+        stdout.contains("ok: 23 entries") && stdout.contains("signatures verified"),
+        "{stdout}"
+    );
 
     let text = std::fs::read(&log).unwrap();
     let last_hash = {
-        let last = String::from_utf8_lossy(&text).lines().last().unwrap().to_owned();
-        serde_json::from_str::<serde_json::Value>(&last).unwrap()["hash"].as_str().unwrap().to_owned()
+        let last = String::from_utf8_lossy(&text)
+            .lines()
+            .last()
+            .unwrap()
+            .to_owned();
+        serde_json::from_str::<serde_json::Value>(&last).unwrap()["hash"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
     let opts = VerifyOptions {
         key: Some(SigningKey::from_bytes(KEY).unwrap()),
@@ -66,7 +90,11 @@ fn quickstart_log_verifies_and_every_single_byte_change_is_caught() {
         let mut changed = text.clone();
         changed[i] ^= 0x01;
         let r = verify_reader(changed.as_slice(), "mutated", &opts).unwrap();
-        assert!(!r.ok(), "a change of byte {i} ({:?}) went unnoticed", b as char);
+        assert!(
+            !r.ok(),
+            "a change of byte {i} ({:?}) went unnoticed",
+            b as char
+        );
     }
     assert!(positions.len() > 5000);
     // Through the CLI, a spread of positions: exit status 1 each time.
@@ -82,10 +110,19 @@ fn quickstart_log_verifies_and_every_single_byte_change_is_caught() {
             .args(["--expect-head", &last_hash])
             .output()
             .unwrap();
-        assert_eq!(code(&out), 1, "byte {i}: {}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(
+            code(&out),
+            1,
+            "byte {i}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
     // A missing file is a usage-level failure.
-    let out = acttrace().args(["verify"]).arg(dir.path().join("missing.jsonl")).output().unwrap();
+    let out = acttrace()
+        .args(["verify"])
+        .arg(dir.path().join("missing.jsonl"))
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 2);
     assert!(String::from_utf8_lossy(&out.stdout).contains("cannot read"));
 }
@@ -100,7 +137,14 @@ fn cut_tails_fail_only_against_an_expected_head_or_count() {
     let cut = dir.path().join("cut.jsonl");
     std::fs::write(&cut, lines[..lines.len() - 2].join("\n") + "\n").unwrap();
     let verify = |extra: &[&str]| {
-        acttrace().arg("verify").arg(&cut).arg("--key-file").arg(&key_file).args(extra).output().unwrap()
+        acttrace()
+            .arg("verify")
+            .arg(&cut)
+            .arg("--key-file")
+            .arg(&key_file)
+            .args(extra)
+            .output()
+            .unwrap()
     };
     let out = verify(&[]);
     assert_eq!(code(&out), 0);
@@ -117,24 +161,58 @@ fn cut_tails_fail_only_against_an_expected_head_or_count() {
 fn keys_come_from_env_file_or_a_warned_argument() {
     let dir = tempfile::tempdir().unwrap();
     let (log, _) = write_quickstart_log(dir.path());
-    let out = acttrace().args(["verify", "--key-env", "T_KEY"]).arg(&log).env("T_KEY", KEY).output().unwrap();
+    let out = acttrace()
+        .args(["verify", "--key-env", "T_KEY"])
+        .arg(&log)
+        .env("T_KEY", KEY)
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 0);
-    let out = acttrace().args(["verify", "--key-env", "T_KEY"]).arg(&log).env("T_KEY", "wrong").output().unwrap();
+    let out = acttrace()
+        .args(["verify", "--key-env", "T_KEY"])
+        .arg(&log)
+        .env("T_KEY", "wrong")
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 1);
     assert!(String::from_utf8_lossy(&out.stdout).contains("bad signature at seq 0"));
-    let out = acttrace().args(["verify", "--key", KEY]).arg(&log).output().unwrap();
+    let out = acttrace()
+        .args(["verify", "--key", KEY])
+        .arg(&log)
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 0);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("warning") && !stderr.contains(KEY), "{stderr}");
+    assert!(
+        stderr.contains("warning") && !stderr.contains(KEY),
+        "{stderr}"
+    );
     // Unset variable, two key sources, expectations with several files: usage errors.
-    let out = acttrace().args(["verify", "--key-env", "ACTTRACE_SURELY_UNSET"]).arg(&log).output().unwrap();
+    let out = acttrace()
+        .args(["verify", "--key-env", "ACTTRACE_SURELY_UNSET"])
+        .arg(&log)
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("ACTTRACE_SURELY_UNSET is not set"));
-    let out = acttrace().args(["verify", "--key", "a", "--key-env", "B"]).arg(&log).output().unwrap();
+    let out = acttrace()
+        .args(["verify", "--key", "a", "--key-env", "B"])
+        .arg(&log)
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 2);
-    let out = acttrace().args(["verify", "--expect-entries", "3"]).arg(&log).arg(&log).output().unwrap();
+    let out = acttrace()
+        .args(["verify", "--expect-entries", "3"])
+        .arg(&log)
+        .arg(&log)
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 2);
-    let out = acttrace().args(["verify", "--expect-head", "XYZ"]).arg(&log).output().unwrap();
+    let out = acttrace()
+        .args(["verify", "--expect-head", "XYZ"])
+        .arg(&log)
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 2);
 }
 
@@ -178,8 +256,15 @@ fn a_writer_in_another_process_is_refused_while_the_log_is_locked() {
     let out = quickstart().arg(&log).output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("locked by another acttrace writer"), "{stderr}");
+    assert!(
+        stderr.contains("locked by another acttrace writer"),
+        "{stderr}"
+    );
     drop(guard);
     let out = quickstart().arg(&log).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -313,7 +313,7 @@ fn a_second_writer_on_the_same_file_is_refused() {
     }
     drop(guard);
     // Once the first is gone, the file can be continued.
-    AuditLayer::builder().path(&path).build().unwrap();
+    drop(AuditLayer::builder().path(&path).build().unwrap());
 }
 
 #[test]
@@ -629,7 +629,7 @@ fn a_full_queue_makes_callers_wait_and_loses_nothing() {
     });
     let report = guard.shutdown(Duration::from_secs(30)).unwrap();
     assert_eq!(report.head.next_seq, 301);
-    assert!(max_depth <= 4 && max_depth >= 1, "queue depth {max_depth}");
+    assert!((1..=4).contains(&max_depth), "queue depth {max_depth}");
     let r = acttrace::verify::verify_reader(
         log.to_jsonl().as_bytes(),
         "mem",

@@ -13,17 +13,26 @@ fn reference_python() -> Option<String> {
     match std::env::var("ACTTRACE_REFERENCE_PYTHON") {
         Ok(p) if !p.is_empty() => Some(p),
         _ if std::env::var_os("CI").is_some() => {
-            panic!("ACTTRACE_REFERENCE_PYTHON is not set under CI; .ci/run must create the reference venv")
+            panic!(
+                "ACTTRACE_REFERENCE_PYTHON is not set under CI; .ci/run must create the reference venv"
+            )
         }
         _ => {
-            eprintln!("skipped: set ACTTRACE_REFERENCE_PYTHON to a python with cendor-acttrace==1.14.0");
+            eprintln!(
+                "skipped: set ACTTRACE_REFERENCE_PYTHON to a python with cendor-acttrace==1.14.0"
+            );
             None
         }
     }
 }
 
 /// The reference verifier's `(ok, detail)` for `path`.
-fn reference_verify(python: &str, path: &Path, key: Option<&str>, head: Option<&str>) -> (bool, String) {
+fn reference_verify(
+    python: &str,
+    path: &Path,
+    key: Option<&str>,
+    head: Option<&str>,
+) -> (bool, String) {
     let script = r#"
 import json, os, sys
 os.environ.setdefault("CENDOR_TELEMETRY", "off")
@@ -38,24 +47,46 @@ print(json.dumps(verify(path, key=key, expected_head=head)))
         .arg(head.unwrap_or(""))
         .output()
         .expect("run the reference python");
-    assert!(out.status.success(), "reference python failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "reference python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: (bool, String) = serde_json::from_slice(&out.stdout).unwrap();
     v
 }
 
 /// Writes a log full of the values whose encoding the format pins down.
 fn write_tricky_log(path: &Path, key: Option<&str>, alg: HashAlg) -> ChainTip {
-    let mut b = AuditLayer::builder().system("interop-ü").path(path).hash_alg(alg);
+    let mut b = AuditLayer::builder()
+        .system("interop-ü")
+        .path(path)
+        .hash_alg(alg);
     if let Some(k) = key {
         b = b.signing_key(SigningKey::from_bytes(k).unwrap());
     }
     let (layer, guard) = b.build().unwrap();
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
-        let d = tracing::info_span!("d", audit.decision = "interop", input = "日本語 🚀 \u{2028} \"q\" \\ \t\n\u{1f}/");
+        let d = tracing::info_span!(
+            "d",
+            audit.decision = "interop",
+            input = "日本語 🚀 \u{2028} \"q\" \\ \t\n\u{1f}/"
+        );
         let _e = d.enter();
-        acttrace::llm_call!(provider = "openai", model = "gpt-4o", input_tokens = 4390u64,
-            latency_ms = 1e-5, big = 3e16, tiny = 2.5e-7, whole = 1.0, neg = -0.0,
-            max = u64::MAX, huge = u128::MAX, signed = i64::MIN, nan = f64::NAN);
+        acttrace::llm_call!(
+            provider = "openai",
+            model = "gpt-4o",
+            input_tokens = 4390u64,
+            latency_ms = 1e-5,
+            big = 3e16,
+            tiny = 2.5e-7,
+            whole = 1.0,
+            neg = -0.0,
+            max = u64::MAX,
+            huge = u128::MAX,
+            signed = i64::MIN,
+            nan = f64::NAN
+        );
         acttrace::tool_call!(name = "lookup", arguments = ?vec!["a", "b"], ok = true);
         acttrace::oversight!(reviewer = "ops", action = "approved", note = "");
     });
@@ -64,14 +95,22 @@ fn write_tricky_log(path: &Path, key: Option<&str>, alg: HashAlg) -> ChainTip {
 
 #[test]
 fn the_reference_verifier_accepts_our_logs() {
-    let Some(python) = reference_python() else { return };
+    let Some(python) = reference_python() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     for key in [None, Some("interop-key")] {
         let path = dir.path().join(format!("log-{}.jsonl", key.is_some()));
         let tip = write_tricky_log(&path, key, HashAlg::Sha256);
         let (ok, detail) = reference_verify(&python, &path, key, Some(&tip.head));
-        assert!(ok, "reference verifier rejected our log ({key:?}): {detail}");
-        assert!(detail.starts_with(&format!("ok: {} entries", tip.next_seq)), "{detail}");
+        assert!(
+            ok,
+            "reference verifier rejected our log ({key:?}): {detail}"
+        );
+        assert!(
+            detail.starts_with(&format!("ok: {} entries", tip.next_seq)),
+            "{detail}"
+        );
         if key.is_some() {
             assert!(detail.contains("signatures verified"), "{detail}");
             // And it notices a wrong key and an edit: the acceptance is not vacuous.
@@ -87,10 +126,15 @@ fn the_reference_verifier_accepts_our_logs() {
 
 #[test]
 fn blake3_chains_are_not_readable_by_the_reference_as_documented() {
-    let Some(python) = reference_python() else { return };
+    let Some(python) = reference_python() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("b3.jsonl");
     write_tricky_log(&path, None, HashAlg::Blake3);
     let (ok, detail) = reference_verify(&python, &path, None, None);
-    assert!(!ok && detail.contains("tampered entry at seq 0"), "{detail}");
+    assert!(
+        !ok && detail.contains("tampered entry at seq 0"),
+        "{detail}"
+    );
 }
