@@ -68,3 +68,8 @@ pub use writer::{ChainTip, ChainWriter, JsonlFileWriter, MemoryWriter};
 
 #[doc(hidden)]
 pub use tracing as __tracing;
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
