@@ -35,9 +35,11 @@ pub const DECISION_FIELD: &str = "audit.decision";
 pub const KIND_FIELD: &str = "audit.kind";
 
 /// Entry types a user event must not claim: the log writes them itself.
-const RESERVED_KINDS: [&str; 6] = [
+const RESERVED_KINDS: [&str; 8] = [
     "audit_open",
     "audit_resume",
+    "recovery",
+    "segment_open",
     "decision",
     "decision_record",
     "decision_end",
@@ -598,6 +600,8 @@ impl AuditLayerBuilder {
                 (ex.hash_alg, ex.tip.clone(), "audit_resume")
             }
         };
+        // The existing chain is accepted: now repair what a crash left.
+        let recovery = writer.recover()?;
         let (sender, receiver) = bounded(self.queue_capacity);
         let shared = Arc::new(Shared {
             layer_id: NEXT_LAYER_ID.fetch_add(1, Ordering::Relaxed),
@@ -634,6 +638,9 @@ impl AuditLayerBuilder {
             open.push(("resumed_at_seq".to_owned(), Value::from(tip.next_seq)));
         }
         sequencer.seal_unattributed(first_kind, Value::Object(open));
+        if let Some(recovery) = recovery {
+            sequencer.seal_unattributed("recovery", recovery.to_payload());
+        }
         sequencer.commit(Durability::Synced)?;
         let thread = std::thread::Builder::new()
             .name("acttrace-sequencer".into())

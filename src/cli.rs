@@ -32,6 +32,23 @@ enum Command {
     ///
     /// Exit status: 0 verified, 1 integrity failure, 2 usage error or unreadable file.
     Verify(VerifyArgs),
+    /// Repair a log whose last line a crash tore: move the torn bytes to a side file beside the
+    /// log, cut the log back to its last complete entry, and append a `recovery` entry that
+    /// records what was cut (byte count, SHA-256, side file). A log with any other problem is
+    /// refused. The same happens automatically when a writer reopens the log.
+    ///
+    /// Exit status: 0 repaired or nothing to repair, 1 the log has other integrity problems,
+    /// 2 usage error or unreadable file.
+    Repair(RepairArgs),
+}
+
+#[derive(Args, Debug)]
+struct RepairArgs {
+    /// The log file.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    #[command(flatten)]
+    key: KeyArgs,
 }
 
 #[derive(Args, Debug)]
@@ -114,6 +131,41 @@ where
     };
     match cli.command {
         Command::Verify(args) => ExitCode::from(verify(args)),
+        Command::Repair(args) => ExitCode::from(repair(args)),
+    }
+}
+
+fn repair(mut args: RepairArgs) -> u8 {
+    use crate::writer::{RepairOutcome, repair};
+    let key = match args.key.load() {
+        Ok(k) => k,
+        Err(e) => return usage_error(&e),
+    };
+    let shown = args.file.display();
+    match repair(&args.file, key.as_ref()) {
+        Ok(RepairOutcome::NothingToRepair { entries }) => {
+            println!("{shown}: nothing to repair ({entries} entries, no torn line)");
+            EXIT_OK
+        }
+        Ok(RepairOutcome::Repaired {
+            recovery,
+            recovery_seq,
+        }) => {
+            print!(
+                "{shown}: moved the torn line {} ({} bytes, sha256 {}) to {}",
+                recovery.line, recovery.cut_bytes, recovery.cut_sha256, recovery.side_file
+            );
+            match recovery_seq {
+                Some(seq) => println!("; recorded as a recovery entry at seq {seq}"),
+                None => println!("; the log held no complete entry and is now empty"),
+            }
+            EXIT_OK
+        }
+        Err(e @ crate::Error::CorruptLog { .. }) => {
+            eprintln!("acttrace: {e}");
+            EXIT_INTEGRITY
+        }
+        Err(e) => usage_error(&e.to_string()),
     }
 }
 

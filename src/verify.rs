@@ -178,6 +178,19 @@ pub struct Verification {
     pub problem_count: u64,
     /// Entries without a signature (empty `sig`).
     pub unsigned_entries: u64,
+    /// Where a torn last line starts, when the file ends with one.
+    pub torn_tail: Option<TornTail>,
+    /// Whether the file's last line ends with `\n` (an empty file counts as ending with one).
+    pub ends_with_newline: bool,
+}
+
+/// A last line cut short by a crash mid-write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TornTail {
+    /// Its 1-based line number.
+    pub line: u64,
+    /// The byte offset where it starts; everything from here to the end of the file is torn.
+    pub offset: u64,
 }
 
 impl Verification {
@@ -298,8 +311,17 @@ pub fn verify_reader(
 ) -> io::Result<Verification> {
     let mut w = Walker::new(source, opts);
     let mut buf = Vec::new();
+    let mut consumed = 0u64;
     loop {
-        match read_line_capped(&mut reader, &mut buf, opts.max_line_bytes)? {
+        w.line_offset = consumed;
+        let read = read_line_capped(&mut reader, &mut buf, opts.max_line_bytes, &mut consumed)?;
+        if !matches!(read, LineRead::Eof) {
+            w.ends_with_newline = matches!(
+                read,
+                LineRead::Line { terminated: true } | LineRead::TooLong { terminated: true }
+            );
+        }
+        match read {
             LineRead::Eof => break,
             LineRead::TooLong { terminated } => {
                 w.line_no += 1;
@@ -316,7 +338,7 @@ pub fn verify_reader(
                 w.problem(ProblemKind::LineTooLong, None, detail);
                 w.prev = None;
             }
-            LineRead::Line => {
+            LineRead::Line { .. } => {
                 w.line_no += 1;
                 w.line(&buf);
             }
@@ -327,13 +349,19 @@ pub fn verify_reader(
 
 enum LineRead {
     Eof,
-    Line,
+    Line { terminated: bool },
     TooLong { terminated: bool },
 }
 
 /// Reads one `\n`-terminated line into `buf` (without the `\n`), never holding more than `cap`
-/// bytes of it: a longer line is skipped to its end and reported.
-fn read_line_capped(r: &mut impl BufRead, buf: &mut Vec<u8>, cap: usize) -> io::Result<LineRead> {
+/// bytes of it: a longer line is skipped to its end and reported. Adds the bytes consumed
+/// (the `\n` included) to `consumed`.
+fn read_line_capped(
+    r: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    cap: usize,
+    consumed: &mut u64,
+) -> io::Result<LineRead> {
     buf.clear();
     let mut too_long = false;
     let mut read_any = false;
@@ -346,7 +374,7 @@ fn read_line_capped(r: &mut impl BufRead, buf: &mut Vec<u8>, cap: usize) -> io::
         if chunk.is_empty() {
             return Ok(match (read_any, too_long) {
                 (false, _) => LineRead::Eof,
-                (true, false) => LineRead::Line,
+                (true, false) => LineRead::Line { terminated: false },
                 (true, true) => LineRead::TooLong { terminated: false },
             });
         }
@@ -364,11 +392,12 @@ fn read_line_capped(r: &mut impl BufRead, buf: &mut Vec<u8>, cap: usize) -> io::
             }
         }
         r.consume(take + usize::from(done));
+        *consumed += (take + usize::from(done)) as u64;
         if done {
             return Ok(if too_long {
                 LineRead::TooLong { terminated: true }
             } else {
-                LineRead::Line
+                LineRead::Line { terminated: true }
             });
         }
     }
@@ -378,6 +407,10 @@ struct Walker<'o> {
     source: String,
     opts: &'o VerifyOptions,
     line_no: u64,
+    /// Byte offset of the current line's start.
+    line_offset: u64,
+    /// Whether the last line read so far ended with `\n`.
+    ends_with_newline: bool,
     /// The hash the next entry must link to; `None` right after an unreadable line, when the
     /// next entry's link cannot be judged.
     prev: Option<String>,
@@ -388,7 +421,8 @@ struct Walker<'o> {
     meta: Option<(u64, Value)>,
     /// A line that failed to parse, held until we know whether it was the last one (a torn
     /// tail) or not (a malformed line).
-    unparsed: Option<(u64, json::ParseError)>,
+    unparsed: Option<(u64, u64, json::ParseError)>,
+    torn_tail: Option<TornTail>,
     seen_first_line: bool,
     sig_failed: bool,
     unsigned: u64,
@@ -403,6 +437,8 @@ impl<'o> Walker<'o> {
             source: source.to_owned(),
             opts,
             line_no: 0,
+            line_offset: 0,
+            ends_with_newline: true,
             prev: Some(GENESIS.to_owned()),
             expected_seq: Some(0),
             entries: 0,
@@ -410,6 +446,7 @@ impl<'o> Walker<'o> {
             hash_alg: HashAlg::Sha256,
             meta: None,
             unparsed: None,
+            torn_tail: None,
             seen_first_line: false,
             sig_failed: false,
             unsigned: 0,
@@ -449,8 +486,12 @@ impl<'o> Walker<'o> {
     /// Reports the held unparsable line: torn when it was the file's last line and ended before
     /// its JSON did, malformed otherwise.
     fn settle_unparsed(&mut self, at_end: bool) {
-        if let Some((line, e)) = self.unparsed.take() {
-            let (kind, what) = if at_end && e.truncated {
+        if let Some((line, offset, e)) = self.unparsed.take() {
+            let torn = at_end && e.truncated;
+            if torn {
+                self.torn_tail = Some(TornTail { line, offset });
+            }
+            let (kind, what) = if torn {
                 (
                     ProblemKind::TornLine,
                     "torn last line (cut short, as a crash during a write leaves it)",
@@ -497,7 +538,7 @@ impl<'o> Walker<'o> {
         let row = match json::parse(text) {
             Ok(v) => v,
             Err(e) => {
-                self.unparsed = Some((self.line_no, e));
+                self.unparsed = Some((self.line_no, self.line_offset, e));
                 self.prev = None;
                 return;
             }
@@ -714,6 +755,8 @@ impl<'o> Walker<'o> {
             problems: self.problems,
             problem_count: self.problem_count,
             unsigned_entries: self.unsigned,
+            torn_tail: self.torn_tail,
+            ends_with_newline: self.ends_with_newline,
         }
     }
 }
@@ -739,9 +782,9 @@ mod tests {
         let mut buf = Vec::new();
         let mut out = Vec::new();
         loop {
-            match read_line_capped(&mut r, &mut buf, cap).unwrap() {
+            match read_line_capped(&mut r, &mut buf, cap, &mut 0).unwrap() {
                 LineRead::Eof => return out,
-                LineRead::Line => out.push(String::from_utf8_lossy(&buf).into_owned()),
+                LineRead::Line { .. } => out.push(String::from_utf8_lossy(&buf).into_owned()),
                 LineRead::TooLong { terminated } => {
                     out.push(format!("<long>{}", if terminated { "$" } else { "" }))
                 }

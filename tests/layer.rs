@@ -415,7 +415,7 @@ fn signed_logs_verify_only_with_their_key_and_keep_needing_it() {
 }
 
 #[test]
-fn a_corrupt_or_torn_file_is_refused_with_its_line() {
+fn a_corrupt_file_is_refused_with_its_line_and_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
     let (sub, guard) = subscriber(&path);
@@ -426,30 +426,67 @@ fn a_corrupt_or_torn_file_is_refused_with_its_line() {
     });
     drop(guard);
     let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, text.replacen("\"i\": 3", "\"i\": 4", 1)).unwrap();
+    let edited = text.replacen("\"i\": 3", "\"i\": 4", 1);
+    std::fs::write(&path, &edited).unwrap();
     let err = AuditLayer::builder().path(&path).build().err().unwrap();
     let msg = err.to_string();
-    assert!(
-        msg.contains("line 5 (seq 4)") && msg.contains("hash mismatch"),
-        "{msg}"
-    );
-    // The file was left untouched.
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap(),
-        text.replacen("\"i\": 3", "\"i\": 4", 1)
-    );
+    assert!(msg.contains("line 5 (seq 4)") && msg.contains("hash mismatch"), "{msg}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), edited);
+    // A torn line in the middle (not the last line) is corruption too, not a crash tail.
+    let lines: Vec<&str> = text.lines().collect();
+    let mid_torn = format!("{}\n{}\n{}\n", lines[..3].join("\n"), &lines[3][..50], lines[4..].join("\n"));
+    std::fs::write(&path, &mid_torn).unwrap();
+    let msg = AuditLayer::builder().path(&path).build().err().unwrap().to_string();
+    assert!(msg.contains("line 4") && msg.contains("malformed line"), "{msg}");
+}
 
-    std::fs::write(&path, &text[..text.len() - 40]).unwrap();
-    let msg = AuditLayer::builder()
-        .path(&path)
-        .build()
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(
-        msg.contains("line 6") && msg.contains("torn last line"),
-        "{msg}"
-    );
+#[test]
+fn a_torn_last_line_is_moved_aside_and_the_recovery_is_chained() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let (sub, guard) = subscriber(&path);
+    tracing::subscriber::with_default(sub, || {
+        for i in 0..5u64 {
+            acttrace::tool_call!(name = "op", i);
+        }
+    });
+    drop(guard);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let cut_at = text.len() - 40;
+    std::fs::write(&path, &text[..cut_at]).unwrap();
+    let torn = text[text[..cut_at].rfind('\n').unwrap() + 1..cut_at].to_owned();
+
+    let (sub, guard) = subscriber(&path);
+    tracing::subscriber::with_default(sub, || acttrace::tool_call!(name = "after"));
+    let tip = guard.flush().unwrap();
+    drop(guard);
+    let es = entries(&path);
+    assert_eq!(types(&es)[4..], ["tool_call", "audit_resume", "recovery", "tool_call"]);
+    let rec = &es[6]["payload"];
+    assert_eq!(rec["line"], 6);
+    assert_eq!(rec["cut_bytes"], torn.len());
+    assert_eq!(rec["side_file"], "audit.jsonl.torn.1");
+    let side = std::fs::read_to_string(dir.path().join("audit.jsonl.torn.1")).unwrap();
+    assert_eq!(side, torn);
+    use sha2::Digest;
+    assert_eq!(rec["cut_sha256"], acttrace::chain::to_hex(&sha2::Sha256::digest(torn.as_bytes())));
+    assert_verifies(&path, &tip);
+}
+
+#[test]
+fn a_last_entry_without_its_newline_is_kept_and_continued() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let (sub, guard) = subscriber(&path);
+    tracing::subscriber::with_default(sub, || acttrace::tool_call!(name = "op"));
+    drop(guard);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.trim_end_matches('\n')).unwrap();
+    let (sub, guard) = subscriber(&path);
+    tracing::subscriber::with_default(sub, || acttrace::tool_call!(name = "after"));
+    let tip = guard.flush().unwrap();
+    assert_eq!(types(&entries(&path)), ["audit_open", "tool_call", "audit_resume", "tool_call"]);
+    assert_verifies(&path, &tip);
 }
 
 #[test]
