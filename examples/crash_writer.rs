@@ -18,7 +18,11 @@ fn main() -> std::process::ExitCode {
         eprintln!("usage: crash_writer LOG_PATH");
         return std::process::ExitCode::from(2);
     };
-    let (layer, guard) = match AuditLayer::builder().system("crash-harness").path(&path).build() {
+    let (layer, guard) = match AuditLayer::builder()
+        .system("crash-harness")
+        .path(&path)
+        .build()
+    {
         Ok(x) => x,
         Err(e) => {
             eprintln!("crash_writer: {e}");
@@ -32,7 +36,10 @@ fn main() -> std::process::ExitCode {
             let d = tracing::info_span!("decide", audit.decision = "crash.test", n);
             let _e = d.enter();
             acttrace::llm_call!(model = "m", input_tokens = 100u64, output_tokens = 10u64, n);
-            acttrace::tool_call!(name = "t", arguments = "{\"padding\": \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}");
+            acttrace::tool_call!(
+                name = "t",
+                arguments = "{\"padding\": \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}"
+            );
         }
         // Acknowledge in bursts so that kills also land between writes and flushes.
         if n % 3 == 0 {

@@ -330,18 +330,22 @@ impl JsonlFileWriter {
             .unwrap_or_else(|| "log".into());
         let (side_path, mut side) = (1..)
             .map(|n| self.path.with_file_name(format!("{name}.torn.{n}")))
-            .find_map(|p| {
-                match OpenOptions::new().write(true).create_new(true).open(&p) {
+            .find_map(
+                |p| match OpenOptions::new().write(true).create_new(true).open(&p) {
                     Ok(f) => Some(Ok((p, f))),
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => None,
                     Err(e) => Some(Err(e)),
-                }
-            })
+                },
+            )
             .expect("an unused side-file name exists")
             .map_err(|e| self.io_err("create a side file beside", e))?;
         side.write_all(&torn)
             .and_then(|()| side.sync_all())
-            .map_err(|e| Error::Io { op: "write", path: side_path.clone(), source: e })?;
+            .map_err(|e| Error::Io {
+                op: "write",
+                path: side_path.clone(),
+                source: e,
+            })?;
         file.set_len(offset)
             .and_then(|()| file.sync_all())
             .map_err(|e| self.io_err("truncate", e))?;
@@ -361,7 +365,11 @@ impl JsonlFileWriter {
 /// Makes a directory entry change (a created or truncated file) durable.
 fn sync_parent_dir(path: &Path) {
     if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
         if let Ok(d) = File::open(dir) {
             let _ = d.sync_all();
         }
@@ -397,9 +405,15 @@ pub fn repair(path: impl AsRef<Path>, key: Option<&SigningKey>) -> Result<Repair
         && existing.signed != key.is_some()
     {
         return Err(Error::Incompatible(if existing.signed {
-            format!("{} is signed; give its key to sign the recovery entry", writer.describe())
+            format!(
+                "{} is signed; give its key to sign the recovery entry",
+                writer.describe()
+            )
         } else {
-            format!("{} is unsigned; a recovery entry cannot be signed", writer.describe())
+            format!(
+                "{} is unsigned; a recovery entry cannot be signed",
+                writer.describe()
+            )
         }));
     }
     let Some(recovery) = writer.recover()? else {

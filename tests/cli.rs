@@ -281,19 +281,47 @@ fn repair_moves_a_torn_tail_aside_and_chains_the_recovery() {
     // A signed log needs its key to sign the recovery entry.
     let out = acttrace().arg("repair").arg(&log).output().unwrap();
     assert_eq!(code(&out), 2, "{}", String::from_utf8_lossy(&out.stderr));
-    let out = acttrace().arg("repair").arg(&log).arg("--key-file").arg(&key_file).output().unwrap();
+    let out = acttrace()
+        .arg("repair")
+        .arg(&log)
+        .arg("--key-file")
+        .arg(&key_file)
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("audit.jsonl.torn.1") && stdout.contains("seq 22"), "{stdout}");
-    let out = acttrace().arg("verify").arg(&log).arg("--key-file").arg(&key_file).args(["--expect-entries", "23"]).output().unwrap();
+    assert!(
+        stdout.contains("audit.jsonl.torn.1") && stdout.contains("seq 22"),
+        "{stdout}"
+    );
+    let out = acttrace()
+        .arg("verify")
+        .arg(&log)
+        .arg("--key-file")
+        .arg(&key_file)
+        .args(["--expect-entries", "23"])
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stdout));
-    let out = acttrace().arg("repair").arg(&log).arg("--key-file").arg(&key_file).output().unwrap();
+    let out = acttrace()
+        .arg("repair")
+        .arg(&log)
+        .arg("--key-file")
+        .arg(&key_file)
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 0);
     assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to repair"));
     // Tampering is not a torn tail: repair refuses it.
     let text = std::fs::read_to_string(&log).unwrap();
     std::fs::write(&log, text.replacen("loan-desk", "loan-desq", 1)).unwrap();
-    let out = acttrace().arg("repair").arg(&log).arg("--key-file").arg(&key_file).output().unwrap();
+    let out = acttrace()
+        .arg("repair")
+        .arg(&log)
+        .arg("--key-file")
+        .arg(&key_file)
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 1);
     assert!(String::from_utf8_lossy(&out.stderr).contains("hash mismatch"));
 }

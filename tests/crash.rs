@@ -15,7 +15,11 @@ fn crash_writer() -> Command {
         .parent()
         .unwrap()
         .join("examples/crash_writer");
-    assert!(bin.exists(), "{} is missing: run the tests with `cargo test`", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test`",
+        bin.display()
+    );
     Command::new(bin)
 }
 
@@ -39,15 +43,33 @@ fn two_hundred_kills_lose_no_acknowledged_entry() {
     let mut acked: Vec<(u64, String)> = Vec::new();
     let mut recoveries = 0;
     for round in 0..200 {
-        let mut child = crash_writer().arg(&log).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child = crash_writer()
+            .arg(&log)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(5 + rng.next() % 40));
         child.kill().unwrap(); // SIGKILL
         let status = child.wait().unwrap();
         let mut out = String::new();
-        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
         let mut err = String::new();
-        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-        assert!(status.code().is_none() || status.success(), "round {round}: writer failed: {err}");
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(
+            status.code().is_none() || status.success(),
+            "round {round}: writer failed: {err}"
+        );
         // Only whole lines are acknowledgements (the kill may cut the last one).
         for line in out.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
             let mut parts = line.split_whitespace();
@@ -59,11 +81,20 @@ fn two_hundred_kills_lose_no_acknowledged_entry() {
             recoveries += 1;
         }
         let report = verify_path(&log, &VerifyOptions::default()).unwrap();
-        assert!(report.ok(), "round {round} (seed {seed:#x}): {}", report.summary());
+        assert!(
+            report.ok(),
+            "round {round} (seed {seed:#x}): {}",
+            report.summary()
+        );
         let text = std::fs::read_to_string(&log).unwrap();
         let hashes: Vec<String> = text
             .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["hash"].as_str().unwrap().to_owned())
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["hash"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
             .collect();
         for (seq, hash) in &acked {
             assert_eq!(
@@ -73,7 +104,11 @@ fn two_hundred_kills_lose_no_acknowledged_entry() {
             );
         }
     }
-    assert!(acked.len() >= 200, "only {} acknowledgements in 200 runs", acked.len());
+    assert!(
+        acked.len() >= 200,
+        "only {} acknowledgements in 200 runs",
+        acked.len()
+    );
     eprintln!(
         "200 kills: {} acknowledged entries checked, {} torn tails recovered, 0 lost",
         acked.len(),

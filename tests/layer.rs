@@ -430,14 +430,30 @@ fn a_corrupt_file_is_refused_with_its_line_and_left_untouched() {
     std::fs::write(&path, &edited).unwrap();
     let err = AuditLayer::builder().path(&path).build().err().unwrap();
     let msg = err.to_string();
-    assert!(msg.contains("line 5 (seq 4)") && msg.contains("hash mismatch"), "{msg}");
+    assert!(
+        msg.contains("line 5 (seq 4)") && msg.contains("hash mismatch"),
+        "{msg}"
+    );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), edited);
     // A torn line in the middle (not the last line) is corruption too, not a crash tail.
     let lines: Vec<&str> = text.lines().collect();
-    let mid_torn = format!("{}\n{}\n{}\n", lines[..3].join("\n"), &lines[3][..50], lines[4..].join("\n"));
+    let mid_torn = format!(
+        "{}\n{}\n{}\n",
+        lines[..3].join("\n"),
+        &lines[3][..50],
+        lines[4..].join("\n")
+    );
     std::fs::write(&path, &mid_torn).unwrap();
-    let msg = AuditLayer::builder().path(&path).build().err().unwrap().to_string();
-    assert!(msg.contains("line 4") && msg.contains("malformed line"), "{msg}");
+    let msg = AuditLayer::builder()
+        .path(&path)
+        .build()
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("line 4") && msg.contains("malformed line"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -461,7 +477,10 @@ fn a_torn_last_line_is_moved_aside_and_the_recovery_is_chained() {
     let tip = guard.flush().unwrap();
     drop(guard);
     let es = entries(&path);
-    assert_eq!(types(&es)[4..], ["tool_call", "audit_resume", "recovery", "tool_call"]);
+    assert_eq!(
+        types(&es)[4..],
+        ["tool_call", "audit_resume", "recovery", "tool_call"]
+    );
     let rec = &es[6]["payload"];
     assert_eq!(rec["line"], 6);
     assert_eq!(rec["cut_bytes"], torn.len());
@@ -469,7 +488,10 @@ fn a_torn_last_line_is_moved_aside_and_the_recovery_is_chained() {
     let side = std::fs::read_to_string(dir.path().join("audit.jsonl.torn.1")).unwrap();
     assert_eq!(side, torn);
     use sha2::Digest;
-    assert_eq!(rec["cut_sha256"], acttrace::chain::to_hex(&sha2::Sha256::digest(torn.as_bytes())));
+    assert_eq!(
+        rec["cut_sha256"],
+        acttrace::chain::to_hex(&sha2::Sha256::digest(torn.as_bytes()))
+    );
     assert_verifies(&path, &tip);
 }
 
@@ -485,7 +507,10 @@ fn a_last_entry_without_its_newline_is_kept_and_continued() {
     let (sub, guard) = subscriber(&path);
     tracing::subscriber::with_default(sub, || acttrace::tool_call!(name = "after"));
     let tip = guard.flush().unwrap();
-    assert_eq!(types(&entries(&path)), ["audit_open", "tool_call", "audit_resume", "tool_call"]);
+    assert_eq!(
+        types(&entries(&path)),
+        ["audit_open", "tool_call", "audit_resume", "tool_call"]
+    );
     assert_verifies(&path, &tip);
 }
 
