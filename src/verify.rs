@@ -244,7 +244,7 @@ impl Verification {
         format!(
             "ok: {} entries, head {}… ({})",
             self.entries,
-            &self.head[..self.head.len().min(12)],
+            short(&self.head),
             notes.join("; ")
         )
     }
@@ -588,6 +588,15 @@ impl<'o> Walker<'o> {
             self.prev = None;
             return;
         };
+        if !chain::is_hash_hex(hash) || !chain::is_hash_hex(prev_hash) {
+            let detail = format!(
+                "hash and prev_hash must be 64 lowercase hex digits (seq {})",
+                json::to_line_string(seq_value)
+            );
+            self.problem(ProblemKind::Malformed, seq, detail);
+            self.prev = None;
+            return;
+        }
         let Some(seq) = seq else {
             let detail = format!(
                 "seq must be a non-negative integer, found {}",
@@ -629,7 +638,19 @@ impl<'o> Walker<'o> {
             );
             entry_ok = false;
         }
-        let sig = row.get("sig").and_then(Value::as_str).unwrap_or("");
+        let sig = match row.get("sig") {
+            None => "",
+            Some(Value::String(s)) if s.is_empty() || chain::is_hash_hex(s) => s.as_str(),
+            Some(_) => {
+                self.problem(
+                    ProblemKind::Malformed,
+                    Some(seq),
+                    format!("sig at seq {seq} is neither empty nor 64 lowercase hex digits"),
+                );
+                entry_ok = false;
+                ""
+            }
+        };
         if sig.is_empty() {
             self.unsigned += 1;
         }
@@ -663,6 +684,15 @@ impl<'o> Walker<'o> {
 
     fn finish(mut self) -> Verification {
         self.settle_unparsed(true);
+        if self.unsigned > 0 && self.unsigned < self.entries {
+            // A writer signs every entry or none; a mix means signatures were stripped.
+            let detail = format!(
+                "signatures stripped: {} of {} entries are unsigned in a signed log",
+                self.unsigned, self.entries
+            );
+            self.line_no = 0;
+            self.problem(ProblemKind::BadSignature, None, detail);
+        }
         let key = self.opts.key.clone();
         self.line_no = 0;
         if self.entries == 0 && self.problem_count == 0 {
@@ -712,8 +742,8 @@ impl<'o> Walker<'o> {
         {
             let detail = format!(
                 "incomplete log: head {}… != expected {}… (trailing entries removed?)",
-                &self.head[..self.head.len().min(12)],
-                want.get(..12).unwrap_or(&want)
+                short(&self.head),
+                short(&want)
             );
             self.problem(ProblemKind::Incomplete, None, detail);
         }
@@ -759,6 +789,11 @@ impl<'o> Walker<'o> {
             ends_with_newline: self.ends_with_newline,
         }
     }
+}
+
+/// The first 12 characters of a hash, for messages (safe on any string).
+fn short(s: &str) -> &str {
+    s.char_indices().nth(12).map_or(s, |(i, _)| &s[..i])
 }
 
 /// The text a pack header's `sig` covers: the canonical form of its `system`, `risk_tier`,
