@@ -203,15 +203,41 @@ pub(crate) struct Shared {
     inflight: AtomicUsize,
     refused_after_close: AtomicU64,
     warned_closed: AtomicBool,
+    queue_full: QueueFullPolicy,
+    /// Records dropped because the queue was full (fail-open mode only); the sequencer takes
+    /// the count and chains it as a `gap` entry.
+    pub(crate) dropped_when_full: AtomicU64,
+    pub(crate) dropped_total: AtomicU64,
 }
 
 impl Shared {
+    /// Enqueues a captured record. Blocks while the queue is full (lossless), unless the log
+    /// runs in [`QueueFullPolicy::DropAndRecord`] mode, where the record is dropped, counted,
+    /// and the count chained as a `gap` entry.
     fn send(&self, msg: Msg) -> Result<(), Error> {
+        self.enqueue(msg, self.queue_full == QueueFullPolicy::DropAndRecord)
+    }
+
+    /// Enqueues a control message (flush, explicit entries with a waiting caller): never dropped.
+    fn send_control(&self, msg: Msg) -> Result<(), Error> {
+        self.enqueue(msg, false)
+    }
+
+    fn enqueue(&self, msg: Msg, may_drop: bool) -> Result<(), Error> {
         self.inflight.fetch_add(1, Ordering::SeqCst);
         let result = if self.closed.load(Ordering::SeqCst) {
             Err(Error::Closed)
+        } else if may_drop {
+            match self.sender.try_send(msg) {
+                Ok(()) => Ok(()),
+                Err(crossbeam_channel::TrySendError::Full(_)) => {
+                    self.dropped_when_full.fetch_add(1, Ordering::SeqCst);
+                    self.inflight.fetch_sub(1, Ordering::SeqCst);
+                    return Ok(());
+                }
+                Err(crossbeam_channel::TrySendError::Disconnected(_)) => Err(Error::Closed),
+            }
         } else {
-            // Blocks while the queue is full: the queue is lossless by design.
             self.sender.send(msg).map_err(|_| Error::Closed)
         };
         self.inflight.fetch_sub(1, Ordering::SeqCst);
@@ -479,6 +505,21 @@ pub struct AuditLayerBuilder {
     hash_alg: Option<HashAlg>,
     sync_policy: SyncPolicy,
     queue_capacity: usize,
+    queue_full: QueueFullPolicy,
+}
+
+/// What callers do when the queue to the sequencer is full (the writer is slower than the
+/// program, for example on a stalled disk).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum QueueFullPolicy {
+    /// Wait for room: nothing is lost, the program slows to the writer's pace. The default.
+    #[default]
+    Block,
+    /// Fail open: drop the record and count it; the chain records the count in a `gap` entry
+    /// (`dropped_entries`) as soon as the sequencer catches up, so the loss is on the record.
+    /// For programs that value availability over a complete log. Explicit entries
+    /// ([`AuditHandle::flag`], [`AuditHandle::oversight`]) and flushes still wait.
+    DropAndRecord,
 }
 
 impl Default for AuditLayerBuilder {
@@ -491,6 +532,7 @@ impl Default for AuditLayerBuilder {
             hash_alg: None,
             sync_policy: SyncPolicy::default(),
             queue_capacity: 16 * 1024,
+            queue_full: QueueFullPolicy::default(),
         }
     }
 }
@@ -559,6 +601,12 @@ impl AuditLayerBuilder {
         self
     }
 
+    /// What callers do when the queue is full (default [`QueueFullPolicy::Block`], lossless).
+    pub fn queue_full(mut self, policy: QueueFullPolicy) -> Self {
+        self.queue_full = policy;
+        self
+    }
+
     /// Opens the log (creating it, or checking and continuing an existing chain), writes its
     /// first entry of this run durably, and starts the sequencer thread.
     ///
@@ -616,6 +664,9 @@ impl AuditLayerBuilder {
             inflight: AtomicUsize::new(0),
             refused_after_close: AtomicU64::new(0),
             warned_closed: AtomicBool::new(false),
+            queue_full: self.queue_full,
+            dropped_when_full: AtomicU64::new(0),
+            dropped_total: AtomicU64::new(0),
         });
         let mut sequencer = Sequencer::new(
             writer,
@@ -682,6 +733,8 @@ pub struct Status {
     pub refused_after_close: u64,
     /// Records waiting in the queue.
     pub queue_len: usize,
+    /// Records dropped because the queue was full ([`QueueFullPolicy::DropAndRecord`] only).
+    pub dropped_when_full: u64,
     /// The last persistence error, if any.
     pub last_error: Option<String>,
 }
@@ -698,6 +751,8 @@ fn status_of(shared: &Shared) -> Status {
         lost_entries: shared.lost_entries.load(Ordering::Relaxed),
         refused_after_close: shared.refused_after_close.load(Ordering::Relaxed),
         queue_len: shared.sender.len(),
+        dropped_when_full: shared.dropped_total.load(Ordering::Relaxed)
+            + shared.dropped_when_full.load(Ordering::Relaxed),
         last_error: shared
             .last_error
             .lock()
@@ -762,7 +817,7 @@ impl AuditHandle {
     /// storage, with the durable tip.
     pub fn flush(&self) -> Result<ChainTip, Error> {
         let (tx, rx) = bounded(1);
-        self.shared.send(Msg::Flush(tx))?;
+        self.shared.send_control(Msg::Flush(tx))?;
         rx.recv().map_err(|_| Error::Closed)?
     }
 
@@ -824,7 +879,7 @@ impl AuditHandle {
 
     fn explicit(&self, kind: &'static str, fields: Fields) -> Result<ChainedEntry, Error> {
         let (tx, rx) = bounded(1);
-        self.shared.send(Msg::Event {
+        self.shared.send_control(Msg::Event {
             kind: Cow::Borrowed(kind),
             decision: self.current_decision(),
             fields,

@@ -58,8 +58,8 @@ pub mod writer;
 pub mod cli;
 
 pub use capture::{
-    AuditGuard, AuditHandle, AuditLayer, AuditLayerBuilder, FlagAction, RiskTier, Severity,
-    ShutdownReport, Status,
+    AuditGuard, AuditHandle, AuditLayer, AuditLayerBuilder, FlagAction, QueueFullPolicy, RiskTier,
+    Severity, ShutdownReport, Status,
 };
 pub use chain::{HashAlg, SealedEntry, SigningKey};
 pub use error::Error;

@@ -193,9 +193,25 @@ impl Sequencer {
         (entry.seq, entry.hash)
     }
 
+    /// Chains the count of records that fail-open mode dropped while the queue was full.
+    fn seal_dropped_gap(&mut self) {
+        let dropped = self.shared.dropped_when_full.swap(0, Ordering::SeqCst);
+        if dropped > 0 {
+            self.shared
+                .dropped_total
+                .fetch_add(dropped, Ordering::Relaxed);
+            let gap = Value::Object(vec![
+                ("dropped_entries".into(), Value::from(dropped)),
+                ("reason".into(), Value::from("queue full (fail-open mode)")),
+            ]);
+            self.seal_raw("gap", gap);
+        }
+    }
+
     /// Commits the current batch. On failure the working tip rolls back to the committed one
     /// and the batch's entries are counted as lost.
     pub(crate) fn commit(&mut self, durability: Durability) -> Result<(), Error> {
+        self.seal_dropped_gap();
         if self.batch_entries == 0 && (durability == Durability::Written || !self.unsynced) {
             return Ok(());
         }
@@ -327,6 +343,7 @@ impl Sequencer {
 
     /// Handles one message; returns the reply channel when it asks to shut down.
     fn handle(&mut self, msg: Msg) -> Option<Sender<Result<ChainTip, Error>>> {
+        self.seal_dropped_gap();
         match msg {
             Msg::DecisionOpen {
                 span,

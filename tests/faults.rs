@@ -1,0 +1,165 @@
+//! Faults: a full disk (a small tmpfs), and a stalled writer in fail-open mode.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use acttrace::writer::{ChainWriter, Durability, ExistingChain};
+use acttrace::{AuditLayer, Error, MemoryWriter, QueueFullPolicy, SealedEntry, SigningKey};
+use common::*;
+use tracing_subscriber::prelude::*;
+
+/// Mounts a tmpfs of `size` at `dir`; `false` (with a message) where that is impossible.
+fn mount_tmpfs(dir: &Path, size: &str) -> bool {
+    let out = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
+        .output();
+    match out {
+        Ok(o) if o.status.success() => true,
+        Ok(o) => {
+            eprintln!(
+                "skipped: cannot mount a tmpfs (needs root): {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            false
+        }
+        Err(e) => {
+            eprintln!("skipped: cannot run mount: {e}");
+            false
+        }
+    }
+}
+
+struct Unmount<'a>(&'a Path);
+impl Drop for Unmount<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_reaches_the_caller_damages_nothing_and_the_chain_records_the_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    if !mount_tmpfs(dir.path(), "256k") {
+        return;
+    }
+    let _unmount = Unmount(dir.path());
+    let filler = dir.path().join("filler");
+    // Leave about 40 KiB free.
+    std::fs::write(&filler, vec![0u8; 216 * 1024]).unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let (layer, guard) = AuditLayer::builder()
+        .system("disk-full")
+        .path(&path)
+        .build()
+        .unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let mut durable = None;
+    let mut failure = None;
+    tracing::dispatcher::with_default(&dispatch, || {
+        for i in 0..2_000u64 {
+            acttrace::tool_call!(
+                name = "fill",
+                i,
+                padding = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+            );
+            match guard.flush() {
+                Ok(tip) => durable = Some(tip),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+    });
+    let failure = failure.expect("the disk never filled up");
+    assert!(matches!(failure, Error::Write(_)), "{failure}");
+    assert!(failure.to_string().contains("No space left"), "{failure}");
+    let durable = durable.expect("some entries fit");
+    let status = guard.status();
+    assert!(status.lost_entries >= 1);
+    assert!(status.last_error.unwrap().contains("No space left"));
+    // What was durable is intact: the file verifies up to the durable head, no partial line.
+    assert_verifies(&path, &durable);
+
+    // Space returns: the chain continues, first with a gap entry.
+    std::fs::remove_file(&filler).unwrap();
+    tracing::dispatcher::with_default(&dispatch, || acttrace::tool_call!(name = "after"));
+    let tip = guard.flush().unwrap();
+    let es = entries(&path);
+    let gap = &es[durable.next_seq as usize];
+    assert_eq!(gap["type"], "gap");
+    assert_eq!(gap["payload"]["lost_entries"], status.lost_entries);
+    assert_eq!(gap["payload"]["first_lost_seq"], durable.next_seq);
+    assert_eq!(es.last().unwrap()["payload"]["name"], "after");
+    assert_verifies(&path, &tip);
+}
+
+/// A writer whose commits stall.
+struct Stalled(MemoryWriter);
+
+impl ChainWriter for Stalled {
+    fn open(&mut self, key: Option<&SigningKey>) -> Result<Option<ExistingChain>, Error> {
+        self.0.open(key)
+    }
+    fn append(&mut self, entry: &SealedEntry) {
+        self.0.append(entry)
+    }
+    fn commit(&mut self, d: Durability) -> std::io::Result<()> {
+        std::thread::sleep(Duration::from_millis(20));
+        self.0.commit(d)
+    }
+    fn describe(&self) -> String {
+        "stalled".into()
+    }
+}
+
+#[test]
+fn fail_open_mode_drops_when_full_and_chains_the_count() {
+    let (mem, log) = MemoryWriter::new();
+    let (layer, guard) = AuditLayer::builder()
+        .writer(Stalled(mem))
+        .queue_capacity(8)
+        .queue_full(QueueFullPolicy::DropAndRecord)
+        .build()
+        .unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    let start = std::time::Instant::now();
+    tracing::dispatcher::with_default(&dispatch, || {
+        for i in 0..500u64 {
+            acttrace::tool_call!(name = "op", i);
+        }
+    });
+    // The caller never waited for the stalled writer (500 commits would take 10 s).
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    let report = guard.shutdown(Duration::from_secs(30)).unwrap();
+    let entries = log.entries();
+    let kept = entries.iter().filter(|e| e.kind == "tool_call").count() as u64;
+    let chained_drops: u64 = entries
+        .iter()
+        .filter(|e| e.kind == "gap")
+        .map(|e| {
+            e.payload
+                .get("dropped_entries")
+                .and_then(|v| v.as_u64())
+                .unwrap()
+        })
+        .sum();
+    assert!(
+        chained_drops > 0,
+        "nothing was dropped; the test did not stall the writer"
+    );
+    // Every record is accounted for: kept, or dropped and counted on the chain.
+    assert_eq!(kept + chained_drops, 500);
+    assert_eq!(report.head.next_seq as usize, entries.len());
+    let r = acttrace::verify::verify_reader(log.to_jsonl().as_bytes(), "mem", &Default::default())
+        .unwrap();
+    assert!(r.ok(), "{}", r.summary());
+}
