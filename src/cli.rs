@@ -53,8 +53,8 @@ struct RepairArgs {
 
 #[derive(Args, Debug)]
 struct VerifyArgs {
-    /// Log or export-pack files (JSON lines).
-    #[arg(required = true, value_name = "FILE")]
+    /// Log or export-pack files (JSON lines), or directories of a rotated log's segments.
+    #[arg(required = true, value_name = "FILE|DIR")]
     files: Vec<PathBuf>,
     #[command(flatten)]
     key: KeyArgs,
@@ -199,6 +199,38 @@ fn verify(mut args: VerifyArgs) -> u8 {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for file in &args.files {
+        if file.is_dir() {
+            match crate::verify::verify_dir(file, &opts) {
+                Ok(report) => {
+                    integrity_failed |= !report.ok();
+                    if args.json {
+                        reports.push(serde_json::json!({
+                            "source": report.dir,
+                            "ok": report.ok(),
+                            "entries": report.entries(),
+                            "head": report.head(),
+                            "deleted_by_retention": report.deleted_by_retention,
+                            "problems": report.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                            "segments": report.segments.iter().map(|s| s.to_json()).collect::<Vec<_>>(),
+                            "summary": report.summary(),
+                        }));
+                    } else {
+                        let _ = writeln!(out, "{}: {}", file.display(), report.summary());
+                        for p in report.problems.iter().skip(1) {
+                            let _ = writeln!(out, "  also: {p}");
+                        }
+                        for seg in report.segments.iter().filter(|s| !s.ok()) {
+                            let _ = writeln!(out, "  {}: {}", seg.source, seg.summary());
+                        }
+                    }
+                }
+                Err(e) => {
+                    unreadable = true;
+                    let _ = writeln!(out, "{}: cannot read: {e}", file.display());
+                }
+            }
+            continue;
+        }
         match verify_path(file, &opts) {
             Ok(report) => {
                 integrity_failed |= !report.ok();

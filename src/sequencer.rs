@@ -150,6 +150,9 @@ impl Sequencer {
 
     /// Seals one entry onto the working tip and appends it to the writer's batch.
     pub(crate) fn seal(&mut self, kind: &str, payload: Value) -> ChainedEntry {
+        if self.lost == 0 && self.writer.wants_rotation() {
+            self.rotate();
+        }
         if self.lost > 0 && self.batch_entries == 0 {
             // The previous batch(es) failed: say so on the chain before anything else.
             let gap = Value::Object(vec![
@@ -168,6 +171,61 @@ impl Sequencer {
             seq: e.0,
             hash: e.1,
             decision_id,
+        }
+    }
+
+    /// Commits the current batch, moves the writer to a new segment and opens it with
+    /// `segment_open` (and `retention` when old segments were deleted). A failed rotation is
+    /// reported and the chain stays in the current segment.
+    fn rotate(&mut self) {
+        // The sealed segment is synced before it is left behind.
+        if self.commit(Durability::Synced).is_err() {
+            return;
+        }
+        match self.writer.rotate() {
+            Ok(r) => {
+                let mut open = vec![
+                    (
+                        "previous_segment".to_owned(),
+                        Value::from(r.previous_segment),
+                    ),
+                    (
+                        "previous_head".to_owned(),
+                        Value::from(self.committed.head.as_str()),
+                    ),
+                    ("segment".to_owned(), Value::from(r.segment)),
+                    ("producer".to_owned(), Value::from(crate::chain::PRODUCER)),
+                ];
+                if self.alg != HashAlg::Sha256 {
+                    open.push(("hash_alg".to_owned(), Value::from(self.alg.name())));
+                }
+                self.seal_raw("segment_open", Value::Object(open));
+                if !r.deleted.is_empty() {
+                    let deleted = r
+                        .deleted
+                        .into_iter()
+                        .map(|d| {
+                            Value::Object(vec![
+                                ("segment".into(), Value::from(d.segment)),
+                                ("last_seq".into(), Value::from(d.last_seq)),
+                                ("head".into(), Value::from(d.head)),
+                            ])
+                        })
+                        .collect();
+                    self.seal_raw(
+                        "retention",
+                        Value::Object(vec![("deleted".into(), Value::Array(deleted))]),
+                    );
+                }
+            }
+            Err(e) => {
+                *self
+                    .shared
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) =
+                    Some(format!("rotation failed: {e}"));
+            }
         }
     }
 

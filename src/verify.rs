@@ -20,7 +20,7 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::chain::{self, GENESIS, HashAlg, SigningKey};
 use crate::error::Error;
@@ -182,6 +182,31 @@ pub struct Verification {
     pub torn_tail: Option<TornTail>,
     /// Whether the file's last line ends with `\n` (an empty file counts as ending with one).
     pub ends_with_newline: bool,
+    /// When the file is a segment of a rotated log (it starts with `segment_open`), where it
+    /// continues from.
+    pub segment_start: Option<SegmentStart>,
+    /// Segments that `retention` entries in this file record as deleted.
+    pub retention_deleted: Vec<String>,
+    /// The seq of the last entry read.
+    pub last_seq: Option<u64>,
+}
+
+impl Verification {
+    /// The seq the next entry appended to this chain gets.
+    pub fn next_seq(&self) -> u64 {
+        self.last_seq.map_or(0, |s| s + 1)
+    }
+}
+
+/// Where a segment of a rotated log continues its predecessor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentStart {
+    /// The seq of its first entry (`segment_open`).
+    pub first_seq: u64,
+    /// The previous segment's head, which `segment_open` links to.
+    pub previous_head: String,
+    /// The previous segment's file name, as `segment_open` records it.
+    pub previous_segment: String,
 }
 
 /// A last line cut short by a crash mid-write.
@@ -240,6 +265,14 @@ impl Verification {
         }
         if self.hash_alg != HashAlg::Sha256 {
             notes.push("hash blake3");
+        }
+        let segment_note;
+        if let Some(seg) = &self.segment_start {
+            segment_note = format!(
+                "a segment continuing {} from seq {}; verify the directory to check that link",
+                seg.previous_segment, seg.first_seq
+            );
+            notes.push(&segment_note);
         }
         format!(
             "ok: {} entries, head {}… ({})",
@@ -423,6 +456,9 @@ struct Walker<'o> {
     /// tail) or not (a malformed line).
     unparsed: Option<(u64, u64, json::ParseError)>,
     torn_tail: Option<TornTail>,
+    segment_start: Option<SegmentStart>,
+    retention_deleted: Vec<String>,
+    last_seq: Option<u64>,
     seen_first_line: bool,
     sig_failed: bool,
     unsigned: u64,
@@ -447,6 +483,9 @@ impl<'o> Walker<'o> {
             meta: None,
             unparsed: None,
             torn_tail: None,
+            segment_start: None,
+            retention_deleted: Vec::new(),
+            last_seq: None,
             seen_first_line: false,
             sig_failed: false,
             unsigned: 0,
@@ -606,12 +645,41 @@ impl<'o> Walker<'o> {
             self.prev = None;
             return;
         };
-        if self.entries == 0 && kind.as_str() == Some("audit_open") {
+        let first_kind = if self.entries == 0 {
+            kind.as_str()
+        } else {
+            None
+        };
+        if let Some(first @ ("audit_open" | "segment_open")) = first_kind {
             match HashAlg::declared_in(payload) {
                 Ok(alg) => self.hash_alg = alg,
                 Err(name) => {
-                    let detail = format!("audit_open declares unknown hash_alg {name}");
+                    let detail = format!("{first} declares unknown hash_alg {name}");
                     self.problem(ProblemKind::UnknownHashAlg, Some(seq), detail);
+                }
+            }
+        }
+        if first_kind == Some("segment_open") && self.prev.as_deref() == Some(GENESIS) {
+            // A segment of a rotated log: it continues the previous segment's chain, whose
+            // head it names. The link to that segment is checked by `verify_dir`.
+            self.segment_start = Some(SegmentStart {
+                first_seq: seq,
+                previous_head: prev_hash.to_owned(),
+                previous_segment: payload
+                    .get("previous_segment")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+            });
+            self.prev = Some(prev_hash.to_owned());
+            self.expected_seq = Some(seq);
+        }
+        if kind.as_str() == Some("retention")
+            && let Some(Value::Array(deleted)) = payload.get("deleted")
+        {
+            for d in deleted {
+                if let Some(name) = d.get("segment").and_then(Value::as_str) {
+                    self.retention_deleted.push(name.to_owned());
                 }
             }
         }
@@ -679,6 +747,7 @@ impl<'o> Walker<'o> {
         self.expected_seq = seq.checked_add(1);
         self.prev = Some(hash.to_owned());
         self.head = hash.to_owned();
+        self.last_seq = Some(seq);
         self.entries += 1;
     }
 
@@ -787,8 +856,212 @@ impl<'o> Walker<'o> {
             unsigned_entries: self.unsigned,
             torn_tail: self.torn_tail,
             ends_with_newline: self.ends_with_newline,
+            segment_start: self.segment_start,
+            retention_deleted: self.retention_deleted,
+            last_seq: self.last_seq,
         }
     }
+}
+
+/// The result of verifying a directory of segments ([`verify_dir`]).
+#[derive(Clone, Debug)]
+pub struct DirVerification {
+    /// The directory.
+    pub dir: String,
+    /// Each segment's own verification, in index order.
+    pub segments: Vec<Verification>,
+    /// Problems between segments (missing, reordered, duplicated, unlinked), and completeness.
+    pub problems: Vec<Problem>,
+    /// Segments absent at the start that `retention` entries record as deleted.
+    pub deleted_by_retention: Vec<String>,
+}
+
+impl DirVerification {
+    /// True when every segment verified and they form one chain.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty() && self.segments.iter().all(Verification::ok)
+    }
+
+    /// Total entries across the segments present.
+    pub fn entries(&self) -> u64 {
+        self.segments.iter().map(|s| s.entries).sum()
+    }
+
+    /// The head of the whole chain (the last segment's head).
+    pub fn head(&self) -> &str {
+        self.segments.last().map_or(GENESIS, |s| s.head.as_str())
+    }
+
+    /// One line: `ok: ...` or the first problem.
+    pub fn summary(&self) -> String {
+        if let Some(p) = self.problems.first() {
+            return p.to_string();
+        }
+        if let Some(bad) = self.segments.iter().find(|s| !s.ok()) {
+            return format!("{}: {}", bad.source, bad.summary());
+        }
+        let mut s = format!(
+            "ok: {} segments, {} entries, head {}…",
+            self.segments.len(),
+            self.entries(),
+            short(self.head())
+        );
+        if !self.deleted_by_retention.is_empty() {
+            s.push_str(&format!(
+                " ({} earlier segments deleted by retention, as recorded on the chain)",
+                self.deleted_by_retention.len()
+            ));
+        }
+        s
+    }
+}
+
+/// Verifies a directory of segments written by [`crate::writer::SegmentedWriter`]: each
+/// segment on its own, then that they form one chain: indexes without holes, each
+/// `segment_open` naming and linking to the segment before it (a reordered, duplicated or
+/// missing segment breaks that), and missing leading segments only where a `retention` entry
+/// records their deletion. `expected_head` applies to the last segment; `expect_entries` to the
+/// whole chain's seq count.
+pub fn verify_dir(dir: impl AsRef<Path>, opts: &VerifyOptions) -> Result<DirVerification, Error> {
+    let dir = dir.as_ref();
+    let io_err = |source| Error::Io {
+        op: "list",
+        path: dir.to_owned(),
+        source,
+    };
+    let mut found = crate::writer::list_segments(dir).map_err(io_err)?;
+    found.sort_by_key(|(_, i, _)| *i);
+    let mut out = DirVerification {
+        dir: dir.display().to_string(),
+        segments: Vec::new(),
+        problems: Vec::new(),
+        deleted_by_retention: Vec::new(),
+    };
+    let problem = |detail: String| Problem {
+        kind: ProblemKind::BrokenLink,
+        line: None,
+        seq: None,
+        detail,
+    };
+    let stems: std::collections::BTreeSet<&str> =
+        found.iter().map(|(s, _, _)| s.as_str()).collect();
+    if stems.len() > 1 {
+        out.problems.push(Problem {
+            kind: ProblemKind::Malformed,
+            line: None,
+            seq: None,
+            detail: format!("segments of several logs in one directory: {stems:?}"),
+        });
+        return Ok(out);
+    }
+    if found.is_empty() {
+        out.problems.push(Problem {
+            kind: ProblemKind::Empty,
+            line: None,
+            seq: None,
+            detail: format!(
+                "no segment files (<stem>-NNNNNN.jsonl) in {}",
+                dir.display()
+            ),
+        });
+        return Ok(out);
+    }
+    let per_segment = VerifyOptions {
+        expected_head: None,
+        expect_entries: None,
+        ..opts.clone()
+    };
+    let mut retention_deleted: Vec<String> = Vec::new();
+    for (_, _, path) in &found {
+        let v = verify_path(path, &per_segment)?;
+        retention_deleted.extend(v.retention_deleted.iter().cloned());
+        out.segments.push(v);
+    }
+    let name = |p: &PathBuf| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    for k in 0..found.len() {
+        let (_, index, path) = &found[k];
+        let seg = &out.segments[k];
+        if k == 0 {
+            if let Some(start) = &seg.segment_start {
+                if retention_deleted.contains(&start.previous_segment) {
+                    out.deleted_by_retention = retention_deleted.clone();
+                } else {
+                    out.problems.push(problem(format!(
+                        "missing segment {} before {} (not recorded as deleted by retention)",
+                        start.previous_segment,
+                        name(path)
+                    )));
+                }
+            }
+            continue;
+        }
+        let (_, prev_index, prev_path) = &found[k - 1];
+        let prev = &out.segments[k - 1];
+        if *index != prev_index + 1 {
+            out.problems.push(problem(format!(
+                "missing segment(s) between {} and {}",
+                name(prev_path),
+                name(path)
+            )));
+        }
+        match &seg.segment_start {
+            None => out.problems.push(problem(format!(
+                "{} does not start with segment_open: a duplicated or misplaced segment",
+                name(path)
+            ))),
+            Some(start) => {
+                if start.previous_segment != name(prev_path) {
+                    out.problems.push(problem(format!(
+                        "{} continues {}, not {}: segments reordered or duplicated",
+                        name(path),
+                        start.previous_segment,
+                        name(prev_path)
+                    )));
+                } else if start.previous_head != prev.head || start.first_seq != prev.next_seq() {
+                    out.problems.push(problem(format!(
+                        "{} does not link to the end of {} (head {}…, seq {}): entries cut                          from the end of that segment?",
+                        name(path),
+                        name(prev_path),
+                        short(&prev.head),
+                        prev.next_seq()
+                    )));
+                }
+            }
+        }
+    }
+    let last = out.segments.last().expect("at least one segment");
+    if let Some(want) = &opts.expected_head
+        && *want != last.head
+    {
+        out.problems.push(Problem {
+            kind: ProblemKind::Incomplete,
+            line: None,
+            seq: None,
+            detail: format!(
+                "incomplete log: head {}… != expected {}… (trailing entries removed?)",
+                short(&last.head),
+                short(want)
+            ),
+        });
+    }
+    if let Some(n) = opts.expect_entries
+        && n != last.next_seq()
+    {
+        out.problems.push(Problem {
+            kind: ProblemKind::Incomplete,
+            line: None,
+            seq: None,
+            detail: format!(
+                "incomplete log: the chain ends at seq count {}, expected {n} (entries removed?)",
+                last.next_seq()
+            ),
+        });
+    }
+    Ok(out)
 }
 
 /// The first 12 characters of a hash, for messages (safe on any string).

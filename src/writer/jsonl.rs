@@ -1,0 +1,341 @@
+//! The JSONL file writer, and the repair of a log torn by a crash.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{self, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::Digest;
+
+use super::{ChainTip, ChainWriter, Durability, ExistingChain, Recovery};
+use crate::chain::{SealedEntry, SigningKey};
+use crate::error::Error;
+use crate::verify::{self, VerifyOptions};
+
+/// The default writer: one JSON line per entry appended to a file, in the reference layout.
+///
+/// It takes an exclusive lock on the file (a second writer in this or another process is
+/// refused), verifies an existing file before continuing it (a corrupt file is refused with the
+/// line of its first problem, never restarted), writes each batch with one `write` call and, on
+/// [`Durability::Synced`], one `fdatasync`. A failed batch is cut back off the file.
+#[derive(Debug)]
+pub struct JsonlFileWriter {
+    path: PathBuf,
+    file: Option<File>,
+    /// Bytes of the file that hold committed entries.
+    committed_len: u64,
+    batch: String,
+    synced: bool,
+    /// A torn tail found by `open` (its line and offset), cut off by `recover`.
+    torn: Option<(u64, u64)>,
+}
+
+impl JsonlFileWriter {
+    /// A writer for `path`; the file is created and locked when the sequencer opens it.
+    pub fn new(path: impl Into<PathBuf>) -> JsonlFileWriter {
+        JsonlFileWriter {
+            path: path.into(),
+            file: None,
+            committed_len: 0,
+            batch: String::new(),
+            synced: true,
+            torn: None,
+        }
+    }
+
+    /// The log file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes of the file that hold committed entries.
+    pub fn committed_len(&self) -> u64 {
+        self.committed_len
+    }
+
+    /// Bytes appended since the last commit.
+    pub fn pending_len(&self) -> u64 {
+        self.batch.len() as u64
+    }
+
+    fn io_err(&self, op: &'static str, source: io::Error) -> Error {
+        Error::Io {
+            op,
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+impl ChainWriter for JsonlFileWriter {
+    fn open(&mut self, key: Option<&SigningKey>) -> Result<Option<ExistingChain>, Error> {
+        let created = !self.path.exists();
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&self.path)
+            .map_err(|e| self.io_err("open", e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(Error::Locked {
+                    path: self.path.clone(),
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(self.io_err("lock", e)),
+        }
+        if created {
+            // Make the new directory entry itself durable.
+            if let Some(dir) = self.path.parent() {
+                let dir = if dir.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    dir
+                };
+                if let Ok(d) = File::open(dir) {
+                    let _ = d.sync_all();
+                }
+            }
+        }
+        let len = file.metadata().map_err(|e| self.io_err("stat", e))?.len();
+        self.committed_len = len;
+        let existing = if len == 0 {
+            None
+        } else {
+            let opts = VerifyOptions {
+                key: key.cloned(),
+                ..VerifyOptions::default()
+            };
+            let reader = BufReader::with_capacity(256 * 1024, &file);
+            let report = verify::verify_reader(reader, &self.path.display().to_string(), &opts)
+                .map_err(|e| self.io_err("read", e))?;
+            if report.is_pack {
+                return Err(Error::Incompatible(format!(
+                    "{} is an export pack, not a log; packs are never appended to",
+                    self.path.display()
+                )));
+            }
+            match (report.torn_tail, report.first_problem()) {
+                // A crash mid-write left a torn last line and nothing else is wrong: move it
+                // aside and continue (the sequencer records a `recovery` entry).
+                (Some(torn), _) if report.problem_count == 1 => {
+                    self.torn = Some((torn.line, torn.offset));
+                }
+                (_, Some(p)) => {
+                    return Err(Error::CorruptLog {
+                        source_name: self.path.display().to_string(),
+                        line: p.line,
+                        seq: p.seq,
+                        detail: p.detail.clone(),
+                    });
+                }
+                (_, None) if !report.ends_with_newline => {
+                    // The last entry is complete but its newline is missing: add it, or the
+                    // next entry would be glued onto that line.
+                    (&file)
+                        .write_all(b"\n")
+                        .and_then(|()| file.sync_data())
+                        .map_err(|e| self.io_err("append to", e))?;
+                    self.committed_len += 1;
+                }
+                (_, None) => {}
+            }
+            (report.entries > 0).then_some(ExistingChain {
+                tip: ChainTip {
+                    next_seq: report.next_seq(),
+                    head: report.head,
+                },
+                hash_alg: report.hash_alg,
+                signed: report.unsigned_entries == 0,
+            })
+        };
+        self.file = Some(file);
+        Ok(existing)
+    }
+
+    fn append(&mut self, entry: &SealedEntry) {
+        entry.write_line(&mut self.batch);
+    }
+
+    fn commit(&mut self, durability: Durability) -> io::Result<()> {
+        if self.torn.is_some() {
+            self.batch.clear();
+            return Err(io::Error::other(
+                "the log ends with a torn line; recover() must cut it before appending",
+            ));
+        }
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the log file is not open"))?;
+        if !self.batch.is_empty() {
+            let written = file.write_all(self.batch.as_bytes());
+            if let Err(e) = written {
+                // All or nothing: cut a partly written batch back off.
+                let _ = file.set_len(self.committed_len);
+                self.batch.clear();
+                return Err(e);
+            }
+            self.committed_len += self.batch.len() as u64;
+            self.batch.clear();
+            self.synced = false;
+        }
+        if durability == Durability::Synced && !self.synced {
+            file.sync_data()?;
+            self.synced = true;
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn recover(&mut self) -> Result<Option<Recovery>, Error> {
+        let Some((line, offset)) = self.torn else {
+            return Ok(None);
+        };
+        let file = self
+            .file
+            .as_ref()
+            .ok_or_else(|| Error::Config("recover() called before open()".into()))?;
+        let recovery = self.cut_torn_tail(file, line, offset)?;
+        self.torn = None;
+        self.committed_len = offset;
+        Ok(Some(recovery))
+    }
+}
+
+impl JsonlFileWriter {
+    /// Moves the bytes from `offset` to the end of the file into a new side file beside the log
+    /// (`<log>.torn.<n>`), synced, then cuts them off the log.
+    fn cut_torn_tail(&self, file: &File, line: u64, offset: u64) -> Result<Recovery, Error> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut torn = Vec::new();
+        let mut reader = file;
+        reader
+            .seek(SeekFrom::Start(offset))
+            .and_then(|_| reader.read_to_end(&mut torn))
+            .map_err(|e| self.io_err("read", e))?;
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "log".into());
+        let (side_path, mut side) = (1..)
+            .map(|n| self.path.with_file_name(format!("{name}.torn.{n}")))
+            .find_map(
+                |p| match OpenOptions::new().write(true).create_new(true).open(&p) {
+                    Ok(f) => Some(Ok((p, f))),
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => None,
+                    Err(e) => Some(Err(e)),
+                },
+            )
+            .expect("an unused side-file name exists")
+            .map_err(|e| self.io_err("create a side file beside", e))?;
+        side.write_all(&torn)
+            .and_then(|()| side.sync_all())
+            .map_err(|e| Error::Io {
+                op: "write",
+                path: side_path.clone(),
+                source: e,
+            })?;
+        file.set_len(offset)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| self.io_err("truncate", e))?;
+        sync_parent_dir(&self.path);
+        Ok(Recovery {
+            line,
+            cut_bytes: torn.len() as u64,
+            cut_sha256: crate::chain::to_hex(&sha2::Sha256::digest(&torn)),
+            side_file: side_path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// Makes a directory entry change (a created or truncated file) durable.
+pub(super) fn sync_parent_dir(path: &Path) {
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+}
+
+/// What [`repair`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RepairOutcome {
+    /// The log was sound; nothing was changed.
+    NothingToRepair {
+        /// Entries in the log.
+        entries: u64,
+    },
+    /// A torn last line was moved to a side file and a `recovery` entry appended.
+    Repaired {
+        /// What was cut.
+        recovery: Recovery,
+        /// The `recovery` entry's position, or `None` when the log held no entry to continue
+        /// (it is now empty; the side file keeps the bytes).
+        recovery_seq: Option<u64>,
+    },
+}
+
+/// Repairs a log whose last line a crash tore, exactly as reopening it with the layer would:
+/// the torn bytes go to a side file, the log is cut back to its last complete entry, and a
+/// `recovery` entry records what was cut (signed with `key` when the log is signed). A log with
+/// any other problem is refused.
+pub fn repair(path: impl AsRef<Path>, key: Option<&SigningKey>) -> Result<RepairOutcome, Error> {
+    let mut writer = JsonlFileWriter::new(path.as_ref());
+    let existing = writer.open(key)?;
+    if let Some(existing) = &existing
+        && existing.signed != key.is_some()
+    {
+        return Err(Error::Incompatible(if existing.signed {
+            format!(
+                "{} is signed; give its key to sign the recovery entry",
+                writer.describe()
+            )
+        } else {
+            format!(
+                "{} is unsigned; a recovery entry cannot be signed",
+                writer.describe()
+            )
+        }));
+    }
+    let Some(recovery) = writer.recover()? else {
+        return Ok(RepairOutcome::NothingToRepair {
+            entries: existing.map_or(0, |e| e.tip.next_seq),
+        });
+    };
+    let Some(existing) = existing else {
+        return Ok(RepairOutcome::Repaired {
+            recovery,
+            recovery_seq: None,
+        });
+    };
+    let entry = SealedEntry::seal(
+        existing.hash_alg,
+        key,
+        existing.tip.next_seq,
+        crate::time::now(),
+        "recovery".into(),
+        recovery.to_payload(),
+        existing.tip.head,
+    );
+    writer.append(&entry);
+    writer
+        .commit(Durability::Synced)
+        .map_err(|e| writer.io_err("append to", e))?;
+    Ok(RepairOutcome::Repaired {
+        recovery,
+        recovery_seq: Some(entry.seq),
+    })
+}

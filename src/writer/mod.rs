@@ -1,0 +1,169 @@
+//! Persistence: the [`ChainWriter`] trait and the writers that ship with the crate.
+//!
+//! The sequencer hands a writer sealed entries one by one ([`ChainWriter::append`]) and then
+//! closes each batch with [`ChainWriter::commit`]. A commit is all or nothing: when it fails the
+//! store must be as it was after the previous successful commit, so that the sequencer can roll
+//! its head back, count the lost entries and record the gap on the chain when it continues.
+
+use std::io;
+
+use crate::chain::{HashAlg, SealedEntry, SigningKey};
+use crate::error::Error;
+
+mod jsonl;
+mod memory;
+mod segmented;
+
+pub use jsonl::{JsonlFileWriter, RepairOutcome, repair};
+pub use memory::{MemoryLog, MemoryWriter};
+pub(crate) use segmented::list_segments;
+pub use segmented::{MIN_RETENTION, Retention, SegmentedWriter};
+
+/// Where an existing chain ends, so that appending continues it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainTip {
+    /// The seq the next entry gets.
+    pub next_seq: u64,
+    /// The hash of the last entry.
+    pub head: String,
+}
+
+/// What a store already holds when the sequencer opens it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExistingChain {
+    /// Where it ends.
+    pub tip: ChainTip,
+    /// Its hash algorithm.
+    pub hash_alg: HashAlg,
+    /// Whether its entries are signed.
+    pub signed: bool,
+}
+
+/// How far a commit must go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Handed to the operating system (survives a crash of this process, not of the machine).
+    Written,
+    /// On stable storage (`fdatasync`): survives power loss.
+    Synced,
+}
+
+/// A store for chain entries. Implement it to send the chain elsewhere (object storage, a
+/// database, a remote service); the sequencer thread is its only caller.
+///
+/// ```
+/// use acttrace::writer::{ChainWriter, Durability, ExistingChain};
+/// use acttrace::{Error, SealedEntry, SigningKey};
+///
+/// /// Keeps lines in memory and counts commits.
+/// #[derive(Default)]
+/// struct Lines { committed: Vec<String>, pending: Vec<String>, commits: usize }
+///
+/// impl ChainWriter for Lines {
+///     fn open(&mut self, _key: Option<&SigningKey>) -> Result<Option<ExistingChain>, Error> {
+///         Ok(None) // always a new chain
+///     }
+///     fn append(&mut self, entry: &SealedEntry) {
+///         self.pending.push(entry.to_line());
+///     }
+///     fn commit(&mut self, _d: Durability) -> std::io::Result<()> {
+///         self.committed.append(&mut self.pending);
+///         self.commits += 1;
+///         Ok(())
+///     }
+///     fn describe(&self) -> String { "memory lines".into() }
+/// }
+/// ```
+pub trait ChainWriter: Send + 'static {
+    /// Called once, before anything else: returns the chain the store already holds (after
+    /// checking it; a store that cannot vouch for its content must refuse with
+    /// [`Error::CorruptLog`]) or `None` for an empty store. `key` is the signing key the log is
+    /// configured with, to check existing signatures.
+    fn open(&mut self, key: Option<&SigningKey>) -> Result<Option<ExistingChain>, Error>;
+
+    /// Adds a sealed entry to the current batch. Nothing needs to be persisted yet; failures
+    /// are reported by the [`commit`](ChainWriter::commit) that closes the batch.
+    fn append(&mut self, entry: &SealedEntry);
+
+    /// Persists every entry appended since the last commit, at least to `durability`. On error
+    /// none of them may remain in the store (all or nothing).
+    fn commit(&mut self, durability: Durability) -> io::Result<()>;
+
+    /// A short description for messages (for a file, its path).
+    fn describe(&self) -> String;
+
+    /// Repairs what [`open`](ChainWriter::open) found damaged by a crash (a torn last line)
+    /// and says what it did, so that the sequencer records it as a `recovery` entry. Called
+    /// once, after `open` and after the caller has accepted the existing chain, before the
+    /// first `append`. The default: nothing to repair.
+    fn recover(&mut self) -> Result<Option<Recovery>, Error> {
+        Ok(None)
+    }
+
+    /// Whether the store wants to start a new segment before the next batch (size or age
+    /// reached). The default: never.
+    fn wants_rotation(&self) -> bool {
+        false
+    }
+
+    /// Starts a new segment (and applies retention). Called with no batch pending; the
+    /// sequencer then seals `segment_open` (and `retention`) as the new segment's first
+    /// entries. The default refuses.
+    fn rotate(&mut self) -> Result<Rotation, Error> {
+        Err(Error::Config(format!(
+            "{} does not rotate",
+            self.describe()
+        )))
+    }
+}
+
+/// What a rotation did, for the `segment_open` and `retention` entries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rotation {
+    /// The segment just sealed.
+    pub previous_segment: String,
+    /// The segment now being written.
+    pub segment: String,
+    /// Segments deleted by retention.
+    pub deleted: Vec<DeletedSegment>,
+}
+
+/// A segment deleted by retention, as the `retention` entry records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeletedSegment {
+    /// Its file name.
+    pub segment: String,
+    /// The seq of its last entry.
+    pub last_seq: u64,
+    /// Its head hash.
+    pub head: String,
+}
+
+/// A torn last line that was cut off a log and kept in a side file, so that the chain can
+/// continue without losing those bytes silently.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recovery {
+    /// The torn line's 1-based line number.
+    pub line: u64,
+    /// How many bytes were cut.
+    pub cut_bytes: u64,
+    /// SHA-256 of the cut bytes, lowercase hex.
+    pub cut_sha256: String,
+    /// The side file holding the cut bytes (its file name, beside the log).
+    pub side_file: String,
+}
+
+impl Recovery {
+    /// The payload of the `recovery` entry that records this repair.
+    pub fn to_payload(&self) -> crate::json::Value {
+        use crate::json::Value;
+        Value::Object(vec![
+            ("reason".into(), Value::from("torn last line")),
+            ("line".into(), Value::from(self.line)),
+            ("cut_bytes".into(), Value::from(self.cut_bytes)),
+            ("cut_sha256".into(), Value::from(self.cut_sha256.as_str())),
+            ("side_file".into(), Value::from(self.side_file.as_str())),
+            ("producer".into(), Value::from(crate::chain::PRODUCER)),
+        ])
+    }
+}

@@ -1,0 +1,310 @@
+//! A rotating writer: one chain spread over numbered segment files, with retention.
+//!
+//! Segment files are named `<stem>-000001.jsonl`, `<stem>-000002.jsonl`, ... in one directory.
+//! The first segment starts with `audit_open`; every later one starts with a `segment_open`
+//! entry that continues the seq and links (`prev_hash`) to the previous segment's head and names
+//! that segment, so the segments form one chain that [`crate::verify::verify_dir`] checks
+//! end to end. Retention deletes whole, sealed segments only, never the one being written, and
+//! the sequencer records each deletion in a `retention` entry (segment names and heads), so a
+//! verifier can tell segments deleted by policy from segments missing.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::{ChainWriter, DeletedSegment, Durability, ExistingChain, JsonlFileWriter, Rotation};
+use crate::chain::{SealedEntry, SigningKey};
+use crate::error::Error;
+use crate::json;
+
+/// The shortest retention [`SegmentedWriter::retain_for`] accepts: EU AI Act Art. 19(1) and
+/// 26(6) require providers and deployers of high-risk systems to keep automatically generated
+/// logs for at least six months (unless other law says otherwise).
+pub const MIN_RETENTION: Duration = Duration::from_secs(183 * 24 * 3600);
+
+/// How sealed segments are deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retention {
+    /// Keep every segment.
+    KeepAll,
+    /// Keep the newest `n` sealed segments (besides the one being written).
+    KeepSegments(usize),
+    /// Delete sealed segments last modified longer ago than this (at least [`MIN_RETENTION`]).
+    KeepFor(Duration),
+}
+
+/// Writes one chain across numbered segment files, rotating by size and/or age.
+///
+/// ```
+/// use acttrace::writer::SegmentedWriter;
+/// let dir = tempfile::tempdir().unwrap();
+/// let writer = SegmentedWriter::new(dir.path(), "audit").max_bytes(64 * 1024 * 1024);
+/// let (layer, guard) = acttrace::AuditLayer::builder().writer(writer).build().unwrap();
+/// # drop((layer, guard));
+/// assert!(dir.path().join("audit-000001.jsonl").exists());
+/// ```
+#[derive(Debug)]
+pub struct SegmentedWriter {
+    dir: PathBuf,
+    stem: String,
+    max_bytes: Option<u64>,
+    max_age: Option<Duration>,
+    retention: Retention,
+    index: u64,
+    current: Option<JsonlFileWriter>,
+    current_bytes: u64,
+    opened_at: Instant,
+    key: Option<SigningKey>,
+}
+
+impl SegmentedWriter {
+    /// Segments `<stem>-NNNNNN.jsonl` in `dir` (created if missing).
+    pub fn new(dir: impl Into<PathBuf>, stem: impl Into<String>) -> SegmentedWriter {
+        SegmentedWriter {
+            dir: dir.into(),
+            stem: stem.into(),
+            max_bytes: None,
+            max_age: None,
+            retention: Retention::KeepAll,
+            index: 0,
+            current: None,
+            current_bytes: 0,
+            opened_at: Instant::now(),
+            key: None,
+        }
+    }
+
+    /// Starts a new segment once the current one holds at least this many bytes.
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = Some(bytes.max(1));
+        self
+    }
+
+    /// Starts a new segment once the current one has been written to for this long.
+    pub fn max_age(mut self, age: Duration) -> Self {
+        self.max_age = Some(age);
+        self
+    }
+
+    /// Keeps the newest `n` sealed segments (at least 1) and deletes older ones at rotation.
+    pub fn retain_segments(mut self, n: usize) -> Self {
+        self.retention = Retention::KeepSegments(n.max(1));
+        self
+    }
+
+    /// Deletes sealed segments last modified more than `age` ago, at rotation. Refuses less
+    /// than [`MIN_RETENTION`] (six months, EU AI Act Art. 19(1)/26(6)).
+    pub fn retain_for(mut self, age: Duration) -> Result<Self, Error> {
+        if age < MIN_RETENTION {
+            return Err(Error::Config(format!(
+                "retention of {} days is shorter than the six months (183 days) EU AI Act \
+                 Art. 19(1) and 26(6) require for high-risk system logs",
+                age.as_secs() / 86_400
+            )));
+        }
+        self.retention = Retention::KeepFor(age);
+        Ok(self)
+    }
+
+    /// The file name of segment `index`.
+    pub fn segment_name(&self, index: u64) -> String {
+        format!("{}-{index:06}.jsonl", self.stem)
+    }
+
+    fn segment_path(&self, index: u64) -> PathBuf {
+        self.dir.join(self.segment_name(index))
+    }
+
+    /// The indexes of the segments present, ascending.
+    fn present(&self) -> io::Result<Vec<u64>> {
+        let mut found: Vec<u64> = list_segments(&self.dir)?
+            .into_iter()
+            .filter(|(stem, _, _)| *stem == self.stem)
+            .map(|(_, index, _)| index)
+            .collect();
+        found.sort_unstable();
+        Ok(found)
+    }
+
+    fn io_err(&self, op: &'static str, path: &Path, source: io::Error) -> Error {
+        let _ = self;
+        Error::Io {
+            op,
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    /// Deletes sealed segments the retention policy no longer keeps.
+    fn apply_retention(&self) -> Result<Vec<DeletedSegment>, Error> {
+        let sealed: Vec<u64> = self
+            .present()
+            .map_err(|e| self.io_err("list", &self.dir, e))?
+            .into_iter()
+            .filter(|i| *i < self.index)
+            .collect();
+        let doomed: Vec<u64> = match self.retention {
+            Retention::KeepAll => Vec::new(),
+            Retention::KeepSegments(n) => sealed[..sealed.len().saturating_sub(n)].to_vec(),
+            Retention::KeepFor(age) => sealed
+                .iter()
+                .copied()
+                .filter(|i| {
+                    fs::metadata(self.segment_path(*i))
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| SystemTime::now().duration_since(t).ok())
+                        .is_some_and(|elapsed| elapsed > age)
+                })
+                .collect(),
+        };
+        let mut deleted = Vec::new();
+        for i in doomed {
+            let path = self.segment_path(i);
+            let (last_seq, head) = last_entry(&path)?;
+            fs::remove_file(&path).map_err(|e| self.io_err("delete", &path, e))?;
+            deleted.push(DeletedSegment {
+                segment: self.segment_name(i),
+                last_seq,
+                head,
+            });
+        }
+        if !deleted.is_empty() {
+            super::jsonl::sync_parent_dir(&self.segment_path(self.index));
+        }
+        Ok(deleted)
+    }
+}
+
+/// `(stem, index, path)` of every `<stem>-NNNNNN.jsonl` file in `dir`.
+pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<(String, u64, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(base) = name.strip_suffix(".jsonl") else {
+            continue;
+        };
+        let Some((stem, digits)) = base.rsplit_once('-') else {
+            continue;
+        };
+        if digits.len() == 6
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(index) = digits.parse::<u64>()
+        {
+            out.push((stem.to_owned(), index, entry.path()));
+        }
+    }
+    Ok(out)
+}
+
+/// The seq and hash of a segment's last entry, read from its end.
+fn last_entry(path: &Path) -> Result<(u64, String), Error> {
+    use std::io::{Read, Seek, SeekFrom};
+    let err = |source| Error::Io {
+        op: "read",
+        path: path.to_owned(),
+        source,
+    };
+    let mut f = fs::File::open(path).map_err(err)?;
+    let len = f.metadata().map_err(err)?.len();
+    let window = len.min(1 << 20);
+    f.seek(SeekFrom::Start(len - window)).map_err(err)?;
+    let mut tail = Vec::with_capacity(window as usize);
+    f.read_to_end(&mut tail).map_err(err)?;
+    let text = String::from_utf8_lossy(&tail);
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .and_then(|l| json::parse(l).ok());
+    let parsed = last
+        .as_ref()
+        .and_then(|v| Some((v.get("seq")?.as_u64()?, v.get("hash")?.as_str()?.to_owned())));
+    parsed.ok_or_else(|| Error::CorruptLog {
+        source_name: path.display().to_string(),
+        line: None,
+        seq: None,
+        detail: "cannot read the last entry of a segment due for deletion".into(),
+    })
+}
+
+impl ChainWriter for SegmentedWriter {
+    fn open(&mut self, key: Option<&SigningKey>) -> Result<Option<ExistingChain>, Error> {
+        fs::create_dir_all(&self.dir).map_err(|e| self.io_err("create", &self.dir, e))?;
+        self.key = key.cloned();
+        let present = self
+            .present()
+            .map_err(|e| self.io_err("list", &self.dir, e))?;
+        self.index = present.last().copied().unwrap_or(1);
+        let mut current = JsonlFileWriter::new(self.segment_path(self.index));
+        let existing = current.open(key)?;
+        self.current_bytes = fs::metadata(current.path()).map(|m| m.len()).unwrap_or(0);
+        self.opened_at = Instant::now();
+        self.current = Some(current);
+        Ok(existing)
+    }
+
+    fn recover(&mut self) -> Result<Option<super::Recovery>, Error> {
+        match &mut self.current {
+            Some(c) => c.recover(),
+            None => Ok(None),
+        }
+    }
+
+    fn append(&mut self, entry: &SealedEntry) {
+        if let Some(c) = &mut self.current {
+            c.append(entry);
+        }
+    }
+
+    fn commit(&mut self, durability: Durability) -> io::Result<()> {
+        let current = self
+            .current
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the segment is not open"))?;
+        current.commit(durability)?;
+        self.current_bytes = current.committed_len();
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        self.segment_path(self.index).display().to_string()
+    }
+
+    fn wants_rotation(&self) -> bool {
+        let pending = self
+            .current
+            .as_ref()
+            .map_or(0, JsonlFileWriter::pending_len);
+        self.max_bytes
+            .is_some_and(|m| self.current_bytes + pending >= m)
+            || self.max_age.is_some_and(|a| self.opened_at.elapsed() >= a)
+    }
+
+    fn rotate(&mut self) -> Result<Rotation, Error> {
+        let previous_segment = self.segment_name(self.index);
+        let next = self.index + 1;
+        let mut writer = JsonlFileWriter::new(self.segment_path(next));
+        if writer.path().exists() {
+            return Err(Error::Incompatible(format!(
+                "{} already exists; refusing to overwrite a segment",
+                writer.path().display()
+            )));
+        }
+        writer.open(self.key.as_ref())?;
+        // The old segment's lock is released only once the new one is held.
+        self.current = Some(writer);
+        self.index = next;
+        self.current_bytes = 0;
+        self.opened_at = Instant::now();
+        let deleted = self.apply_retention()?;
+        Ok(Rotation {
+            previous_segment,
+            segment: self.segment_name(next),
+            deleted,
+        })
+    }
+}
