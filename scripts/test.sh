@@ -1,17 +1,31 @@
 #!/usr/bin/env bash
-# Runs the whole test suite, including the interop tests against the reference verifier
-# (Python cendor-acttrace 1.14.0), which it installs into target/refvenv on first use.
+# Runs the whole test suite. On first use it installs what the cross-checks need:
+#  - the reference verifier (Python cendor-acttrace 1.14.0) in target/refvenv, for interop tests;
+#  - compliance-trestle (NIST OSCAL models) in target/trestle-venv, for the OSCAL test;
+#  - Debian's chromium, for the HTML report test, when running as root (otherwise that test
+#    reports itself skipped; under CI it fails instead).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mkdir -p target
 
-venv=target/refvenv
-if ! "$venv/bin/python" -c 'import cendor.acttrace' 2>/dev/null; then
-    echo "== installing the reference verifier (cendor-acttrace==1.14.0) into $venv"
-    mkdir -p target
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check cendor-acttrace==1.14.0
+refvenv=target/refvenv
+if ! "$refvenv/bin/python" -c 'import cendor.acttrace' 2>/dev/null; then
+    echo "== installing the reference verifier (cendor-acttrace==1.14.0) into $refvenv"
+    python3 -m venv "$refvenv"
+    "$refvenv/bin/pip" install --quiet --disable-pip-version-check cendor-acttrace==1.14.0
 fi
-export ACTTRACE_REFERENCE_PYTHON="$PWD/$venv/bin/python"
+trestle=target/trestle-venv
+if ! "$trestle/bin/python" -c 'import trestle.oscal.assessment_results' 2>/dev/null; then
+    echo "== installing compliance-trestle into $trestle"
+    sh scripts/trestle_venv.sh "$trestle" >/dev/null
+fi
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing chromium (Debian) for the HTML report test"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+export ACTTRACE_REFERENCE_PYTHON="$PWD/$refvenv/bin/python"
+export ACTTRACE_TRESTLE_PYTHON="$PWD/$trestle/bin/python"
 export CENDOR_TELEMETRY=off
 
 cargo test --all-features "$@"

@@ -1,6 +1,6 @@
 //! The `acttrace` command line: a thin shell over [`crate::verify`].
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -40,6 +40,17 @@ enum Command {
     /// Exit status: 0 repaired or nothing to repair, 1 the log has other integrity problems,
     /// 2 usage error or unreadable file.
     Repair(RepairArgs),
+    /// Export an evidence pack annotated with EU AI Act, ISO/IEC 42001, GDPR or NIST AI RMF
+    /// control ids: JSONL pack, OSCAL assessment results, HTML report, CSV control index, or a
+    /// directory of all of them with a manifest. The log is verified first.
+    ///
+    /// Exit status: 0 written, 1 the log does not verify, 2 usage error or unreadable file.
+    Export(crate::export::cli::ExportArgs),
+    /// The at-a-glance read of a log: counts, flags by action and severity, oversight coverage,
+    /// time range, verification status.
+    Summary(crate::export::cli::SummaryArgs),
+    /// Verify an excerpt pack (a filtered export) on its own terms.
+    VerifyExcerpt(crate::export::cli::VerifyExcerptArgs),
 }
 
 #[derive(Args, Debug)]
@@ -132,6 +143,11 @@ where
     match cli.command {
         Command::Verify(args) => ExitCode::from(verify(args)),
         Command::Repair(args) => ExitCode::from(repair(args)),
+        Command::Export(args) => ExitCode::from(crate::export::cli::run_export(args)),
+        Command::Summary(args) => ExitCode::from(crate::export::cli::run_summary(args)),
+        Command::VerifyExcerpt(args) => {
+            ExitCode::from(crate::export::cli::run_verify_excerpt(args))
+        }
     }
 }
 
@@ -167,6 +183,23 @@ fn repair(mut args: RepairArgs) -> u8 {
         }
         Err(e) => usage_error(&e.to_string()),
     }
+}
+
+/// Whether `file` starts with an excerpt pack's header (`{"_meta": {..., "excerpt": ...}}`).
+fn is_excerpt_pack(file: &std::path::Path) -> bool {
+    use std::io::BufRead;
+    let Ok(f) = std::fs::File::open(file) else {
+        return false;
+    };
+    let mut first = Vec::new();
+    let mut reader = std::io::BufReader::new(f).take(crate::verify::DEFAULT_MAX_LINE_BYTES as u64);
+    if reader.read_until(b'\n', &mut first).is_err() {
+        return false;
+    }
+    std::str::from_utf8(&first)
+        .ok()
+        .and_then(|t| crate::json::parse(t.trim()).ok())
+        .is_some_and(|v| v.get("_meta").and_then(|m| m.get("excerpt")).is_some())
 }
 
 fn usage_error(message: &str) -> u8 {
@@ -222,6 +255,31 @@ fn verify(mut args: VerifyArgs) -> u8 {
                         for seg in report.segments.iter().filter(|s| !s.ok()) {
                             let _ = writeln!(out, "  {}: {}", seg.source, seg.summary());
                         }
+                    }
+                }
+                Err(e) => {
+                    unreadable = true;
+                    let _ = writeln!(out, "{}: cannot read: {e}", file.display());
+                }
+            }
+            continue;
+        }
+        if is_excerpt_pack(file) {
+            // A filtered export holds a selection of entries: its links are checked by the
+            // excerpt verifier, not as one contiguous chain.
+            match crate::export::verify_excerpt(file, opts.key.as_ref()) {
+                Ok(report) => {
+                    integrity_failed |= !report.ok();
+                    if args.json {
+                        reports.push(serde_json::json!({
+                            "source": file.display().to_string(),
+                            "ok": report.ok(),
+                            "excerpt": true,
+                            "problems": report.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                            "summary": report.summary(),
+                        }));
+                    } else {
+                        let _ = writeln!(out, "{}: {}", file.display(), report.summary());
                     }
                 }
                 Err(e) => {

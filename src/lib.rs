@@ -46,6 +46,7 @@
 pub mod capture;
 pub mod chain;
 mod error;
+pub mod export;
 pub mod json;
 mod macros;
 pub mod sequencer;

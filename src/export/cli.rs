@@ -1,0 +1,272 @@
+//! Command-line arguments for `acttrace export`, `acttrace summary` and
+//! `acttrace verify-excerpt`, as clap 4 derive structs to graft onto the host's CLI.
+//!
+//! Exit status (as `acttrace verify`): 0 success, 1 integrity failure (the log or excerpt does
+//! not verify), 2 usage error or unreadable file (unknown framework, bad mapping file, bad
+//! time, missing key).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::host::{SigningKey, VerifyOptions, is_hash_hex};
+use super::{
+    ExportOptions, Filter, Format, Progress, SummaryOptions, export_path, summarize_path,
+    verify_excerpt,
+};
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: an integrity failure.
+pub const EXIT_INTEGRITY: u8 = 1;
+/// Exit code: a usage error or an unreadable file.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Where the signing key comes from (never the command line itself).
+#[derive(Args, Debug, Clone, Default)]
+#[group(multiple = false)]
+pub struct ExportKeyArgs {
+    /// The signing key is in this environment variable: checks the log's signatures and signs
+    /// the pack header.
+    #[arg(long, value_name = "VAR")]
+    pub key_env: Option<String>,
+    /// The signing key is in this file (one trailing newline is ignored).
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+}
+
+impl ExportKeyArgs {
+    /// Loads the key, if one was named.
+    pub fn load(&self) -> Result<Option<SigningKey>, String> {
+        if let Some(var) = &self.key_env {
+            return SigningKey::from_env(var)
+                .map(Some)
+                .map_err(|e| e.to_string());
+        }
+        if let Some(path) = &self.key_file {
+            return SigningKey::from_file(path)
+                .map(Some)
+                .map_err(|e| e.to_string());
+        }
+        Ok(None)
+    }
+}
+
+/// `acttrace export LOG --framework F [--format jsonl|oscal|html|csv|dir] -o OUT ...`
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// The audit log (or an export pack) to export.
+    #[arg(value_name = "LOG")]
+    pub log: PathBuf,
+    /// eu_ai_act, iso_42001, gdpr, nist_rmf, a framework added with --mapping, or all.
+    #[arg(long, value_name = "FRAMEWORK")]
+    pub framework: String,
+    /// Output format; `dir` writes every format plus manifest.json into OUT.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: Format,
+    /// Output file (or directory for --format dir).
+    #[arg(short = 'o', long = "out", value_name = "OUT")]
+    pub out: PathBuf,
+    /// The signing key's source.
+    #[command(flatten)]
+    pub key: ExportKeyArgs,
+    /// A mapping file (JSON, schema acttrace-mapping/1) that adds a framework or replaces a
+    /// built-in one. Repeatable.
+    #[arg(long = "mapping", value_name = "FILE")]
+    pub mapping: Vec<PathBuf>,
+    /// Only entries at or after this UTC time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.ffffff]Z):
+    /// writes an excerpt pack.
+    #[arg(long, value_name = "TS")]
+    pub from: Option<String>,
+    /// Only entries at or before this UTC time (a date alone includes that whole day).
+    #[arg(long, value_name = "TS")]
+    pub to: Option<String>,
+    /// Only the entries of this decision (and decisions nested in it): writes an excerpt pack.
+    #[arg(long, value_name = "ID")]
+    pub decision: Option<String>,
+    /// The head hash the log must end at, recorded out of band.
+    #[arg(long, value_name = "HEX")]
+    pub expect_head: Option<String>,
+    /// The number of entries the log must hold, recorded out of band.
+    #[arg(long, value_name = "N")]
+    pub expect_entries: Option<u64>,
+    /// Export even if the log does not verify; every output is then marked unverified.
+    #[arg(long)]
+    pub allow_unverified: bool,
+}
+
+/// `acttrace summary LOG [--json]`
+#[derive(Args, Debug, Clone)]
+pub struct SummaryArgs {
+    /// The audit log (or export pack).
+    #[arg(value_name = "LOG")]
+    pub log: PathBuf,
+    /// The signing key's source.
+    #[command(flatten)]
+    pub key: ExportKeyArgs,
+    /// The head hash the log must end at, recorded out of band.
+    #[arg(long, value_name = "HEX")]
+    pub expect_head: Option<String>,
+    /// The number of entries the log must hold, recorded out of band.
+    #[arg(long, value_name = "N")]
+    pub expect_entries: Option<u64>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `acttrace verify-excerpt PACK`
+#[derive(Args, Debug, Clone)]
+pub struct VerifyExcerptArgs {
+    /// The excerpt pack written by a filtered export.
+    #[arg(value_name = "PACK")]
+    pub pack: PathBuf,
+    /// The signing key's source.
+    #[command(flatten)]
+    pub key: ExportKeyArgs,
+}
+
+fn usage_error(message: &str) -> u8 {
+    eprintln!("acttrace: error: {message}");
+    EXIT_USAGE
+}
+
+fn check_head(h: &Option<String>) -> Result<(), String> {
+    match h {
+        Some(h) if !is_hash_hex(h) => Err("--expect-head must be 64 lowercase hex digits".into()),
+        _ => Ok(()),
+    }
+}
+
+/// Runs `export`; returns the exit code.
+pub fn run_export(args: ExportArgs) -> u8 {
+    if let Err(e) = check_head(&args.expect_head) {
+        return usage_error(&e);
+    }
+    let key = match args.key.load() {
+        Ok(k) => k,
+        Err(e) => return usage_error(&e),
+    };
+    let opts = ExportOptions {
+        framework: args.framework,
+        format: args.format,
+        key,
+        expected_head: args.expect_head,
+        expect_entries: args.expect_entries,
+        mapping_files: args.mapping,
+        filter: Filter {
+            from: args.from,
+            to: args.to,
+            decision: args.decision,
+        },
+        allow_unverified: args.allow_unverified,
+    };
+    match export_path(&args.log, &args.out, &opts) {
+        Ok(report) => {
+            if !report.verified {
+                eprintln!(
+                    "acttrace: warning: the log does not verify ({}); the export is marked unverified",
+                    report.verification
+                );
+            }
+            println!(
+                "{}: exported {} entries{} ({} controls with evidence) as {} to {}; log {}",
+                args.log.display(),
+                report.entries,
+                if report.excerpt { " (excerpt)" } else { "" },
+                report.controls_covered,
+                opts.format.as_str(),
+                args.out.display(),
+                if report.verified {
+                    "verified"
+                } else {
+                    "UNVERIFIED"
+                }
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("acttrace: error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Runs `summary`; returns the exit code (1 when the log does not verify). Shows a byte
+/// progress line on stderr when it is a terminal.
+pub fn run_summary(args: SummaryArgs) -> u8 {
+    if let Err(e) = check_head(&args.expect_head) {
+        return usage_error(&e);
+    }
+    let key = match args.key.load() {
+        Ok(k) => k,
+        Err(e) => return usage_error(&e),
+    };
+    let opts = SummaryOptions {
+        verify: VerifyOptions {
+            key,
+            expected_head: args.expect_head,
+            expect_entries: args.expect_entries,
+            ..VerifyOptions::default()
+        },
+    };
+    let tty = std::io::stderr().is_terminal();
+    let mut last_pct = u64::MAX;
+    let mut progress = |p: Progress| {
+        if !tty || p.total < 8 * 1024 * 1024 {
+            return;
+        }
+        let pct = p.bytes * 100 / p.total.max(1);
+        if pct != last_pct {
+            last_pct = pct;
+            eprint!("\r{:>6}: {pct:>3}% of {} MB", p.phase, p.total / 1_000_000);
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let result = summarize_path(&args.log, &opts, &mut progress);
+    if tty && last_pct != u64::MAX {
+        eprint!("\r{:40}\r", "");
+    }
+    match result {
+        Ok(report) => {
+            if args.json {
+                let mut s = serde_json::to_string_pretty(&report.to_json()).expect("JSON");
+                s.push('\n');
+                print!("{s}");
+            } else {
+                print!("{}", report.render_text());
+            }
+            if report.verification.ok() {
+                EXIT_OK
+            } else {
+                EXIT_INTEGRITY
+            }
+        }
+        Err(e) => {
+            eprintln!("acttrace: error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Runs `verify-excerpt`; returns the exit code.
+pub fn run_verify_excerpt(args: VerifyExcerptArgs) -> u8 {
+    let key = match args.key.load() {
+        Ok(k) => k,
+        Err(e) => return usage_error(&e),
+    };
+    match verify_excerpt(&args.pack, key.as_ref()) {
+        Ok(v) => {
+            println!("{}: {}", args.pack.display(), v.summary());
+            for p in v.problems.iter().skip(1) {
+                println!("  also: {p}");
+            }
+            if v.ok() { EXIT_OK } else { EXIT_INTEGRITY }
+        }
+        Err(e) => {
+            eprintln!("acttrace: error: {e}");
+            EXIT_USAGE
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The control-evidence index as RFC 4180 CSV: one row per control with evidence.
+//!
+//! Columns: `framework, control_id, title, strength, entry_count, first_seen, last_seen,
+//! evidence_status` — the last is `verified` or `unverified` (the source log's verification), so
+//! that the file, read alone, still says whether its evidence can be relied on.
+//! Lines end with CRLF; a field is quoted when it holds a comma, a double quote, CR or LF, and
+//! a double quote inside a quoted field is doubled.
+
+use super::Evidence;
+
+/// The header row's columns.
+pub const COLUMNS: [&str; 8] = [
+    "framework",
+    "control_id",
+    "title",
+    "strength",
+    "entry_count",
+    "first_seen",
+    "last_seen",
+    "evidence_status",
+];
+
+/// Quotes one field as RFC 4180 requires.
+pub fn field(s: &str) -> String {
+    if s.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn row(out: &mut String, cells: &[&str]) {
+    let line: Vec<String> = cells.iter().map(|c| field(c)).collect();
+    out.push_str(&line.join(","));
+    out.push_str("\r\n");
+}
+
+/// The CSV text. `first_seen`/`last_seen` are the earliest and latest `ts` of the entries
+/// pointing at the control.
+pub fn render(ev: &Evidence) -> String {
+    let mut out = String::new();
+    let status = if ev.verified() {
+        "verified"
+    } else {
+        "unverified"
+    };
+    row(&mut out, &COLUMNS);
+    for c in &ev.index {
+        let first = c.entries.iter().map(|e| e.3.as_str()).min().unwrap_or("");
+        let last = c.entries.iter().map(|e| e.3.as_str()).max().unwrap_or("");
+        let count = c.entries.len().to_string();
+        row(
+            &mut out,
+            &[
+                &c.framework,
+                &c.control_id,
+                &c.title,
+                c.strength.as_str(),
+                &count,
+                first,
+                last,
+                status,
+            ],
+        );
+    }
+    out
+}

@@ -1,0 +1,508 @@
+//! Evidence-pack export: turn a verified audit log into what a reviewer or auditor reads.
+//!
+//! [`export_path`] verifies the log first (refusing one that does not verify unless
+//! [`ExportOptions::allow_unverified`] is set), annotates every entry with the framework controls
+//! it is evidence for (see [`mapping`]), and writes one of:
+//!
+//! - `jsonl`: the reference evidence pack (`{"_meta": ...}` then every entry with `controls`),
+//!   verifiable by `acttrace verify` and by the Python reference verifier;
+//! - `oscal`: an OSCAL 1.1.2 assessment-results document (observations per control, no
+//!   "satisfied" findings);
+//! - `html`: one self-contained report file (no network, inline SVG charts);
+//! - `csv`: the control-evidence index;
+//! - `dir`: all of the above plus a `manifest.json` with every file's SHA-256.
+//!
+//! A filtered export (time range or one decision) is an *excerpt pack*, checked by
+//! [`verify_excerpt`]; see `docs/EXPORT.md`. Exports are deterministic: the same log and options
+//! give byte-identical output (no clock, no randomness).
+//!
+//! Control mappings are evidence pointers, never a claim of compliance; every output says so.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// Everything this module uses from the host crate, in one place. When this tree moves into
+/// acttrace, rewrite `acttrace::` to `crate::` here and nowhere else.
+pub(crate) mod host {
+    #[cfg(feature = "cli")]
+    pub use crate::chain::is_hash_hex;
+    pub use crate::chain::{GENESIS, HashAlg, SigningKey, hash_hex, to_hex, write_body};
+    pub use crate::json::{Value, parse, to_canonical, write_line_form};
+    pub use crate::verify::{
+        Verification, VerifyOptions, meta_signing_input, verify_path, verify_reader,
+    };
+}
+
+#[cfg(feature = "cli")]
+pub mod cli;
+pub mod csv;
+pub mod excerpt;
+pub mod html;
+pub mod log;
+pub mod mapping;
+pub mod oscal;
+pub mod pack;
+pub mod summary;
+
+pub use excerpt::{ExcerptVerification, verify_excerpt};
+pub use log::{LoadedLog, LogEntry, Progress};
+pub use mapping::{ControlRef, Mapping, MappingError, MappingSet, Strength};
+pub use summary::{Summary, SummaryOptions, SummaryReport, summarize_path};
+
+use host::{SigningKey, Verification, VerifyOptions, verify_path};
+use log::ChainInfo;
+
+/// The sentence every output carries.
+pub const DISCLAIMER: &str = "Evidence to support compliance — not legal advice. Control mappings \
+     are evidence pointers, never a claim of compliance.";
+
+/// File names used by the `dir` format (and referenced between outputs).
+pub mod names {
+    /// The JSONL evidence pack.
+    pub const PACK: &str = "pack.jsonl";
+    /// The OSCAL assessment-results document.
+    pub const OSCAL: &str = "assessment-results.oscal.json";
+    /// The HTML report.
+    pub const HTML: &str = "report.html";
+    /// The control-evidence index.
+    pub const CSV: &str = "controls.csv";
+    /// The manifest with every file's SHA-256.
+    pub const MANIFEST: &str = "manifest.json";
+}
+
+/// The output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum Format {
+    /// The JSONL evidence pack (reference format plus extensions).
+    Jsonl,
+    /// OSCAL 1.1.2 assessment results (JSON).
+    Oscal,
+    /// A self-contained HTML report.
+    Html,
+    /// The control-evidence index (RFC 4180 CSV).
+    Csv,
+    /// A directory with all of the above and a manifest.
+    Dir,
+}
+
+impl Format {
+    /// The format's name as on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Jsonl => "jsonl",
+            Format::Oscal => "oscal",
+            Format::Html => "html",
+            Format::Csv => "csv",
+            Format::Dir => "dir",
+        }
+    }
+}
+
+/// Which entries to export. An empty filter exports the whole log as a standard pack; any
+/// filter makes an excerpt pack.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Only entries with `ts` at or after this time (`YYYY-MM-DD` or an RFC 3339 UTC time).
+    pub from: Option<String>,
+    /// Only entries with `ts` at or before this time (a date alone means the end of that day).
+    pub to: Option<String>,
+    /// Only the entries of this decision (its `decision_id`).
+    pub decision: Option<String>,
+}
+
+impl Filter {
+    /// Whether no filter is set.
+    pub fn is_empty(&self) -> bool {
+        self.from.is_none() && self.to.is_none() && self.decision.is_none()
+    }
+}
+
+/// Options for [`export_path`].
+#[derive(Clone, Debug)]
+pub struct ExportOptions {
+    /// A framework id (`eu_ai_act`, `iso_42001`, `gdpr`, `nist_rmf`, or one added by a mapping
+    /// file), or `all`.
+    pub framework: String,
+    /// The output format.
+    pub format: Format,
+    /// The signing key: checks the log's signatures and signs the pack header.
+    pub key: Option<SigningKey>,
+    /// The head hash the log must end at (out of band), passed to the verifier.
+    pub expected_head: Option<String>,
+    /// The entry count the log must have (out of band), passed to the verifier.
+    pub expect_entries: Option<u64>,
+    /// Mapping files that add frameworks or replace built-in ones.
+    pub mapping_files: Vec<PathBuf>,
+    /// Which entries to export.
+    pub filter: Filter,
+    /// Export a log that does not verify, marking every output unverified.
+    pub allow_unverified: bool,
+}
+
+impl ExportOptions {
+    /// Options for `framework` and `format` with everything else off.
+    pub fn new(framework: impl Into<String>, format: Format) -> ExportOptions {
+        ExportOptions {
+            framework: framework.into(),
+            format,
+            key: None,
+            expected_head: None,
+            expect_entries: None,
+            mapping_files: Vec::new(),
+            filter: Filter::default(),
+            allow_unverified: false,
+        }
+    }
+}
+
+/// Why an export failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// A file could not be read or written.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What happened.
+        message: String,
+    },
+    /// The log did not verify (and `allow_unverified` was not set): the verifier's message.
+    Unverified {
+        /// The verifier's one-line verdict.
+        detail: String,
+    },
+    /// The framework is not known.
+    UnknownFramework(String),
+    /// A mapping file is invalid.
+    Mapping(MappingError),
+    /// The options are inconsistent (bad time, no entry selected, ...).
+    Usage(String),
+    /// The log could not be read as entries.
+    Corrupt(String),
+}
+
+impl fmt::Display for ExportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExportError::Io { path, message } => write!(f, "{}: {message}", path.display()),
+            ExportError::Unverified { detail } => write!(
+                f,
+                "the log does not verify: {detail} (refusing to export; pass --allow-unverified \
+                 to export it marked unverified)"
+            ),
+            ExportError::UnknownFramework(m) => f.write_str(m),
+            ExportError::Mapping(e) => write!(f, "{e}"),
+            ExportError::Usage(m) => f.write_str(m),
+            ExportError::Corrupt(m) => write!(f, "corrupt log: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for ExportError {}
+
+impl ExportError {
+    /// The CLI exit code: 1 for an integrity failure, 2 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ExportError::Unverified { .. } | ExportError::Corrupt(_) => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// One control's evidence in the export.
+#[derive(Clone, Debug)]
+pub struct ControlEvidence {
+    /// The framework id.
+    pub framework: String,
+    /// The control id within the framework.
+    pub control_id: String,
+    /// The control's title.
+    pub title: String,
+    /// The strongest strength with which any entry points at it.
+    pub strength: Strength,
+    /// The rationale of the first mapping rule that pointed at it.
+    pub rationale: String,
+    /// Entries pointing at it: (seq, type, hash, ts).
+    pub entries: Vec<(u64, String, String, String)>,
+}
+
+/// What was exported and how it verified.
+#[derive(Clone, Debug)]
+pub struct ExportReport {
+    /// Files written, with their SHA-256.
+    pub files: Vec<(PathBuf, String)>,
+    /// Whether the source log verified.
+    pub verified: bool,
+    /// The verifier's one-line verdict on the source log.
+    pub verification: String,
+    /// Entries in the export.
+    pub entries: u64,
+    /// Whether the export is an excerpt.
+    pub excerpt: bool,
+    /// Controls with at least one entry.
+    pub controls_covered: usize,
+}
+
+/// Everything the renderers need, computed once.
+#[derive(Clone, Debug)]
+pub struct Evidence {
+    /// The exported entries (all, or the excerpt's).
+    pub entries: Vec<LogEntry>,
+    /// Per exported entry, its `controls` labels (prefixed `framework:` with `all`).
+    pub controls: Vec<Vec<String>>,
+    /// What `audit_open` declares.
+    pub info: ChainInfo,
+    /// The framework selection (`all` or an id).
+    pub framework: String,
+    /// The mappings used.
+    pub mappings: Vec<Mapping>,
+    /// Evidence per control, sorted by framework then control id.
+    pub index: Vec<ControlEvidence>,
+    /// Counts over the exported entries.
+    pub summary: Summary,
+    /// The source log's verification.
+    pub verification: Verification,
+    /// Entries in the source log.
+    pub source_entries: u64,
+    /// The source log's last hash.
+    pub source_head: String,
+    /// The filter, when this is an excerpt.
+    pub filter: Option<Filter>,
+    /// The key, for signing the pack header.
+    pub key: Option<SigningKey>,
+}
+
+impl Evidence {
+    /// Whether the source log verified.
+    pub fn verified(&self) -> bool {
+        self.verification.ok()
+    }
+
+    /// The control labels covered (sorted, deduplicated), as in `_meta.controls_covered`.
+    pub fn controls_covered(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.controls.iter().flatten().cloned().collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}
+
+/// Verifies the log, applies the filter and mappings: the common first step of every format.
+pub fn prepare(log_path: &Path, opts: &ExportOptions) -> Result<Evidence, ExportError> {
+    let set = MappingSet::with_files(&opts.mapping_files).map_err(ExportError::Mapping)?;
+    let mappings: Vec<Mapping> = set
+        .select(&opts.framework)
+        .map_err(ExportError::UnknownFramework)?
+        .into_iter()
+        .cloned()
+        .collect();
+    let bounds = excerpt::TimeBounds::parse(&opts.filter)?;
+    let verification = verify_path(
+        log_path,
+        &VerifyOptions {
+            key: opts.key.clone(),
+            expected_head: opts.expected_head.clone(),
+            expect_entries: opts.expect_entries,
+            ..VerifyOptions::default()
+        },
+    )
+    .map_err(|e| ExportError::Io {
+        path: log_path.to_owned(),
+        message: e.to_string(),
+    })?;
+    if !verification.ok() && !opts.allow_unverified {
+        return Err(ExportError::Unverified {
+            detail: verification.summary(),
+        });
+    }
+    let loaded = log::load_path(log_path, opts.allow_unverified, &mut |_| {})
+        .map_err(|e| ExportError::Io {
+            path: log_path.to_owned(),
+            message: e.to_string(),
+        })?
+        .map_err(ExportError::Corrupt)?;
+    if loaded.entries.is_empty() {
+        return Err(ExportError::Corrupt("the log holds no entries".into()));
+    }
+    let source_entries = loaded.entries.len() as u64;
+    let source_head = loaded.entries.last().map(|e| e.hash.clone()).unwrap();
+    let info = loaded.info.clone();
+    let (entries, filter) = if opts.filter.is_empty() {
+        (loaded.entries, None)
+    } else {
+        let picked = excerpt::select(&loaded.entries, &opts.filter, &bounds);
+        if picked.iter().all(|e| e.seq == 0 && e.kind == "audit_open") {
+            return Err(ExportError::Usage(format!(
+                "the filter selects no entries ({})",
+                excerpt::describe_filter(&opts.filter)
+            )));
+        }
+        (picked, Some(opts.filter.clone()))
+    };
+    let all = opts.framework == "all";
+    let mut controls = Vec::with_capacity(entries.len());
+    let mut index: std::collections::BTreeMap<(String, String), ControlEvidence> =
+        Default::default();
+    for e in &entries {
+        let mut labels = Vec::new();
+        for m in &mappings {
+            for c in m.controls_for(&e.kind, &e.payload) {
+                labels.push(if all {
+                    format!("{}:{}", m.id, c.control_id)
+                } else {
+                    c.control_id.clone()
+                });
+                let ev = index
+                    .entry((m.id.clone(), c.control_id.clone()))
+                    .or_insert_with(|| ControlEvidence {
+                        framework: m.id.clone(),
+                        control_id: c.control_id.clone(),
+                        title: c.title.clone(),
+                        strength: c.strength,
+                        rationale: c.rationale.clone(),
+                        entries: Vec::new(),
+                    });
+                ev.strength = ev.strength.min(c.strength);
+                ev.entries
+                    .push((e.seq, e.kind.clone(), e.hash.clone(), e.ts.clone()));
+            }
+        }
+        controls.push(labels);
+    }
+    let summary = Summary::of(&entries);
+    Ok(Evidence {
+        entries,
+        controls,
+        info,
+        framework: opts.framework.clone(),
+        mappings,
+        index: index.into_values().collect(),
+        summary,
+        verification,
+        source_entries,
+        source_head,
+        filter,
+        key: opts.key.clone(),
+    })
+}
+
+/// One rendered output file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputFile {
+    /// Its name inside a `dir` export.
+    pub name: &'static str,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Renders every format from prepared evidence, in manifest order (pack, OSCAL, HTML, CSV,
+/// manifest).
+pub fn render_all(ev: &Evidence) -> Vec<OutputFile> {
+    let pack = pack::render(ev);
+    let pack_sha = sha256_hex(pack.as_bytes());
+    let mut files = vec![
+        OutputFile {
+            name: names::PACK,
+            bytes: pack.into_bytes(),
+        },
+        OutputFile {
+            name: names::OSCAL,
+            bytes: oscal::render(ev, &pack_sha).into_bytes(),
+        },
+        OutputFile {
+            name: names::HTML,
+            bytes: html::render(ev, &pack_sha).into_bytes(),
+        },
+        OutputFile {
+            name: names::CSV,
+            bytes: csv::render(ev).into_bytes(),
+        },
+    ];
+    let manifest = manifest(ev, &files);
+    files.push(OutputFile {
+        name: names::MANIFEST,
+        bytes: manifest.into_bytes(),
+    });
+    files
+}
+
+fn manifest(ev: &Evidence, files: &[OutputFile]) -> String {
+    let doc = serde_json::json!({
+        "format": "acttrace-export-manifest/1",
+        "framework": ev.framework,
+        "head_hash": ev.source_head,
+        "entries": ev.entries.len(),
+        "verified": ev.verified(),
+        "excerpt": ev.filter.is_some(),
+        "disclaimer": DISCLAIMER,
+        "files": files.iter().map(|f| serde_json::json!({
+            "path": f.name,
+            "bytes": f.bytes.len(),
+            "sha256": sha256_hex(&f.bytes),
+        })).collect::<Vec<_>>(),
+    });
+    let mut s = serde_json::to_string_pretty(&doc).expect("JSON");
+    s.push('\n');
+    s
+}
+
+/// Lowercase hex SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    host::to_hex(&Sha256::digest(bytes))
+}
+
+/// Renders one format (for `dir`, every file) from prepared evidence.
+pub fn render(ev: &Evidence, format: Format) -> Vec<OutputFile> {
+    let mut all = render_all(ev);
+    let keep = match format {
+        Format::Dir => return all,
+        Format::Jsonl => names::PACK,
+        Format::Oscal => names::OSCAL,
+        Format::Html => names::HTML,
+        Format::Csv => names::CSV,
+    };
+    all.retain(|f| f.name == keep);
+    all
+}
+
+/// Exports the log at `log_path` to `out` (a file, or a directory for [`Format::Dir`]).
+pub fn export_path(
+    log_path: &Path,
+    out: &Path,
+    opts: &ExportOptions,
+) -> Result<ExportReport, ExportError> {
+    let ev = prepare(log_path, opts)?;
+    let files = render(&ev, opts.format);
+    let io = |path: &Path, e: std::io::Error| ExportError::Io {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    let mut written = Vec::new();
+    if opts.format == Format::Dir {
+        std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
+        for f in &files {
+            let p = out.join(f.name);
+            std::fs::write(&p, &f.bytes).map_err(|e| io(&p, e))?;
+            written.push((p, sha256_hex(&f.bytes)));
+        }
+    } else {
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        }
+        let f = &files[0];
+        std::fs::write(out, &f.bytes).map_err(|e| io(out, e))?;
+        written.push((out.to_owned(), sha256_hex(&f.bytes)));
+    }
+    Ok(ExportReport {
+        files: written,
+        verified: ev.verified(),
+        verification: ev.verification.summary(),
+        entries: ev.entries.len() as u64,
+        excerpt: ev.filter.is_some(),
+        controls_covered: ev.index.len(),
+    })
+}

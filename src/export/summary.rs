@@ -1,0 +1,374 @@
+//! The at-a-glance read of a log: counts, flags, oversight coverage, time range.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+use super::ExportError;
+use super::host::{Value, Verification, VerifyOptions, verify_reader};
+use super::log::{ChainInfo, CountingReader, LogEntry, Progress, chain_info, parse_line};
+
+/// Counts over a log's entries.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// All chain entries.
+    pub entries: u64,
+    /// `decision` entries.
+    pub decisions: u64,
+    /// `llm_call` entries.
+    pub llm_calls: u64,
+    /// `tool_call` entries.
+    pub tool_calls: u64,
+    /// `context_assembly` entries.
+    pub context_assemblies: u64,
+    /// `human_oversight` entries.
+    pub human_oversight: u64,
+    /// `guardrail_decision` entries.
+    pub guardrail_decisions: u64,
+    /// `policy_flag` entries.
+    pub policy_flags: u64,
+    /// Flags per `action`, in order of first appearance (`null` when missing).
+    pub flags_by_action: Vec<(String, u64)>,
+    /// Flags per `severity`, in order of first appearance (`null` when missing).
+    pub flags_by_severity: Vec<(String, u64)>,
+    /// Decisions with at least one `human_oversight` entry carrying their id.
+    pub decisions_with_oversight: u64,
+    /// Decisions with none.
+    pub decisions_without_oversight: u64,
+    /// `ts` of the first entry.
+    pub first_ts: Option<String>,
+    /// `ts` of the last entry.
+    pub last_ts: Option<String>,
+    /// Entries per type.
+    pub entry_types: BTreeMap<String, u64>,
+}
+
+/// Builds a [`Summary`] one entry at a time (bounded by the number of decisions).
+#[derive(Debug, Default)]
+pub struct SummaryBuilder {
+    s: Summary,
+    decision_ids: BTreeSet<String>,
+    overseen: BTreeSet<String>,
+}
+
+fn bump(list: &mut Vec<(String, u64)>, key: String) {
+    match list.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, n)) => *n += 1,
+        None => list.push((key, 1)),
+    }
+}
+
+impl SummaryBuilder {
+    /// Counts one entry.
+    pub fn add(&mut self, e: &LogEntry) {
+        let s = &mut self.s;
+        s.entries += 1;
+        if s.first_ts.is_none() {
+            s.first_ts = Some(e.ts.clone());
+        }
+        s.last_ts = Some(e.ts.clone());
+        *s.entry_types.entry(e.kind.clone()).or_default() += 1;
+        match e.kind.as_str() {
+            "decision" => {
+                s.decisions += 1;
+                if let Some(id) = e.decision_id() {
+                    self.decision_ids.insert(id.to_owned());
+                }
+            }
+            "llm_call" => s.llm_calls += 1,
+            "tool_call" => s.tool_calls += 1,
+            "context_assembly" => s.context_assemblies += 1,
+            "guardrail_decision" => s.guardrail_decisions += 1,
+            "human_oversight" => {
+                s.human_oversight += 1;
+                if let Some(id) = e.decision_id() {
+                    self.overseen.insert(id.to_owned());
+                }
+            }
+            "policy_flag" => {
+                s.policy_flags += 1;
+                let label = |k: &str| {
+                    e.payload_str(k)
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| "null".into())
+                };
+                bump(&mut s.flags_by_action, label("action"));
+                bump(&mut s.flags_by_severity, label("severity"));
+            }
+            _ => {}
+        }
+    }
+
+    /// The finished summary.
+    pub fn finish(mut self) -> Summary {
+        let with = self
+            .decision_ids
+            .iter()
+            .filter(|id| self.overseen.contains(*id))
+            .count() as u64;
+        self.s.decisions_with_oversight = with;
+        self.s.decisions_without_oversight = self.s.decisions.saturating_sub(with);
+        self.s
+    }
+}
+
+impl Summary {
+    /// Summarises a slice of entries.
+    pub fn of<'a>(entries: impl IntoIterator<Item = &'a LogEntry>) -> Summary {
+        let mut b = SummaryBuilder::default();
+        for e in entries {
+            b.add(e);
+        }
+        b.finish()
+    }
+
+    /// The reference pack's `summary` object: decisions, llm_calls, tool_calls,
+    /// context_assemblies, human_oversight, policy_flags, flags_by_action, flags_by_severity.
+    pub fn to_meta_value(&self) -> Value {
+        let counts = |list: &[(String, u64)]| {
+            Value::Object(
+                list.iter()
+                    .map(|(k, n)| (k.clone(), Value::from(*n)))
+                    .collect(),
+            )
+        };
+        Value::Object(vec![
+            ("decisions".into(), Value::from(self.decisions)),
+            ("llm_calls".into(), Value::from(self.llm_calls)),
+            ("tool_calls".into(), Value::from(self.tool_calls)),
+            (
+                "context_assemblies".into(),
+                Value::from(self.context_assemblies),
+            ),
+            ("human_oversight".into(), Value::from(self.human_oversight)),
+            ("policy_flags".into(), Value::from(self.policy_flags)),
+            ("flags_by_action".into(), counts(&self.flags_by_action)),
+            ("flags_by_severity".into(), counts(&self.flags_by_severity)),
+        ])
+    }
+
+    /// Every count as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        let counts = |list: &[(String, u64)]| {
+            serde_json::Value::Object(
+                list.iter()
+                    .map(|(k, n)| (k.clone(), serde_json::Value::from(*n)))
+                    .collect(),
+            )
+        };
+        serde_json::json!({
+            "entries": self.entries,
+            "decisions": self.decisions,
+            "llm_calls": self.llm_calls,
+            "tool_calls": self.tool_calls,
+            "context_assemblies": self.context_assemblies,
+            "human_oversight": self.human_oversight,
+            "guardrail_decisions": self.guardrail_decisions,
+            "policy_flags": self.policy_flags,
+            "flags_by_action": counts(&self.flags_by_action),
+            "flags_by_severity": counts(&self.flags_by_severity),
+            "decisions_with_oversight": self.decisions_with_oversight,
+            "decisions_without_oversight": self.decisions_without_oversight,
+            "first_ts": self.first_ts,
+            "last_ts": self.last_ts,
+            "entry_types": self.entry_types,
+        })
+    }
+}
+
+/// Options for [`summarize_path`].
+#[derive(Clone, Debug, Default)]
+pub struct SummaryOptions {
+    /// Verification options (key, expected head/count) for the integrity line.
+    pub verify: VerifyOptions,
+}
+
+/// A log's summary together with its verification.
+#[derive(Clone, Debug)]
+pub struct SummaryReport {
+    /// The verifier's result.
+    pub verification: Verification,
+    /// What `audit_open` declares.
+    pub info: ChainInfo,
+    /// The counts.
+    pub summary: Summary,
+    /// Lines that could not be read as entries (1-based).
+    pub unreadable_lines: Vec<u64>,
+}
+
+impl SummaryReport {
+    /// The terminal rendering.
+    pub fn render_text(&self) -> String {
+        let s = &self.summary;
+        let mut out = String::new();
+        let v = &self.verification;
+        let _ = writeln!(
+            out,
+            "integrity:   {} — {}",
+            if v.ok() { "VERIFIED" } else { "FAILED" },
+            v.summary()
+        );
+        let _ = writeln!(
+            out,
+            "system:      {} (risk tier {})",
+            self.info.system.as_deref().unwrap_or("?"),
+            self.info.risk_tier.as_deref().unwrap_or("?")
+        );
+        let _ = writeln!(
+            out,
+            "chain:       {} by {}",
+            self.info
+                .format
+                .as_deref()
+                .unwrap_or("(format not declared)"),
+            self.info
+                .producer
+                .as_deref()
+                .unwrap_or("(producer not declared)")
+        );
+        let _ = writeln!(
+            out,
+            "time range:  {} .. {}",
+            s.first_ts.as_deref().unwrap_or("-"),
+            s.last_ts.as_deref().unwrap_or("-")
+        );
+        let _ = writeln!(out, "entries:     {}", s.entries);
+        let _ = writeln!(
+            out,
+            "decisions:   {}   llm calls: {}   tool calls: {}   context assemblies: {}   guardrail decisions: {}",
+            s.decisions, s.llm_calls, s.tool_calls, s.context_assemblies, s.guardrail_decisions
+        );
+        let pct = if s.decisions == 0 {
+            "n/a".to_owned()
+        } else {
+            format!(
+                "{:.0}%",
+                100.0 * s.decisions_with_oversight as f64 / s.decisions as f64
+            )
+        };
+        let _ = writeln!(
+            out,
+            "oversight:   {} sign-offs; {} of {} decisions signed off ({pct}), {} without",
+            s.human_oversight,
+            s.decisions_with_oversight,
+            s.decisions,
+            s.decisions_without_oversight
+        );
+        let list = |l: &[(String, u64)]| {
+            if l.is_empty() {
+                "-".to_owned()
+            } else {
+                l.iter()
+                    .map(|(k, n)| format!("{k} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        let _ = writeln!(
+            out,
+            "policy flags: {}   by action: {}   by severity: {}",
+            s.policy_flags,
+            list(&s.flags_by_action),
+            list(&s.flags_by_severity)
+        );
+        if !self.unreadable_lines.is_empty() {
+            let _ = writeln!(
+                out,
+                "unreadable:  {} line(s) not counted",
+                self.unreadable_lines.len()
+            );
+        }
+        out
+    }
+
+    /// The machine-readable form (`summary --json`).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "verified": self.verification.ok(),
+            "verification": self.verification.to_json(),
+            "system": self.info.system,
+            "risk_tier": self.info.risk_tier,
+            "format": self.info.format,
+            "producer": self.info.producer,
+            "summary": self.summary.to_json(),
+            "unreadable_lines": self.unreadable_lines,
+        })
+    }
+}
+
+/// Verifies and summarises the log or pack at `path` in two streaming passes, reporting byte
+/// progress of each through `progress`. A log that fails verification is still summarised; the
+/// report says it failed.
+pub fn summarize_path(
+    path: &Path,
+    opts: &SummaryOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<SummaryReport, ExportError> {
+    let io_err = |e: std::io::Error| ExportError::Io {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    let open = || File::open(path).map_err(io_err);
+    let file = open()?;
+    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let verification = verify_reader(
+        BufReader::with_capacity(
+            256 * 1024,
+            CountingReader {
+                inner: file,
+                read: 0,
+                total,
+                phase: "verify",
+                callback: progress,
+            },
+        ),
+        &path.display().to_string(),
+        &opts.verify,
+    )
+    .map_err(io_err)?;
+    let mut reader = BufReader::with_capacity(
+        256 * 1024,
+        CountingReader {
+            inner: open()?,
+            read: 0,
+            total,
+            phase: "read",
+            callback: progress,
+        },
+    );
+    let mut b = SummaryBuilder::default();
+    let mut first = Vec::new();
+    let mut unreadable = Vec::new();
+    let mut buf = Vec::new();
+    let mut line_no = 0u64;
+    loop {
+        buf.clear();
+        if std::io::BufRead::read_until(&mut reader, b'\n', &mut buf).map_err(io_err)? == 0 {
+            break;
+        }
+        line_no += 1;
+        let text = String::from_utf8_lossy(&buf);
+        let text = text.trim_end_matches(['\n', '\r']);
+        if text.trim().is_empty() {
+            continue;
+        }
+        match parse_line(text) {
+            Ok(Some(e)) => {
+                if first.is_empty() {
+                    first.push(e.clone());
+                }
+                b.add(&e);
+            }
+            Ok(None) => {}
+            Err(_) => unreadable.push(line_no),
+        }
+    }
+    Ok(SummaryReport {
+        verification,
+        info: chain_info(&first),
+        summary: b.finish(),
+        unreadable_lines: unreadable,
+    })
+}
