@@ -317,6 +317,10 @@ impl Verification {
 
 /// Verifies the log or pack at `path`. `Err` only when the file cannot be opened or read;
 /// every integrity problem is reported in the returned [`Verification`].
+///
+/// Large files are verified on every available core: lines are examined (parsed, re-hashed,
+/// signatures checked) in parallel chunks and then walked in file order for the links, so
+/// memory stays bounded by the chunks in flight.
 pub fn verify_path(path: impl AsRef<Path>, opts: &VerifyOptions) -> Result<Verification, Error> {
     let path = path.as_ref();
     let file = File::open(path).map_err(|source| Error::Io {
@@ -324,60 +328,220 @@ pub fn verify_path(path: impl AsRef<Path>, opts: &VerifyOptions) -> Result<Verif
         path: path.to_owned(),
         source,
     })?;
-    verify_reader(
-        BufReader::with_capacity(256 * 1024, file),
-        &path.display().to_string(),
-        opts,
-    )
-    .map_err(|source| Error::Io {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let large = file.metadata().map(|m| m.len() > 4 << 20).unwrap_or(false);
+    let reader = BufReader::with_capacity(256 * 1024, file);
+    let source = path.display().to_string();
+    let result = if large && workers > 1 {
+        verify_parallel(reader, &source, opts, workers)
+    } else {
+        verify_reader(reader, &source, opts)
+    };
+    result.map_err(|source| Error::Io {
         op: "read",
         path: path.to_owned(),
         source,
     })
 }
 
-/// Verifies a log read from `reader`; `source` names it in messages.
+/// Verifies a log read from `reader`, on the calling thread; `source` names it in messages.
 pub fn verify_reader(
     mut reader: impl BufRead,
     source: &str,
     opts: &VerifyOptions,
 ) -> io::Result<Verification> {
     let mut w = Walker::new(source, opts);
-    let mut buf = Vec::new();
-    let mut consumed = 0u64;
-    loop {
-        w.line_offset = consumed;
-        let read = read_line_capped(&mut reader, &mut buf, opts.max_line_bytes, &mut consumed)?;
-        if !matches!(read, LineRead::Eof) {
-            w.ends_with_newline = matches!(
-                read,
-                LineRead::Line { terminated: true } | LineRead::TooLong { terminated: true }
-            );
-        }
-        match read {
-            LineRead::Eof => break,
-            LineRead::TooLong { terminated } => {
-                w.line_no += 1;
-                w.settle_unparsed(false);
-                let detail = format!(
-                    "line longer than {} bytes{}",
-                    opts.max_line_bytes,
-                    if terminated {
-                        ""
-                    } else {
-                        " at the end of the file"
-                    }
-                );
-                w.problem(ProblemKind::LineTooLong, None, detail);
-                w.prev = None;
-            }
-            LineRead::Line { .. } => {
-                w.line_no += 1;
-                w.line(&buf);
-            }
-        }
+    let mut lines = LineSplitter::new(opts.max_line_bytes);
+    let mut examiner = Examiner::new(opts.key.clone());
+    while let Some(info) = lines.next(&mut reader)? {
+        let facts = examiner.examine_first_aware(&info, lines.buf());
+        w.apply(&info, facts);
     }
     Ok(w.finish())
+}
+
+/// Verifies with `workers` threads examining chunks of lines while this thread walks them in
+/// order.
+fn verify_parallel(
+    mut reader: impl BufRead + Send,
+    source: &str,
+    opts: &VerifyOptions,
+    workers: usize,
+) -> io::Result<Verification> {
+    use crossbeam_channel::bounded;
+    use std::collections::BTreeMap;
+
+    /// Lines per chunk: big enough to amortise the hand-offs, small enough to bound memory.
+    const CHUNK_LINES: usize = 2048;
+    type Examined = Vec<(LineInfo, LineFacts)>;
+    struct Chunk {
+        index: u64,
+        data: Vec<u8>,
+        lines: Vec<(LineInfo, std::ops::Range<usize>)>,
+        alg: HashAlg,
+    }
+
+    let (job_tx, job_rx) = bounded::<Chunk>(workers * 2);
+    let (done_tx, done_rx) = bounded::<(u64, io::Result<Examined>)>(workers * 2);
+    let mut walker = Walker::new(source, opts);
+    std::thread::scope(|scope| -> io::Result<()> {
+        for _ in 0..workers {
+            let job_rx = job_rx.clone();
+            let done_tx = done_tx.clone();
+            let key = opts.key.clone();
+            scope.spawn(move || {
+                let mut examiner = Examiner::new(key);
+                for chunk in job_rx {
+                    examiner.alg = chunk.alg;
+                    let out = chunk
+                        .lines
+                        .into_iter()
+                        .map(|(info, range)| {
+                            let facts = examiner.examine(&info, &chunk.data[range]);
+                            (info, facts)
+                        })
+                        .collect();
+                    if done_tx.send((chunk.index, Ok(out))).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(job_rx);
+        // The reader: splits lines into chunks. Lines up to the first entry are examined here,
+        // because that entry decides the hash algorithm every other line is checked with.
+        let reader_done = done_tx.clone();
+        drop(done_tx);
+        let max_line = opts.max_line_bytes;
+        let key = opts.key.clone();
+        scope.spawn(move || {
+            let mut lines = LineSplitter::new(max_line);
+            let mut examiner = Examiner::new(key);
+            let mut index = 0u64;
+            let mut head: Examined = Vec::new();
+            let mut chunk = Chunk {
+                index: 0,
+                data: Vec::new(),
+                lines: Vec::new(),
+                alg: HashAlg::Sha256,
+            };
+            loop {
+                let info = match lines.next(&mut reader) {
+                    Ok(Some(info)) => info,
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = reader_done.send((index, Err(e)));
+                        return;
+                    }
+                };
+                if !examiner.alg_decided {
+                    let facts = examiner.examine_first_aware(&info, lines.buf());
+                    head.push((info, facts));
+                    if examiner.alg_decided {
+                        if reader_done
+                            .send((index, Ok(std::mem::take(&mut head))))
+                            .is_err()
+                        {
+                            return;
+                        }
+                        index += 1;
+                        chunk.alg = examiner.alg;
+                    }
+                    continue;
+                }
+                let start = chunk.data.len();
+                chunk.data.extend_from_slice(lines.buf());
+                chunk.lines.push((info, start..chunk.data.len()));
+                if chunk.lines.len() == CHUNK_LINES {
+                    let next = Chunk {
+                        index: index + 1,
+                        data: Vec::new(),
+                        lines: Vec::new(),
+                        alg: chunk.alg,
+                    };
+                    chunk.index = index;
+                    if job_tx.send(std::mem::replace(&mut chunk, next)).is_err() {
+                        return;
+                    }
+                    index += 1;
+                }
+            }
+            if !head.is_empty() {
+                let _ = reader_done.send((index, Ok(head)));
+            } else if !chunk.lines.is_empty() {
+                chunk.index = index;
+                let _ = job_tx.send(chunk);
+            }
+        });
+        // Walk the examined chunks in file order.
+        let mut pending: BTreeMap<u64, Examined> = BTreeMap::new();
+        let mut next = 0u64;
+        for (index, result) in done_rx {
+            pending.insert(index, result?);
+            while let Some(lines) = pending.remove(&next) {
+                for (info, facts) in lines {
+                    walker.apply(&info, facts);
+                }
+                next += 1;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(walker.finish())
+}
+
+/// Where a line sits in the file.
+#[derive(Clone, Copy, Debug)]
+struct LineInfo {
+    /// 1-based line number.
+    number: u64,
+    /// Byte offset of the line's start.
+    offset: u64,
+    /// Whether it ended with `\n`.
+    terminated: bool,
+    /// Whether it exceeded the length cap (its bytes were skipped).
+    too_long: bool,
+}
+
+/// Splits a reader into lines with [`read_line_capped`], numbering them.
+struct LineSplitter {
+    buf: Vec<u8>,
+    consumed: u64,
+    number: u64,
+    cap: usize,
+}
+
+impl LineSplitter {
+    fn new(cap: usize) -> Self {
+        LineSplitter {
+            buf: Vec::new(),
+            consumed: 0,
+            number: 0,
+            cap,
+        }
+    }
+
+    /// The next line's position; its bytes are in [`buf`](Self::buf).
+    fn next(&mut self, reader: &mut impl BufRead) -> io::Result<Option<LineInfo>> {
+        let offset = self.consumed;
+        let read = read_line_capped(reader, &mut self.buf, self.cap, &mut self.consumed)?;
+        let (terminated, too_long) = match read {
+            LineRead::Eof => return Ok(None),
+            LineRead::Line { terminated } => (terminated, false),
+            LineRead::TooLong { terminated } => (terminated, true),
+        };
+        self.number += 1;
+        Ok(Some(LineInfo {
+            number: self.number,
+            offset,
+            terminated,
+            too_long,
+        }))
+    }
+
+    fn buf(&self) -> &[u8] {
+        &self.buf
+    }
 }
 
 enum LineRead {
@@ -436,6 +600,192 @@ fn read_line_capped(
     }
 }
 
+/// What one line says on its own: parsed, its hash recomputed, its signature checked. Needs
+/// no other line, so lines can be examined in parallel; [`Walker::apply`] then judges the links
+/// in file order.
+enum LineFacts {
+    Blank,
+    TooLong,
+    NotUtf8 { at: usize },
+    Bom,
+    Unparsed(json::ParseError),
+    Meta(Value),
+    Malformed { seq: Option<u64>, detail: String },
+    Entry(Box<EntryFacts>),
+}
+
+struct EntryFacts {
+    seq: u64,
+    /// The entry type (empty when it is not a string).
+    kind: String,
+    prev_hash: String,
+    hash: String,
+    /// Whether `hash` is the recomputed hash.
+    hash_ok: bool,
+    sig: SigFacts,
+    /// With a key: whether the signature verified.
+    sig_valid: Option<bool>,
+    /// The hash algorithm an `audit_open`/`segment_open` declares.
+    declared_alg: Option<Result<HashAlg, String>>,
+    /// `segment_open`'s `previous_segment`.
+    previous_segment: Option<String>,
+    /// Segment names a `retention` entry records as deleted.
+    retention_deleted: Vec<String>,
+}
+
+enum SigFacts {
+    Empty,
+    Present,
+    Malformed,
+}
+
+/// Examines lines; remembers the hash algorithm once the first entry has declared it.
+struct Examiner {
+    key: Option<SigningKey>,
+    alg: HashAlg,
+    alg_decided: bool,
+    body: String,
+}
+
+impl Examiner {
+    fn new(key: Option<SigningKey>) -> Self {
+        Examiner {
+            key,
+            alg: HashAlg::Sha256,
+            alg_decided: false,
+            body: String::with_capacity(1024),
+        }
+    }
+
+    /// Examines a line in file order: the first entry decides the hash algorithm, and is
+    /// re-examined when it declares a different one.
+    fn examine_first_aware(&mut self, info: &LineInfo, raw: &[u8]) -> LineFacts {
+        let facts = self.examine(info, raw);
+        if !self.alg_decided
+            && let LineFacts::Entry(e) = &facts
+        {
+            self.alg_decided = true;
+            if let Some(Ok(alg)) = e.declared_alg
+                && alg != self.alg
+            {
+                self.alg = alg;
+                return self.examine(info, raw);
+            }
+        }
+        facts
+    }
+
+    fn examine(&mut self, info: &LineInfo, raw: &[u8]) -> LineFacts {
+        if info.too_long {
+            return LineFacts::TooLong;
+        }
+        let text = match std::str::from_utf8(raw) {
+            Ok(t) => t,
+            Err(e) => {
+                return LineFacts::NotUtf8 {
+                    at: e.valid_up_to(),
+                };
+            }
+        };
+        if text.starts_with('\u{feff}') {
+            return LineFacts::Bom;
+        }
+        // Like the reference (Python's `line.strip()`), blank lines are skipped and a `\r`
+        // before the `\n` (CRLF) is tolerated.
+        let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
+        if text.is_empty() {
+            return LineFacts::Blank;
+        }
+        let row = match json::parse(text) {
+            Ok(v) => v,
+            Err(e) => return LineFacts::Unparsed(e),
+        };
+        if row.get("_meta").is_some() {
+            return LineFacts::Meta(row);
+        }
+        match self.entry(&row) {
+            Ok(e) => LineFacts::Entry(Box::new(e)),
+            Err((seq, detail)) => LineFacts::Malformed { seq, detail },
+        }
+    }
+
+    fn entry(&mut self, row: &Value) -> Result<EntryFacts, (Option<u64>, String)> {
+        let seq = row.get("seq").and_then(Value::as_u64);
+        let field = |name: &str| {
+            row.get(name)
+                .ok_or_else(|| (seq, format!("entry has no \"{name}\" field")))
+        };
+        let seq_value = field("seq")?;
+        let ts = field("ts")?;
+        let kind = field("type")?;
+        let payload = field("payload")?;
+        let (Some(prev_hash), Some(hash)) = (field("prev_hash")?.as_str(), field("hash")?.as_str())
+        else {
+            return Err((seq, "prev_hash and hash must be strings".into()));
+        };
+        if !chain::is_hash_hex(hash) || !chain::is_hash_hex(prev_hash) {
+            return Err((
+                seq,
+                format!(
+                    "hash and prev_hash must be 64 lowercase hex digits (seq {})",
+                    json::to_line_string(seq_value)
+                ),
+            ));
+        }
+        let Some(seq) = seq else {
+            return Err((
+                None,
+                format!(
+                    "seq must be a non-negative integer, found {}",
+                    json::to_line_string(seq_value)
+                ),
+            ));
+        };
+        self.body.clear();
+        chain::write_body(&mut self.body, seq_value, ts, kind, payload);
+        let hash_ok = chain::hash_hex(self.alg, prev_hash, &self.body) == hash;
+        let (sig, sig_text) = match row.get("sig") {
+            None => (SigFacts::Empty, ""),
+            Some(Value::String(s)) if s.is_empty() => (SigFacts::Empty, ""),
+            Some(Value::String(s)) if chain::is_hash_hex(s) => (SigFacts::Present, s.as_str()),
+            Some(_) => (SigFacts::Malformed, ""),
+        };
+        let sig_valid = self.key.as_ref().map(|k| k.verify(hash, sig_text));
+        let kind = kind.as_str().unwrap_or_default().to_owned();
+        let declared_alg = matches!(kind.as_str(), "audit_open" | "segment_open")
+            .then(|| HashAlg::declared_in(payload));
+        let previous_segment = (kind == "segment_open").then(|| {
+            payload
+                .get("previous_segment")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        });
+        let mut retention_deleted = Vec::new();
+        if kind == "retention"
+            && let Some(Value::Array(deleted)) = payload.get("deleted")
+        {
+            retention_deleted.extend(
+                deleted
+                    .iter()
+                    .filter_map(|d| d.get("segment").and_then(Value::as_str).map(str::to_owned)),
+            );
+        }
+        Ok(EntryFacts {
+            seq,
+            kind,
+            prev_hash: prev_hash.to_owned(),
+            hash: hash.to_owned(),
+            hash_ok,
+            sig,
+            sig_valid,
+            declared_alg,
+            previous_segment,
+            retention_deleted,
+        })
+    }
+}
+
 struct Walker<'o> {
     source: String,
     opts: &'o VerifyOptions,
@@ -464,7 +814,6 @@ struct Walker<'o> {
     unsigned: u64,
     problems: Vec<Problem>,
     problem_count: u64,
-    body: String,
 }
 
 impl<'o> Walker<'o> {
@@ -491,7 +840,6 @@ impl<'o> Walker<'o> {
             unsigned: 0,
             problems: Vec::new(),
             problem_count: 0,
-            body: String::with_capacity(1024),
         }
     }
 
@@ -542,151 +890,99 @@ impl<'o> Walker<'o> {
         }
     }
 
-    fn line(&mut self, raw: &[u8]) {
-        if !raw.iter().all(u8::is_ascii_whitespace) {
+    /// Judges one examined line, in file order.
+    fn apply(&mut self, info: &LineInfo, facts: LineFacts) {
+        self.line_no = info.number;
+        self.line_offset = info.offset;
+        self.ends_with_newline = info.terminated;
+        if !matches!(facts, LineFacts::Blank) {
             self.settle_unparsed(false);
         }
         let first_line = !self.seen_first_line;
         self.seen_first_line = true;
-        let Ok(text) = std::str::from_utf8(raw) else {
-            let at = std::str::from_utf8(raw).unwrap_err().valid_up_to();
-            self.problem(
-                ProblemKind::Malformed,
-                None,
-                format!("invalid UTF-8 at byte {} of the line", at + 1),
-            );
-            self.prev = None;
-            return;
-        };
-        if first_line && text.starts_with('\u{feff}') {
-            self.problem(
-                ProblemKind::Malformed,
-                None,
-                "the file starts with a byte-order mark, which acttrace-chain/1 does not allow"
-                    .into(),
-            );
-            self.prev = None;
-            return;
-        }
-        // Like the reference (Python's `line.strip()`), blank lines are skipped and a `\r`
-        // before the `\n` (CRLF) is tolerated.
-        let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
-        if text.is_empty() {
-            return;
-        }
-        let row = match json::parse(text) {
-            Ok(v) => v,
-            Err(e) => {
-                self.unparsed = Some((self.line_no, self.line_offset, e));
+        match facts {
+            LineFacts::Blank => {}
+            LineFacts::TooLong => {
+                let detail = format!(
+                    "line longer than {} bytes{}",
+                    self.opts.max_line_bytes,
+                    if info.terminated {
+                        ""
+                    } else {
+                        " at the end of the file"
+                    }
+                );
+                self.problem(ProblemKind::LineTooLong, None, detail);
                 self.prev = None;
-                return;
             }
-        };
-        if row.get("_meta").is_some() {
-            if self.entries == 0 && self.meta.is_none() {
-                self.meta = Some((self.line_no, row));
-            } else {
+            LineFacts::NotUtf8 { at } => {
                 self.problem(
                     ProblemKind::Malformed,
                     None,
-                    "an export header (_meta) may only be the first line".into(),
+                    format!("invalid UTF-8 at byte {} of the line", at + 1),
                 );
+                self.prev = None;
             }
-            return;
+            LineFacts::Bom => {
+                let detail = if first_line {
+                    "the file starts with a byte-order mark, which acttrace-chain/1 does not allow"
+                } else {
+                    "malformed line: a byte-order mark inside the file"
+                };
+                self.problem(ProblemKind::Malformed, None, detail.into());
+                self.prev = None;
+            }
+            LineFacts::Unparsed(e) => {
+                self.unparsed = Some((info.number, info.offset, e));
+                self.prev = None;
+            }
+            LineFacts::Meta(row) => {
+                if self.entries == 0 && self.meta.is_none() {
+                    self.meta = Some((info.number, row));
+                } else {
+                    self.problem(
+                        ProblemKind::Malformed,
+                        None,
+                        "an export header (_meta) may only be the first line".into(),
+                    );
+                }
+            }
+            LineFacts::Malformed { seq, detail } => {
+                self.problem(ProblemKind::Malformed, seq, detail);
+                self.prev = None;
+            }
+            LineFacts::Entry(e) => self.entry(*e),
         }
-        self.entry(&row);
     }
 
-    fn entry(&mut self, row: &Value) {
-        let seq_value = row.get("seq");
-        let seq = seq_value.and_then(Value::as_u64);
-        macro_rules! field {
-            ($name:literal) => {
-                match row.get($name) {
-                    Some(v) => v,
-                    None => {
-                        let detail = format!("entry has no \"{}\" field", $name);
-                        self.problem(ProblemKind::Malformed, seq, detail);
-                        self.prev = None;
-                        return;
-                    }
-                }
-            };
-        }
-        let seq_value = field!("seq");
-        let ts = field!("ts");
-        let kind = field!("type");
-        let payload = field!("payload");
-        let (Some(prev_hash), Some(hash)) = (field!("prev_hash").as_str(), field!("hash").as_str())
-        else {
-            self.problem(
-                ProblemKind::Malformed,
-                seq,
-                "prev_hash and hash must be strings".into(),
-            );
-            self.prev = None;
-            return;
-        };
-        if !chain::is_hash_hex(hash) || !chain::is_hash_hex(prev_hash) {
-            let detail = format!(
-                "hash and prev_hash must be 64 lowercase hex digits (seq {})",
-                json::to_line_string(seq_value)
-            );
-            self.problem(ProblemKind::Malformed, seq, detail);
-            self.prev = None;
-            return;
-        }
-        let Some(seq) = seq else {
-            let detail = format!(
-                "seq must be a non-negative integer, found {}",
-                json::to_line_string(seq_value)
-            );
-            self.problem(ProblemKind::Malformed, None, detail);
-            self.prev = None;
-            return;
-        };
-        let first_kind = if self.entries == 0 {
-            kind.as_str()
-        } else {
-            None
-        };
-        if let Some(first @ ("audit_open" | "segment_open")) = first_kind {
-            match HashAlg::declared_in(payload) {
-                Ok(alg) => self.hash_alg = alg,
-                Err(name) => {
-                    let detail = format!("{first} declares unknown hash_alg {name}");
+    fn entry(&mut self, e: EntryFacts) {
+        let seq = e.seq;
+        if self.entries == 0 {
+            match &e.declared_alg {
+                Some(Ok(alg)) => self.hash_alg = *alg,
+                Some(Err(name)) => {
+                    let detail = format!("{} declares unknown hash_alg {name}", e.kind);
                     self.problem(ProblemKind::UnknownHashAlg, Some(seq), detail);
                 }
+                None => {}
+            }
+            if e.kind == "segment_open" && self.prev.as_deref() == Some(GENESIS) {
+                // A segment of a rotated log: it continues the previous segment's chain, whose
+                // head it names. The link to that segment is checked by `verify_dir`.
+                self.segment_start = Some(SegmentStart {
+                    first_seq: seq,
+                    previous_head: e.prev_hash.clone(),
+                    previous_segment: e.previous_segment.clone().unwrap_or_default(),
+                });
+                self.prev = Some(e.prev_hash.clone());
+                self.expected_seq = Some(seq);
             }
         }
-        if first_kind == Some("segment_open") && self.prev.as_deref() == Some(GENESIS) {
-            // A segment of a rotated log: it continues the previous segment's chain, whose
-            // head it names. The link to that segment is checked by `verify_dir`.
-            self.segment_start = Some(SegmentStart {
-                first_seq: seq,
-                previous_head: prev_hash.to_owned(),
-                previous_segment: payload
-                    .get("previous_segment")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
-            });
-            self.prev = Some(prev_hash.to_owned());
-            self.expected_seq = Some(seq);
-        }
-        if kind.as_str() == Some("retention")
-            && let Some(Value::Array(deleted)) = payload.get("deleted")
-        {
-            for d in deleted {
-                if let Some(name) = d.get("segment").and_then(Value::as_str) {
-                    self.retention_deleted.push(name.to_owned());
-                }
-            }
-        }
+        self.retention_deleted.extend(e.retention_deleted);
 
         let mut entry_ok = true;
         if let Some(prev) = &self.prev
-            && prev != prev_hash
+            && *prev != e.prev_hash
         {
             self.problem(
                 ProblemKind::BrokenLink,
@@ -695,10 +991,7 @@ impl<'o> Walker<'o> {
             );
             entry_ok = false;
         }
-        self.body.clear();
-        chain::write_body(&mut self.body, seq_value, ts, kind, payload);
-        let want = chain::hash_hex(self.hash_alg, prev_hash, &self.body);
-        if want != hash {
+        if !e.hash_ok {
             self.problem(
                 ProblemKind::TamperedEntry,
                 Some(seq),
@@ -706,30 +999,27 @@ impl<'o> Walker<'o> {
             );
             entry_ok = false;
         }
-        let sig = match row.get("sig") {
-            None => "",
-            Some(Value::String(s)) if s.is_empty() || chain::is_hash_hex(s) => s.as_str(),
-            Some(_) => {
+        match e.sig {
+            SigFacts::Malformed => {
                 self.problem(
                     ProblemKind::Malformed,
                     Some(seq),
                     format!("sig at seq {seq} is neither empty nor 64 lowercase hex digits"),
                 );
                 entry_ok = false;
-                ""
+                self.unsigned += 1;
             }
-        };
-        if sig.is_empty() {
-            self.unsigned += 1;
+            SigFacts::Empty => self.unsigned += 1,
+            SigFacts::Present => {}
         }
-        if let Some(key) = &self.opts.key
-            && !key.verify(hash, sig)
+        if let Some(valid) = e.sig_valid
+            && !valid
         {
             self.sig_failed = true;
-            let detail = if sig.is_empty() {
-                format!("bad signature at seq {seq}: entry is unsigned")
-            } else {
+            let detail = if matches!(e.sig, SigFacts::Present) {
                 format!("bad signature at seq {seq}")
+            } else {
+                format!("bad signature at seq {seq}: entry is unsigned")
             };
             self.problem(ProblemKind::BadSignature, Some(seq), detail);
             entry_ok = false;
@@ -745,8 +1035,8 @@ impl<'o> Walker<'o> {
             );
         }
         self.expected_seq = seq.checked_add(1);
-        self.prev = Some(hash.to_owned());
-        self.head = hash.to_owned();
+        self.head.clone_from(&e.hash);
+        self.prev = Some(e.hash);
         self.last_seq = Some(seq);
         self.entries += 1;
     }
