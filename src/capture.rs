@@ -26,7 +26,8 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 use crate::chain::{self, FORMAT, HashAlg, PRODUCER, SigningKey};
 use crate::error::Error;
 use crate::json::Value;
-use crate::sequencer::{ChainedEntry, Msg, Sequencer, SyncPolicy};
+use crate::redact::{BuiltinRedactor, Policy, Redactor};
+use crate::sequencer::{ChainedEntry, Msg, Redaction, Sequencer, SyncPolicy};
 use crate::writer::{ChainTip, ChainWriter, Durability, JsonlFileWriter};
 
 /// The span field that marks a decision: `#[instrument(fields(audit.decision))]`.
@@ -204,6 +205,8 @@ pub(crate) struct Shared {
     refused_after_close: AtomicU64,
     warned_closed: AtomicBool,
     queue_full: QueueFullPolicy,
+    /// The built-in redactor with the log's policy (for payloads and pre-flight checks).
+    redactor: Arc<BuiltinRedactor>,
     /// Records dropped because the queue was full (fail-open mode only); the sequencer takes
     /// the count and chains it as a `gap` entry.
     pub(crate) dropped_when_full: AtomicU64,
@@ -506,6 +509,9 @@ pub struct AuditLayerBuilder {
     sync_policy: SyncPolicy,
     queue_capacity: usize,
     queue_full: QueueFullPolicy,
+    policy: Policy,
+    custom_redactor: Option<Arc<dyn Redactor>>,
+    flag_on_redact: bool,
 }
 
 /// What callers do when the queue to the sequencer is full (the writer is slower than the
@@ -533,6 +539,9 @@ impl Default for AuditLayerBuilder {
             sync_policy: SyncPolicy::default(),
             queue_capacity: 16 * 1024,
             queue_full: QueueFullPolicy::default(),
+            policy: Policy::default_preset(),
+            custom_redactor: None,
+            flag_on_redact: true,
         }
     }
 }
@@ -601,6 +610,28 @@ impl AuditLayerBuilder {
         self
     }
 
+    /// The redaction policy applied to every payload before it is hashed (default
+    /// [`Policy::default_preset`]: secrets, credentials, email, financial and government ids
+    /// redacted, other personal data flagged). Also used by [`AuditHandle::preflight`].
+    pub fn redaction_policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Replaces the built-in redactor with your own. A custom redactor owns its flagging: no
+    /// `policy_flag` entries are added for what it does.
+    pub fn redactor(mut self, redactor: impl Redactor + 'static) -> Self {
+        self.custom_redactor = Some(Arc::new(redactor));
+        self
+    }
+
+    /// Whether the built-in redactor chains a `policy_flag` entry after each entry it acted on
+    /// (default `true`, as the reference does).
+    pub fn flag_on_redact(mut self, flag: bool) -> Self {
+        self.flag_on_redact = flag;
+        self
+    }
+
     /// What callers do when the queue is full (default [`QueueFullPolicy::Block`], lossless).
     pub fn queue_full(mut self, policy: QueueFullPolicy) -> Self {
         self.queue_full = policy;
@@ -665,11 +696,23 @@ impl AuditLayerBuilder {
             refused_after_close: AtomicU64::new(0),
             warned_closed: AtomicBool::new(false),
             queue_full: self.queue_full,
+            redactor: Arc::new(BuiltinRedactor::new(self.policy.clone())),
             dropped_when_full: AtomicU64::new(0),
             dropped_total: AtomicU64::new(0),
         });
+        let redaction = match self.custom_redactor {
+            Some(redactor) => Redaction {
+                redactor,
+                auto_flag: false,
+            },
+            None => Redaction {
+                redactor: shared.redactor.clone(),
+                auto_flag: self.flag_on_redact,
+            },
+        };
         let mut sequencer = Sequencer::new(
             writer,
+            redaction,
             key,
             alg,
             self.sync_policy,
@@ -877,6 +920,50 @@ impl AuditHandle {
         )
     }
 
+    /// Checks outgoing content (a prompt, tool arguments) against the log's redaction policy
+    /// before the call is made. When the policy blocks any category found, the refusal is
+    /// chained as a `policy_flag` (action `blocked`, categories only, never the values) and
+    /// [`Error::Blocked`] is returned for the caller to propagate: the call never runs, and the
+    /// record says why. Otherwise the content comes back redacted as the policy says, with what
+    /// was found.
+    ///
+    /// ```
+    /// # let (_layer, guard) = acttrace::AuditLayer::builder()
+    /// #     .writer(acttrace::MemoryWriter::new().0)
+    /// #     .redaction_policy(acttrace::redact::Policy::pci()).build().unwrap();
+    /// let err = guard.preflight("llm_call", "charge card 4111 1111 1111 1111").unwrap_err();
+    /// assert!(matches!(err, acttrace::Error::Blocked { .. }));
+    /// let ok = guard.preflight("llm_call", "what is the refund policy?").unwrap();
+    /// assert!(ok.report.is_empty());
+    /// ```
+    pub fn preflight(&self, operation: &str, content: &str) -> Result<Preflight, Error> {
+        let (redacted, report) = self.shared.redactor.redact_str(content);
+        if report.blocked() {
+            let categories: Vec<&str> = report.categories_blocked();
+            let severity = report
+                .max_severity()
+                .map_or(Severity::Critical, |s| match s {
+                    crate::redact::Severity::Info => Severity::Info,
+                    crate::redact::Severity::Warning => Severity::Warning,
+                    crate::redact::Severity::Critical => Severity::Critical,
+                });
+            let reason = format!(
+                "{operation} blocked before it ran: {}",
+                categories.join(", ")
+            );
+            let entry = self.flag(&reason, FlagAction::Blocked, severity, &categories)?;
+            return Err(Error::Blocked {
+                operation: operation.to_owned(),
+                categories: categories.iter().map(|c| (*c).to_owned()).collect(),
+                entry,
+            });
+        }
+        Ok(Preflight {
+            redacted: redacted.into_owned(),
+            report,
+        })
+    }
+
     fn explicit(&self, kind: &'static str, fields: Fields) -> Result<ChainedEntry, Error> {
         let (tx, rx) = bounded(1);
         self.shared.send_control(Msg::Event {
@@ -919,6 +1006,15 @@ impl AuditHandle {
             Level::ERROR => tracing::span_enabled!(Level::ERROR, audit.decision),
         }
     }
+}
+
+/// What [`AuditHandle::preflight`] found in content it let through.
+#[derive(Clone, Debug)]
+pub struct Preflight {
+    /// The content with what the policy redacts replaced by `<redacted:CATEGORY>`.
+    pub redacted: String,
+    /// What was found and done, by category (no values).
+    pub report: crate::redact::Report,
 }
 
 /// Owns the running log. Dropping it flushes, syncs and joins the sequencer thread, like

@@ -50,6 +50,15 @@ pub enum Error {
     Timeout,
     /// A configuration value is invalid.
     Config(String),
+    /// A pre-flight check refused an operation; the refusal is on the chain.
+    Blocked {
+        /// The operation refused (for example `llm_call`).
+        operation: String,
+        /// The categories the policy blocks that were found (never the values).
+        categories: Vec<String>,
+        /// The `policy_flag` entry that records the refusal.
+        entry: crate::ChainedEntry,
+    },
 }
 
 impl fmt::Display for Error {
@@ -89,6 +98,16 @@ impl fmt::Display for Error {
             Error::Closed => f.write_str("the audit log is shut down"),
             Error::Timeout => f.write_str("timed out waiting for the audit log"),
             Error::Config(s) => write!(f, "invalid audit configuration: {s}"),
+            Error::Blocked {
+                operation,
+                categories,
+                entry,
+            } => write!(
+                f,
+                "{operation} blocked by the redaction policy ({}); recorded at seq {}",
+                categories.join(", "),
+                entry.seq
+            ),
         }
     }
 }

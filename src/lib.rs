@@ -49,6 +49,7 @@ mod error;
 pub mod export;
 pub mod json;
 mod macros;
+pub mod redact;
 pub mod sequencer;
 pub mod time;
 pub mod verify;
@@ -59,8 +60,8 @@ pub mod writer;
 pub mod cli;
 
 pub use capture::{
-    AuditGuard, AuditHandle, AuditLayer, AuditLayerBuilder, FlagAction, QueueFullPolicy, RiskTier,
-    Severity, ShutdownReport, Status,
+    AuditGuard, AuditHandle, AuditLayer, AuditLayerBuilder, FlagAction, Preflight, QueueFullPolicy,
+    RiskTier, Severity, ShutdownReport, Status,
 };
 pub use chain::{HashAlg, SealedEntry, SigningKey};
 pub use error::Error;

@@ -19,6 +19,7 @@ use crate::capture::{FieldValue, Fields, Shared};
 use crate::chain::{HashAlg, SealedEntry, SigningKey};
 use crate::error::Error;
 use crate::json::Value;
+use crate::redact::{Action, Redactor, Report};
 use crate::time;
 use crate::writer::{ChainTip, ChainWriter, Durability};
 
@@ -98,8 +99,17 @@ struct OpenDecision {
     outcome: Vec<(&'static str, FieldValue)>,
 }
 
+/// How payloads are redacted before they are hashed.
+pub(crate) struct Redaction {
+    pub(crate) redactor: Arc<dyn Redactor>,
+    /// Whether to chain a `policy_flag` after an entry the redactor acted on. Only for the
+    /// built-in redactor: a custom one owns its flagging.
+    pub(crate) auto_flag: bool,
+}
+
 pub(crate) struct Sequencer {
     writer: Box<dyn ChainWriter>,
+    redaction: Redaction,
     key: Option<SigningKey>,
     alg: HashAlg,
     policy: SyncPolicy,
@@ -122,6 +132,7 @@ pub(crate) struct Sequencer {
 impl Sequencer {
     pub(crate) fn new(
         writer: Box<dyn ChainWriter>,
+        redaction: Redaction,
         key: Option<SigningKey>,
         alg: HashAlg,
         policy: SyncPolicy,
@@ -130,6 +141,7 @@ impl Sequencer {
     ) -> Result<Sequencer, Error> {
         Ok(Sequencer {
             writer,
+            redaction,
             key,
             alg,
             policy,
@@ -166,12 +178,36 @@ impl Sequencer {
             .get("decision_id")
             .and_then(Value::as_str)
             .map(str::to_owned);
+        let mut payload = payload;
+        let report = self.redact(&mut payload);
         let e = self.seal_raw(kind, payload);
+        if self.redaction.auto_flag && !report.is_empty() {
+            for flag in auto_flags(&report, kind, e.0, decision_id.as_deref()) {
+                self.seal_raw("policy_flag", flag);
+            }
+        }
         ChainedEntry {
             seq: e.0,
             hash: e.1,
             decision_id,
         }
+    }
+
+    /// Redacts the user fields of a payload (the ids the log sets itself are left alone).
+    fn redact(&self, payload: &mut Value) -> Report {
+        let Value::Object(fields) = payload else {
+            return self.redaction.redactor.redact(payload);
+        };
+        let ours = fields
+            .iter()
+            .take_while(|(k, _)| k == "decision_id" || k == "parent_decision_id")
+            .count();
+        let mut user = Value::Object(fields.split_off(ours));
+        let report = self.redaction.redactor.redact(&mut user);
+        if let Value::Object(user) = user {
+            fields.extend(user);
+        }
+        report
     }
 
     /// Commits the current batch, moves the writer to a new segment and opens it with
@@ -582,4 +618,59 @@ impl DecisionIds {
         let h = blake3::keyed_hash(&self.key, &self.counter.to_le_bytes());
         crate::chain::to_hex(&h.as_bytes()[..16])
     }
+}
+
+/// The `policy_flag` payloads that record what the built-in redactor did to entry `seq`: one
+/// per action taken (redacted, flagged, blocked), as the reference records them. They carry
+/// categories and counts, never values.
+fn auto_flags(report: &Report, kind: &str, seq: u64, decision_id: Option<&str>) -> Vec<Value> {
+    let mut flags = Vec::new();
+    for (action, verb) in [
+        (Action::Block, "blocked"),
+        (Action::Redact, "redacted"),
+        (Action::Flag, "flagged"),
+    ] {
+        let cats: Vec<_> = report
+            .categories()
+            .iter()
+            .filter(|c| c.action == action)
+            .collect();
+        if cats.is_empty() {
+            continue;
+        }
+        let names: Vec<&str> = cats.iter().map(|c| c.category).collect();
+        let severity = cats
+            .iter()
+            .map(|c| c.severity)
+            .max()
+            .map_or("info", |s| s.as_str());
+        flags.push(Value::Object(vec![
+            (
+                "decision_id".into(),
+                decision_id.map_or(Value::Null, Value::from),
+            ),
+            (
+                "reason".into(),
+                Value::from(format!("{verb} {} from {kind}", names.join(", "))),
+            ),
+            ("action".into(), Value::from(verb)),
+            ("severity".into(), Value::from(severity)),
+            (
+                "data".into(),
+                Value::Array(names.iter().map(|n| Value::from(*n)).collect()),
+            ),
+            (
+                "counts".into(),
+                Value::Object(
+                    cats.iter()
+                        .map(|c| (c.category.to_owned(), Value::from(c.count)))
+                        .collect(),
+                ),
+            ),
+            ("entry_seq".into(), Value::from(seq)),
+            ("entry_type".into(), Value::from(kind)),
+            ("auto".into(), Value::Bool(true)),
+        ]));
+    }
+    flags
 }

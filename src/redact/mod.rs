@@ -1,0 +1,1001 @@
+//! Detection and redaction of secrets and personal data before anything is hashed.
+//!
+//! The engine finds 20 reference categories plus Stripe keys (and, opt-in, four locale
+//! packs and a high-entropy token detector) in one pass over the text:
+//!
+//! 1. one [`regex::RegexSet`] pass over the whole text tells which detectors can match at
+//!    all (benign text usually stops here);
+//! 2. only those detectors run their own (literal-accelerated) regex, and only their
+//!    candidates are validated (Luhn, mod-97, ABA, ISO 3166, SSA rules, ...).
+//!
+//! | group | categories |
+//! |---|---|
+//! | `secret` | `api_key`, `stripe_key`, `aws_key`, `google_api_key`, `jwt`, `bearer_token`, `github_token`, `slack_token`, `private_key`, (`high_entropy_token`, opt-in) |
+//! | `credential` | `password` (keyword form and URL userinfo) |
+//! | `financial` | `credit_card`, `iban`, `us_routing`, `swift_bic` |
+//! | `gov_id` | `us_ssn`, (`uk_nino`, `de_steuer_id`, `fr_nir`, `in_aadhaar`: locale packs) |
+//! | `pii` | `email`, `phone`, `ipv4`, `ipv6`, `mac_address` |
+//! | `special_category` | `special_category` (GDPR Art. 9 lexicon) |
+//!
+//! Entry points: [`scan`] (findings only), [`redact_str`], [`redact_value`], the
+//! [`Redactor`] trait and its built-in implementation [`BuiltinRedactor`], and [`Policy`].
+//!
+//! # How it stays fast
+//!
+//! One byte-level lexer pass per line computes which token kinds occur (long digit runs
+//! and their shapes, hex-colon runs, upper-case codes, keyword stems, literal secret
+//! prefixes, `@`). A detector's regex runs on a line only when the line holds the token
+//! kind it needs, and validators run only on regex candidates. The gates are supersets of
+//! the patterns (a property test compares gated and ungated scans), so gating never loses
+//! a finding. Work is linear in the input: multi-line PEM blocks are searched once from
+//! their first line, candidates inside an accepted span are skipped, validators look at
+//! bounded windows, and [`redact_value`] walks values with an explicit stack.
+//!
+//! # Sharing the engine
+//!
+//! [`Scanner::global`] compiles every pattern once per process (a few milliseconds, on
+//! first use; [`BuiltinRedactor::new`] forces it). [`Scanner`], [`Policy`] and
+//! [`BuiltinRedactor`] are `Send + Sync`: keep one `Arc<dyn Redactor>` and call it from
+//! any thread. Each call uses only stack/heap scratch of its own.
+//!
+//! # Choices worth knowing
+//!
+//! * `us_routing` fires on a standalone 9-digit number with a valid ABA check digit and a
+//!   Federal Reserve prefix (00-12, 21-32, 61-72, 80), unless it follows an identifier
+//!   label (`order #`, `ref`, `sku`, ...) or is part of a decimal/date/longer number. A
+//!   random 9-digit number passes with probability about 3.7 %, so context words
+//!   (`routing`, `ABA`, `RTN`) are not required; with them, identifier labels are ignored.
+//!   Bare JSON numbers need a key naming a routing number.
+//! * `swift_bic` needs a valid ISO 3166 country and location code, and is dropped after an
+//!   identifier label, in hyphenated codes and next to other ALL-CAPS words (shouted
+//!   prose), unless a context word (`SWIFT`, `BIC`, `bank`, `wire`, `IBAN`) precedes it.
+//! * `special_category` uses a keyword lexicon with word boundaries; bare topic words
+//!   (`health`, `political`, `religious`, `cancer`) need a qualifier or a personal cue
+//!   ("health condition", "political opinion", "has cancer"); technical uses ("SSH key
+//!   fingerprint", "genetic algorithm", "race condition") are excluded. For label forms
+//!   ("religion: X", "diagnosed with X") the finding covers the value.
+//! * `Block` removes the value like `Redact` and additionally marks the [`Report`] as
+//!   blocked: the caller should refuse the operation and log the refusal.
+//! * [`Policy::default_preset`] also redacts financial and government ids (the reference
+//!   only flagged them and left card numbers and SSNs in an append-only log).
+//!
+//! ```
+//! use acttrace::redact::{redact_str, Policy};
+//! let (out, report) = redact_str("key sk-proj-Abc123Def456Ghi789Jkl0 for bob@example.com", &Policy::default_preset());
+//! assert_eq!(out, "key <redacted:api_key> for <redacted:email>");
+//! assert_eq!(report.categories_redacted(), vec!["api_key", "email"]);
+//! ```
+
+mod detectors;
+mod gate;
+pub mod policy;
+pub mod report;
+pub mod validators;
+
+use std::borrow::Cow;
+use std::fmt;
+
+use once_cell::sync::Lazy;
+use regex::Regex;
+
+use crate::json::Value;
+use detectors::{DEFS, Feature, Span};
+
+pub use policy::{Action, Policy, PolicyBuilder, PolicyError};
+pub use report::{CategoryReport, Report};
+
+/// How serious a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// Low-risk identifiers (IP and MAC addresses, BIC codes).
+    Info,
+    /// Personal data and partial financial data (email, phone, IBAN, routing numbers).
+    Warning,
+    /// Secrets, credentials, card numbers, government ids, special-category data.
+    Critical,
+}
+
+impl Severity {
+    /// `info`, `warning` or `critical`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Opt-in national identifier detectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LocalePack {
+    /// UK National Insurance number (`uk_nino`).
+    UkNino,
+    /// German tax id, Steuer-ID (`de_steuer_id`).
+    DeSteuerId,
+    /// French social security number, NIR (`fr_nir`).
+    FrNir,
+    /// Indian Aadhaar number (`in_aadhaar`).
+    InAadhaar,
+}
+
+impl LocalePack {
+    /// All packs.
+    pub const ALL: [LocalePack; 4] = [
+        LocalePack::UkNino,
+        LocalePack::DeSteuerId,
+        LocalePack::FrNir,
+        LocalePack::InAadhaar,
+    ];
+
+    /// The pack's name, which is also its category name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LocalePack::UkNino => "uk_nino",
+            LocalePack::DeSteuerId => "de_steuer_id",
+            LocalePack::FrNir => "fr_nir",
+            LocalePack::InAadhaar => "in_aadhaar",
+        }
+    }
+
+    /// Parses a pack name.
+    pub fn parse(s: &str) -> Option<LocalePack> {
+        LocalePack::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// Which optional detectors run. The default runs the core detectors only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScanOptions {
+    packs: u8,
+    /// Run the high-entropy token detector (never matches hex ids, UUIDs, SHA digests).
+    pub entropy: bool,
+}
+
+impl ScanOptions {
+    /// Core detectors only.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Enables a locale pack.
+    pub fn enable_pack(&mut self, pack: LocalePack) -> &mut Self {
+        self.packs |= pack.bit();
+        self
+    }
+
+    /// Is a locale pack enabled?
+    pub fn pack_enabled(&self, pack: LocalePack) -> bool {
+        self.packs & pack.bit() != 0
+    }
+
+    fn enabled(&self, f: Feature) -> bool {
+        match f {
+            Feature::Core => true,
+            Feature::Pack(p) => self.pack_enabled(p),
+            Feature::Entropy => self.entropy,
+        }
+    }
+}
+
+/// One detected value: where it is and what it is. Never carries the value itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Finding {
+    /// Category name, e.g. `credit_card`.
+    pub category: &'static str,
+    /// Group name, e.g. `financial`.
+    pub group: &'static str,
+    /// Severity of the category.
+    pub severity: Severity,
+    /// Byte offset of the first byte (a char boundary).
+    pub start: usize,
+    /// Byte offset one past the last byte (a char boundary).
+    pub end: usize,
+}
+
+/// Public description of a registered detector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DetectorInfo {
+    /// Category it reports.
+    pub category: &'static str,
+    /// Group of the category.
+    pub group: &'static str,
+    /// Severity of its findings.
+    pub severity: Severity,
+    /// The validator run on candidates, if any.
+    pub validator: Option<&'static str>,
+    /// `None` for core detectors, else the locale pack that enables it.
+    pub locale_pack: Option<LocalePack>,
+    /// True for the opt-in entropy detector.
+    pub opt_in_entropy: bool,
+}
+
+static INFOS: Lazy<Vec<DetectorInfo>> = Lazy::new(|| {
+    DEFS.iter()
+        .map(|d| DetectorInfo {
+            category: d.category,
+            group: d.group,
+            severity: d.severity,
+            validator: d.validator,
+            locale_pack: match d.feature {
+                Feature::Pack(p) => Some(p),
+                _ => None,
+            },
+            opt_in_entropy: d.feature == Feature::Entropy,
+        })
+        .collect()
+});
+
+static CATEGORIES: Lazy<Vec<&'static str>> = Lazy::new(|| {
+    let mut v: Vec<&'static str> = Vec::new();
+    for d in DEFS {
+        if !v.contains(&d.category) {
+            v.push(d.category);
+        }
+    }
+    v
+});
+
+/// Every registered detector (a category may have several, e.g. `phone`).
+pub fn detectors() -> &'static [DetectorInfo] {
+    &INFOS
+}
+
+/// Every category name, core and opt-in, in registry order.
+pub fn categories() -> &'static [&'static str] {
+    &CATEGORIES
+}
+
+/// Every group name.
+pub fn groups() -> &'static [&'static str] {
+    detectors::GROUPS
+}
+
+/// The group of a category, if the category exists.
+pub fn category_group(category: &str) -> Option<&'static str> {
+    DEFS.iter()
+        .find(|d| d.category == category)
+        .map(|d| d.group)
+}
+
+pub(crate) fn is_category(name: &str) -> bool {
+    categories().contains(&name)
+}
+
+pub(crate) fn is_group(name: &str) -> bool {
+    groups().contains(&name)
+}
+
+/// The compiled detection engine. Compile once and share: it is `Send + Sync`, and
+/// [`Scanner::global`] returns a process-wide instance compiled on first use.
+///
+/// ```
+/// use acttrace::redact::{Scanner, ScanOptions, LocalePack};
+/// let scanner = Scanner::global();
+/// let f = scanner.scan("SSN 240-71-7003");
+/// assert_eq!(f[0].category, "us_ssn");
+/// let mut opts = ScanOptions::new();
+/// opts.enable_pack(LocalePack::UkNino);
+/// assert_eq!(scanner.scan_with("NI number AB 12 34 56 C", &opts)[0].category, "uk_nino");
+/// ```
+pub struct Scanner {
+    /// DEFS index -> compiled candidate regex
+    regexes: Vec<Regex>,
+}
+
+impl fmt::Debug for Scanner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scanner")
+            .field("detectors", &self.regexes.len())
+            .finish()
+    }
+}
+
+static GLOBAL: Lazy<Scanner> = Lazy::new(Scanner::new);
+
+impl Default for Scanner {
+    fn default() -> Self {
+        Scanner::new()
+    }
+}
+
+/// Shortest text any detector can match (`a@b.cd`).
+const MIN_LEN: usize = 6;
+
+impl Scanner {
+    /// Compiles every detector (a few milliseconds; prefer [`Scanner::global`]).
+    pub fn new() -> Scanner {
+        // Per-call bookkeeping indexes detectors with u8 and u64 bit sets, at most six per
+        // feature bit (checked by the `registry_limits` test).
+        assert!(DEFS.len() <= 64, "detector registry exceeds 64 entries");
+        let regexes = DEFS
+            .iter()
+            .map(|d| {
+                regex::RegexBuilder::new(d.pattern)
+                    .size_limit(64 << 20)
+                    .build()
+                    .unwrap_or_else(|e| panic!("built-in pattern for {} compiles: {e}", d.category))
+            })
+            .collect();
+        Scanner { regexes }
+    }
+
+    /// The process-wide scanner, compiled on first use.
+    pub fn global() -> &'static Scanner {
+        &GLOBAL
+    }
+
+    /// Findings of the core detectors, sorted by position.
+    pub fn scan(&self, text: &str) -> Vec<Finding> {
+        self.scan_with(text, &ScanOptions::default())
+    }
+
+    /// Findings of the core detectors plus the optional ones enabled in `opts`, sorted by
+    /// position.
+    pub fn scan_with(&self, text: &str, opts: &ScanOptions) -> Vec<Finding> {
+        let mut out = Vec::new();
+        self.scan_into(text, opts, None, &mut out);
+        out
+    }
+
+    /// Runs detector `di` on `text[from..to]` (with the whole text as context for
+    /// boundaries and validators) and appends confirmed findings.
+    fn run(
+        &self,
+        di: usize,
+        text: &str,
+        from: usize,
+        to: usize,
+        spans: &mut Vec<Span>,
+        out: &mut Vec<Finding>,
+    ) {
+        let d = &DEFS[di];
+        let re = &self.regexes[di];
+        let hay = &text[..to];
+        let mut pos = from;
+        while pos < to {
+            let Some(m) = re.find_at(hay, pos) else { break };
+            pos = if m.end() > m.start() {
+                m.end()
+            } else {
+                m.end() + 1
+            };
+            spans.clear();
+            (d.validate)(text, m.start(), m.end(), spans);
+            for &(mut s, mut e) in spans.iter() {
+                while s > 0 && !text.is_char_boundary(s) {
+                    s -= 1;
+                }
+                while e < text.len() && !text.is_char_boundary(e) {
+                    e += 1;
+                }
+                // Resume after a span the validator extended (a PEM block runs to its END
+                // line): candidates inside it are covered, and skipping them keeps the
+                // work linear.
+                pos = pos.max(e);
+                if e > s {
+                    out.push(Finding {
+                        category: d.category,
+                        group: d.group,
+                        severity: d.severity,
+                        start: s,
+                        end: e,
+                    });
+                }
+            }
+        }
+    }
+
+    /// `numeric_key`: `Some(key)` when the value is a JSON number (under that lower-cased
+    /// object key, or empty): only detectors that are safe on bare numbers run, plus those
+    /// whose context words appear in the key.
+    fn scan_into(
+        &self,
+        text: &str,
+        opts: &ScanOptions,
+        numeric_key: Option<&str>,
+        out: &mut Vec<Finding>,
+    ) {
+        out.clear();
+        if text.len() < MIN_LEN {
+            return;
+        }
+        let active = |d: &detectors::Def| {
+            opts.enabled(d.feature)
+                && numeric_key
+                    .is_none_or(|key| d.numeric_ok || d.key_context.iter().any(|w| key.contains(w)))
+        };
+        let mut spans: Vec<Span> = Vec::new();
+        // One lexer pass per line opens only the detectors whose token kind occurs in that
+        // line; a line with nothing of interest costs no regex search at all. Detectors
+        // gated on a feature bit are indexed by bit, so a line costs one step per set bit.
+        const PER_BIT: usize = 6;
+        let mut by_bit = [[0u8; PER_BIT]; 32];
+        let mut n_by_bit = [0u8; 32];
+        let mut numeric = [0u8; 16];
+        let mut n_numeric = 0;
+        let mut any_bits = 0u32;
+        for (di, d) in DEFS.iter().enumerate() {
+            if !active(d) {
+                continue;
+            }
+            match d.gate {
+                gate::Gate::Bits(mask) => {
+                    let mut m = mask;
+                    while m != 0 {
+                        let k = m.trailing_zeros() as usize;
+                        if (n_by_bit[k] as usize) < PER_BIT {
+                            by_bit[k][n_by_bit[k] as usize] = di as u8;
+                            n_by_bit[k] += 1;
+                        }
+                        m &= m - 1;
+                    }
+                    any_bits |= mask;
+                }
+                _ => {
+                    if n_numeric < numeric.len() {
+                        numeric[n_numeric] = di as u8;
+                        n_numeric += 1;
+                    }
+                }
+            }
+        }
+        let numeric = &numeric[..n_numeric];
+        // Multi-line detectors run once, from their first gated line to the end of the text.
+        let mut multiline_done = 0u64;
+        gate::for_each_line(text.as_bytes(), |ls, le, f| {
+            let mut bits = f.bits & any_bits;
+            let mut ran = 0u64; // a detector gated on several bits runs once per line
+            while bits != 0 {
+                let k = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                for &di in &by_bit[k][..n_by_bit[k] as usize] {
+                    let di = di as usize;
+                    if ran & (1 << di) != 0 {
+                        continue;
+                    }
+                    ran |= 1 << di;
+                    if DEFS[di].multiline {
+                        if multiline_done & (1 << di) == 0 {
+                            multiline_done |= 1 << di;
+                            self.run(di, text, ls, text.len(), &mut spans, out);
+                        }
+                    } else {
+                        self.run(di, text, ls, le, &mut spans, out);
+                    }
+                }
+            }
+            for &di in numeric {
+                let di = di as usize;
+                if f.open(DEFS[di].gate) {
+                    self.run(di, text, ls, le, &mut spans, out);
+                }
+            }
+        });
+        if out.len() > 1 {
+            out.sort_by(|a, b| {
+                a.start
+                    .cmp(&b.start)
+                    .then(b.end.cmp(&a.end))
+                    .then(a.category.cmp(b.category))
+            });
+            // Same category, overlapping spans (two phone patterns on one number): keep the union.
+            let mut merged: Vec<Finding> = Vec::with_capacity(out.len());
+            for f in out.drain(..) {
+                if let Some(prev) = merged
+                    .iter_mut()
+                    .rev()
+                    .take(8)
+                    .find(|p| p.category == f.category && f.start < p.end)
+                {
+                    prev.end = prev.end.max(f.end);
+                    continue;
+                }
+                merged.push(f);
+            }
+            *out = merged;
+        }
+    }
+}
+
+/// Findings of the core detectors in `text`, using the global [`Scanner`].
+///
+/// ```
+/// let f = acttrace::redact::scan("mail ann@example.org from 10.0.0.7");
+/// let cats: Vec<_> = f.iter().map(|f| f.category).collect();
+/// assert_eq!(cats, ["email", "ipv4"]);
+/// assert_eq!(&"mail ann@example.org from 10.0.0.7"[f[0].start..f[0].end], "ann@example.org");
+/// ```
+pub fn scan(text: &str) -> Vec<Finding> {
+    Scanner::global().scan(text)
+}
+
+/// Applies `policy` to `findings` of `text`: records every non-allowed finding in `report`
+/// and replaces the spans of redacted/blocked ones, merging overlaps so that no fragment of
+/// a value survives. The replacement of a merged span names its most severe (then
+/// longest) category.
+fn apply(text: &str, findings: &[Finding], policy: &Policy, report: &mut Report) -> Option<String> {
+    // Category names are 'static registry strings: cache the policy lookup by pointer.
+    let mut cache: [(*const u8, Action); 8] = [(std::ptr::null(), Action::Allow); 8];
+    let mut cached = 0;
+    let mut out: Option<String> = None;
+    let mut pos = 0;
+    // the cut being merged: (start, end, label finding)
+    let mut cur: Option<(usize, usize, Finding)> = None;
+    let flush = |out: &mut Option<String>, pos: &mut usize, c: (usize, usize, Finding)| {
+        let o = out.get_or_insert_with(|| String::with_capacity(text.len()));
+        o.push_str(&text[*pos..c.0]);
+        o.push_str("<redacted:");
+        o.push_str(c.2.category);
+        o.push('>');
+        *pos = c.1;
+    };
+    // `findings` are sorted by start (scan order), so overlaps are adjacent.
+    debug_assert!(findings.windows(2).all(|w| w[0].start <= w[1].start));
+    for f in findings {
+        let p = f.category.as_ptr();
+        let a = match cache[..cached].iter().find(|c| c.0 == p) {
+            Some(c) => c.1,
+            None => {
+                let a = policy.action_for(f.category);
+                if cached < cache.len() {
+                    cache[cached] = (p, a);
+                    cached += 1;
+                }
+                a
+            }
+        };
+        report.record(f, a);
+        if !a.removes_value() {
+            continue;
+        }
+        match cur.as_mut() {
+            Some(c) if f.start < c.1 => {
+                let better = (f.severity, f.end - f.start) > (c.2.severity, c.2.end - c.2.start);
+                c.1 = c.1.max(f.end);
+                if better {
+                    c.2 = *f;
+                }
+            }
+            _ => {
+                if let Some(c) = cur.take() {
+                    flush(&mut out, &mut pos, c);
+                }
+                cur = Some((f.start, f.end, *f));
+            }
+        }
+    }
+    if let Some(c) = cur {
+        flush(&mut out, &mut pos, c);
+    }
+    let mut o = out?;
+    o.push_str(&text[pos..]);
+    Some(o)
+}
+
+/// Redacts `text` under `policy`; borrows when nothing is removed.
+///
+/// ```
+/// use acttrace::redact::{redact_str, Policy};
+/// let (out, report) = redact_str("SSN 240-71-7003, religion: Muslim", &Policy::gdpr());
+/// assert_eq!(out, "SSN <redacted:us_ssn>, <redacted:special_category>");
+/// assert!(report.blocked()); // gdpr blocks special-category data
+/// let (out, report) = redact_str("nothing to see", &Policy::gdpr());
+/// assert!(matches!(out, std::borrow::Cow::Borrowed(_)) && report.is_empty());
+/// ```
+pub fn redact_str<'a>(text: &'a str, policy: &Policy) -> (Cow<'a, str>, Report) {
+    let mut report = Report::new();
+    let mut findings = Vec::new();
+    Scanner::global().scan_into(text, policy.scan_options(), None, &mut findings);
+    match apply(text, &findings, policy, &mut report) {
+        Some(s) => (Cow::Owned(s), report),
+        None => (Cow::Borrowed(text), report),
+    }
+}
+
+/// Per-call state of a [`redact_value`] walk.
+struct Walk<'p> {
+    scanner: &'static Scanner,
+    policy: &'p Policy,
+    report: Report,
+    buf: String,
+    findings: Vec<Finding>,
+}
+
+impl Walk<'_> {
+    /// Scans an object member's value with its key as context ("password": "x" is a
+    /// password, "routing_number": 021000021 a routing number). Findings are clipped to
+    /// the value. Returns the replaced value text, if anything was removed.
+    fn member(&mut self, key: Option<&str>, value: &str, numeric: bool) -> Option<String> {
+        let opts = self.policy.scan_options();
+        let lower_key;
+        let numeric_key = if numeric {
+            lower_key = key.map(|k| k.to_ascii_lowercase()).unwrap_or_default();
+            Some(lower_key.as_str())
+        } else {
+            None
+        };
+        match key {
+            Some(k) if k.len() <= 128 => {
+                self.buf.clear();
+                self.buf.push_str(k);
+                self.buf.push_str(": ");
+                let off = self.buf.len();
+                self.buf.push_str(value);
+                self.scanner
+                    .scan_into(&self.buf, opts, numeric_key, &mut self.findings);
+                self.findings.retain_mut(|f| {
+                    if f.end <= off {
+                        return false;
+                    }
+                    f.start = f.start.max(off) - off;
+                    f.end -= off;
+                    true
+                });
+            }
+            _ => self
+                .scanner
+                .scan_into(value, opts, numeric_key, &mut self.findings),
+        }
+        apply(value, &self.findings, self.policy, &mut self.report)
+    }
+
+    /// Redacts an object key on its own; a key that is only a special-category label
+    /// ("religion", "diagnosis") is context for its value, not data.
+    fn key(&mut self, k: &str) -> Option<String> {
+        self.scanner
+            .scan_into(k, self.policy.scan_options(), None, &mut self.findings);
+        self.findings.retain(|f| {
+            !(f.category == "special_category"
+                && f.end - f.start == k.len()
+                && k.split([' ', '_', '-']).count() <= 2)
+        });
+        apply(k, &self.findings, self.policy, &mut self.report)
+    }
+}
+
+/// Walks every string, object key and number in `value` (iteratively: arbitrarily deep
+/// values cannot overflow the stack) and redacts them under `policy`.
+///
+/// * a string's redacted spans become `<redacted:CATEGORY>`;
+/// * an object key holding a value to remove is renamed to its redacted text (a key that
+///   is only a label such as `"religion"` is not renamed; it is context for its value);
+///   keys stay unique: a second `<redacted:email>` in one object becomes
+///   `<redacted:email>#2`;
+/// * a number holding a value to remove (a card number stored as an integer) becomes the
+///   string `<redacted:CATEGORY>`;
+/// * strings holding JSON text are scanned as text.
+///
+/// ```
+/// use acttrace::json::Value;
+/// use acttrace::redact::{redact_value, Policy};
+/// let mut v = Value::Object(vec![
+///     ("card".into(), Value::from(4111111111111111u64)),
+///     ("password".into(), Value::String("hunter2!".into())),
+///     ("ann@example.org".into(), Value::Bool(true)),
+/// ]);
+/// let report = redact_value(&mut v, &Policy::default_preset());
+/// assert_eq!(v, Value::Object(vec![
+///     ("card".into(), Value::String("<redacted:credit_card>".into())),
+///     ("password".into(), Value::String("<redacted:password>".into())),
+///     ("<redacted:email>".into(), Value::Bool(true)),
+/// ]));
+/// assert_eq!(report.categories_redacted(), vec!["credit_card", "email", "password"]);
+/// ```
+pub fn redact_value(value: &mut Value, policy: &Policy) -> Report {
+    let mut w = Walk {
+        scanner: Scanner::global(),
+        policy,
+        report: Report::new(),
+        buf: String::new(),
+        findings: Vec::new(),
+    };
+    let mut stack: Vec<(&mut Value, Option<&str>)> = vec![(value, None)];
+    while let Some((v, key)) = stack.pop() {
+        match v {
+            Value::Null | Value::Bool(_) => {}
+            Value::String(s) => {
+                if let Some(new) = w.member(key, s, false) {
+                    *s = new;
+                }
+            }
+            Value::Number(n) => {
+                let text = n.to_string();
+                if let Some(new) = w.member(key, &text, true) {
+                    *v = Value::String(new);
+                }
+            }
+            Value::Array(items) => stack.extend(items.iter_mut().map(|x| (x, None))),
+            Value::Object(members) => {
+                let mut renamed: Vec<bool> = Vec::new();
+                for (i, (k, _)) in members.iter_mut().enumerate() {
+                    if let Some(new) = w.key(k) {
+                        *k = new;
+                        if renamed.is_empty() {
+                            renamed.resize(i, false);
+                        }
+                        renamed.push(true);
+                    } else if !renamed.is_empty() {
+                        renamed.push(false);
+                    }
+                }
+                if !renamed.is_empty() {
+                    dedupe_keys(members, &renamed);
+                }
+                for (k, child) in members.iter_mut() {
+                    let k: &str = k;
+                    stack.push((child, Some(k)));
+                }
+            }
+        }
+    }
+    w.report
+}
+
+/// Keeps object keys unique after renaming: a renamed key that collides with another key
+/// gets a `#2`, `#3`, ... suffix (`<redacted:email>#2`); keys that were not renamed never
+/// change.
+fn dedupe_keys(members: &mut [(String, Value)], renamed: &[bool]) {
+    let mut seen: std::collections::HashSet<String> = members
+        .iter()
+        .zip(renamed)
+        .filter(|(_, r)| !**r)
+        .map(|((k, _), _)| k.clone())
+        .collect();
+    for ((k, _), &r) in members.iter_mut().zip(renamed) {
+        if !r {
+            continue;
+        }
+        if seen.insert(k.clone()) {
+            continue;
+        }
+        let mut n = 2;
+        let unique = loop {
+            let candidate = format!("{k}#{n}");
+            if !seen.contains(&candidate) {
+                break candidate;
+            }
+            n += 1;
+        };
+        seen.insert(unique.clone());
+        *k = unique;
+    }
+}
+
+/// A pluggable redactor: the host calls it on every payload before hashing.
+///
+/// Implementations must be `Send + Sync` (one instance is shared by all threads). A custom
+/// implementation owns its flagging: whatever [`Report`] it returns is what gets recorded.
+pub trait Redactor: Send + Sync {
+    /// Redacts `value` in place and reports what was found and done.
+    fn redact(&self, value: &mut Value) -> Report;
+}
+
+/// The built-in redactor: the global [`Scanner`] plus a [`Policy`].
+///
+/// ```
+/// use acttrace::json::Value;
+/// use acttrace::redact::{BuiltinRedactor, Policy, Redactor};
+/// let r: Box<dyn Redactor> = Box::new(BuiltinRedactor::new(Policy::pci()));
+/// let mut v = Value::String("IBAN GB82 WEST 1234 5698 7654 32".into());
+/// let report = r.redact(&mut v);
+/// assert_eq!(v, Value::String("IBAN <redacted:iban>".into()));
+/// assert!(report.blocked());
+/// ```
+#[derive(Clone, Debug)]
+pub struct BuiltinRedactor {
+    policy: Policy,
+}
+
+impl BuiltinRedactor {
+    /// A redactor applying `policy` (compiles the global scanner on first use).
+    pub fn new(policy: Policy) -> BuiltinRedactor {
+        Lazy::force(&GLOBAL);
+        BuiltinRedactor { policy }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Redacts a string under this redactor's policy.
+    pub fn redact_str<'a>(&self, text: &'a str) -> (Cow<'a, str>, Report) {
+        redact_str(text, &self.policy)
+    }
+}
+
+impl Default for BuiltinRedactor {
+    fn default() -> Self {
+        BuiltinRedactor::new(Policy::default_preset())
+    }
+}
+
+impl Redactor for BuiltinRedactor {
+    fn redact(&self, value: &mut Value) -> Report {
+        redact_value(value, &self.policy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    impl Scanner {
+        /// Every active detector over the whole text, no gating (the reference for the gate).
+        fn scan_ungated(&self, text: &str, opts: &ScanOptions) -> Vec<Finding> {
+            let mut out = Vec::new();
+            let mut spans = Vec::new();
+            for (di, d) in DEFS.iter().enumerate() {
+                if opts.enabled(d.feature) {
+                    self.run(di, text, 0, text.len(), &mut spans, &mut out);
+                }
+            }
+            out.sort_by(|a, b| {
+                a.start
+                    .cmp(&b.start)
+                    .then(b.end.cmp(&a.end))
+                    .then(a.category.cmp(b.category))
+            });
+            let mut merged: Vec<Finding> = Vec::new();
+            for f in out {
+                if let Some(prev) = merged
+                    .iter_mut()
+                    .rev()
+                    .take(8)
+                    .find(|p| p.category == f.category && f.start < p.end)
+                {
+                    prev.end = prev.end.max(f.end);
+                    continue;
+                }
+                merged.push(f);
+            }
+            merged
+        }
+    }
+
+    const FRAGMENTS: &[&str] = &[
+        "01632 960123",
+        "(01632) 960123",
+        "01 23 45 67 89",
+        "030/12345678",
+        "07700900123",
+        "0",
+        "(0118)4960656",
+        "93 9096-6909",
+        "(11) 98765-4321",
+        "ann@example.org",
+        "4111 1111 1111 1111",
+        "3782 822463 10005",
+        "675924376543",
+        "240-71-7003",
+        "240 71 7003",
+        "ssn 240717003",
+        "(365)988-4332x2822",
+        "+1-237-428-0321",
+        "001-659-505-6055",
+        "234.928.6179",
+        "5185843282",
+        "+44 20 7946 0958",
+        "193.144.194.128",
+        "2001:db8::8a2e:370:7334",
+        "::ffff:10.0.0.1",
+        "efab:aae:58e9:c7bf:f53b:db4a:491b:3e6d",
+        "3c:87:c4:35:ca:ed",
+        "3C-87-C4-35-CA-ED",
+        "3c87.c435.caed",
+        "GB82 WEST 1234 5698 7654 32",
+        "DE89370400440532013000",
+        "021000021",
+        "DEUTDEFF500",
+        "UCYFGBNO",
+        "Password is TBivR5tHa!pI5",
+        "pwd=Q$qRhmVP8",
+        "\"password\": \"x1\"",
+        "religion: Muslim",
+        "HIV positive",
+        "diagnosed with cancer",
+        "trade union member",
+        "AB123456C",
+        "AB 12 34 56 C",
+        "86095742719",
+        "255081416802538",
+        "184032A12345650",
+        "2341 2341 2346",
+        "Zx9Qm2LpR7vT4nW8kB3yH6dF1sJ5gC0",
+        "sk-proj-A3y_nXL_cPZKcuzPrR2BImWS-Ei",
+        "AKIASWLRLB9DE9O2U2VG",
+        "https://u:p4ss@h.example",
+        "-----BEGIN PRIVATE KEY-----",
+        "-----END PRIVATE KEY-----",
+        "Bearer y1lWUUl6azJTTdyF2PV47oeAR",
+        "version 4.16.31",
+        "10:17:09",
+        "order #",
+        "ref",
+        "x",
+        "é",
+        "1",
+        "12",
+        "-",
+        ".",
+        ":",
+        "::",
+        "(",
+        ")",
+        "+",
+        "\n",
+        " ",
+        "  ",
+        "4",
+        "AB",
+        "GB",
+        "#",
+        "case 7737:",
+        "$12.50",
+        "1.",
+        "2024-01-08T00:05:06",
+    ];
+
+    #[test]
+    fn registry_limits() {
+        assert!(DEFS.len() <= 64);
+        for k in 0..32 {
+            let n = DEFS
+                .iter()
+                .filter(|d| matches!(d.gate, gate::Gate::Bits(m) if m & (1 << k) != 0))
+                .count();
+            assert!(n <= 6, "bit {k} gates {n} detectors");
+        }
+    }
+
+    #[test]
+    fn gating_never_loses_a_finding() {
+        let mut opts = ScanOptions::new();
+        for p in LocalePack::ALL {
+            opts.enable_pack(p);
+        }
+        opts.entropy = true;
+        let sc = Scanner::global();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let n = 1 + (next() % 8) as usize;
+            let mut text = String::new();
+            for _ in 0..n {
+                text.push_str(FRAGMENTS[(next() % FRAGMENTS.len() as u64) as usize]);
+                match next() % 4 {
+                    0 => text.push(' '),
+                    1 => text.push('\n'),
+                    2 => {}
+                    _ => text.push_str(", "),
+                }
+            }
+            let mut gated = Vec::new();
+            sc.scan_into(&text, &opts, None, &mut gated);
+            let reference = sc.scan_ungated(&text, &opts);
+            assert_eq!(gated, reference, "text {text:?}");
+        }
+        // and the corpus lines
+        for line in include_str!("../../tests/corpus/redaction-en_US.jsonl").lines() {
+            let mut gated = Vec::new();
+            sc.scan_into(line, &opts, None, &mut gated);
+            assert_eq!(gated, sc.scan_ungated(line, &opts), "line {line}");
+        }
+    }
+}
