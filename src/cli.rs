@@ -51,6 +51,25 @@ enum Command {
     Summary(crate::export::cli::SummaryArgs),
     /// Verify an excerpt pack (a filtered export) on its own terms.
     VerifyExcerpt(crate::export::cli::VerifyExcerptArgs),
+    /// Redact JSON Lines from stdin with the same engine the layer uses: a dry run on real
+    /// samples before turning the layer on. Each input line is any JSON value; each output line
+    /// is that value redacted (or, with --findings, what was found: categories and counts only).
+    ///
+    /// Exit status: 0 done, 2 usage error or a line that is not JSON (named by number).
+    Redact(RedactArgs),
+}
+
+#[derive(Args, Debug)]
+struct RedactArgs {
+    /// A preset (default, gdpr, pci, strict) or a policy TOML file.
+    #[arg(long, value_name = "PRESET|FILE", default_value = "default")]
+    policy: String,
+    /// Redact every category, whatever the policy says.
+    #[arg(long)]
+    all: bool,
+    /// Print the findings of each line instead of the redacted value.
+    #[arg(long)]
+    findings: bool,
 }
 
 #[derive(Args, Debug)]
@@ -148,6 +167,7 @@ where
         Command::VerifyExcerpt(args) => {
             ExitCode::from(crate::export::cli::run_verify_excerpt(args))
         }
+        Command::Redact(args) => ExitCode::from(redact(args)),
     }
 }
 
@@ -183,6 +203,84 @@ fn repair(mut args: RepairArgs) -> u8 {
         }
         Err(e) => usage_error(&e.to_string()),
     }
+}
+
+fn redact(args: RedactArgs) -> u8 {
+    use crate::redact::{Policy, redact_value};
+    use std::io::BufRead;
+    let policy = if args.all {
+        Policy::redact_all()
+    } else if let Some(p) = Policy::preset(&args.policy) {
+        p
+    } else {
+        let text = match std::fs::read_to_string(&args.policy) {
+            Ok(t) => t,
+            Err(e) => {
+                return usage_error(&format!(
+                    "--policy {}: not a preset (default, gdpr, pci, strict) and not a readable \
+                     file: {e}",
+                    args.policy
+                ));
+            }
+        };
+        match Policy::from_toml_str(&text) {
+            Ok(p) => p,
+            Err(e) => return usage_error(&format!("{}: {e}", args.policy)),
+        }
+    };
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut line = Vec::new();
+    let mut reader = stdin.lock();
+    for number in 1u64.. {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => return usage_error(&format!("reading stdin: {e}")),
+        }
+        let Ok(text) = std::str::from_utf8(&line) else {
+            return usage_error(&format!("line {number}: not valid UTF-8"));
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let mut value = match crate::json::parse(text) {
+            Ok(v) => v,
+            Err(e) => return usage_error(&format!("line {number}: not JSON: {e}")),
+        };
+        let report = redact_value(&mut value, &policy);
+        let written = if args.findings {
+            let findings: Vec<serde_json::Value> = report
+                .categories()
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "category": c.category,
+                        "group": c.group,
+                        "count": c.count,
+                        "action": c.action.as_str(),
+                        "severity": c.severity.as_str(),
+                    })
+                })
+                .collect();
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({"line": number, "findings": findings})
+            )
+        } else {
+            writeln!(out, "{}", crate::json::to_line_string(&value))
+        };
+        if written.is_err() {
+            // The reader went away (a closed pipe): stop quietly.
+            return EXIT_OK;
+        }
+    }
+    let _ = out.flush();
+    EXIT_OK
 }
 
 /// Whether `file` starts with an excerpt pack's header (`{"_meta": {..., "excerpt": ...}}`).
