@@ -26,6 +26,7 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 use crate::chain::{self, FORMAT, HashAlg, PRODUCER, SigningKey};
 use crate::error::Error;
 use crate::json::Value;
+pub use crate::redact::Severity;
 use crate::redact::{BuiltinRedactor, Policy, Redactor};
 use crate::sequencer::{ChainedEntry, Msg, Redaction, Sequencer, SyncPolicy};
 use crate::writer::{ChainTip, ChainWriter, Durability, JsonlFileWriter};
@@ -826,28 +827,6 @@ impl FlagAction {
     }
 }
 
-/// The severity a policy flag records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
-    /// Informational.
-    Info,
-    /// Needs a look.
-    Warning,
-    /// Needs action.
-    Critical,
-}
-
-impl Severity {
-    /// The name written to the log.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
 /// A cheap, cloneable handle to a running audit log: flush it, read its head, and record
 /// explicit entries whose chained position the caller needs.
 #[derive(Clone)]
@@ -940,13 +919,7 @@ impl AuditHandle {
         let (redacted, report) = self.shared.redactor.redact_str(content);
         if report.blocked() {
             let categories: Vec<&str> = report.categories_blocked();
-            let severity = report
-                .max_severity()
-                .map_or(Severity::Critical, |s| match s {
-                    crate::redact::Severity::Info => Severity::Info,
-                    crate::redact::Severity::Warning => Severity::Warning,
-                    crate::redact::Severity::Critical => Severity::Critical,
-                });
+            let severity = report.max_severity().unwrap_or(Severity::Critical);
             let reason = format!(
                 "{operation} blocked before it ran: {}",
                 categories.join(", ")

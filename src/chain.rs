@@ -221,6 +221,19 @@ impl SigningKey {
         Ok(SigningKey { bytes })
     }
 
+    /// The key named by an environment variable or a key file, whichever is given (the
+    /// variable first); `None` when neither is. For command lines and configuration.
+    pub fn from_env_or_file(
+        var: Option<&str>,
+        file: Option<&Path>,
+    ) -> Result<Option<SigningKey>, KeyError> {
+        match (var, file) {
+            (Some(var), _) => SigningKey::from_env(var).map(Some),
+            (None, Some(path)) => SigningKey::from_file(path).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+
     fn mac(&self) -> Hmac<Sha256> {
         // HMAC accepts keys of any length.
         <Hmac<Sha256> as Mac>::new_from_slice(&self.bytes).expect("HMAC takes any key length")

@@ -117,15 +117,10 @@ struct KeyArgs {
 
 impl KeyArgs {
     fn load(&mut self) -> Result<Option<SigningKey>, String> {
-        if let Some(var) = &self.key_env {
-            return SigningKey::from_env(var)
-                .map(Some)
-                .map_err(|e| e.to_string());
-        }
-        if let Some(path) = &self.key_file {
-            return SigningKey::from_file(path)
-                .map(Some)
-                .map_err(|e| e.to_string());
+        let named = SigningKey::from_env_or_file(self.key_env.as_deref(), self.key_file.as_deref())
+            .map_err(|e| e.to_string())?;
+        if named.is_some() {
+            return Ok(named);
         }
         if let Some(key) = self.key.take() {
             let key = Zeroizing::new(key);

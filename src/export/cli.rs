@@ -39,17 +39,8 @@ pub struct ExportKeyArgs {
 impl ExportKeyArgs {
     /// Loads the key, if one was named.
     pub fn load(&self) -> Result<Option<SigningKey>, String> {
-        if let Some(var) = &self.key_env {
-            return SigningKey::from_env(var)
-                .map(Some)
-                .map_err(|e| e.to_string());
-        }
-        if let Some(path) = &self.key_file {
-            return SigningKey::from_file(path)
-                .map(Some)
-                .map_err(|e| e.to_string());
-        }
-        Ok(None)
+        SigningKey::from_env_or_file(self.key_env.as_deref(), self.key_file.as_deref())
+            .map_err(|e| e.to_string())
     }
 }
 

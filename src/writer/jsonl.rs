@@ -86,16 +86,7 @@ impl ChainWriter for JsonlFileWriter {
         }
         if created {
             // Make the new directory entry itself durable.
-            if let Some(dir) = self.path.parent() {
-                let dir = if dir.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    dir
-                };
-                if let Ok(d) = File::open(dir) {
-                    let _ = d.sync_all();
-                }
-            }
+            sync_parent_dir(&self.path);
         }
         let len = file.metadata().map_err(|e| self.io_err("stat", e))?.len();
         self.committed_len = len;
