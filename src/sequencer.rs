@@ -119,6 +119,8 @@ pub(crate) struct Sequencer {
     /// The tip including the current, uncommitted batch.
     working: ChainTip,
     batch_entries: usize,
+    /// Whether the current batch starts with a `gap` entry for earlier lost entries.
+    batch_has_gap: bool,
     batch_replies: Vec<(Reply, ChainedEntry)>,
     decisions: HashMap<u64, OpenDecision>,
     ids: DecisionIds,
@@ -149,6 +151,7 @@ impl Sequencer {
             committed: tip.clone(),
             working: tip,
             batch_entries: 0,
+            batch_has_gap: false,
             batch_replies: Vec::new(),
             decisions: HashMap::new(),
             ids: DecisionIds::new()?,
@@ -173,6 +176,7 @@ impl Sequencer {
                 ("error".into(), Value::from(self.lost_error.as_str())),
             ]);
             self.seal_raw("gap", gap);
+            self.batch_has_gap = true;
         }
         let decision_id = payload
             .get("decision_id")
@@ -319,6 +323,7 @@ impl Sequencer {
                     .committed_entries
                     .fetch_add(self.batch_entries as u64, Ordering::Relaxed);
                 self.batch_entries = 0;
+                self.batch_has_gap = false;
                 if had_gap {
                     self.lost = 0;
                 }
@@ -340,7 +345,11 @@ impl Sequencer {
             }
             Err(e) => {
                 let message = format!("{}: {e}", self.writer.describe());
-                let user_entries = (self.batch_entries - usize::from(self.lost > 0)) as u64;
+                // The gap entry that opened this batch (if any) is the log's own, not a lost
+                // user entry.
+                let user_entries =
+                    self.batch_entries
+                        .saturating_sub(usize::from(self.batch_has_gap)) as u64;
                 if self.lost == 0 {
                     self.lost_first_seq = self.committed.next_seq;
                     self.lost_error = message.clone();
@@ -356,6 +365,7 @@ impl Sequencer {
                     .unwrap_or_else(PoisonError::into_inner) = Some(message.clone());
                 self.working = self.committed.clone();
                 self.batch_entries = 0;
+                self.batch_has_gap = false;
                 for (reply, _) in replies {
                     let _ = reply.send(Err(Error::Write(message.clone())));
                 }

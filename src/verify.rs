@@ -437,7 +437,9 @@ fn verify_parallel(
                 if !examiner.alg_decided {
                     let facts = examiner.examine_first_aware(&info, lines.buf());
                     head.push((info, facts));
-                    if examiner.alg_decided {
+                    // Sent as soon as the algorithm is known, or in chunks while it is not
+                    // (a file without entries must not pile up here).
+                    if examiner.alg_decided || head.len() == CHUNK_LINES {
                         if reader_done
                             .send((index, Ok(std::mem::take(&mut head))))
                             .is_err()
@@ -473,11 +475,22 @@ fn verify_parallel(
                 let _ = job_tx.send(chunk);
             }
         });
-        // Walk the examined chunks in file order.
+        // Walk the examined chunks in file order. After a read error the channel is still
+        // drained, so that no thread stays blocked on a full channel and the scope can end.
         let mut pending: BTreeMap<u64, Examined> = BTreeMap::new();
         let mut next = 0u64;
+        let mut failure = None;
         for (index, result) in done_rx {
-            pending.insert(index, result?);
+            match result {
+                Ok(lines) if failure.is_none() => {
+                    pending.insert(index, lines);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    failure.get_or_insert(e);
+                    pending.clear();
+                }
+            }
             while let Some(lines) = pending.remove(&next) {
                 for (info, facts) in lines {
                     walker.apply(&info, facts);
@@ -485,7 +498,7 @@ fn verify_parallel(
                 next += 1;
             }
         }
-        Ok(())
+        failure.map_or(Ok(()), Err)
     })?;
     Ok(walker.finish())
 }
@@ -1388,6 +1401,43 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Many entry lines (so the workers are busy), then a read error.
+    struct FailingReader {
+        left: usize,
+    }
+
+    const ENTRY: &[u8] = b"{\"seq\": 0, \"ts\": \"t\", \"type\": \"audit_open\", \"payload\": {}, \"prev_hash\": \"0000000000000000000000000000000000000000000000000000000000000000\", \"hash\": \"0000000000000000000000000000000000000000000000000000000000000000\", \"sig\": \"\"}\n";
+
+    impl io::Read for FailingReader {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.left == 0 {
+                return Err(io::Error::other("disk went away"));
+            }
+            let n = (buf.len() / ENTRY.len()).min(self.left).max(1);
+            for i in 0..n {
+                buf[i * ENTRY.len()..(i + 1) * ENTRY.len()].copy_from_slice(ENTRY);
+            }
+            self.left -= n;
+            Ok(n * ENTRY.len())
+        }
+    }
+
+    #[test]
+    fn a_read_error_in_parallel_verification_is_returned_not_hung_on() {
+        let reader = io::BufReader::with_capacity(64 * 1024, FailingReader { left: 200_000 });
+        let err = verify_parallel(reader, "failing", &VerifyOptions::default(), 2).unwrap_err();
+        assert!(err.to_string().contains("disk went away"));
+    }
+
+    #[test]
+    fn a_large_file_without_entries_is_walked_in_chunks() {
+        // No entry ever decides the hash algorithm: the lines still flow through in chunks.
+        let text = "{\"no\": 1}\n".repeat(300_000);
+        let v = verify_parallel(text.as_bytes(), "x", &VerifyOptions::default(), 2).unwrap();
+        assert_eq!(v.entries, 0);
+        assert_eq!(v.problem_count, 300_000);
     }
 
     #[test]
