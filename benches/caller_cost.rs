@@ -100,6 +100,33 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|n| timed(&audit, n, true, audited_event, &flush))
     });
 
+    // A whole decision on the caller's thread: create, enter, exit, close (the sealing itself
+    // happens on the sequencer).
+    g.bench_function("audit_layer_decision_span_lifecycle", |b| {
+        b.iter_custom(|n| {
+            tracing::dispatcher::with_default(&audit, || {
+                let mut total = Duration::ZERO;
+                let mut left = n;
+                while left > 0 {
+                    let k = left.min(BATCH / 4);
+                    let start = Instant::now();
+                    for _ in 0..k {
+                        let span = tracing::info_span!(
+                            "decide",
+                            audit.decision = "bench",
+                            actor = "agent"
+                        );
+                        let _e = span.enter();
+                    }
+                    total += start.elapsed();
+                    left -= k;
+                    flush();
+                }
+                total
+            })
+        })
+    });
+
     let fmt_json = Dispatch::new(
         tracing_subscriber::registry().with(
             tracing_subscriber::fmt::layer()
