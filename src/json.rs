@@ -144,6 +144,20 @@ fn write_python_float(out: &mut impl fmt::Write, x: f64) -> fmt::Result {
     // Rust's `{:e}` gives the shortest round-trip digits as `d[.ddd]e[-]X`.
     let mut buf = StackString::<40>::new();
     write!(buf, "{x:e}")?;
+    if buf
+        .as_str()
+        .trim_start_matches('-')
+        .split('e')
+        .next()
+        .map_or(0, |m| m.len())
+        == 18
+    {
+        // 17 significant digits (and the point): the shortest round-trip form can fall on a
+        // tie between two 17-digit strings, which Rust rounds up and Python (David Gay's dtoa)
+        // rounds to even. The exact formatter rounds half to even, as Python does.
+        buf = StackString::new();
+        write!(buf, "{x:.16e}")?;
+    }
     let s = buf.as_str();
     let (negative, s) = match s.strip_prefix('-') {
         Some(rest) => (true, rest),
@@ -515,6 +529,15 @@ impl Parser<'_> {
         }
     }
 
+    /// An error for text that ends before the value does (a torn line), at the end.
+    fn cut_short(&self, message: &str) -> ParseError {
+        ParseError {
+            offset: self.bytes.len(),
+            message: message.into(),
+            truncated: true,
+        }
+    }
+
     fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.pos) {
             self.pos += 1;
@@ -565,6 +588,7 @@ impl Parser<'_> {
         self.enter()?;
         self.pos += 1;
         let mut fields: Vec<(String, Value)> = Vec::new();
+        let mut seen: Option<std::collections::HashSet<String>> = None;
         self.skip_ws();
         if self.bytes.get(self.pos) == Some(&b'}') {
             self.pos += 1;
@@ -578,7 +602,15 @@ impl Parser<'_> {
             }
             let key_at = self.pos;
             let key = self.string()?;
-            if fields.iter().any(|(k, _)| *k == key) {
+            let duplicate = if fields.len() < 16 {
+                fields.iter().any(|(k, _)| *k == key)
+            } else {
+                // Many keys: a set keeps hostile objects (100k keys) linear, not quadratic.
+                !seen
+                    .get_or_insert_with(|| fields.iter().map(|(k, _)| k.clone()).collect())
+                    .insert(key.clone())
+            };
+            if duplicate {
                 return Err(ParseError {
                     offset: key_at,
                     message: format!("duplicate key {}", quoted(&key)),
@@ -664,7 +696,7 @@ impl Parser<'_> {
 
     fn escape(&mut self, out: &mut String) -> Result<(), ParseError> {
         let Some(&c) = self.bytes.get(self.pos + 1) else {
-            return Err(self.err("unterminated escape"));
+            return Err(self.cut_short("unterminated escape"));
         };
         self.pos += 2;
         let ch = match c {
@@ -679,6 +711,10 @@ impl Parser<'_> {
             b'u' => {
                 let hi = self.hex4()?;
                 if (0xD800..0xDC00).contains(&hi) {
+                    if b"\\u".starts_with(&self.bytes[self.pos..]) {
+                        // The text ends between the two halves of a surrogate pair.
+                        return Err(self.cut_short("unterminated surrogate pair"));
+                    }
                     if self.bytes[self.pos..].starts_with(b"\\u") {
                         self.pos += 2;
                         let lo = self.hex4()?;
@@ -706,10 +742,13 @@ impl Parser<'_> {
     }
 
     fn hex4(&mut self) -> Result<u32, ParseError> {
-        let digits = self
-            .bytes
-            .get(self.pos..self.pos + 4)
-            .ok_or_else(|| self.err("invalid \\uXXXX escape"))?;
+        let digits = match self.bytes.get(self.pos..self.pos + 4) {
+            Some(d) => d,
+            None if self.bytes[self.pos..].iter().all(u8::is_ascii_hexdigit) => {
+                return Err(self.cut_short("unterminated \\uXXXX escape"));
+            }
+            None => return Err(self.err("invalid \\uXXXX escape")),
+        };
         let mut v = 0u32;
         for &d in digits {
             let n = (d as char)
@@ -737,6 +776,9 @@ impl Parser<'_> {
         if self.bytes.get(self.pos) == Some(&b'.') {
             let dot = self.pos;
             self.pos += 1;
+            if self.pos == self.bytes.len() {
+                return Err(self.cut_short("number cut short after '.'"));
+            }
             if !matches!(self.bytes.get(self.pos), Some(b'0'..=b'9')) {
                 // Python's scanner stops before a '.' not followed by digits, so the text
                 // fails as "extra data"; report that position the same way.
@@ -751,6 +793,9 @@ impl Parser<'_> {
             self.pos += 1;
             if let Some(b'+' | b'-') = self.bytes.get(self.pos) {
                 self.pos += 1;
+            }
+            if self.pos == self.bytes.len() {
+                return Err(self.cut_short("number cut short in its exponent"));
             }
             if matches!(self.bytes.get(self.pos), Some(b'0'..=b'9')) {
                 self.digits();
@@ -813,6 +858,8 @@ mod tests {
     }
 
     #[test]
+    // The tie cases are exactly representable binary64 values; their precision is the point.
+    #[allow(clippy::excessive_precision)]
     fn floats_print_like_python_repr() {
         let cases = [
             (1e-5, "1e-05"),
@@ -830,6 +877,11 @@ mod tests {
             (5e-324, "5e-324"),
             (9007199254740993.0, "9007199254740992.0"),
             (2.5e-7, "2.5e-07"),
+            // Ties between two shortest 17-digit forms round to even, as Python's repr does.
+            (1000000000000000.25, "1000000000000000.2"),
+            (233891771783429.625, "233891771783429.62"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (1e22, "1e+22"),
             (f64::NAN, "NaN"),
             (f64::NEG_INFINITY, "-Infinity"),
         ];
@@ -898,14 +950,46 @@ mod tests {
             ("\"abc", "unterminated"),
             ("\"a\u{1}\"", "control character"),
             ("01", "extra data"),
-            ("1.", "extra data"),
+            ("1.x", "extra data"),
             ("[1] x", "extra data"),
             ("tru", "expecting value"),
             ("\"\\x\"", "invalid \\escape"),
+            ("1.x", "extra data"),
         ] {
             let e = parse(text).unwrap_err();
             assert!(e.message.contains(needle), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn objects_with_many_keys_parse_in_linear_time_and_still_refuse_duplicates() {
+        let mut text = String::from("{");
+        for i in 0..100_000 {
+            text.push_str(&format!("\"k{i}\": {i},"));
+        }
+        let start = std::time::Instant::now();
+        let ok = format!("{}\"last\": 0}}", text);
+        assert!(parse(&ok).is_ok());
+        let dup = format!("{}\"k99999\": 0}}", text);
+        assert!(
+            parse(&dup)
+                .unwrap_err()
+                .message
+                .contains("duplicate key \"k99999\"")
+        );
+        assert!(start.elapsed() < std::time::Duration::from_secs(20));
+    }
+
+    #[test]
+    fn text_cut_anywhere_is_reported_as_truncated() {
+        let full = r#"{"a": "x\"y\u00e9\ud83d\ude80", "n": -1.5e-3, "t": true}"#;
+        for end in 1..full.len() {
+            let cut = &full[..end];
+            if let Err(e) = parse(cut) {
+                assert!(e.truncated, "{cut:?}: {e}");
+            }
+        }
+        assert!(!parse("[1, x]").unwrap_err().truncated);
     }
 
     #[test]

@@ -121,6 +121,18 @@ pub(crate) struct Sequencer {
     batch_entries: usize,
     /// Whether the current batch starts with a `gap` entry for earlier lost entries.
     batch_has_gap: bool,
+    /// Records dropped in fail-open mode whose count this batch chains, and how many `gap`
+    /// entries carry them (restored if the batch fails).
+    batch_dropped: u64,
+    /// Entries of the current batch that the log wrote itself (gaps, segment openings): not
+    /// counted as lost user entries when the batch fails.
+    batch_system: usize,
+    /// `segment_open`/`retention` entries in the current batch, and those of a failed batch
+    /// that must open the next one (the new segment must start with them).
+    batch_segment: Vec<(String, Value)>,
+    pending_segment: Vec<(String, Value)>,
+    /// Entries lost since the last flush: the next flush reports them.
+    lost_since_flush: u64,
     batch_replies: Vec<(Reply, ChainedEntry)>,
     decisions: HashMap<u64, OpenDecision>,
     ids: DecisionIds,
@@ -152,6 +164,11 @@ impl Sequencer {
             working: tip,
             batch_entries: 0,
             batch_has_gap: false,
+            batch_dropped: 0,
+            batch_system: 0,
+            batch_segment: Vec::new(),
+            pending_segment: Vec::new(),
+            lost_since_flush: 0,
             batch_replies: Vec::new(),
             decisions: HashMap::new(),
             ids: DecisionIds::new()?,
@@ -165,18 +182,8 @@ impl Sequencer {
 
     /// Seals one entry onto the working tip and appends it to the writer's batch.
     pub(crate) fn seal(&mut self, kind: &str, payload: Value) -> ChainedEntry {
-        if self.lost == 0 && self.writer.wants_rotation() {
+        if self.lost == 0 && self.pending_segment.is_empty() && self.writer.wants_rotation() {
             self.rotate();
-        }
-        if self.lost > 0 && self.batch_entries == 0 {
-            // The previous batch(es) failed: say so on the chain before anything else.
-            let gap = Value::Object(vec![
-                ("lost_entries".into(), Value::from(self.lost)),
-                ("first_lost_seq".into(), Value::from(self.lost_first_seq)),
-                ("error".into(), Value::from(self.lost_error.as_str())),
-            ]);
-            self.seal_raw("gap", gap);
-            self.batch_has_gap = true;
         }
         let decision_id = payload
             .get("decision_id")
@@ -239,7 +246,7 @@ impl Sequencer {
                 if self.alg != HashAlg::Sha256 {
                     open.push(("hash_alg".to_owned(), Value::from(self.alg.name())));
                 }
-                self.seal_raw("segment_open", Value::Object(open));
+                self.seal_segment_entry("segment_open", Value::Object(open));
                 if !r.deleted.is_empty() {
                     let deleted = r
                         .deleted
@@ -252,10 +259,17 @@ impl Sequencer {
                             ])
                         })
                         .collect();
-                    self.seal_raw(
+                    self.seal_segment_entry(
                         "retention",
                         Value::Object(vec![("deleted".into(), Value::Array(deleted))]),
                     );
+                }
+                if let Some(e) = r.retention_error {
+                    *self
+                        .shared
+                        .last_error
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) = Some(format!("retention: {e}"));
                 }
             }
             Err(e) => {
@@ -269,12 +283,49 @@ impl Sequencer {
         }
     }
 
+    /// Seals an entry that opens a segment, remembering it until its batch is committed.
+    fn seal_segment_entry(&mut self, kind: &str, payload: Value) {
+        self.seal_raw(kind, payload.clone());
+        self.batch_segment.push((kind.to_owned(), payload));
+        self.batch_system += 1;
+    }
+
     /// Seals an entry that belongs to no decision (`audit_open`, `audit_resume`).
     pub(crate) fn seal_unattributed(&mut self, kind: &str, payload: Value) {
         self.seal_raw(kind, payload);
     }
 
+    /// Seals an entry into the current batch. A batch that follows lost entries starts with
+    /// the `gap` entry that records them, whatever entry opens it.
     fn seal_raw(&mut self, kind: &str, payload: Value) -> (u64, String) {
+        self.seal_lost_gap();
+        self.seal_entry(kind, payload)
+    }
+
+    /// Opens a batch: a new segment whose opening entries were lost starts with them again,
+    /// and a batch that follows lost entries starts with the `gap` entry recording them.
+    fn seal_lost_gap(&mut self) {
+        if self.batch_entries != 0 {
+            return;
+        }
+        for (kind, payload) in std::mem::take(&mut self.pending_segment) {
+            self.seal_entry(&kind, payload.clone());
+            self.batch_segment.push((kind, payload));
+            self.batch_system += 1;
+        }
+        if self.lost > 0 {
+            let gap = Value::Object(vec![
+                ("lost_entries".into(), Value::from(self.lost)),
+                ("first_lost_seq".into(), Value::from(self.lost_first_seq)),
+                ("error".into(), Value::from(self.lost_error.as_str())),
+            ]);
+            self.seal_entry("gap", gap);
+            self.batch_has_gap = true;
+            self.batch_system += 1;
+        }
+    }
+
+    fn seal_entry(&mut self, kind: &str, payload: Value) -> (u64, String) {
         let entry = SealedEntry::seal(
             self.alg,
             self.key.as_ref(),
@@ -285,7 +336,9 @@ impl Sequencer {
             std::mem::take(&mut self.working.head),
         );
         self.writer.append(&entry);
-        self.working.next_seq += 1;
+        // Saturating: 2^64 entries are never reached; a crafted chain at the limit gets a
+        // repeated seq (which verification reports) rather than a panic.
+        self.working.next_seq = self.working.next_seq.saturating_add(1);
         self.working.head = entry.hash.clone();
         self.batch_entries += 1;
         (entry.seq, entry.hash)
@@ -303,6 +356,8 @@ impl Sequencer {
                 ("reason".into(), Value::from("queue full (fail-open mode)")),
             ]);
             self.seal_raw("gap", gap);
+            self.batch_dropped += dropped;
+            self.batch_system += 1;
         }
     }
 
@@ -317,16 +372,19 @@ impl Sequencer {
         let replies = std::mem::take(&mut self.batch_replies);
         match result {
             Ok(()) => {
-                let had_gap = self.lost > 0;
+                if self.batch_has_gap {
+                    // The gap entry that records the lost entries is now on the chain.
+                    self.lost = 0;
+                }
+                self.batch_dropped = 0;
+                self.batch_system = 0;
+                self.batch_segment.clear();
                 self.committed = self.working.clone();
                 self.shared
                     .committed_entries
                     .fetch_add(self.batch_entries as u64, Ordering::Relaxed);
                 self.batch_entries = 0;
                 self.batch_has_gap = false;
-                if had_gap {
-                    self.lost = 0;
-                }
                 if durability == Durability::Synced {
                     self.unsynced = false;
                     self.last_sync = Instant::now();
@@ -347,9 +405,19 @@ impl Sequencer {
                 let message = format!("{}: {e}", self.writer.describe());
                 // The gap entry that opened this batch (if any) is the log's own, not a lost
                 // user entry.
-                let user_entries =
-                    self.batch_entries
-                        .saturating_sub(usize::from(self.batch_has_gap)) as u64;
+                let user_entries = self.batch_entries.saturating_sub(self.batch_system) as u64;
+                // A new segment's opening entries must open it again.
+                self.pending_segment = std::mem::take(&mut self.batch_segment);
+                // The drop counts this batch would have chained go back to be chained later.
+                self.shared
+                    .dropped_when_full
+                    .fetch_add(self.batch_dropped, Ordering::SeqCst);
+                self.shared
+                    .dropped_total
+                    .fetch_sub(self.batch_dropped, Ordering::Relaxed);
+                self.batch_dropped = 0;
+                self.batch_system = 0;
+                self.lost_since_flush += user_entries;
                 if self.lost == 0 {
                     self.lost_first_seq = self.committed.next_seq;
                     self.lost_error = message.clone();
@@ -515,9 +583,20 @@ impl Sequencer {
                 }
             }
             Msg::Flush(reply) => {
-                let result = self
-                    .commit(Durability::Synced)
-                    .map(|()| self.committed.clone());
+                // Record an earlier loss now rather than with the next entry.
+                self.seal_lost_gap();
+                let committed = self.commit(Durability::Synced);
+                // Each flush reports the losses since the previous one, once.
+                let lost = std::mem::take(&mut self.lost_since_flush);
+                let result = match committed {
+                    Err(e) => Err(e),
+                    Ok(()) if lost > 0 => Err(Error::Write(format!(
+                        "{lost} entries enqueued before this flush were not persisted ({}); \
+                         the chain records the gap",
+                        self.lost_error
+                    ))),
+                    Ok(()) => Ok(self.committed.clone()),
+                };
                 let _ = reply.send(result);
             }
             Msg::Shutdown(reply) => return Some(reply),

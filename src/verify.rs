@@ -26,6 +26,9 @@ use crate::chain::{self, GENESIS, HashAlg, SigningKey};
 use crate::error::Error;
 use crate::json::{self, Value};
 
+/// At most this many segment names from `retention` entries are kept per file.
+const MAX_RETENTION_NAMES: usize = 4096;
+
 /// Lines longer than this are refused (with the line number) instead of being read into memory.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 
@@ -194,7 +197,7 @@ pub struct Verification {
 impl Verification {
     /// The seq the next entry appended to this chain gets.
     pub fn next_seq(&self) -> u64 {
-        self.last_seq.map_or(0, |s| s + 1)
+        self.last_seq.map_or(0, |s| s.saturating_add(1))
     }
 }
 
@@ -373,6 +376,8 @@ fn verify_parallel(
 
     /// Lines per chunk: big enough to amortise the hand-offs, small enough to bound memory.
     const CHUNK_LINES: usize = 2048;
+    /// And at most about this many bytes, so that long lines do not multiply the memory held.
+    const CHUNK_BYTES: usize = 4 << 20;
     type Examined = Vec<(LineInfo, LineFacts)>;
     struct Chunk {
         index: u64,
@@ -454,7 +459,7 @@ fn verify_parallel(
                 let start = chunk.data.len();
                 chunk.data.extend_from_slice(lines.buf());
                 chunk.lines.push((info, start..chunk.data.len()));
-                if chunk.lines.len() == CHUNK_LINES {
+                if chunk.lines.len() == CHUNK_LINES || chunk.data.len() >= CHUNK_BYTES {
                     let next = Chunk {
                         index: index + 1,
                         data: Vec::new(),
@@ -694,6 +699,14 @@ impl Examiner {
         }
         let text = match std::str::from_utf8(raw) {
             Ok(t) => t,
+            // A multi-byte character cut by the end of the line: torn if it is the last line.
+            Err(e) if e.error_len().is_none() => {
+                return LineFacts::Unparsed(json::ParseError {
+                    offset: e.valid_up_to(),
+                    message: "incomplete UTF-8 character at the end of the line".into(),
+                    truncated: true,
+                });
+            }
             Err(e) => {
                 return LineFacts::NotUtf8 {
                     at: e.valid_up_to(),
@@ -991,7 +1004,6 @@ impl<'o> Walker<'o> {
                 self.expected_seq = Some(seq);
             }
         }
-        self.retention_deleted.extend(e.retention_deleted);
 
         let mut entry_ok = true;
         if let Some(prev) = &self.prev
@@ -1046,6 +1058,17 @@ impl<'o> Walker<'o> {
                 Some(seq),
                 format!("seq out of order: expected seq {expected}, found seq {seq}"),
             );
+        }
+        // Deletions are believed only from entries that verified, and kept bounded (the names
+        // are only needed to excuse segments missing before the first one present).
+        if entry_ok {
+            for name in e.retention_deleted {
+                if self.retention_deleted.len() < MAX_RETENTION_NAMES
+                    && !self.retention_deleted.contains(&name)
+                {
+                    self.retention_deleted.push(name);
+                }
+            }
         }
         self.expected_seq = seq.checked_add(1);
         self.head.clone_from(&e.hash);

@@ -639,6 +639,14 @@ fn write_failures_reach_the_caller_and_the_chain_records_the_gap() {
         assert!(status.last_error.unwrap().contains("EIO"));
         failing.store(false, Ordering::SeqCst);
         acttrace::tool_call!(name = "kept-2");
+        // This flush succeeds in writing, and still reports the loss since the last flush
+        // (the flag), once.
+        let err = guard.flush().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("1 entries enqueued before this flush"),
+            "{err}"
+        );
         guard.flush().unwrap();
     });
     let entries = out.lock().unwrap().clone();

@@ -27,6 +27,9 @@ pub struct JsonlFileWriter {
     synced: bool,
     /// A torn tail found by `open` (its line and offset), cut off by `recover`.
     torn: Option<(u64, u64)>,
+    /// Set when a failed batch could not be cut back: the file's end is unknown, so nothing
+    /// more is appended until the log is reopened (and re-verified).
+    poisoned: Option<String>,
 }
 
 impl JsonlFileWriter {
@@ -39,6 +42,7 @@ impl JsonlFileWriter {
             batch: String::new(),
             synced: true,
             torn: None,
+            poisoned: None,
         }
     }
 
@@ -155,27 +159,45 @@ impl ChainWriter for JsonlFileWriter {
                 "the log ends with a torn line; recover() must cut it before appending",
             ));
         }
+        if let Some(why) = &self.poisoned {
+            self.batch.clear();
+            return Err(io::Error::other(format!(
+                "the log's end is in an unknown state ({why}); reopen it to recover"
+            )));
+        }
         let file = self
             .file
             .as_mut()
             .ok_or_else(|| io::Error::other("the log file is not open"))?;
-        if !self.batch.is_empty() {
-            let written = file.write_all(self.batch.as_bytes());
-            if let Err(e) = written {
-                // All or nothing: cut a partly written batch back off.
-                let _ = file.set_len(self.committed_len);
-                self.batch.clear();
-                return Err(e);
+        let before = self.committed_len;
+        let result = (|| {
+            if !self.batch.is_empty() {
+                file.write_all(self.batch.as_bytes())?;
+                self.synced = false;
             }
-            self.committed_len += self.batch.len() as u64;
-            self.batch.clear();
-            self.synced = false;
+            if durability == Durability::Synced && !self.synced {
+                file.sync_data()?;
+                self.synced = true;
+            }
+            Ok(())
+        })();
+        let appended = self.batch.len() as u64;
+        self.batch.clear();
+        match result {
+            Ok(()) => {
+                self.committed_len = before + appended;
+                Ok(())
+            }
+            Err(e) => {
+                // All or nothing: a batch whose write or sync failed is cut back off, so that
+                // the file never holds entries the sequencer counts as lost (that would fork the
+                // chain when it continues). If even that fails, nothing more is appended.
+                if let Err(cut) = file.set_len(before).and_then(|()| file.sync_data()) {
+                    self.poisoned = Some(format!("cutting back a failed batch failed: {cut}"));
+                }
+                Err(e)
+            }
         }
-        if durability == Durability::Synced && !self.synced {
-            file.sync_data()?;
-            self.synced = true;
-        }
-        Ok(())
     }
 
     fn describe(&self) -> String {

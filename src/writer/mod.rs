@@ -126,6 +126,8 @@ pub struct Rotation {
     pub segment: String,
     /// Segments deleted by retention.
     pub deleted: Vec<DeletedSegment>,
+    /// Why retention could not delete what its policy asked (the rotation itself succeeded).
+    pub retention_error: Option<String>,
 }
 
 /// A segment deleted by retention, as the `retention` entry records it.

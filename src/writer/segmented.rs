@@ -136,14 +136,19 @@ impl SegmentedWriter {
         }
     }
 
-    /// Deletes sealed segments the retention policy no longer keeps.
-    fn apply_retention(&self) -> Result<Vec<DeletedSegment>, Error> {
-        let sealed: Vec<u64> = self
-            .present()
-            .map_err(|e| self.io_err("list", &self.dir, e))?
-            .into_iter()
-            .filter(|i| *i < self.index)
-            .collect();
+    /// Deletes sealed segments the retention policy no longer keeps. Every doomed segment's
+    /// last entry is read before anything is deleted; what was deleted is returned even when a
+    /// later step fails (with the error), so that the chain records every deletion.
+    fn apply_retention(&self) -> (Vec<DeletedSegment>, Option<String>) {
+        let sealed: Vec<u64> = match self.present() {
+            Ok(p) => p.into_iter().filter(|i| *i < self.index).collect(),
+            Err(e) => {
+                return (
+                    Vec::new(),
+                    Some(format!("cannot list {}: {e}", self.dir.display())),
+                );
+            }
+        };
         let doomed: Vec<u64> = match self.retention {
             Retention::KeepAll => Vec::new(),
             Retention::KeepSegments(n) => sealed[..sealed.len().saturating_sub(n)].to_vec(),
@@ -159,11 +164,22 @@ impl SegmentedWriter {
                 })
                 .collect(),
         };
-        let mut deleted = Vec::new();
+        let mut tips = Vec::new();
         for i in doomed {
+            match last_entry(&self.segment_path(i)) {
+                Ok(tip) => tips.push((i, tip)),
+                Err(e) => return (Vec::new(), Some(e.to_string())),
+            }
+        }
+        let mut deleted = Vec::new();
+        for (i, (last_seq, head)) in tips {
             let path = self.segment_path(i);
-            let (last_seq, head) = last_entry(&path)?;
-            fs::remove_file(&path).map_err(|e| self.io_err("delete", &path, e))?;
+            if let Err(e) = fs::remove_file(&path) {
+                return (
+                    deleted,
+                    Some(format!("cannot delete {}: {e}", path.display())),
+                );
+            }
             deleted.push(DeletedSegment {
                 segment: self.segment_name(i),
                 last_seq,
@@ -173,7 +189,7 @@ impl SegmentedWriter {
         if !deleted.is_empty() {
             super::jsonl::sync_parent_dir(&self.segment_path(self.index));
         }
-        Ok(deleted)
+        (deleted, None)
     }
 }
 
@@ -200,7 +216,8 @@ pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<(String, u64, PathBuf)
     Ok(out)
 }
 
-/// The seq and hash of a segment's last entry, read from its end.
+/// The seq and hash of a segment's last entry, read from its end (a window that grows up to
+/// the verifier's line-length cap).
 fn last_entry(path: &Path) -> Result<(u64, String), Error> {
     use std::io::{Read, Seek, SeekFrom};
     let err = |source| Error::Io {
@@ -208,36 +225,64 @@ fn last_entry(path: &Path) -> Result<(u64, String), Error> {
         path: path.to_owned(),
         source,
     };
-    let mut f = fs::File::open(path).map_err(err)?;
-    let len = f.metadata().map_err(err)?.len();
-    let window = len.min(1 << 20);
-    f.seek(SeekFrom::Start(len - window)).map_err(err)?;
-    let mut tail = Vec::with_capacity(window as usize);
-    f.read_to_end(&mut tail).map_err(err)?;
-    let text = String::from_utf8_lossy(&tail);
-    let last = text
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .and_then(|l| json::parse(l).ok());
-    let parsed = last
-        .as_ref()
-        .and_then(|v| Some((v.get("seq")?.as_u64()?, v.get("hash")?.as_str()?.to_owned())));
-    parsed.ok_or_else(|| Error::CorruptLog {
+    let corrupt = |detail: &str| Error::CorruptLog {
         source_name: path.display().to_string(),
         line: None,
         seq: None,
-        detail: "cannot read the last entry of a segment due for deletion".into(),
-    })
+        detail: detail.into(),
+    };
+    let mut f = fs::File::open(path).map_err(err)?;
+    let len = f.metadata().map_err(err)?.len();
+    let cap = crate::verify::DEFAULT_MAX_LINE_BYTES as u64 + 2;
+    let mut window = len.min(64 * 1024);
+    loop {
+        f.seek(SeekFrom::Start(len - window)).map_err(err)?;
+        let mut tail = Vec::with_capacity(window as usize);
+        (&mut f).take(window).read_to_end(&mut tail).map_err(err)?;
+        let body = tail.strip_suffix(b"\n").unwrap_or(&tail);
+        // The last line is whole once a newline precedes it, or when the window is the file.
+        let start = memchr::memrchr(b'\n', body)
+            .map(|i| i + 1)
+            .or((window == len).then_some(0));
+        if let Some(start) = start {
+            let last = std::str::from_utf8(&body[start..])
+                .ok()
+                .and_then(|l| json::parse(l.trim()).ok());
+            let parsed = last
+                .as_ref()
+                .and_then(|v| Some((v.get("seq")?.as_u64()?, v.get("hash")?.as_str()?.to_owned())));
+            return parsed.ok_or_else(|| {
+                corrupt("cannot read the last entry of a segment due for deletion")
+            });
+        }
+        if window >= len.min(cap) {
+            return Err(corrupt(
+                "the last line of a segment due for deletion is longer than the line cap",
+            ));
+        }
+        window = (window * 4).min(len).min(cap);
+    }
 }
 
 impl ChainWriter for SegmentedWriter {
     fn open(&mut self, key: Option<&SigningKey>) -> Result<Option<ExistingChain>, Error> {
         fs::create_dir_all(&self.dir).map_err(|e| self.io_err("create", &self.dir, e))?;
         self.key = key.cloned();
-        let present = self
+        let mut present = self
             .present()
             .map_err(|e| self.io_err("list", &self.dir, e))?;
+        // A crash between creating the next segment and writing its first entry leaves it
+        // empty: it holds nothing, so it goes, and the chain continues in the segment before
+        // (the next rotation creates it again, opened by `segment_open`).
+        while present.len() > 1 {
+            let last = *present.last().expect("non-empty");
+            let path = self.segment_path(last);
+            if fs::metadata(&path).map(|m| m.len()).unwrap_or(1) != 0 {
+                break;
+            }
+            fs::remove_file(&path).map_err(|e| self.io_err("remove an empty segment", &path, e))?;
+            present.pop();
+        }
         self.index = present.last().copied().unwrap_or(1);
         let mut current = JsonlFileWriter::new(self.segment_path(self.index));
         let existing = current.open(key)?;
@@ -271,6 +316,10 @@ impl ChainWriter for SegmentedWriter {
     }
 
     fn describe(&self) -> String {
+        if self.current.is_none() {
+            let pattern = format!("{}-NNNNNN.jsonl", self.stem);
+            return self.dir.join(pattern).display().to_string();
+        }
         self.segment_path(self.index).display().to_string()
     }
 
@@ -300,11 +349,14 @@ impl ChainWriter for SegmentedWriter {
         self.index = next;
         self.current_bytes = 0;
         self.opened_at = Instant::now();
-        let deleted = self.apply_retention()?;
+        // The switch has happened: from here on the rotation stands, and a retention problem
+        // is reported with it rather than as a failed rotation.
+        let (deleted, retention_error) = self.apply_retention();
         Ok(Rotation {
             previous_segment,
             segment: self.segment_name(next),
             deleted,
+            retention_error,
         })
     }
 }
