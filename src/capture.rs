@@ -1043,7 +1043,12 @@ impl AuditGuard {
                 .send(Msg::Shutdown(tx))
                 .map_err(|_| Error::Closed),
         };
-        sent?;
+        if let Err(e) = sent {
+            // Timed out with the queue full: refuse (and count) new records from now on, as
+            // after a shutdown; the sequencer still seals what is queued, in the background.
+            shared.closed.store(true, Ordering::SeqCst);
+            return Err(e);
+        }
         let result = match deadline {
             Some(d) => rx.recv_deadline(d).map_err(|e| match e {
                 crossbeam_channel::RecvTimeoutError::Timeout => Error::Timeout,
