@@ -25,6 +25,7 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::chain::{self, FORMAT, HashAlg, PRODUCER, SigningKey};
 use crate::error::Error;
+use crate::genai::{self, GenAiCapture};
 use crate::json::Value;
 pub use crate::redact::Severity;
 use crate::redact::{BuiltinRedactor, Policy, Redactor};
@@ -123,6 +124,21 @@ impl Visit for Capture<'_> {
     }
 }
 
+/// Adds recorded values to a GenAI span's fields: a field recorded again replaces its earlier
+/// value, so a span's memory is bounded by its declared fields however often it records.
+struct Accumulate<'a>(&'a mut Fields);
+
+impl Accumulate<'_> {
+    fn absorb(&mut self, recorded: Fields) {
+        for (name, value) in recorded {
+            match self.0.iter_mut().find(|(n, _)| *n == name) {
+                Some(slot) => slot.1 = value,
+                None => self.0.push((name, value)),
+            }
+        }
+    }
+}
+
 /// Reads the `audit.kind` field's value.
 struct KindField(Option<String>);
 
@@ -182,6 +198,98 @@ impl DecisionMarks {
     }
 }
 
+/// A GenAI span being gathered, one per [`AuditLayer`] instance.
+struct GenAiSpans(Vec<GenAiSpan>);
+
+struct GenAiSpan {
+    layer: u64,
+    /// The decision the span belongs to, found when it opened.
+    decision: Option<u64>,
+    fields: Fields,
+    opened: Instant,
+}
+
+impl GenAiSpans {
+    fn find_mut(&mut self, layer: u64) -> Option<&mut GenAiSpan> {
+        self.0.iter_mut().find(|m| m.layer == layer)
+    }
+}
+
+/// What a callsite is to the layer, decided from its static metadata alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CallsiteClass {
+    /// Neither audited nor GenAI: the layer ignores it.
+    Ordinary,
+    /// A span with `audit.decision`.
+    Decision,
+    /// An event named as an audit entry type.
+    AuditNamed,
+    /// An event with an `audit.kind` field.
+    AuditKindField,
+    /// An event whose only field is `return` or `error` (`#[instrument(ret, err)]`).
+    Outcome,
+    /// A span or event with a `gen_ai.*` field.
+    GenAi,
+}
+
+fn classify(meta: &Metadata<'_>) -> CallsiteClass {
+    let fields = meta.fields();
+    if meta.is_span() {
+        if fields.field(DECISION_FIELD).is_some() {
+            return CallsiteClass::Decision;
+        }
+    } else {
+        if known_kind(meta.name()).is_some() {
+            return CallsiteClass::AuditNamed;
+        }
+        if fields.field(KIND_FIELD).is_some() {
+            return CallsiteClass::AuditKindField;
+        }
+        if fields.len() == 1
+            && fields
+                .iter()
+                .any(|f| f.name() == "return" || f.name() == "error")
+        {
+            return CallsiteClass::Outcome;
+        }
+    }
+    if fields.iter().any(|f| genai::is_genai_field(f.name())) {
+        return CallsiteClass::GenAi;
+    }
+    CallsiteClass::Ordinary
+}
+
+/// Slots in the per-thread callsite class cache (direct-mapped by metadata address).
+const CLASS_CACHE_SLOTS: usize = 128;
+
+thread_local! {
+    /// Callsite metadata lives for the whole program at a fixed address, so its class can be
+    /// cached by address: an ordinary event then costs the layer one thread-local lookup, no
+    /// string comparison, no lock and no allocation.
+    static CLASS_CACHE: [Cell<(usize, CallsiteClass)>; CLASS_CACHE_SLOTS] =
+        const { [const { Cell::new((0, CallsiteClass::Ordinary)) }; CLASS_CACHE_SLOTS] };
+}
+
+/// The class of a callsite whose metadata is `'static` (every event's, and every span's made
+/// by the `tracing` macros).
+fn class_of(meta: &'static Metadata<'static>) -> CallsiteClass {
+    let addr = meta as *const Metadata<'static> as usize;
+    // Metadata are at least 8-byte aligned and usually far apart: mix the address bits.
+    let slot = (addr >> 3 ^ addr >> 11) % CLASS_CACHE_SLOTS;
+    CLASS_CACHE
+        .try_with(|cache| {
+            let (cached, class) = cache[slot].get();
+            if cached == addr {
+                return class;
+            }
+            let class = classify(meta);
+            cache[slot].set((addr, class));
+            class
+        })
+        // During thread teardown the cache is gone: classify directly.
+        .unwrap_or_else(|_| classify(meta))
+}
+
 thread_local! {
     /// Set on the sequencer thread, whose own activity must never be audited (re-entrancy).
     static IN_SEQUENCER: Cell<bool> = const { Cell::new(false) };
@@ -212,6 +320,8 @@ pub(crate) struct Shared {
     /// the count and chains it as a `gap` entry.
     pub(crate) dropped_when_full: AtomicU64,
     pub(crate) dropped_total: AtomicU64,
+    /// GenAI spans and events recorded without a decision above them.
+    gen_ai_orphans: AtomicU64,
 }
 
 impl Shared {
@@ -334,13 +444,54 @@ impl AuditLayer {
         spans.into_iter().find_map(|s| self.mark(&s))
     }
 
-    /// The entry type of an event, or `None` for an ordinary log event. Decided from static
-    /// metadata first (no allocation for ordinary events).
+    /// An event with `gen_ai.*` fields: inside a GenAI span its fields join the span's (the
+    /// span becomes one entry when it closes); elsewhere it is an entry of its own.
+    fn genai_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let mut fields = Fields::new();
+        event.record(&mut Capture(&mut fields));
+        if let Some(span) = ctx.event_span(event) {
+            let mut ext = span.extensions_mut();
+            if let Some(gathering) = ext
+                .get_mut::<GenAiSpans>()
+                .and_then(|s| s.find_mut(self.shared.layer_id))
+            {
+                Accumulate(&mut gathering.fields).absorb(fields);
+                return;
+            }
+        }
+        let decision = ctx
+            .event_scope(event)
+            .and_then(|scope| self.nearest_decision(scope));
+        self.send_genai(event.metadata().name(), decision, fields, None);
+    }
+
+    /// Enqueues a gathered GenAI span or event; one without a decision is an orphan, counted.
+    fn send_genai(
+        &self,
+        name: &'static str,
+        decision: Option<u64>,
+        fields: Fields,
+        duration: Option<Duration>,
+    ) {
+        if decision.is_none() {
+            self.shared.gen_ai_orphans.fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = self.shared.send(Msg::GenAi {
+            name,
+            decision,
+            fields,
+            duration,
+        });
+    }
+
+    /// The entry type of an audit event: its name's, or its `audit.kind` field's.
     fn event_kind(meta: &Metadata<'_>, event: &Event<'_>) -> Option<Cow<'static, str>> {
         if let Some(kind) = known_kind(meta.name()) {
             return Some(Cow::Borrowed(kind));
         }
-        meta.fields().field(KIND_FIELD)?;
         let mut v = KindField(None);
         event.record(&mut v);
         let requested = v.0?;
@@ -357,10 +508,28 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if attrs.metadata().fields().field(DECISION_FIELD).is_none() || IN_SEQUENCER.get() {
+        let class = class_of(attrs.metadata());
+        if class == CallsiteClass::Ordinary || IN_SEQUENCER.get() {
             return;
         }
         let Some(span) = ctx.span(id) else { return };
+        if class == CallsiteClass::GenAi {
+            let decision = self.nearest_decision(span.scope().skip(1));
+            let mut fields = Fields::new();
+            attrs.record(&mut Capture(&mut fields));
+            let gathering = GenAiSpan {
+                layer: self.shared.layer_id,
+                decision,
+                fields,
+                opened: Instant::now(),
+            };
+            let mut ext = span.extensions_mut();
+            match ext.get_mut::<GenAiSpans>() {
+                Some(spans) => spans.0.push(gathering),
+                None => ext.insert(GenAiSpans(vec![gathering])),
+            }
+            return;
+        }
         let parent = self.nearest_decision(span.scope().skip(1));
         let our_id = self.shared.next_span.fetch_add(1, Ordering::Relaxed);
         let mut fields = Fields::new();
@@ -389,6 +558,18 @@ where
             return;
         }
         let Some(span) = ctx.span(id) else { return };
+        if class_of(span.metadata()) == CallsiteClass::GenAi {
+            let mut recorded = Fields::new();
+            values.record(&mut Capture(&mut recorded));
+            let mut ext = span.extensions_mut();
+            if let Some(gathering) = ext
+                .get_mut::<GenAiSpans>()
+                .and_then(|s| s.find_mut(self.shared.layer_id))
+            {
+                Accumulate(&mut gathering.fields).absorb(recorded);
+            }
+            return;
+        }
         let Some(our_id) = self.mark(&span) else {
             return;
         };
@@ -404,43 +585,37 @@ where
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
         let meta = event.metadata();
-        let kind = match Self::event_kind(meta, event) {
-            Some(kind) => kind,
-            None => {
-                // `#[instrument(ret, err)]` reports a decision's outcome with an event whose
-                // only field is `return` or `error`, inside the decision span.
-                let fields = meta.fields();
-                if fields.len() != 1
-                    || !fields
-                        .iter()
-                        .any(|f| f.name() == "return" || f.name() == "error")
-                {
-                    return;
-                }
-                if IN_SEQUENCER.get() {
-                    return;
-                }
-                let Some(span) = ctx.event_span(event) else {
-                    return;
-                };
-                let Some(our_id) = self.mark(&span) else {
-                    return;
-                };
-                let mut captured = Fields::new();
-                event.record(&mut Capture(&mut captured));
-                if let Some((field, value)) = captured.pop() {
-                    let _ = self.shared.send(Msg::DecisionOutcome {
-                        span: our_id,
-                        field,
-                        value,
-                    });
-                }
-                return;
-            }
-        };
-        if IN_SEQUENCER.get() {
+        let class = class_of(meta);
+        if class == CallsiteClass::Ordinary || IN_SEQUENCER.get() {
             return;
         }
+        if class == CallsiteClass::GenAi {
+            self.genai_event(event, &ctx);
+            return;
+        }
+        if class == CallsiteClass::Outcome {
+            // `#[instrument(ret, err)]` reports a decision's outcome with an event whose only
+            // field is `return` or `error`, inside the decision span.
+            let Some(span) = ctx.event_span(event) else {
+                return;
+            };
+            let Some(our_id) = self.mark(&span) else {
+                return;
+            };
+            let mut captured = Fields::new();
+            event.record(&mut Capture(&mut captured));
+            if let Some((field, value)) = captured.pop() {
+                let _ = self.shared.send(Msg::DecisionOutcome {
+                    span: our_id,
+                    field,
+                    value,
+                });
+            }
+            return;
+        }
+        let Some(kind) = Self::event_kind(meta, event) else {
+            return;
+        };
         let decision = ctx
             .event_scope(event)
             .and_then(|scope| self.nearest_decision(scope));
@@ -459,6 +634,26 @@ where
             return;
         }
         let Some(span) = ctx.span(&id) else { return };
+        let class = class_of(span.metadata());
+        if class == CallsiteClass::Ordinary {
+            return;
+        }
+        if class == CallsiteClass::GenAi {
+            let gathered = span
+                .extensions_mut()
+                .get_mut::<GenAiSpans>()
+                .and_then(|spans| {
+                    let at = spans
+                        .0
+                        .iter()
+                        .position(|m| m.layer == self.shared.layer_id)?;
+                    Some(spans.0.swap_remove(at))
+                });
+            if let Some(g) = gathered {
+                self.send_genai(span.name(), g.decision, g.fields, Some(g.opened.elapsed()));
+            }
+            return;
+        }
         let closed = {
             let ext = span.extensions();
             ext.get::<DecisionMarks>()
@@ -513,6 +708,7 @@ pub struct AuditLayerBuilder {
     policy: Policy,
     custom_redactor: Option<Arc<dyn Redactor>>,
     flag_on_redact: bool,
+    gen_ai: GenAiCapture,
 }
 
 /// What callers do when the queue to the sequencer is full (the writer is slower than the
@@ -543,6 +739,7 @@ impl Default for AuditLayerBuilder {
             policy: Policy::default_preset(),
             custom_redactor: None,
             flag_on_redact: true,
+            gen_ai: GenAiCapture::default(),
         }
     }
 }
@@ -557,6 +754,13 @@ impl AuditLayerBuilder {
     /// The system's risk tier, recorded in `audit_open`.
     pub fn risk_tier(mut self, tier: RiskTier) -> Self {
         self.risk_tier = tier;
+        self
+    }
+
+    /// How spans with OpenTelemetry `gen_ai.*` fields are captured: what is kept of prompts,
+    /// responses and tool arguments, the digest key, the price table. See [`crate::genai`].
+    pub fn gen_ai(mut self, capture: GenAiCapture) -> Self {
+        self.gen_ai = capture;
         self
     }
 
@@ -646,6 +850,19 @@ impl AuditLayerBuilder {
     /// the producer that continues it.
     pub fn build(self) -> Result<(AuditLayer, AuditGuard), Error> {
         let key = self.key.transpose()?;
+        let mut gen_ai = self.gen_ai;
+        if gen_ai.needs_digest_key() && !gen_ai.has_digest_key() {
+            match &key {
+                Some(key) => gen_ai.set_digest_key_from(key),
+                None => {
+                    return Err(Error::Config(
+                        "content capture `digest` needs a key: give GenAiCapture::digest_key or \
+                         a signing key (the digest key is then derived from it)"
+                            .into(),
+                    ));
+                }
+            }
+        }
         let mut writer = self.writer.ok_or_else(|| {
             Error::Config("no writer: call .path(..) or .writer(..) on the builder".into())
         })?;
@@ -700,14 +917,17 @@ impl AuditLayerBuilder {
             redactor: Arc::new(BuiltinRedactor::new(self.policy.clone())),
             dropped_when_full: AtomicU64::new(0),
             dropped_total: AtomicU64::new(0),
+            gen_ai_orphans: AtomicU64::new(0),
         });
         let redaction = match self.custom_redactor {
             Some(redactor) => Redaction {
+                content_strict: redactor.clone(),
                 redactor,
                 auto_flag: false,
             },
             None => Redaction {
                 redactor: shared.redactor.clone(),
+                content_strict: Arc::new(BuiltinRedactor::new(self.policy.flags_as_redactions())),
                 auto_flag: self.flag_on_redact,
             },
         };
@@ -719,6 +939,7 @@ impl AuditLayerBuilder {
             self.sync_policy,
             shared.clone(),
             tip.clone(),
+            gen_ai,
         )?;
         let mut open = vec![
             ("system".to_owned(), Value::from(self.system.as_str())),
@@ -779,6 +1000,9 @@ pub struct Status {
     pub queue_len: usize,
     /// Records dropped because the queue was full ([`QueueFullPolicy::DropAndRecord`] only).
     pub dropped_when_full: u64,
+    /// GenAI spans and events that had no decision above them (spawned tasks that lost their
+    /// span context, say): recorded with `decision_id: null`.
+    pub gen_ai_orphans: u64,
     /// The last persistence error, if any.
     pub last_error: Option<String>,
 }
@@ -797,6 +1021,7 @@ fn status_of(shared: &Shared) -> Status {
         queue_len: shared.sender.len(),
         dropped_when_full: shared.dropped_total.load(Ordering::Relaxed)
             + shared.dropped_when_full.load(Ordering::Relaxed),
+        gen_ai_orphans: shared.gen_ai_orphans.load(Ordering::Relaxed),
         last_error: shared
             .last_error
             .lock()

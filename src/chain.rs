@@ -234,6 +234,11 @@ impl SigningKey {
         }
     }
 
+    /// The key's bytes, for deriving other keys from it (never for display).
+    pub(crate) fn expose_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
     fn mac(&self) -> Hmac<Sha256> {
         // HMAC accepts keys of any length.
         <Hmac<Sha256> as Mac>::new_from_slice(&self.bytes).expect("HMAC takes any key length")

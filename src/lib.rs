@@ -47,6 +47,7 @@ pub mod capture;
 pub mod chain;
 mod error;
 pub mod export;
+pub mod genai;
 pub mod json;
 mod macros;
 pub mod redact;

@@ -18,6 +18,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use crate::capture::{FieldValue, Fields, Shared};
 use crate::chain::{HashAlg, SealedEntry, SigningKey};
 use crate::error::Error;
+use crate::genai::{self, GenAiCapture};
 use crate::json::Value;
 use crate::redact::{Action, Redactor, Report};
 use crate::time;
@@ -90,6 +91,13 @@ pub(crate) enum Msg {
         fields: Fields,
         reply: Option<Reply>,
     },
+    /// A GenAI span (with its duration) or event, its fields gathered over its life.
+    GenAi {
+        name: &'static str,
+        decision: Option<u64>,
+        fields: Fields,
+        duration: Option<Duration>,
+    },
     Flush(Sender<Result<ChainTip, Error>>),
     Shutdown(Sender<Result<ChainTip, Error>>),
 }
@@ -102,6 +110,9 @@ struct OpenDecision {
 /// How payloads are redacted before they are hashed.
 pub(crate) struct Redaction {
     pub(crate) redactor: Arc<dyn Redactor>,
+    /// The redactor for content kept in [`genai::ContentCapture::Redacted`] mode: the policy
+    /// with flags raised to redactions (a custom redactor is used as it is).
+    pub(crate) content_strict: Arc<dyn Redactor>,
     /// Whether to chain a `policy_flag` after an entry the redactor acted on. Only for the
     /// built-in redactor: a custom one owns its flagging.
     pub(crate) auto_flag: bool,
@@ -141,9 +152,12 @@ pub(crate) struct Sequencer {
     lost_error: String,
     unsynced: bool,
     last_sync: Instant,
+    gen_ai: GenAiCapture,
 }
 
 impl Sequencer {
+    // Called once, by the builder, with everything the sequencer owns.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         writer: Box<dyn ChainWriter>,
         redaction: Redaction,
@@ -152,6 +166,7 @@ impl Sequencer {
         policy: SyncPolicy,
         shared: Arc<Shared>,
         tip: ChainTip,
+        gen_ai: GenAiCapture,
     ) -> Result<Sequencer, Error> {
         Ok(Sequencer {
             writer,
@@ -177,11 +192,25 @@ impl Sequencer {
             lost_error: String::new(),
             unsynced: false,
             last_sync: Instant::now(),
+            gen_ai,
         })
     }
 
     /// Seals one entry onto the working tip and appends it to the writer's batch.
     pub(crate) fn seal(&mut self, kind: &str, payload: Value) -> ChainedEntry {
+        self.seal_with(kind, payload, Vec::new(), Report::new())
+    }
+
+    /// Seals an entry whose `prepared` fields were already redacted (GenAI content, with the
+    /// `earlier` report of that redaction): they are appended to the payload after it is
+    /// redacted, and the flags cover both.
+    fn seal_with(
+        &mut self,
+        kind: &str,
+        payload: Value,
+        prepared: Vec<(String, Value)>,
+        earlier: Report,
+    ) -> ChainedEntry {
         if self.lost == 0 && self.pending_segment.is_empty() && self.writer.wants_rotation() {
             self.rotate();
         }
@@ -190,7 +219,11 @@ impl Sequencer {
             .and_then(Value::as_str)
             .map(str::to_owned);
         let mut payload = payload;
-        let report = self.redact(&mut payload);
+        let mut report = self.redact(&mut payload);
+        report.merge(&earlier);
+        if let Value::Object(fields) = &mut payload {
+            fields.extend(prepared);
+        }
         let e = self.seal_raw(kind, payload);
         if self.redaction.auto_flag && !report.is_empty() {
             for flag in auto_flags(&report, kind, e.0, decision_id.as_deref()) {
@@ -582,6 +615,17 @@ impl Sequencer {
                     self.batch_replies.push((reply, chained));
                 }
             }
+            Msg::GenAi {
+                name,
+                decision,
+                fields,
+                duration,
+            } => {
+                let id = decision
+                    .and_then(|s| self.decisions.get(&s))
+                    .map(|d| d.id.clone());
+                self.seal_genai(id, genai::map(name, fields, duration, &self.gen_ai));
+            }
             Msg::Flush(reply) => {
                 // Record an earlier loss now rather than with the next entry.
                 self.seal_lost_gap();
@@ -605,6 +649,52 @@ impl Sequencer {
             let _ = self.commit(Durability::Synced);
         }
         None
+    }
+}
+
+impl Sequencer {
+    /// Seals a mapped GenAI record: its content is redacted first, then kept, digested or
+    /// left out per its capture mode; a guardrail's intervention chains a `policy_flag` after
+    /// the entry.
+    fn seal_genai(&mut self, decision_id: Option<String>, mapped: genai::Mapped) {
+        let mut p = Payload::with_decision(decision_id.as_deref());
+        for (key, value) in mapped.fields {
+            p.put(&key, value);
+        }
+        let mut report = Report::new();
+        let mut kept = Vec::new();
+        let mut omitted = Vec::new();
+        let mut modes = Vec::new();
+        for content in mapped.content {
+            let mut value = content.value;
+            let redactor = if content.mode == genai::ContentCapture::Redacted {
+                &self.redaction.content_strict
+            } else {
+                &self.redaction.redactor
+            };
+            report.merge(&redactor.redact(&mut value));
+            modes.push((content.key.to_owned(), Value::from(content.mode.as_str())));
+            match genai::captured_content(content.mode, value, &self.gen_ai) {
+                Some(v) => kept.push((content.key.to_owned(), v)),
+                None => omitted.push(Value::from(content.key)),
+            }
+        }
+        if !modes.is_empty() {
+            kept.push(("content_capture".to_owned(), Value::Object(modes)));
+        }
+        if !omitted.is_empty() {
+            kept.push(("content_omitted".to_owned(), Value::Array(omitted)));
+        }
+        let entry = self.seal_with(mapped.kind, p.finish(), kept, report);
+        if let Some(flag) = mapped.guardrail_flag {
+            let mut p = Payload::with_decision(decision_id.as_deref());
+            for (key, value) in flag {
+                p.put(&key, value);
+            }
+            p.put("entry_seq", Value::from(entry.seq));
+            p.put("entry_type", Value::from(mapped.kind));
+            self.seal("policy_flag", p.finish());
+        }
     }
 }
 

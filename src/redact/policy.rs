@@ -242,6 +242,23 @@ impl Policy {
         self.default
     }
 
+    /// This policy with every `flag` raised to `redact` (and `allow` left alone): what
+    /// [`crate::genai::ContentCapture::Redacted`] applies to prompts and responses, so nothing
+    /// the policy detects survives in kept content.
+    pub fn flags_as_redactions(&self) -> Policy {
+        let raise = |a: Action| if a == Action::Flag { Action::Redact } else { a };
+        Policy {
+            default: raise(self.default),
+            groups: self.groups.iter().map(|(k, a)| (*k, raise(*a))).collect(),
+            categories: self
+                .categories
+                .iter()
+                .map(|(k, a)| (*k, raise(*a)))
+                .collect(),
+            options: self.options,
+        }
+    }
+
     /// The default action.
     pub fn default_action(&self) -> Action {
         self.default

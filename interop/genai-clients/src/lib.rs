@@ -1,0 +1,1 @@
+//! Interop tests for acttrace with real LLM client crates (see tests/).

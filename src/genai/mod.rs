@@ -1,0 +1,869 @@
+//! Capture of OpenTelemetry GenAI spans: model, tool, agent, guardrail and retrieval calls that
+//! LLM client crates already describe with `gen_ai.*` tracing fields become chain entries with
+//! no per-call wiring.
+//!
+//! The [`crate::AuditLayer`] treats any span with a `gen_ai.*` field as a GenAI operation. It
+//! gathers every field the span carries at creation and every value recorded on it later
+//! (clients declare usage fields `Empty` and record them when the response arrives), and turns
+//! the span into one entry when it closes:
+//!
+//! | `gen_ai.operation.name` | entry type |
+//! |---|---|
+//! | `chat`, `text_completion`, `generate_content`, `embeddings` | `llm_call` |
+//! | `execute_tool` | `tool_call` |
+//! | `invoke_agent`, `create_agent` | `agent_invocation` |
+//! | `apply_guardrail` (or any `gen_ai.guardrail.*` field) | `guardrail_decision`, plus a `policy_flag` when the guardrail intervened |
+//! | `retrieval` | `context_assembly` |
+//!
+//! The mapping follows the OpenTelemetry semantic conventions for GenAI, version
+//! [`SEMCONV_VERSION`], and accepts the deprecated names as aliases (`gen_ai.system`,
+//! `gen_ai.usage.prompt_tokens`/`completion_tokens`, `gen_ai.prompt`/`gen_ai.completion`).
+//! Fields it does not map are kept verbatim under `attributes`. An `llm_call` that reports
+//! tokens but no cost is priced from a [`PriceTable`] as an exact decimal.
+//!
+//! Prompts, responses, system instructions and tool arguments and results are content: what
+//! the entry keeps of them is set by a [`ContentCapture`] mode (see [`GenAiCapture`]). Redaction
+//! runs on content first, whatever the mode, so a secret sent to a model is flagged even when
+//! the prompt itself is not kept.
+//!
+//! Events with `gen_ai.*` fields inside a GenAI span add their fields to that span; elsewhere
+//! each becomes an entry of its own. A GenAI span or event with no decision above it (a task
+//! spawned without its span context, say) cannot be attributed: it is recorded with
+//! `decision_id: null` and counted in [`crate::Status::gen_ai_orphans`].
+
+mod prices;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+pub use prices::{
+    Cost, Decimal, PRICE_FORMAT, PriceTable, PriceTableError, Rates, TokenUsage, Unpriced,
+};
+
+use crate::SigningKey;
+use crate::capture::{FieldValue, Fields};
+use crate::json::{self, Value};
+
+/// The version of the OpenTelemetry semantic conventions for GenAI that the mapping follows,
+/// recorded in every entry made from a GenAI span (`semconv`).
+pub const SEMCONV_VERSION: &str = "1.40.0";
+
+/// The prefix that marks a GenAI field.
+pub(crate) const PREFIX: &str = "gen_ai.";
+
+/// What an entry keeps of a content field (a prompt, a response, tool arguments or results).
+/// Redaction runs first in every mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ContentCapture {
+    /// Not kept: the entry lists which content fields were left out (`content_omitted`). The
+    /// default for messages, as in the reference.
+    #[default]
+    None,
+    /// A keyed BLAKE3 digest of the (redacted) text and its length in bytes, so a disputed
+    /// prompt can be proven later with [`GenAiCapture::content_digest`] without being stored.
+    /// The key defeats dictionary attacks on short prompts.
+    Digest,
+    /// The text with every finding the policy detects removed, including categories the policy
+    /// would only flag elsewhere.
+    Redacted,
+    /// The text as the log's redaction policy leaves it (flag-only categories stay visible).
+    Full,
+}
+
+impl ContentCapture {
+    /// The mode's name: `none`, `digest`, `redacted`, `full`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContentCapture::None => "none",
+            ContentCapture::Digest => "digest",
+            ContentCapture::Redacted => "redacted",
+            ContentCapture::Full => "full",
+        }
+    }
+
+    /// Parses a mode's name.
+    pub fn parse(s: &str) -> Option<ContentCapture> {
+        Some(match s {
+            "none" => ContentCapture::None,
+            "digest" => ContentCapture::Digest,
+            "redacted" => ContentCapture::Redacted,
+            "full" => ContentCapture::Full,
+            _ => return None,
+        })
+    }
+}
+
+/// How GenAI spans are captured: content modes, the digest key and the price table.
+///
+/// ```
+/// use acttrace::genai::{ContentCapture, GenAiCapture};
+/// use acttrace::SigningKey;
+/// let capture = GenAiCapture::default()
+///     .messages(ContentCapture::Digest)
+///     .digest_key(SigningKey::from_bytes("a key kept apart from the log").unwrap());
+/// let d1 = capture.content_digest("What is the refund policy?").unwrap();
+/// let d2 = capture.content_digest("What is the refund policy?").unwrap();
+/// assert_eq!(d1, d2);
+/// assert_eq!(d1.len(), 64);
+/// ```
+#[derive(Clone)]
+pub struct GenAiCapture {
+    messages: ContentCapture,
+    tool_io: ContentCapture,
+    prices: Arc<PriceTable>,
+    digest_key: Option<Arc<Zeroizing<[u8; 32]>>>,
+}
+
+impl fmt::Debug for GenAiCapture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GenAiCapture")
+            .field("messages", &self.messages)
+            .field("tool_io", &self.tool_io)
+            .field("prices", &self.prices.version())
+            .field(
+                "digest_key",
+                &self.digest_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl Default for GenAiCapture {
+    /// Messages not kept, tool arguments and results kept after redaction (as the reference
+    /// records them), the embedded price table.
+    fn default() -> Self {
+        GenAiCapture {
+            messages: ContentCapture::None,
+            tool_io: ContentCapture::Full,
+            prices: Arc::new(PriceTable::embedded().clone()),
+            digest_key: None,
+        }
+    }
+}
+
+/// The BLAKE3 key-derivation context for content digests: a digest key never equals the
+/// signing key it may be derived from.
+const DIGEST_CONTEXT: &str = "acttrace 2026-11 gen_ai content digest";
+
+impl GenAiCapture {
+    /// What entries keep of `gen_ai.input.messages`, `gen_ai.output.messages` and
+    /// `gen_ai.system_instructions` (and the deprecated `gen_ai.prompt`/`gen_ai.completion`).
+    pub fn messages(mut self, mode: ContentCapture) -> Self {
+        self.messages = mode;
+        self
+    }
+
+    /// What entries keep of `gen_ai.tool.call.arguments` and `gen_ai.tool.call.result`.
+    pub fn tool_io(mut self, mode: ContentCapture) -> Self {
+        self.tool_io = mode;
+        self
+    }
+
+    /// The price table for calls that report tokens but no cost.
+    pub fn price_table(mut self, table: PriceTable) -> Self {
+        self.prices = Arc::new(table);
+        self
+    }
+
+    /// The key for [`ContentCapture::Digest`] (a BLAKE3 key is derived from it). Without one,
+    /// digests are keyed from the log's signing key; a digest mode with neither is refused
+    /// when the layer is built.
+    pub fn digest_key(mut self, key: SigningKey) -> Self {
+        self.digest_key = Some(Arc::new(derive_digest_key(&key)));
+        self
+    }
+
+    /// The configured message mode.
+    pub fn messages_mode(&self) -> ContentCapture {
+        self.messages
+    }
+
+    /// The configured tool input/output mode.
+    pub fn tool_io_mode(&self) -> ContentCapture {
+        self.tool_io
+    }
+
+    /// The price table in force.
+    pub fn prices(&self) -> &PriceTable {
+        &self.prices
+    }
+
+    /// The keyed digest (64 hex digits) an entry records for `text` in
+    /// [`ContentCapture::Digest`] mode, to prove a disputed prompt or response. `text` must be
+    /// the content as the entry saw it after redaction (a text without findings is unchanged
+    /// by redaction). `None` without a digest key.
+    pub fn content_digest(&self, text: &str) -> Option<String> {
+        let key = self.digest_key.as_ref()?;
+        Some(crate::chain::to_hex(
+            blake3::keyed_hash(key, text.as_bytes()).as_bytes(),
+        ))
+    }
+
+    pub(crate) fn needs_digest_key(&self) -> bool {
+        self.messages == ContentCapture::Digest || self.tool_io == ContentCapture::Digest
+    }
+
+    pub(crate) fn has_digest_key(&self) -> bool {
+        self.digest_key.is_some()
+    }
+
+    pub(crate) fn set_digest_key_from(&mut self, key: &SigningKey) {
+        self.digest_key = Some(Arc::new(derive_digest_key(key)));
+    }
+}
+
+fn derive_digest_key(key: &SigningKey) -> Zeroizing<[u8; 32]> {
+    Zeroizing::new(blake3::derive_key(DIGEST_CONTEXT, key.expose_bytes()))
+}
+
+/// Whether a field name is a GenAI field.
+pub(crate) fn is_genai_field(name: &str) -> bool {
+    name.starts_with(PREFIX)
+}
+
+/// A content field of a mapped record, awaiting redaction and its capture mode.
+pub(crate) struct ContentField {
+    pub(crate) key: &'static str,
+    pub(crate) value: Value,
+    pub(crate) mode: ContentCapture,
+}
+
+/// A GenAI span or event turned into the parts of an entry.
+pub(crate) struct Mapped {
+    pub(crate) kind: &'static str,
+    /// Payload fields (redacted with the rest of the payload when sealed).
+    pub(crate) fields: Vec<(String, Value)>,
+    /// Content fields, handled per [`ContentCapture`] mode before sealing.
+    pub(crate) content: Vec<ContentField>,
+    /// The `policy_flag` payload fields to chain after the entry when a guardrail intervened.
+    pub(crate) guardrail_flag: Option<Vec<(String, Value)>>,
+}
+
+/// Where a known GenAI field goes.
+enum Slot {
+    Operation,
+    Provider,
+    RequestModel,
+    ResponseModel,
+    Usage(&'static str),
+    Content(&'static str, ContentKind),
+    Named(&'static str),
+    FinishReasons,
+    Guardrail(&'static str),
+    ReportedCost,
+}
+
+#[derive(Clone, Copy)]
+enum ContentKind {
+    Message,
+    ToolIo,
+}
+
+/// The known fields, current names and deprecated aliases alike.
+fn slot(name: &str) -> Option<Slot> {
+    use ContentKind::{Message, ToolIo};
+    Some(match name {
+        "gen_ai.operation.name" => Slot::Operation,
+        "gen_ai.provider.name" | "gen_ai.system" => Slot::Provider,
+        "gen_ai.request.model" => Slot::RequestModel,
+        "gen_ai.response.model" => Slot::ResponseModel,
+        "gen_ai.response.id" => Slot::Named("response_id"),
+        "gen_ai.response.finish_reasons" => Slot::FinishReasons,
+        "gen_ai.usage.input_tokens" | "gen_ai.usage.prompt_tokens" => Slot::Usage("input_tokens"),
+        "gen_ai.usage.output_tokens" | "gen_ai.usage.completion_tokens" => {
+            Slot::Usage("output_tokens")
+        }
+        "gen_ai.usage.cache_read.input_tokens"
+        | "gen_ai.usage.cache_read_input_tokens"
+        | "gen_ai.usage.input_tokens.cached" => Slot::Usage("cached_tokens"),
+        "gen_ai.usage.cache_creation.input_tokens"
+        | "gen_ai.usage.cache_creation_input_tokens"
+        | "gen_ai.usage.input_tokens.cache_write" => Slot::Usage("cache_write"),
+        "gen_ai.usage.reasoning.output_tokens" | "gen_ai.usage.reasoning_tokens" => {
+            Slot::Usage("reasoning_tokens")
+        }
+        "gen_ai.usage.total_tokens" => Slot::Usage("total_tokens"),
+        "gen_ai.usage.cost" => Slot::ReportedCost,
+        "gen_ai.input.messages" | "gen_ai.prompt" => Slot::Content("input_messages", Message),
+        "gen_ai.output.messages" | "gen_ai.completion" => Slot::Content("output_messages", Message),
+        "gen_ai.system_instructions" => Slot::Content("system_instructions", Message),
+        "gen_ai.tool.call.arguments" => Slot::Content("arguments", ToolIo),
+        "gen_ai.tool.call.result" => Slot::Content("result", ToolIo),
+        "gen_ai.tool.name" => Slot::Named("name"),
+        "gen_ai.tool.call.id" => Slot::Named("call_id"),
+        "gen_ai.tool.type" => Slot::Named("tool_type"),
+        "gen_ai.tool.description" => Slot::Named("tool_description"),
+        "gen_ai.agent.name" => Slot::Named("agent_name"),
+        "gen_ai.agent.id" => Slot::Named("agent_id"),
+        "gen_ai.agent.description" => Slot::Named("agent_description"),
+        "gen_ai.conversation.id" => Slot::Named("conversation_id"),
+        "gen_ai.data_source.id" => Slot::Named("data_source_id"),
+        "gen_ai.output.type" => Slot::Named("output_type"),
+        "error.type" => Slot::Named("error_type"),
+        "gen_ai.guardrail.name" => Slot::Guardrail("guardrail"),
+        "gen_ai.guardrail.id" => Slot::Guardrail("guardrail_id"),
+        "gen_ai.guardrail.decision" | "gen_ai.guardrail.action" | "gen_ai.guardrail.outcome" => {
+            Slot::Guardrail("decision")
+        }
+        "gen_ai.guardrail.reason" => Slot::Guardrail("reason"),
+        _ => return None,
+    })
+}
+
+/// The entry type for an operation name.
+fn kind_of_operation(op: &str) -> Option<&'static str> {
+    Some(match op {
+        "chat" | "text_completion" | "generate_content" | "embeddings" | "completion"
+        | "embedding" | "create_response" => "llm_call",
+        "execute_tool" => "tool_call",
+        "invoke_agent" | "create_agent" => "agent_invocation",
+        "apply_guardrail" => "guardrail_decision",
+        "retrieval" => "context_assembly",
+        _ => return None,
+    })
+}
+
+/// Guardrail decisions that count as an intervention, and the flag verb and severity each
+/// records.
+fn intervention(decision: &str) -> Option<(&'static str, &'static str)> {
+    Some(match decision.to_ascii_lowercase().as_str() {
+        "block" | "blocked" | "deny" | "denied" | "reject" | "rejected" | "refuse" | "refused" => {
+            ("blocked", "critical")
+        }
+        "intervene" | "intervened" | "modify" | "modified" | "redact" | "redacted" | "mask"
+        | "masked" | "rewrite" | "rewritten" => ("redacted", "warning"),
+        "flag" | "flagged" | "warn" | "warned" | "warning" => ("flagged", "info"),
+        _ => return None,
+    })
+}
+
+/// Finish reasons arrive as a JSON array text, a debug-formatted list or a single string.
+fn finish_reasons(value: FieldValue) -> Value {
+    match value {
+        FieldValue::Str(s) => {
+            if let Ok(v @ Value::Array(_)) = json::parse(&s) {
+                return v;
+            }
+            let inner = s.trim().trim_start_matches('[').trim_end_matches(']');
+            Value::Array(
+                inner
+                    .split(',')
+                    .map(|p| p.trim().trim_matches('"'))
+                    .filter(|p| !p.is_empty())
+                    .map(Value::from)
+                    .collect(),
+            )
+        }
+        FieldValue::Json(v @ Value::Array(_)) => v,
+        other => Value::Array(vec![other.into_value()]),
+    }
+}
+
+/// A token count from a field, accepting integers, integral floats and digit strings.
+fn token_count(value: &FieldValue) -> Option<u64> {
+    match value {
+        FieldValue::U64(n) => Some(*n),
+        FieldValue::I64(n) => u64::try_from(*n).ok(),
+        FieldValue::U128(n) => u64::try_from(*n).ok(),
+        FieldValue::I128(n) => u64::try_from(*n).ok(),
+        FieldValue::F64(f) if f.fract() == 0.0 && *f >= 0.0 && *f < 1.8e19 => Some(*f as u64),
+        FieldValue::Str(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Maps the accumulated fields of a GenAI span (or one event) to an entry.
+pub(crate) fn map(
+    span_name: &str,
+    fields: Fields,
+    duration: Option<Duration>,
+    capture: &GenAiCapture,
+) -> Mapped {
+    let mut operation: Option<String> = None;
+    let mut provider: Option<Value> = None;
+    let mut request_model: Option<String> = None;
+    let mut response_model: Option<String> = None;
+    let mut usage: Vec<(&'static str, Value)> = Vec::new();
+    let mut tokens: Vec<(&'static str, u64)> = Vec::new();
+    let mut named: Vec<(&'static str, Value)> = Vec::new();
+    let mut guardrail: Vec<(&'static str, Value)> = Vec::new();
+    let mut content: Vec<ContentField> = Vec::new();
+    let mut attributes: Vec<(String, Value)> = Vec::new();
+    let mut reported_cost: Option<Value> = None;
+
+    // Later values of a field replace earlier ones (a span may record a field twice).
+    fn set<K: PartialEq>(list: &mut Vec<(K, Value)>, key: K, value: Value) {
+        match list.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => list.push((key, value)),
+        }
+    }
+
+    for (name, value) in fields {
+        let text = |v: &FieldValue| match v {
+            FieldValue::Str(s) => s.clone(),
+            other => other.clone().into_value().to_string(),
+        };
+        match slot(name) {
+            Some(Slot::Operation) => operation = Some(text(&value)),
+            Some(Slot::Provider) => provider = Some(value.into_value()),
+            Some(Slot::RequestModel) => request_model = Some(text(&value)),
+            Some(Slot::ResponseModel) => response_model = Some(text(&value)),
+            Some(Slot::Usage(key)) => {
+                if let Some(n) = token_count(&value) {
+                    tokens.retain(|(k, _)| *k != key);
+                    tokens.push((key, n));
+                    set(&mut usage, key, Value::from(n));
+                } else {
+                    set(&mut usage, key, value.into_value());
+                }
+            }
+            Some(Slot::Content(key, kind)) => {
+                let mode = match kind {
+                    ContentKind::Message => capture.messages,
+                    ContentKind::ToolIo => capture.tool_io,
+                };
+                content.retain(|c| c.key != key);
+                content.push(ContentField {
+                    key,
+                    value: value.into_value(),
+                    mode,
+                });
+            }
+            Some(Slot::Named(key)) => set(&mut named, key, value.into_value()),
+            Some(Slot::FinishReasons) => set(&mut named, "finish_reasons", finish_reasons(value)),
+            Some(Slot::Guardrail(key)) => set(&mut guardrail, key, value.into_value()),
+            Some(Slot::ReportedCost) => reported_cost = Some(value.into_value()),
+            None => set(&mut attributes, name.to_owned(), value.into_value()),
+        }
+    }
+
+    let has_guardrail_fields = !guardrail.is_empty()
+        || attributes
+            .iter()
+            .any(|(k, _)| k.starts_with("gen_ai.guardrail."));
+    let kind = operation
+        .as_deref()
+        .and_then(kind_of_operation)
+        .or_else(|| kind_of_operation(span_name))
+        .unwrap_or(if has_guardrail_fields {
+            "guardrail_decision"
+        } else if named.iter().any(|(k, _)| *k == "name") {
+            "tool_call"
+        } else {
+            "llm_call"
+        });
+
+    let mut out: Vec<(String, Value)> = Vec::new();
+    let mut put = |k: &str, v: Value| out.push((k.to_owned(), v));
+    put("source", Value::from("gen_ai"));
+    put(
+        "operation",
+        operation.clone().map_or(Value::Null, Value::from),
+    );
+    put("span", Value::from(span_name));
+    if let Some(p) = provider {
+        put("provider", p);
+    }
+    let model = response_model.clone().or_else(|| request_model.clone());
+    if let Some(m) = &model {
+        put("model", Value::from(m.as_str()));
+    }
+    if let Some(m) = &request_model {
+        put("request_model", Value::from(m.as_str()));
+    }
+    if let Some(m) = &response_model {
+        put("response_model", Value::from(m.as_str()));
+    }
+    for (k, v) in named {
+        put(k, v);
+    }
+    if !usage.is_empty() {
+        put(
+            "usage",
+            Value::Object(usage.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()),
+        );
+    }
+    if kind == "llm_call" {
+        let (cost, basis) = cost_of(model.as_deref(), &tokens, reported_cost, &capture.prices);
+        put("cost", cost);
+        put("cost_basis", basis);
+    } else if let Some(c) = reported_cost {
+        put("cost", c);
+    }
+    if let Some(d) = duration {
+        put("latency_ms", Value::from(d.as_micros() as f64 / 1000.0));
+    }
+    let guardrail_flag = guardrail_flag(&guardrail);
+    for (k, v) in guardrail {
+        put(k, v);
+    }
+    if !attributes.is_empty() {
+        put("attributes", Value::Object(attributes));
+    }
+    put("semconv", Value::from(SEMCONV_VERSION));
+    Mapped {
+        kind,
+        fields: out,
+        content,
+        guardrail_flag,
+    }
+}
+
+/// The flag a guardrail's intervention chains after its entry.
+fn guardrail_flag(guardrail: &[(&'static str, Value)]) -> Option<Vec<(String, Value)>> {
+    let get = |key: &str| {
+        guardrail
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.as_str())
+    };
+    let decision = get("decision")?;
+    let (verb, severity) = intervention(decision)?;
+    let name = get("guardrail")
+        .or(get("guardrail_id"))
+        .unwrap_or("guardrail");
+    let mut reason = format!("guardrail {name} {decision}");
+    if let Some(why) = get("reason") {
+        reason.push_str(": ");
+        reason.push_str(why);
+    }
+    Some(vec![
+        ("reason".into(), Value::from(reason)),
+        ("action".into(), Value::from(verb)),
+        ("severity".into(), Value::from(severity)),
+        ("data".into(), Value::Array(vec![Value::from(name)])),
+        ("source".into(), Value::from("gen_ai.guardrail")),
+    ])
+}
+
+/// The `cost` and `cost_basis` of an `llm_call`: a reported cost as given, else the price
+/// table's exact figure, else `null` with the reason.
+fn cost_of(
+    model: Option<&str>,
+    tokens: &[(&'static str, u64)],
+    reported: Option<Value>,
+    prices: &PriceTable,
+) -> (Value, Value) {
+    let basis = |pairs: Vec<(&str, Value)>| {
+        Value::Object(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    };
+    if let Some(reported) = reported {
+        let amount = match &reported {
+            Value::Number(n) if !n.is_integer() => {
+                // A float is shown by its shortest repr, which is the value the client meant.
+                Value::from(format!("{} USD", Value::Number(n.clone())))
+            }
+            Value::Number(n) => Value::from(format!("{n} USD")),
+            other => other.clone(),
+        };
+        return (
+            amount,
+            basis(vec![("source", Value::from("reported by the client"))]),
+        );
+    }
+    let get = |key: &str| tokens.iter().find(|(k, _)| *k == key).map(|(_, n)| *n);
+    let unpriced = |reason: String| {
+        (
+            Value::Null,
+            basis(vec![
+                ("source", Value::from("price_table")),
+                ("prices", Value::from(prices.version())),
+                ("reason", Value::from(reason)),
+            ]),
+        )
+    };
+    let Some(model) = model else {
+        return unpriced("the call reported no model".into());
+    };
+    let (input, output) = (get("input_tokens"), get("output_tokens"));
+    if input.is_none() && output.is_none() {
+        return unpriced("the call reported no token usage".into());
+    }
+    let usage = TokenUsage {
+        input: input.unwrap_or(0),
+        output: output.unwrap_or(0),
+        cache_read: get("cached_tokens").unwrap_or(0),
+        cache_creation: get("cache_write").unwrap_or(0),
+    };
+    match prices.cost(model, &usage) {
+        Ok(cost) => {
+            let mut pairs = vec![
+                ("source", Value::from("price_table")),
+                ("prices", Value::from(cost.table_version.as_str())),
+                ("priced_as", Value::from(cost.model.as_str())),
+            ];
+            if !cost.notes.is_empty() {
+                pairs.push((
+                    "notes",
+                    Value::Array(cost.notes.iter().map(|n| Value::from(n.as_str())).collect()),
+                ));
+            }
+            (
+                Value::from(format!("{} {}", cost.amount, cost.currency)),
+                basis(pairs),
+            )
+        }
+        Err(why) => unpriced(why.0),
+    }
+}
+
+/// What an entry records for a content field after redaction, per its mode: `None` when the
+/// field is left out.
+pub(crate) fn captured_content(
+    mode: ContentCapture,
+    redacted: Value,
+    capture: &GenAiCapture,
+) -> Option<Value> {
+    match mode {
+        ContentCapture::None => None,
+        ContentCapture::Redacted | ContentCapture::Full => Some(redacted),
+        ContentCapture::Digest => {
+            let text: Cow<'_, str> = match &redacted {
+                Value::String(s) => Cow::Borrowed(s),
+                other => Cow::Owned(json::to_canonical(other)),
+            };
+            let digest = capture.content_digest(&text)?;
+            Some(Value::Object(vec![
+                ("blake3_keyed".into(), Value::from(digest)),
+                ("bytes".into(), Value::from(text.len() as u64)),
+            ]))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> FieldValue {
+        FieldValue::Str(v.to_owned())
+    }
+
+    fn get<'a>(m: &'a Mapped, key: &str) -> Option<&'a Value> {
+        m.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    fn chat_fields() -> Fields {
+        vec![
+            ("gen_ai.operation.name", s("chat")),
+            ("gen_ai.provider.name", s("openai")),
+            ("gen_ai.request.model", s("gpt-4o-mini")),
+            ("gen_ai.response.model", s("gpt-4o-mini-2024-07-18")),
+            ("gen_ai.response.id", s("chatcmpl-1")),
+            ("gen_ai.response.finish_reasons", s("[\"stop\"]")),
+            ("gen_ai.usage.input_tokens", FieldValue::U64(1_200)),
+            ("gen_ai.usage.output_tokens", FieldValue::I64(300)),
+            ("gen_ai.usage.cache_read.input_tokens", FieldValue::U64(200)),
+            ("gen_ai.usage.reasoning.output_tokens", FieldValue::U64(20)),
+            ("gen_ai.request.temperature", FieldValue::F64(0.2)),
+            ("server.address", s("127.0.0.1")),
+        ]
+    }
+
+    #[test]
+    fn a_chat_span_maps_to_a_priced_llm_call() {
+        let m = map(
+            "chat",
+            chat_fields(),
+            Some(Duration::from_micros(12_500)),
+            &GenAiCapture::default(),
+        );
+        assert_eq!(m.kind, "llm_call");
+        assert_eq!(get(&m, "provider"), Some(&Value::from("openai")));
+        assert_eq!(
+            get(&m, "model"),
+            Some(&Value::from("gpt-4o-mini-2024-07-18"))
+        );
+        assert_eq!(get(&m, "request_model"), Some(&Value::from("gpt-4o-mini")));
+        assert_eq!(get(&m, "response_id"), Some(&Value::from("chatcmpl-1")));
+        assert_eq!(
+            get(&m, "finish_reasons"),
+            Some(&Value::Array(vec![Value::from("stop")]))
+        );
+        assert_eq!(
+            json::to_canonical(get(&m, "usage").unwrap()),
+            r#"{"cached_tokens":200,"input_tokens":1200,"output_tokens":300,"reasoning_tokens":20}"#
+        );
+        // 1000 × 0.15 + 200 × 0.075 + 300 × 0.6 per million
+        assert_eq!(get(&m, "cost"), Some(&Value::from("0.000345 USD")));
+        assert_eq!(
+            json::to_canonical(get(&m, "cost_basis").unwrap()),
+            r#"{"priced_as":"gpt-4o-mini","prices":"2026-08-02","source":"price_table"}"#
+        );
+        assert_eq!(get(&m, "latency_ms"), Some(&Value::from(12.5)));
+        assert_eq!(
+            json::to_canonical(get(&m, "attributes").unwrap()),
+            r#"{"gen_ai.request.temperature":0.2,"server.address":"127.0.0.1"}"#
+        );
+        assert_eq!(get(&m, "semconv"), Some(&Value::from(SEMCONV_VERSION)));
+        assert!(m.guardrail_flag.is_none());
+    }
+
+    #[test]
+    fn deprecated_names_are_aliases() {
+        let fields = vec![
+            ("gen_ai.system", s("openai")),
+            ("gen_ai.request.model", s("gpt-4o")),
+            ("gen_ai.usage.prompt_tokens", FieldValue::U64(1_000)),
+            ("gen_ai.usage.completion_tokens", FieldValue::U64(500)),
+            ("gen_ai.prompt", s("hello")),
+            ("gen_ai.completion", s("hi")),
+        ];
+        let m = map("openai.chat", fields, None, &GenAiCapture::default());
+        // No operation name: a model call is inferred.
+        assert_eq!(m.kind, "llm_call");
+        assert_eq!(get(&m, "provider"), Some(&Value::from("openai")));
+        assert_eq!(get(&m, "cost"), Some(&Value::from("0.0075 USD")));
+        let keys: Vec<_> = m.content.iter().map(|c| c.key).collect();
+        assert_eq!(keys, ["input_messages", "output_messages"]);
+        assert!(m.content.iter().all(|c| c.mode == ContentCapture::None));
+    }
+
+    #[test]
+    fn unknown_models_and_missing_usage_cost_null_with_a_reason() {
+        let fields = vec![
+            ("gen_ai.operation.name", s("chat")),
+            ("gen_ai.request.model", s("in-house-llm-7b")),
+            ("gen_ai.usage.input_tokens", FieldValue::U64(10)),
+        ];
+        let m = map("chat", fields, None, &GenAiCapture::default());
+        assert_eq!(get(&m, "cost"), Some(&Value::Null));
+        let reason = get(&m, "cost_basis").unwrap().get("reason").unwrap();
+        assert_eq!(
+            reason.as_str(),
+            Some("model \"in-house-llm-7b\" is not in price table 2026-08-02")
+        );
+        let no_usage = vec![
+            ("gen_ai.operation.name", s("chat")),
+            ("gen_ai.request.model", s("gpt-4o")),
+        ];
+        let m = map("chat", no_usage, None, &GenAiCapture::default());
+        let reason = get(&m, "cost_basis").unwrap().get("reason").unwrap();
+        assert_eq!(reason.as_str(), Some("the call reported no token usage"));
+    }
+
+    #[test]
+    fn a_reported_cost_wins_over_the_table() {
+        let mut fields = chat_fields();
+        fields.push(("gen_ai.usage.cost", FieldValue::F64(0.0123)));
+        let m = map("chat", fields, None, &GenAiCapture::default());
+        assert_eq!(get(&m, "cost"), Some(&Value::from("0.0123 USD")));
+    }
+
+    #[test]
+    fn operations_map_to_entry_types() {
+        for (op, kind) in [
+            ("chat", "llm_call"),
+            ("text_completion", "llm_call"),
+            ("generate_content", "llm_call"),
+            ("embeddings", "llm_call"),
+            ("execute_tool", "tool_call"),
+            ("invoke_agent", "agent_invocation"),
+            ("create_agent", "agent_invocation"),
+            ("apply_guardrail", "guardrail_decision"),
+            ("retrieval", "context_assembly"),
+        ] {
+            let m = map(
+                "span",
+                vec![("gen_ai.operation.name", s(op))],
+                None,
+                &GenAiCapture::default(),
+            );
+            assert_eq!(m.kind, kind, "{op}");
+        }
+    }
+
+    #[test]
+    fn tool_calls_keep_name_id_and_content_fields() {
+        let fields = vec![
+            ("gen_ai.operation.name", s("execute_tool")),
+            ("gen_ai.tool.name", s("get_weather")),
+            ("gen_ai.tool.call.id", s("call_1")),
+            ("gen_ai.tool.call.arguments", s(r#"{"city":"Paris"}"#)),
+            ("gen_ai.tool.call.result", s("18C")),
+            ("gen_ai.tool.custom_thing", FieldValue::Bool(true)),
+        ];
+        let m = map("execute_tool", fields, None, &GenAiCapture::default());
+        assert_eq!(m.kind, "tool_call");
+        assert_eq!(get(&m, "name"), Some(&Value::from("get_weather")));
+        assert_eq!(get(&m, "call_id"), Some(&Value::from("call_1")));
+        assert!(get(&m, "cost").is_none());
+        let modes: Vec<_> = m.content.iter().map(|c| (c.key, c.mode)).collect();
+        assert_eq!(
+            modes,
+            [
+                ("arguments", ContentCapture::Full),
+                ("result", ContentCapture::Full)
+            ]
+        );
+        assert_eq!(
+            json::to_canonical(get(&m, "attributes").unwrap()),
+            r#"{"gen_ai.tool.custom_thing":true}"#
+        );
+    }
+
+    #[test]
+    fn guardrail_interventions_raise_a_flag() {
+        let fields = vec![
+            ("gen_ai.operation.name", s("apply_guardrail")),
+            ("gen_ai.guardrail.name", s("pii-shield")),
+            ("gen_ai.guardrail.decision", s("blocked")),
+            ("gen_ai.guardrail.reason", s("account number in prompt")),
+        ];
+        let m = map("guardrail", fields, None, &GenAiCapture::default());
+        assert_eq!(m.kind, "guardrail_decision");
+        assert_eq!(get(&m, "guardrail"), Some(&Value::from("pii-shield")));
+        let flag = Value::Object(m.guardrail_flag.unwrap());
+        assert_eq!(
+            json::to_canonical(&flag),
+            r#"{"action":"blocked","data":["pii-shield"],"reason":"guardrail pii-shield blocked: account number in prompt","severity":"critical","source":"gen_ai.guardrail"}"#
+        );
+        let allowed = vec![
+            ("gen_ai.guardrail.name", s("pii-shield")),
+            ("gen_ai.guardrail.decision", s("allow")),
+        ];
+        let m = map("check", allowed, None, &GenAiCapture::default());
+        assert_eq!(m.kind, "guardrail_decision");
+        assert!(m.guardrail_flag.is_none());
+    }
+
+    #[test]
+    fn digests_are_keyed_and_modes_shape_content() {
+        let plain = GenAiCapture::default();
+        assert_eq!(
+            captured_content(ContentCapture::Digest, Value::from("x"), &plain),
+            None,
+            "no key, no digest"
+        );
+        let a = GenAiCapture::default().digest_key(SigningKey::from_bytes("k1").unwrap());
+        let b = GenAiCapture::default().digest_key(SigningKey::from_bytes("k2").unwrap());
+        let da = captured_content(ContentCapture::Digest, Value::from("refund?"), &a).unwrap();
+        let db = captured_content(ContentCapture::Digest, Value::from("refund?"), &b).unwrap();
+        assert_ne!(da, db, "the key changes the digest");
+        assert_eq!(
+            da.get("blake3_keyed").and_then(Value::as_str),
+            a.content_digest("refund?").as_deref()
+        );
+        assert_eq!(da.get("bytes"), Some(&Value::from(7u64)));
+        // Unkeyed BLAKE3 of the text must not be what is stored.
+        let unkeyed = crate::chain::to_hex(blake3::hash(b"refund?").as_bytes());
+        assert_ne!(
+            da.get("blake3_keyed").and_then(Value::as_str),
+            Some(unkeyed.as_str())
+        );
+        assert_eq!(
+            captured_content(ContentCapture::None, Value::from("x"), &a),
+            None
+        );
+        assert_eq!(
+            captured_content(ContentCapture::Full, Value::from("x"), &a),
+            Some(Value::from("x"))
+        );
+        assert_eq!(format!("{a:?}").matches("redacted").count(), 1);
+    }
+}
