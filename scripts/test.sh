@@ -29,3 +29,6 @@ export ACTTRACE_TRESTLE_PYTHON="$PWD/$trestle/bin/python"
 export CENDOR_TELEMETRY=off
 
 cargo test --all-features "$@"
+# Real LLM client crates (genai, rig) against a local mock OpenAI server, captured by acttrace.
+# A separate workspace crate: their HTTP stacks stay out of acttrace's own build.
+cargo test -p acttrace-genai-clients "$@"

@@ -325,3 +325,46 @@ fn repair_moves_a_torn_tail_aside_and_chains_the_recovery() {
     assert_eq!(code(&out), 1);
     assert!(String::from_utf8_lossy(&out.stderr).contains("hash mismatch"));
 }
+
+/// The GenAI agent example: client-traced model and tool calls become priced, chained entries,
+/// and the log verifies with the `acttrace` binary too.
+#[test]
+fn genai_agent_example_chains_priced_llm_and_tool_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("genai.jsonl");
+    let bin = Path::new(env!("CARGO_BIN_EXE_acttrace"))
+        .parent()
+        .unwrap()
+        .join("examples/genai_agent");
+    let out = Command::new(bin).arg(&log).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("seq 2 llm_call"), "{stdout}");
+    assert!(stdout.contains("cost=\"0.000066 USD\""), "{stdout}");
+    assert!(stdout.contains("seq 3 tool_call"), "{stdout}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !text.contains("weather in Paris"),
+        "a prompt was kept in digest mode"
+    );
+    let out = acttrace()
+        .args([
+            "verify",
+            log.to_str().unwrap(),
+            "--key-env",
+            "GENAI_DEMO_KEY",
+        ])
+        .env("GENAI_DEMO_KEY", "genai-agent-demo-key")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -3,7 +3,7 @@
 //! A mapping is a JSON document (schema `acttrace-mapping/1`, see `docs/EXPORT.md`):
 //!
 //! ```json
-//! {"schema": "acttrace-mapping/1", "id": "eu_ai_act", "version": "2026.1", "title": "...",
+//! {"schema": "acttrace-mapping/1", "id": "eu_ai_act", "version": "2026.2", "title": "...",
 //!  "source": "...", "disclaimer": "...",
 //!  "entry_types": {"human_oversight": [{"control_id": "Art. 14(4)(d)", "title": "...",
 //!                                       "rationale": "...", "strength": "direct"}]},
