@@ -610,6 +610,17 @@ impl Sequencer {
                     .map(|d| d.id.clone());
                 let mut p = Payload::with_decision(id.as_deref());
                 p.event_fields(&kind, fields);
+                if kind == "llm_call" && p.get("cost").is_none() {
+                    // A call that reported tokens but no cost is priced from the table.
+                    if let Some((cost, basis)) = genai::price_explicit_call(
+                        p.get("model"),
+                        p.get("usage"),
+                        self.gen_ai.prices(),
+                    ) {
+                        p.put("cost", cost);
+                        p.put("cost_basis", basis);
+                    }
+                }
                 let chained = self.seal(&kind, p.finish());
                 if let Some(reply) = reply {
                     self.batch_replies.push((reply, chained));
@@ -727,6 +738,10 @@ impl Payload {
             Some(slot) => slot.1 = value,
             None => self.fields.push((key.to_owned(), value)),
         }
+    }
+
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
     fn user(&mut self, name: &str, value: Value) {

@@ -417,3 +417,46 @@ fn a_price_file_overrides_the_embedded_table() {
     assert_eq!(llm["cost"], "0.0003 USD");
     assert_eq!(llm["cost_basis"]["prices"], "2026-08-02+negotiated-2026-11");
 }
+
+#[test]
+fn explicit_llm_call_events_without_a_cost_are_priced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let (subscriber, guard) = build(&path, GenAiCapture::default());
+    tracing::subscriber::with_default(subscriber, || {
+        let d = tracing::info_span!("d", audit.decision = "x");
+        let _d = d.enter();
+        acttrace::llm_call!(
+            provider = "openai",
+            model = "gpt-4o",
+            input_tokens = 1_000u64,
+            output_tokens = 500u64,
+            cached_tokens = 200u64
+        );
+        acttrace::llm_call!(model = "gpt-4o", input_tokens = 10u64, cost = "0.5 EUR");
+        acttrace::llm_call!(model = "gpt-4o", note = "no usage reported");
+        acttrace::llm_call!(model = "our-own-model", input_tokens = 10u64);
+    });
+    guard.flush().unwrap();
+    let entries = entries(&path);
+    let calls = of_type(&entries, "llm_call");
+    // 800 fresh × 2.5 + 200 cached × 1.25 + 500 × 10 per million
+    assert_eq!(calls[0]["payload"]["cost"], "0.00725 USD");
+    assert_eq!(calls[0]["payload"]["cost_basis"]["priced_as"], "gpt-4o");
+    assert_eq!(
+        calls[1]["payload"]["cost"], "0.5 EUR",
+        "a given cost is kept"
+    );
+    assert!(calls[1]["payload"].get("cost_basis").is_none());
+    assert!(
+        calls[2]["payload"].get("cost").is_none(),
+        "nothing to price"
+    );
+    assert!(calls[3]["payload"]["cost"].is_null());
+    assert!(
+        calls[3]["payload"]["cost_basis"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("our-own-model")
+    );
+}

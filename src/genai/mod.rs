@@ -612,6 +612,35 @@ fn cost_of(
     }
 }
 
+/// The `cost` and `cost_basis` for an explicit `llm_call` event (the `llm_call!` macro) that
+/// gave token usage but no cost, or `None` when it gave no model or no token counts. Explicit
+/// events follow the reference's usage names: `cached_tokens` are part of `input_tokens`,
+/// `cache_write` tokens are not.
+pub(crate) fn price_explicit_call(
+    model: Option<&Value>,
+    usage: Option<&Value>,
+    prices: &PriceTable,
+) -> Option<(Value, Value)> {
+    let model = model?.as_str()?;
+    let usage = usage?;
+    let count = |key: &str| usage.get(key).and_then(Value::as_u64);
+    let (input, output) = (count("input_tokens"), count("output_tokens"));
+    if input.is_none() && output.is_none() {
+        return None;
+    }
+    let cache_write = count("cache_write").unwrap_or(0);
+    let tokens = [
+        (
+            "input_tokens",
+            input.unwrap_or(0).saturating_add(cache_write),
+        ),
+        ("output_tokens", output.unwrap_or(0)),
+        ("cached_tokens", count("cached_tokens").unwrap_or(0)),
+        ("cache_write", cache_write),
+    ];
+    Some(cost_of(Some(model), &tokens, None, prices))
+}
+
 /// What an entry records for a content field after redaction, per its mode: `None` when the
 /// field is left out.
 pub(crate) fn captured_content(
