@@ -272,22 +272,25 @@ thread_local! {
 
 /// The class of a callsite whose metadata is `'static` (every event's, and every span's made
 /// by the `tracing` macros).
+#[inline]
 fn class_of(meta: &'static Metadata<'static>) -> CallsiteClass {
     let addr = meta as *const Metadata<'static> as usize;
     // Metadata are at least 8-byte aligned and usually far apart: mix the address bits.
-    let slot = (addr >> 3 ^ addr >> 11) % CLASS_CACHE_SLOTS;
-    CLASS_CACHE
-        .try_with(|cache| {
-            let (cached, class) = cache[slot].get();
-            if cached == addr {
-                return class;
-            }
-            let class = classify(meta);
-            cache[slot].set((addr, class));
-            class
-        })
-        // During thread teardown the cache is gone: classify directly.
-        .unwrap_or_else(|_| classify(meta))
+    let slot = ((addr >> 3) ^ (addr >> 11)) % CLASS_CACHE_SLOTS;
+    match CLASS_CACHE.try_with(|cache| cache[slot].get()) {
+        Ok((cached, class)) if cached == addr => class,
+        _ => classify_and_cache(meta, addr, slot),
+    }
+}
+
+/// A cache miss: classify the callsite and remember it (during thread teardown, when the cache
+/// is gone, just classify).
+#[cold]
+#[inline(never)]
+fn classify_and_cache(meta: &'static Metadata<'static>, addr: usize, slot: usize) -> CallsiteClass {
+    let class = classify(meta);
+    let _ = CLASS_CACHE.try_with(|cache| cache[slot].set((addr, class)));
+    class
 }
 
 thread_local! {
@@ -444,6 +447,57 @@ impl AuditLayer {
         spans.into_iter().find_map(|s| self.mark(&s))
     }
 
+    /// An event whose callsite is not ordinary: an audit event, a decision outcome or a GenAI
+    /// event. Kept out of line so that `on_event` stays a few instructions for ordinary events.
+    #[inline(never)]
+    fn audit_event<S>(&self, class: CallsiteClass, event: &Event<'_>, ctx: Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        if IN_SEQUENCER.get() {
+            return;
+        }
+        let meta = event.metadata();
+        if class == CallsiteClass::GenAi {
+            self.genai_event(event, &ctx);
+            return;
+        }
+        if class == CallsiteClass::Outcome {
+            // `#[instrument(ret, err)]` reports a decision's outcome with an event whose only
+            // field is `return` or `error`, inside the decision span.
+            let Some(span) = ctx.event_span(event) else {
+                return;
+            };
+            let Some(our_id) = self.mark(&span) else {
+                return;
+            };
+            let mut captured = Fields::new();
+            event.record(&mut Capture(&mut captured));
+            if let Some((field, value)) = captured.pop() {
+                let _ = self.shared.send(Msg::DecisionOutcome {
+                    span: our_id,
+                    field,
+                    value,
+                });
+            }
+            return;
+        }
+        let Some(kind) = Self::event_kind(meta, event) else {
+            return;
+        };
+        let decision = ctx
+            .event_scope(event)
+            .and_then(|scope| self.nearest_decision(scope));
+        let mut fields = Fields::new();
+        event.record(&mut Capture(&mut fields));
+        let _ = self.shared.send(Msg::Event {
+            kind,
+            decision,
+            fields,
+            reply: None,
+        });
+    }
+
     /// An event with `gen_ai.*` fields: inside a GenAI span its fields join the span's (the
     /// span becomes one entry when it closes); elsewhere it is an entry of its own.
     fn genai_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>)
@@ -583,50 +637,12 @@ where
         }
     }
 
+    #[inline]
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let meta = event.metadata();
-        let class = class_of(meta);
-        if class == CallsiteClass::Ordinary || IN_SEQUENCER.get() {
-            return;
+        let class = class_of(event.metadata());
+        if class != CallsiteClass::Ordinary {
+            self.audit_event(class, event, ctx);
         }
-        if class == CallsiteClass::GenAi {
-            self.genai_event(event, &ctx);
-            return;
-        }
-        if class == CallsiteClass::Outcome {
-            // `#[instrument(ret, err)]` reports a decision's outcome with an event whose only
-            // field is `return` or `error`, inside the decision span.
-            let Some(span) = ctx.event_span(event) else {
-                return;
-            };
-            let Some(our_id) = self.mark(&span) else {
-                return;
-            };
-            let mut captured = Fields::new();
-            event.record(&mut Capture(&mut captured));
-            if let Some((field, value)) = captured.pop() {
-                let _ = self.shared.send(Msg::DecisionOutcome {
-                    span: our_id,
-                    field,
-                    value,
-                });
-            }
-            return;
-        }
-        let Some(kind) = Self::event_kind(meta, event) else {
-            return;
-        };
-        let decision = ctx
-            .event_scope(event)
-            .and_then(|scope| self.nearest_decision(scope));
-        let mut fields = Fields::new();
-        event.record(&mut Capture(&mut fields));
-        let _ = self.shared.send(Msg::Event {
-            kind,
-            decision,
-            fields,
-            reply: None,
-        });
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
@@ -961,11 +977,12 @@ impl AuditLayerBuilder {
         let thread = std::thread::Builder::new()
             .name("acttrace-sequencer".into())
             .spawn(move || {
+                // What a writer logs from this thread reaches the program's subscriber, but this
+                // layer ignores it (no recursion into the queue this thread drains). No scoped
+                // `NoSubscriber` is installed here: any scoped dispatcher makes tracing re-check
+                // every callsite in the program on every event (interest `sometimes`), a cost
+                // of ~40 instructions per event that no program should pay for its audit log.
                 IN_SEQUENCER.set(true);
-                // Nothing the sequencer or a writer does may reach a subscriber (and through it
-                // this layer again).
-                let _quiet =
-                    tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::new());
                 sequencer.run(receiver);
             })
             .map_err(|e| Error::Config(format!("cannot start the sequencer thread: {e}")))?;
