@@ -203,6 +203,8 @@ struct GenAiSpans(Vec<GenAiSpan>);
 
 struct GenAiSpan {
     layer: u64,
+    /// Our own id for the span, and that of the nearest GenAI span above it.
+    ids: genai::SpanIds,
     /// The decision the span belongs to, found when it opened.
     decision: Option<u64>,
     fields: Fields,
@@ -210,6 +212,10 @@ struct GenAiSpan {
 }
 
 impl GenAiSpans {
+    fn find(&self, layer: u64) -> Option<&GenAiSpan> {
+        self.0.iter().find(|m| m.layer == layer)
+    }
+
     fn find_mut(&mut self, layer: u64) -> Option<&mut GenAiSpan> {
         self.0.iter_mut().find(|m| m.layer == layer)
     }
@@ -519,13 +525,15 @@ impl AuditLayer {
         let decision = ctx
             .event_scope(event)
             .and_then(|scope| self.nearest_decision(scope));
-        self.send_genai(event.metadata().name(), decision, fields, None);
+        let ids = genai::SpanIds::default();
+        self.send_genai(event.metadata().name(), ids, decision, fields, None);
     }
 
     /// Enqueues a gathered GenAI span or event; one without a decision is an orphan, counted.
     fn send_genai(
         &self,
         name: &'static str,
+        spans: genai::SpanIds,
         decision: Option<u64>,
         fields: Fields,
         duration: Option<Duration>,
@@ -535,6 +543,7 @@ impl AuditLayer {
         }
         let _ = self.shared.send(Msg::GenAi {
             name,
+            spans,
             decision,
             fields,
             duration,
@@ -569,10 +578,20 @@ where
         let Some(span) = ctx.span(id) else { return };
         if class == CallsiteClass::GenAi {
             let decision = self.nearest_decision(span.scope().skip(1));
+            let parent = span.scope().skip(1).find_map(|s| {
+                let ext = s.extensions();
+                let gathering = ext.get::<GenAiSpans>()?.find(self.shared.layer_id)?;
+                gathering.ids.span
+            });
+            let ids = genai::SpanIds {
+                span: Some(self.shared.next_span.fetch_add(1, Ordering::Relaxed)),
+                parent,
+            };
             let mut fields = Fields::new();
             attrs.record(&mut Capture(&mut fields));
             let gathering = GenAiSpan {
                 layer: self.shared.layer_id,
+                ids,
                 decision,
                 fields,
                 opened: Instant::now(),
@@ -666,7 +685,13 @@ where
                     Some(spans.0.swap_remove(at))
                 });
             if let Some(g) = gathered {
-                self.send_genai(span.name(), g.decision, g.fields, Some(g.opened.elapsed()));
+                self.send_genai(
+                    span.name(),
+                    g.ids,
+                    g.decision,
+                    g.fields,
+                    Some(g.opened.elapsed()),
+                );
             }
             return;
         }

@@ -94,6 +94,7 @@ pub(crate) enum Msg {
     /// A GenAI span (with its duration) or event, its fields gathered over its life.
     GenAi {
         name: &'static str,
+        spans: genai::SpanIds,
         decision: Option<u64>,
         fields: Fields,
         duration: Option<Duration>,
@@ -105,6 +106,77 @@ pub(crate) enum Msg {
 struct OpenDecision {
     id: String,
     outcome: Vec<(&'static str, FieldValue)>,
+    calls: CallTotals,
+}
+
+/// What the model calls of one decision added up to, for its `decision_end`.
+#[derive(Default)]
+struct CallTotals {
+    llm_calls: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+    /// Exact sums per currency, in first-seen order.
+    costs: Vec<(String, genai::Decimal)>,
+    /// Calls whose cost is unknown (`null`, absent, or not a plain decimal amount).
+    uncosted: u64,
+}
+
+impl CallTotals {
+    fn add(&mut self, payload: &[(String, Value)]) {
+        let get = |key: &str| payload.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+        self.llm_calls += 1;
+        if let Some(usage) = get("usage") {
+            let count = |k: &str| usage.get(k).and_then(Value::as_u64).unwrap_or(0);
+            self.input_tokens = self.input_tokens.saturating_add(count("input_tokens"));
+            self.output_tokens = self.output_tokens.saturating_add(count("output_tokens"));
+        }
+        let amount = get("cost")
+            .and_then(Value::as_str)
+            .and_then(|c| c.split_once(' '))
+            .and_then(|(amount, currency)| {
+                Some((genai::Decimal::parse(amount).ok()?, currency.to_owned()))
+            });
+        let Some((amount, currency)) = amount else {
+            self.uncosted += 1;
+            return;
+        };
+        match self.costs.iter_mut().find(|(c, _)| *c == currency) {
+            Some((_, sum)) => match sum.checked_add(amount) {
+                Some(total) => *sum = total,
+                None => self.uncosted += 1,
+            },
+            None => self.costs.push((currency, amount)),
+        }
+    }
+
+    /// The `decision_end` members: `llm_calls`, `usage`, `cost` (one `"<amount> <currency>"`,
+    /// or a list when calls were billed in several currencies) and `uncosted_calls`.
+    fn put_into(self, p: &mut Payload) {
+        if self.llm_calls == 0 {
+            return;
+        }
+        p.put("llm_calls", Value::from(self.llm_calls));
+        p.put(
+            "usage",
+            Value::Object(vec![
+                ("input_tokens".into(), Value::from(self.input_tokens)),
+                ("output_tokens".into(), Value::from(self.output_tokens)),
+            ]),
+        );
+        let mut costs: Vec<Value> = self
+            .costs
+            .iter()
+            .map(|(currency, sum)| Value::from(format!("{sum} {currency}")))
+            .collect();
+        match costs.len() {
+            0 => {}
+            1 => p.put("cost", costs.remove(0)),
+            _ => p.put("cost", Value::Array(costs)),
+        }
+        if self.uncosted > 0 {
+            p.put("uncosted_calls", Value::from(self.uncosted));
+        }
+    }
 }
 
 /// How payloads are redacted before they are hashed.
@@ -566,6 +638,7 @@ impl Sequencer {
                     OpenDecision {
                         id,
                         outcome: Vec::new(),
+                        calls: CallTotals::default(),
                     },
                 );
                 self.seal("decision", p.finish());
@@ -588,6 +661,7 @@ impl Sequencer {
                         "duration_ms",
                         Value::from((duration.as_micros() as f64) / 1000.0),
                     );
+                    d.calls.put_into(&mut p);
                     if !d.outcome.is_empty() {
                         let failed = d.outcome.iter().any(|(f, _)| *f == "error");
                         p.put("outcome", Value::from(if failed { "error" } else { "ok" }));
@@ -621,13 +695,18 @@ impl Sequencer {
                         p.put("cost_basis", basis);
                     }
                 }
-                let chained = self.seal(&kind, p.finish());
+                let payload = p.finish();
+                if kind == "llm_call" {
+                    self.tally(decision, payload.as_object().unwrap_or_default());
+                }
+                let chained = self.seal(&kind, payload);
                 if let Some(reply) = reply {
                     self.batch_replies.push((reply, chained));
                 }
             }
             Msg::GenAi {
                 name,
+                spans,
                 decision,
                 fields,
                 duration,
@@ -635,7 +714,11 @@ impl Sequencer {
                 let id = decision
                     .and_then(|s| self.decisions.get(&s))
                     .map(|d| d.id.clone());
-                self.seal_genai(id, genai::map(name, fields, duration, &self.gen_ai));
+                let mapped = genai::map(name, spans, fields, duration, &self.gen_ai);
+                if mapped.kind == "llm_call" {
+                    self.tally(decision, &mapped.fields);
+                }
+                self.seal_genai(id, mapped);
             }
             Msg::Flush(reply) => {
                 // Record an earlier loss now rather than with the next entry.
@@ -664,6 +747,13 @@ impl Sequencer {
 }
 
 impl Sequencer {
+    /// Adds a model call to its decision's totals.
+    fn tally(&mut self, decision: Option<u64>, payload: &[(String, Value)]) {
+        if let Some(d) = decision.and_then(|s| self.decisions.get_mut(&s)) {
+            d.calls.add(payload);
+        }
+    }
+
     /// Seals a mapped GenAI record: its content is redacted first, then kept, digested or
     /// left out per its capture mode; a guardrail's intervention chains a `policy_flag` after
     /// the entry.
@@ -673,7 +763,7 @@ impl Sequencer {
             p.put(&key, value);
         }
         let mut report = Report::new();
-        let mut kept = Vec::new();
+        let mut kept = mapped.unscanned;
         let mut omitted = Vec::new();
         let mut modes = Vec::new();
         for content in mapped.content {

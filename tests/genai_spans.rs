@@ -127,6 +127,16 @@ fn chat_and_tool_spans_in_a_decision_become_chained_entries() {
     assert_eq!(tool["result"], "18C and sunny");
     assert!(tool.get("cost").is_none());
 
+    // The decision's end adds up its model calls.
+    let end = &entries[4]["payload"];
+    assert_eq!(end["llm_calls"], 1);
+    assert_eq!(
+        end["usage"],
+        serde_json::json!({"input_tokens": 1000, "output_tokens": 500})
+    );
+    assert_eq!(end["cost"], "0.00045 USD");
+    assert!(end.get("uncosted_calls").is_none());
+
     let r = assert_verifies(&path, &tip);
     assert_eq!(r.entries, 5);
     let keyed = acttrace::verify::verify_path(
@@ -387,6 +397,12 @@ fn guardrails_agents_and_retrieval_map_to_their_entry_types() {
     assert_eq!(flag["entry_seq"], entries[3]["seq"]);
     assert_eq!(flag["decision_id"], entries[1]["payload"]["decision_id"]);
     assert_eq!(entries[5]["payload"]["agent_name"], "support-bot");
+    // Entries of one agent run can be grouped by span ids, decision or not.
+    let agent_span = &entries[5]["payload"]["span_id"];
+    assert!(agent_span.is_u64());
+    assert_eq!(&entries[2]["payload"]["parent_span_id"], agent_span);
+    assert_eq!(&entries[3]["payload"]["parent_span_id"], agent_span);
+    assert!(entries[5]["payload"].get("parent_span_id").is_none());
     assert_verifies(&path, &tip);
 }
 
@@ -453,6 +469,15 @@ fn explicit_llm_call_events_without_a_cost_are_priced() {
         "nothing to price"
     );
     assert!(calls[3]["payload"]["cost"].is_null());
+    // The decision's end: four calls, three with tokens, costs in two currencies, one unknown.
+    let end = &of_type(&entries, "decision_end")[0]["payload"];
+    assert_eq!(end["llm_calls"], 4);
+    assert_eq!(
+        end["usage"],
+        serde_json::json!({"input_tokens": 1020, "output_tokens": 500})
+    );
+    assert_eq!(end["cost"], serde_json::json!(["0.00725 USD", "0.5 EUR"]));
+    assert_eq!(end["uncosted_calls"], 2);
     assert!(
         calls[3]["payload"]["cost_basis"]["reason"]
             .as_str()

@@ -225,6 +225,15 @@ pub(crate) fn is_genai_field(name: &str) -> bool {
     name.starts_with(PREFIX)
 }
 
+/// The log's own ids for a GenAI span and the nearest GenAI span above it, so entries of one
+/// agent run can be grouped even when no decision is above them (span ids are unique per log
+/// run; the registry's own ids are reused).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct SpanIds {
+    pub(crate) span: Option<u64>,
+    pub(crate) parent: Option<u64>,
+}
+
 /// A content field of a mapped record, awaiting redaction and its capture mode.
 pub(crate) struct ContentField {
     pub(crate) key: &'static str,
@@ -239,6 +248,8 @@ pub(crate) struct Mapped {
     pub(crate) fields: Vec<(String, Value)>,
     /// Content fields, handled per [`ContentCapture`] mode before sealing.
     pub(crate) content: Vec<ContentField>,
+    /// Fields appended after redaction, unscanned (the model endpoint).
+    pub(crate) unscanned: Vec<(String, Value)>,
     /// The `policy_flag` payload fields to chain after the entry when a guardrail intervened.
     pub(crate) guardrail_flag: Option<Vec<(String, Value)>>,
 }
@@ -255,6 +266,12 @@ enum Slot {
     FinishReasons,
     Guardrail(&'static str),
     ReportedCost,
+    /// `server.address`/`server.port`: the model endpoint, kept unscanned under `server` (an
+    /// endpoint's address is not personal data, and flagging every call to a local model as an
+    /// IP address would drown real findings).
+    Server(&'static str),
+    /// Tracing-to-OpenTelemetry bridge fields that repeat what the entry already says.
+    Dropped,
 }
 
 #[derive(Clone, Copy)]
@@ -303,7 +320,13 @@ fn slot(name: &str) -> Option<Slot> {
         "gen_ai.conversation.id" => Slot::Named("conversation_id"),
         "gen_ai.data_source.id" => Slot::Named("data_source_id"),
         "gen_ai.output.type" => Slot::Named("output_type"),
-        "error.type" => Slot::Named("error_type"),
+        "error.type" | "gen_ai.tool.error.type" => Slot::Named("error_type"),
+        "otel.status_code" => Slot::Named("status"),
+        "gen_ai.tool.call.outcome" => Slot::Named("tool_outcome"),
+        "rig.provider_request_id" => Slot::Named("provider_request_id"),
+        "server.address" => Slot::Server("address"),
+        "server.port" => Slot::Server("port"),
+        "otel.name" | "otel.kind" => Slot::Dropped,
         "gen_ai.guardrail.name" => Slot::Guardrail("guardrail"),
         "gen_ai.guardrail.id" => Slot::Guardrail("guardrail_id"),
         "gen_ai.guardrail.decision" | "gen_ai.guardrail.action" | "gen_ai.guardrail.outcome" => {
@@ -379,6 +402,7 @@ fn token_count(value: &FieldValue) -> Option<u64> {
 /// Maps the accumulated fields of a GenAI span (or one event) to an entry.
 pub(crate) fn map(
     span_name: &str,
+    spans: SpanIds,
     fields: Fields,
     duration: Option<Duration>,
     capture: &GenAiCapture,
@@ -394,6 +418,7 @@ pub(crate) fn map(
     let mut content: Vec<ContentField> = Vec::new();
     let mut attributes: Vec<(String, Value)> = Vec::new();
     let mut reported_cost: Option<Value> = None;
+    let mut server: Vec<(&'static str, Value)> = Vec::new();
 
     // Later values of a field replace earlier ones (a span may record a field twice).
     fn set<K: PartialEq>(list: &mut Vec<(K, Value)>, key: K, value: Value) {
@@ -438,6 +463,8 @@ pub(crate) fn map(
             Some(Slot::FinishReasons) => set(&mut named, "finish_reasons", finish_reasons(value)),
             Some(Slot::Guardrail(key)) => set(&mut guardrail, key, value.into_value()),
             Some(Slot::ReportedCost) => reported_cost = Some(value.into_value()),
+            Some(Slot::Server(key)) => set(&mut server, key, value.into_value()),
+            Some(Slot::Dropped) => {}
             None => set(&mut attributes, name.to_owned(), value.into_value()),
         }
     }
@@ -466,6 +493,12 @@ pub(crate) fn map(
         operation.clone().map_or(Value::Null, Value::from),
     );
     put("span", Value::from(span_name));
+    if let Some(id) = spans.span {
+        put("span_id", Value::from(id));
+    }
+    if let Some(parent) = spans.parent {
+        put("parent_span_id", Value::from(parent));
+    }
     if let Some(p) = provider {
         put("provider", p);
     }
@@ -506,10 +539,17 @@ pub(crate) fn map(
         put("attributes", Value::Object(attributes));
     }
     put("semconv", Value::from(SEMCONV_VERSION));
+    let unscanned = if server.is_empty() {
+        Vec::new()
+    } else {
+        let server = server.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        vec![("server".to_owned(), Value::Object(server))]
+    };
     Mapped {
         kind,
         fields: out,
         content,
+        unscanned,
         guardrail_flag,
     }
 }
@@ -691,6 +731,9 @@ mod tests {
             ("gen_ai.usage.reasoning.output_tokens", FieldValue::U64(20)),
             ("gen_ai.request.temperature", FieldValue::F64(0.2)),
             ("server.address", s("127.0.0.1")),
+            ("server.port", FieldValue::I64(8080)),
+            ("otel.name", s("chat gpt-4o-mini")),
+            ("otel.status_code", s("ok")),
         ]
     }
 
@@ -698,6 +741,7 @@ mod tests {
     fn a_chat_span_maps_to_a_priced_llm_call() {
         let m = map(
             "chat",
+            SpanIds::default(),
             chat_fields(),
             Some(Duration::from_micros(12_500)),
             &GenAiCapture::default(),
@@ -727,7 +771,12 @@ mod tests {
         assert_eq!(get(&m, "latency_ms"), Some(&Value::from(12.5)));
         assert_eq!(
             json::to_canonical(get(&m, "attributes").unwrap()),
-            r#"{"gen_ai.request.temperature":0.2,"server.address":"127.0.0.1"}"#
+            r#"{"gen_ai.request.temperature":0.2}"#
+        );
+        assert_eq!(get(&m, "status"), Some(&Value::from("ok")));
+        assert_eq!(
+            json::to_canonical(&Value::Object(m.unscanned.clone())),
+            r#"{"server":{"address":"127.0.0.1","port":8080}}"#
         );
         assert_eq!(get(&m, "semconv"), Some(&Value::from(SEMCONV_VERSION)));
         assert!(m.guardrail_flag.is_none());
@@ -743,7 +792,13 @@ mod tests {
             ("gen_ai.prompt", s("hello")),
             ("gen_ai.completion", s("hi")),
         ];
-        let m = map("openai.chat", fields, None, &GenAiCapture::default());
+        let m = map(
+            "openai.chat",
+            SpanIds::default(),
+            fields,
+            None,
+            &GenAiCapture::default(),
+        );
         // No operation name: a model call is inferred.
         assert_eq!(m.kind, "llm_call");
         assert_eq!(get(&m, "provider"), Some(&Value::from("openai")));
@@ -760,7 +815,13 @@ mod tests {
             ("gen_ai.request.model", s("in-house-llm-7b")),
             ("gen_ai.usage.input_tokens", FieldValue::U64(10)),
         ];
-        let m = map("chat", fields, None, &GenAiCapture::default());
+        let m = map(
+            "chat",
+            SpanIds::default(),
+            fields,
+            None,
+            &GenAiCapture::default(),
+        );
         assert_eq!(get(&m, "cost"), Some(&Value::Null));
         let reason = get(&m, "cost_basis").unwrap().get("reason").unwrap();
         assert_eq!(
@@ -771,7 +832,13 @@ mod tests {
             ("gen_ai.operation.name", s("chat")),
             ("gen_ai.request.model", s("gpt-4o")),
         ];
-        let m = map("chat", no_usage, None, &GenAiCapture::default());
+        let m = map(
+            "chat",
+            SpanIds::default(),
+            no_usage,
+            None,
+            &GenAiCapture::default(),
+        );
         let reason = get(&m, "cost_basis").unwrap().get("reason").unwrap();
         assert_eq!(reason.as_str(), Some("the call reported no token usage"));
     }
@@ -780,7 +847,13 @@ mod tests {
     fn a_reported_cost_wins_over_the_table() {
         let mut fields = chat_fields();
         fields.push(("gen_ai.usage.cost", FieldValue::F64(0.0123)));
-        let m = map("chat", fields, None, &GenAiCapture::default());
+        let m = map(
+            "chat",
+            SpanIds::default(),
+            fields,
+            None,
+            &GenAiCapture::default(),
+        );
         assert_eq!(get(&m, "cost"), Some(&Value::from("0.0123 USD")));
     }
 
@@ -799,6 +872,7 @@ mod tests {
         ] {
             let m = map(
                 "span",
+                SpanIds::default(),
                 vec![("gen_ai.operation.name", s(op))],
                 None,
                 &GenAiCapture::default(),
@@ -817,7 +891,13 @@ mod tests {
             ("gen_ai.tool.call.result", s("18C")),
             ("gen_ai.tool.custom_thing", FieldValue::Bool(true)),
         ];
-        let m = map("execute_tool", fields, None, &GenAiCapture::default());
+        let m = map(
+            "execute_tool",
+            SpanIds::default(),
+            fields,
+            None,
+            &GenAiCapture::default(),
+        );
         assert_eq!(m.kind, "tool_call");
         assert_eq!(get(&m, "name"), Some(&Value::from("get_weather")));
         assert_eq!(get(&m, "call_id"), Some(&Value::from("call_1")));
@@ -844,7 +924,13 @@ mod tests {
             ("gen_ai.guardrail.decision", s("blocked")),
             ("gen_ai.guardrail.reason", s("account number in prompt")),
         ];
-        let m = map("guardrail", fields, None, &GenAiCapture::default());
+        let m = map(
+            "guardrail",
+            SpanIds::default(),
+            fields,
+            None,
+            &GenAiCapture::default(),
+        );
         assert_eq!(m.kind, "guardrail_decision");
         assert_eq!(get(&m, "guardrail"), Some(&Value::from("pii-shield")));
         let flag = Value::Object(m.guardrail_flag.unwrap());
@@ -856,7 +942,13 @@ mod tests {
             ("gen_ai.guardrail.name", s("pii-shield")),
             ("gen_ai.guardrail.decision", s("allow")),
         ];
-        let m = map("check", allowed, None, &GenAiCapture::default());
+        let m = map(
+            "check",
+            SpanIds::default(),
+            allowed,
+            None,
+            &GenAiCapture::default(),
+        );
         assert_eq!(m.kind, "guardrail_decision");
         assert!(m.guardrail_flag.is_none());
     }
