@@ -91,3 +91,34 @@ fn a_failing_log_is_summarised_and_reported_as_failed() {
     );
     assert_eq!(r.summary.entries, 24);
 }
+
+/// Model costs add up exactly per currency; calls without a usable cost are counted, not guessed.
+#[test]
+fn the_summary_adds_up_model_costs_exactly() {
+    use tracing_subscriber::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("costs.jsonl");
+    let (layer, guard) = acttrace::AuditLayer::builder().path(&path).build().unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let d = tracing::info_span!("d", audit.decision = "costs");
+        let _d = d.enter();
+        // Binary floats would make 0.1 + 0.2 = 0.30000000000000004.
+        acttrace::llm_call!(model = "a", cost = "0.1 USD");
+        acttrace::llm_call!(model = "a", cost = "0.2 USD");
+        acttrace::llm_call!(model = "a", cost = "1.5 EUR");
+        acttrace::llm_call!(model = "unknown-model", input_tokens = 5u64);
+        acttrace::llm_call!(model = "a", cost = "about a dollar");
+    });
+    guard.flush().unwrap();
+    let r = summarize_path(&path, &SummaryOptions::default(), &mut |_| {}).unwrap();
+    assert_eq!(r.summary.llm_calls, 5);
+    assert_eq!(r.summary.llm_cost, ["0.3 USD", "1.5 EUR"]);
+    assert_eq!(r.summary.uncosted_llm_calls, 2);
+    assert!(
+        r.render_text()
+            .contains("model cost:  0.3 USD + 1.5 EUR (2 of 5 calls without a cost)"),
+        "{}",
+        r.render_text()
+    );
+    assert_eq!(r.summary.to_json()["llm_cost"][0], "0.3 USD");
+}

@@ -43,12 +43,18 @@ pub struct Summary {
     pub last_ts: Option<String>,
     /// Entries per type.
     pub entry_types: BTreeMap<String, u64>,
+    /// What the `llm_call` entries cost: the exact sum per currency (`"<decimal> <currency>"`),
+    /// in order of first appearance.
+    pub llm_cost: Vec<String>,
+    /// `llm_call` entries without a usable cost (none, `null`, or not a plain decimal).
+    pub uncosted_llm_calls: u64,
 }
 
 /// Builds a [`Summary`] one entry at a time (bounded by the number of decisions).
 #[derive(Debug, Default)]
 pub struct SummaryBuilder {
     s: Summary,
+    costs: Vec<(String, crate::genai::Decimal)>,
     decision_ids: BTreeSet<String>,
     overseen: BTreeSet<String>,
 }
@@ -77,7 +83,27 @@ impl SummaryBuilder {
                     self.decision_ids.insert(id.to_owned());
                 }
             }
-            "llm_call" => s.llm_calls += 1,
+            "llm_call" => {
+                s.llm_calls += 1;
+                let cost = e
+                    .payload_str("cost")
+                    .and_then(|c| c.split_once(' '))
+                    .and_then(|(amount, currency)| {
+                        Some((crate::genai::Decimal::parse(amount).ok()?, currency))
+                    });
+                let added = cost.is_some_and(|(amount, currency)| {
+                    match self.costs.iter_mut().find(|(c, _)| c == currency) {
+                        Some((_, sum)) => sum.checked_add(amount).map(|t| *sum = t).is_some(),
+                        None => {
+                            self.costs.push((currency.to_owned(), amount));
+                            true
+                        }
+                    }
+                });
+                if !added {
+                    s.uncosted_llm_calls += 1;
+                }
+            }
             "tool_call" => s.tool_calls += 1,
             "context_assembly" => s.context_assemblies += 1,
             "guardrail_decision" => s.guardrail_decisions += 1,
@@ -110,6 +136,11 @@ impl SummaryBuilder {
             .count() as u64;
         self.s.decisions_with_oversight = with;
         self.s.decisions_without_oversight = self.s.decisions.saturating_sub(with);
+        self.s.llm_cost = self
+            .costs
+            .iter()
+            .map(|(currency, sum)| format!("{sum} {currency}"))
+            .collect();
         self.s
     }
 }
@@ -174,6 +205,8 @@ impl Summary {
             "first_ts": self.first_ts,
             "last_ts": self.last_ts,
             "entry_types": self.entry_types,
+            "llm_cost": self.llm_cost,
+            "uncosted_llm_calls": self.uncosted_llm_calls,
         })
     }
 }
@@ -240,6 +273,18 @@ impl SummaryReport {
             "decisions:   {}   llm calls: {}   tool calls: {}   context assemblies: {}   guardrail decisions: {}",
             s.decisions, s.llm_calls, s.tool_calls, s.context_assemblies, s.guardrail_decisions
         );
+        if s.llm_calls > 0 {
+            let cost = if s.llm_cost.is_empty() {
+                "none recorded".to_owned()
+            } else {
+                s.llm_cost.join(" + ")
+            };
+            let _ = writeln!(
+                out,
+                "model cost:  {cost} ({} of {} calls without a cost)",
+                s.uncosted_llm_calls, s.llm_calls
+            );
+        }
         let pct = if s.decisions == 0 {
             "n/a".to_owned()
         } else {
