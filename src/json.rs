@@ -18,6 +18,8 @@
 
 use std::fmt::{self, Write as _};
 
+pub(crate) mod tape;
+
 /// Nesting deeper than this is refused by [`parse`] (Python's own limit is near 1,000 frames;
 /// no audit payload legitimately nests this deep, and a bound keeps hostile input from
 /// exhausting the stack).
