@@ -397,6 +397,66 @@ impl fmt::Display for KeyError {
 
 impl std::error::Error for KeyError {}
 
+/// Seals entries one after another: the key's HMAC state is prepared once and the body buffer
+/// is reused, so sealing allocates only the entry's own strings.
+#[derive(Debug)]
+pub(crate) struct Sealer {
+    alg: HashAlg,
+    key: Option<PreparedKey>,
+    body: String,
+}
+
+impl Sealer {
+    pub(crate) fn new(alg: HashAlg, key: Option<&SigningKey>) -> Sealer {
+        Sealer {
+            alg,
+            key: key.map(SigningKey::prepare),
+            body: String::with_capacity(1024),
+        }
+    }
+
+    /// As [`SealedEntry::seal`].
+    pub(crate) fn seal(
+        &mut self,
+        seq: u64,
+        ts: String,
+        kind: String,
+        payload: Value,
+        prev_hash: String,
+    ) -> SealedEntry {
+        use std::fmt::Write as _;
+        // The bytes `write_body` writes for these values, without building them as values.
+        self.body.clear();
+        self.body.push_str("{\"payload\":");
+        json::write_canonical(&mut self.body, &payload);
+        let _ = write!(self.body, ",\"seq\":{seq},\"ts\":");
+        json::write_string(&mut self.body, &ts);
+        self.body.push_str(",\"type\":");
+        json::write_string(&mut self.body, &kind);
+        self.body.push('}');
+        let hash = hex64(&digest(
+            self.alg,
+            prev_hash.as_bytes(),
+            self.body.as_bytes(),
+        ));
+        let sig = self.key.as_ref().map(|k| k.sign(&hash));
+        SealedEntry {
+            seq,
+            ts,
+            kind,
+            payload,
+            prev_hash,
+            hash: hex64_string(&hash),
+            sig: sig.as_ref().map(hex64_string).unwrap_or_default(),
+        }
+    }
+}
+
+/// A [`Hex64`] as a `String`.
+fn hex64_string(h: &Hex64) -> String {
+    std::str::from_utf8(h).unwrap_or_default().to_owned()
+}
+
 /// One sealed chain entry, as written to a log line.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SealedEntry {
@@ -428,24 +488,7 @@ impl SealedEntry {
         payload: Value,
         prev_hash: String,
     ) -> SealedEntry {
-        let hash = entry_hash(
-            alg,
-            &prev_hash,
-            &Value::from(seq),
-            &Value::String(ts.clone()),
-            &Value::String(kind.clone()),
-            &payload,
-        );
-        let sig = key.map(|k| k.sign(&hash)).unwrap_or_default();
-        SealedEntry {
-            seq,
-            ts,
-            kind,
-            payload,
-            prev_hash,
-            hash,
-            sig,
-        }
+        Sealer::new(alg, key).seal(seq, ts, kind, payload, prev_hash)
     }
 
     /// Appends the entry's log line (with its trailing `\n`) in the reference layout:
@@ -542,6 +585,36 @@ mod tests {
             SigningKey::from_env("ACTTRACE_TEST_SURELY_UNSET_VAR"),
             Err(KeyError::MissingEnv(_))
         ));
+    }
+
+    #[test]
+    fn sealing_hashes_the_body_write_body_writes() {
+        let payload =
+            json::parse(r#"{"z": [1, -0, 1e-5], "a": {"é": "q\"\n"}, "n": null}"#).unwrap();
+        let key = SigningKey::from_bytes("k").unwrap();
+        for alg in [HashAlg::Sha256, HashAlg::Blake3] {
+            for seq in [0, 7, u64::MAX] {
+                let e = SealedEntry::seal(
+                    alg,
+                    Some(&key),
+                    seq,
+                    "ts\u{1}".into(),
+                    "ty\"pe".into(),
+                    payload.clone(),
+                    GENESIS.into(),
+                );
+                let want = entry_hash(
+                    alg,
+                    GENESIS,
+                    &Value::from(seq),
+                    &Value::from("ts\u{1}"),
+                    &Value::from("ty\"pe"),
+                    &payload,
+                );
+                assert_eq!(e.hash, want);
+                assert_eq!(e.sig, key.sign(&want));
+            }
+        }
     }
 
     #[test]

@@ -415,25 +415,10 @@ impl Parser<'_> {
     }
 
     /// Moves over string bytes that need no attention, eight at a time, stopping at or before
-    /// the first `"`, `\` or control character. Hashes and signatures (64 plain characters each)
-    /// are half of a typical log line, so this is most of the parse.
+    /// the first `"`, `\\` or control character. Hashes and signatures (64 plain characters
+    /// each) are half of a typical log line, so this is most of the parse.
     fn skip_plain(&mut self) {
-        const ONES: u64 = 0x0101_0101_0101_0101;
-        const HIGHS: u64 = 0x8080_8080_8080_8080;
-        // `(x - ONES) & !x & HIGHS` is non-zero exactly when some byte of `x` is zero, and
-        // `(w - 0x20 * ONES) & !w & HIGHS` when some byte of `w` is below 0x20. (Borrows can
-        // also flag a later byte; a false alarm only sends that byte to the byte-wise loop.)
-        let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
-        while let Some(chunk) = self.bytes[self.pos..].first_chunk::<8>() {
-            let w = u64::from_le_bytes(*chunk);
-            let special = has_zero(w ^ (ONES * u64::from(b'"')))
-                | has_zero(w ^ (ONES * u64::from(b'\\')))
-                | (w.wrapping_sub(ONES * 0x20) & !w & HIGHS);
-            if special != 0 {
-                return;
-            }
-            self.pos += 8;
-        }
+        self.pos = super::plain_end(self.bytes, self.pos);
     }
 
     /// Decodes the rest of a string whose first escape is at `self.pos`.
