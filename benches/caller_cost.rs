@@ -1,6 +1,8 @@
 //! Caller-thread cost of one audited event, next to the same event through tracing-subscriber's
-//! fmt JSON layer writing to a sink, and the rungs below: Registry alone, Registry + a no-op
-//! layer, and an ordinary (non-audit) event next to an AuditLayer.
+//! fmt JSON layer (writing to a sink directly, or through `tracing-appender`'s `non_blocking`
+//! writer), and the rungs below: Registry alone, Registry + a no-op layer, and an ordinary
+//! (non-audit) event next to an AuditLayer. Every rung is also timed with two threads emitting
+//! at once (`*_2threads`).
 //!
 //! `cargo bench --bench caller_cost`
 //!
@@ -8,6 +10,7 @@
 //! enqueue), events are timed in batches of 1,000 with the log flushed between batches, outside
 //! the timed region, so the bounded queue never fills.
 
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use acttrace::{AuditLayer, SyncPolicy};
@@ -66,19 +69,88 @@ fn timed(
     })
 }
 
+/// As [`timed`], with two threads each emitting `iters` events at the same time; batches start
+/// together and `between` runs (untimed, on one thread) once both have finished a batch. The
+/// result is the slower thread's time, so criterion reports the time per event on each of two
+/// threads emitting concurrently.
+fn timed_2threads(
+    dispatch: &Dispatch,
+    iters: u64,
+    in_decision: bool,
+    event: fn(),
+    between: &(dyn Fn() + Sync),
+) -> Duration {
+    let barrier = Barrier::new(2);
+    let run = |first: bool| {
+        tracing::dispatcher::with_default(dispatch, || {
+            let span = in_decision.then(|| tracing::info_span!("decide", audit.decision = "bench"));
+            let _e = span.as_ref().map(|s| s.enter());
+            let mut total = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(BATCH);
+                barrier.wait();
+                let start = Instant::now();
+                for _ in 0..n {
+                    event();
+                }
+                total += start.elapsed();
+                left -= n;
+                barrier.wait();
+                if first {
+                    between();
+                }
+            }
+            total
+        })
+    };
+    std::thread::scope(|s| {
+        let other = s.spawn(|| run(false));
+        let mine = run(true);
+        mine.max(other.join().unwrap())
+    })
+}
+
+/// Benches one rung on one thread and on two.
+fn rung(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    dispatch: &Dispatch,
+    in_decision: bool,
+    event: fn(),
+    between: &(dyn Fn() + Sync),
+) {
+    g.bench_function(name, |b| {
+        b.iter_custom(|n| timed(dispatch, n, in_decision, event, between))
+    });
+    g.bench_function(format!("{name}_2threads"), |b| {
+        b.iter_custom(|n| timed_2threads(dispatch, n, in_decision, event, between))
+    });
+}
+
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let mut g = c.benchmark_group("caller_cost");
 
     let registry = Dispatch::new(tracing_subscriber::registry());
-    g.bench_function("registry_only", |b| {
-        b.iter_custom(|n| timed(&registry, n, false, ordinary_event, &|| {}))
-    });
+    rung(
+        &mut g,
+        "registry_only",
+        &registry,
+        false,
+        ordinary_event,
+        &|| {},
+    );
 
     let noop = Dispatch::new(tracing_subscriber::registry().with(NoopLayer));
-    g.bench_function("registry_noop_layer", |b| {
-        b.iter_custom(|n| timed(&noop, n, false, ordinary_event, &|| {}))
-    });
+    rung(
+        &mut g,
+        "registry_noop_layer",
+        &noop,
+        false,
+        ordinary_event,
+        &|| {},
+    );
 
     let (layer, guard) = AuditLayer::builder()
         .path(dir.path().join("bench.jsonl"))
@@ -90,15 +162,30 @@ fn bench(c: &mut Criterion) {
     let flush = || {
         guard.flush().unwrap();
     };
-    g.bench_function("audit_layer_ordinary_event", |b| {
-        b.iter_custom(|n| timed(&audit, n, false, ordinary_event, &flush))
-    });
-    g.bench_function("audit_layer_audited_event_outside_decision", |b| {
-        b.iter_custom(|n| timed(&audit, n, false, audited_event, &flush))
-    });
-    g.bench_function("audit_layer_audited_event_in_decision", |b| {
-        b.iter_custom(|n| timed(&audit, n, true, audited_event, &flush))
-    });
+    rung(
+        &mut g,
+        "audit_layer_ordinary_event",
+        &audit,
+        false,
+        ordinary_event,
+        &flush,
+    );
+    rung(
+        &mut g,
+        "audit_layer_audited_event_outside_decision",
+        &audit,
+        false,
+        audited_event,
+        &flush,
+    );
+    rung(
+        &mut g,
+        "audit_layer_audited_event_in_decision",
+        &audit,
+        true,
+        audited_event,
+        &flush,
+    );
 
     // A whole decision on the caller's thread: create, enter, exit, close (the sealing itself
     // happens on the sequencer).
@@ -134,10 +221,42 @@ fn bench(c: &mut Criterion) {
                 .with_writer(std::io::sink),
         ),
     );
-    g.bench_function("fmt_json_sink_event_in_span", |b| {
-        b.iter_custom(|n| timed(&fmt_json, n, true, ordinary_event, &|| {}))
-    });
+    rung(
+        &mut g,
+        "fmt_json_sink_event_in_span",
+        &fmt_json,
+        true,
+        ordinary_event,
+        &|| {},
+    );
+
+    // The usual way to keep I/O off the caller's thread with `tracing`: format on the caller,
+    // hand the line to tracing-appender's worker thread. With the default (lossy) writer a full
+    // channel drops lines instead of waiting; the count is printed below (a sink keeps up, so
+    // it stays 0 and every line was handed over).
+    let (non_blocking, worker) = tracing_appender::non_blocking(std::io::sink());
+    let dropped = non_blocking.error_counter();
+    let fmt_json_nb = Dispatch::new(
+        tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_writer(non_blocking),
+        ),
+    );
+    rung(
+        &mut g,
+        "fmt_json_non_blocking_sink_event_in_span",
+        &fmt_json_nb,
+        true,
+        ordinary_event,
+        &|| {},
+    );
     g.finish();
+    eprintln!(
+        "tracing-appender non_blocking dropped {} lines",
+        dropped.dropped_lines()
+    );
+    drop(worker);
     drop(guard);
 }
 

@@ -18,6 +18,8 @@
 
 use std::fmt::{self, Write as _};
 
+pub(crate) mod tape;
+
 /// Nesting deeper than this is refused by [`parse`] (Python's own limit is near 1,000 frames;
 /// no audit payload legitimately nests this deep, and a bound keeps hostile input from
 /// exhausting the stack).
@@ -124,7 +126,11 @@ impl fmt::Display for Number {
     /// Writes the number exactly as Python's `json.dumps` would.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            NumberRepr::Int(i) => write!(f, "{i}"),
+            // Nearly every integer fits 64 bits, whose formatting is much cheaper than i128's.
+            NumberRepr::Int(i) => match i64::try_from(*i) {
+                Ok(small) => write!(f, "{small}"),
+                Err(_) => write!(f, "{i}"),
+            },
             NumberRepr::BigInt(s) => f.write_str(s),
             NumberRepr::Float(x) => write_python_float(f, *x),
         }
@@ -347,14 +353,27 @@ impl fmt::Display for Value {
 pub fn write_canonical(out: &mut String, v: &Value) {
     match v {
         Value::Object(fields) => {
-            let mut order: Vec<&(String, Value)> = fields.iter().collect();
+            // Small objects (nearly all payloads) are sorted in a buffer on the stack: the
+            // sequencer canonicalises every payload, and an allocation per object showed.
+            let mut small = [0usize; 16];
+            let mut large = Vec::new();
+            let order: &mut [usize] = if fields.len() <= small.len() {
+                &mut small[..fields.len()]
+            } else {
+                large.resize(fields.len(), 0);
+                &mut large
+            };
+            for (i, slot) in order.iter_mut().enumerate() {
+                *slot = i;
+            }
             // Python sorts `str` keys by code point; UTF-8 byte order is the same order.
-            order.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            order.sort_unstable_by(|&a, &b| fields[a].0.cmp(&fields[b].0));
             out.push('{');
-            for (i, (k, v)) in order.into_iter().enumerate() {
-                if i > 0 {
+            for (n, &i) in order.iter().enumerate() {
+                if n > 0 {
                     out.push(',');
                 }
+                let (k, v) = &fields[i];
                 write_string(out, k);
                 out.push(':');
                 write_canonical(out, v);
@@ -436,10 +455,14 @@ fn write_scalar(out: &mut String, v: &Value) {
 /// escapes: `"` `\` and the control characters below U+0020 only (`\n` `\r` `\t` `\b` `\f`
 /// by name, the rest as lowercase `\u00XX`). `/`, U+007F and U+2028 stay raw.
 pub fn write_string(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
     out.push('"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = 0;
+    loop {
+        i = plain_end(bytes, i);
+        let Some(&b) = bytes.get(i) else { break };
         let escape: &str = match b {
             b'"' => "\\\"",
             b'\\' => "\\\\",
@@ -449,7 +472,10 @@ pub fn write_string(out: &mut String, s: &str) {
             0x08 => "\\b",
             0x0c => "\\f",
             0x00..=0x1f => "",
-            _ => continue,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.push_str(&s[start..i]);
         if escape.is_empty() {
@@ -457,10 +483,36 @@ pub fn write_string(out: &mut String, s: &str) {
         } else {
             out.push_str(escape);
         }
-        start = i + 1;
+        i += 1;
+        start = i;
     }
     out.push_str(&s[start..]);
     out.push('"');
+}
+
+/// The index of the first byte at or after `from` that may be a `"`, a `\\` or a control
+/// character, found eight bytes at a time (`bytes.len()` when there is none). It may stop
+/// early on an ordinary byte, never late. Most strings in a log (hashes, names, ids) need no
+/// escape, so writing and reading them is mostly this scan.
+pub(crate) fn plain_end(bytes: &[u8], from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // `(x - ONES) & !x & HIGHS` is non-zero exactly when some byte of `x` is zero, and
+    // `(w - 0x20 * ONES) & !w & HIGHS` when some byte of `w` is below 0x20. (Borrows can also
+    // flag a later byte: a false alarm that only stops the scan early.)
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        let w = u64::from_le_bytes(*chunk);
+        let special = has_zero(w ^ (ONES * u64::from(b'"')))
+            | has_zero(w ^ (ONES * u64::from(b'\\')))
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGHS);
+        if special != 0 {
+            break;
+        }
+        i += 8;
+    }
+    i.min(bytes.len())
 }
 
 /// Why a text is not acceptable JSON, and where (a byte offset into the parsed text).

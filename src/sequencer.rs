@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use crate::capture::{FieldValue, Fields, Shared};
-use crate::chain::{HashAlg, SealedEntry, SigningKey};
+use crate::chain::{HashAlg, Sealer, SigningKey};
 use crate::error::Error;
 use crate::genai::{self, GenAiCapture};
 use crate::json::Value;
@@ -193,7 +193,8 @@ pub(crate) struct Redaction {
 pub(crate) struct Sequencer {
     writer: Box<dyn ChainWriter>,
     redaction: Redaction,
-    key: Option<SigningKey>,
+    /// Seals with the log's hash algorithm and (prepared) signing key.
+    sealer: Sealer,
     alg: HashAlg,
     policy: SyncPolicy,
     shared: Arc<Shared>,
@@ -243,7 +244,7 @@ impl Sequencer {
         Ok(Sequencer {
             writer,
             redaction,
-            key,
+            sealer: Sealer::new(alg, key.as_ref()),
             alg,
             policy,
             shared,
@@ -431,9 +432,7 @@ impl Sequencer {
     }
 
     fn seal_entry(&mut self, kind: &str, payload: Value) -> (u64, String) {
-        let entry = SealedEntry::seal(
-            self.alg,
-            self.key.as_ref(),
+        let entry = self.sealer.seal(
             self.working.next_seq,
             time::now(),
             kind.to_owned(),

@@ -20,12 +20,34 @@ pub fn format_unix_micros(secs: u64, micros: u32) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}+00:00",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+    let (hh, mm, ss) = (
+        (rem / 3600) as u32,
+        (rem / 60 % 60) as u32,
+        (rem % 60) as u32,
+    );
+    if !(0..=9999).contains(&y) || micros > 999_999 {
+        // Wider fields than the layout has room for (never for a real clock).
+        return format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{micros:06}+00:00");
+    }
+    // Digits written in place: the sequencer stamps every entry, and `format!` was a tenth of
+    // its time.
+    let mut b = *b"0000-00-00T00:00:00.000000+00:00";
+    for (range, v) in [
+        (0..4, y as u32),
+        (5..7, m),
+        (8..10, d),
+        (11..13, hh),
+        (14..16, mm),
+        (17..19, ss),
+        (20..26, micros),
+    ] {
+        let mut v = v;
+        for c in b[range].iter_mut().rev() {
+            *c = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    }
+    std::str::from_utf8(&b).unwrap_or_default().to_owned()
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `civil_from_days`).
@@ -60,5 +82,13 @@ mod tests {
             "2000-02-29T00:00:00.000001+00:00"
         );
         assert_eq!(now().len(), "2026-11-26T21:28:45.791750+00:00".len());
+        assert_eq!(
+            format_unix_micros(253_402_300_799, 999_999),
+            "9999-12-31T23:59:59.999999+00:00"
+        );
+        assert_eq!(
+            format_unix_micros(253_402_300_800, 1_000_000),
+            "10000-01-01T00:00:00.1000000+00:00"
+        );
     }
 }

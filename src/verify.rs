@@ -22,8 +22,9 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use crate::chain::{self, GENESIS, HashAlg, SigningKey};
+use crate::chain::{self, GENESIS, HashAlg, Hex64, PreparedKey, SigningKey};
 use crate::error::Error;
+use crate::json::tape::Tape;
 use crate::json::{self, Value};
 
 /// At most this many segment names from `retention` entries are kept per file.
@@ -379,6 +380,7 @@ fn verify_parallel(
     /// And at most about this many bytes, so that long lines do not multiply the memory held.
     const CHUNK_BYTES: usize = 4 << 20;
     type Examined = Vec<(LineInfo, LineFacts)>;
+    #[derive(Default)]
     struct Chunk {
         index: u64,
         data: Vec<u8>,
@@ -388,33 +390,42 @@ fn verify_parallel(
 
     let (job_tx, job_rx) = bounded::<Chunk>(workers * 2);
     let (done_tx, done_rx) = bounded::<(u64, io::Result<Examined>)>(workers * 2);
+    // Emptied buffers go back to be filled again: fresh megabyte-sized buffers per chunk cost
+    // page faults and zeroing (about 5% of the time). Only `try_` operations touch these two
+    // channels, so they can neither block nor keep a thread alive.
+    let (spare_chunk_tx, spare_chunk_rx) = bounded::<Chunk>(workers * 2);
+    let (spare_facts_tx, spare_facts_rx) = bounded::<Examined>(workers * 2);
     let mut walker = Walker::new(source, opts);
     std::thread::scope(|scope| -> io::Result<()> {
         for _ in 0..workers {
             let job_rx = job_rx.clone();
             let done_tx = done_tx.clone();
+            let spare_chunk_tx = spare_chunk_tx.clone();
+            let spare_facts_rx = spare_facts_rx.clone();
             let key = opts.key.clone();
             scope.spawn(move || {
                 let mut examiner = Examiner::new(key);
-                for chunk in job_rx {
+                for mut chunk in job_rx {
+                    let index = chunk.index;
                     examiner.alg = chunk.alg;
-                    let out = chunk
-                        .lines
-                        .into_iter()
-                        .map(|(info, range)| {
-                            let facts = examiner.examine(&info, &chunk.data[range]);
-                            (info, facts)
-                        })
-                        .collect();
-                    if done_tx.send((chunk.index, Ok(out))).is_err() {
+                    let mut out = spare_facts_rx.try_recv().unwrap_or_default();
+                    out.extend(chunk.lines.drain(..).map(|(info, range)| {
+                        let facts = examiner.examine(&info, &chunk.data[range]);
+                        (info, facts)
+                    }));
+                    chunk.data.clear();
+                    let _ = spare_chunk_tx.try_send(chunk);
+                    if done_tx.send((index, Ok(out))).is_err() {
                         return;
                     }
                 }
             });
         }
         drop(job_rx);
-        // The reader: splits lines into chunks. Lines up to the first entry are examined here,
-        // because that entry decides the hash algorithm every other line is checked with.
+        drop(spare_facts_rx);
+        // The reader: splits lines into chunks, copying each line once (into the chunk). Lines
+        // up to the first entry are examined here, because that entry decides the hash
+        // algorithm every other line is checked with.
         let reader_done = done_tx.clone();
         drop(done_tx);
         let max_line = opts.max_line_bytes;
@@ -424,14 +435,10 @@ fn verify_parallel(
             let mut examiner = Examiner::new(key);
             let mut index = 0u64;
             let mut head: Examined = Vec::new();
-            let mut chunk = Chunk {
-                index: 0,
-                data: Vec::new(),
-                lines: Vec::new(),
-                alg: HashAlg::Sha256,
-            };
+            let mut chunk = Chunk::default();
             loop {
-                let info = match lines.next(&mut reader) {
+                let start = chunk.data.len();
+                let info = match lines.append_next(&mut reader, &mut chunk.data) {
                     Ok(Some(info)) => info,
                     Ok(None) => break,
                     Err(e) => {
@@ -440,7 +447,8 @@ fn verify_parallel(
                     }
                 };
                 if !examiner.alg_decided {
-                    let facts = examiner.examine_first_aware(&info, lines.buf());
+                    let facts = examiner.examine_first_aware(&info, &chunk.data[start..]);
+                    chunk.data.truncate(start);
                     head.push((info, facts));
                     // Sent as soon as the algorithm is known, or in chunks while it is not
                     // (a file without entries must not pile up here).
@@ -456,16 +464,10 @@ fn verify_parallel(
                     }
                     continue;
                 }
-                let start = chunk.data.len();
-                chunk.data.extend_from_slice(lines.buf());
                 chunk.lines.push((info, start..chunk.data.len()));
                 if chunk.lines.len() == CHUNK_LINES || chunk.data.len() >= CHUNK_BYTES {
-                    let next = Chunk {
-                        index: index + 1,
-                        data: Vec::new(),
-                        lines: Vec::new(),
-                        alg: chunk.alg,
-                    };
+                    let mut next = spare_chunk_rx.try_recv().unwrap_or_default();
+                    next.alg = chunk.alg;
                     chunk.index = index;
                     if job_tx.send(std::mem::replace(&mut chunk, next)).is_err() {
                         return;
@@ -496,10 +498,11 @@ fn verify_parallel(
                     pending.clear();
                 }
             }
-            while let Some(lines) = pending.remove(&next) {
-                for (info, facts) in lines {
+            while let Some(mut lines) = pending.remove(&next) {
+                for (info, facts) in lines.drain(..) {
                     walker.apply(&info, facts);
                 }
+                let _ = spare_facts_tx.try_send(lines);
                 next += 1;
             }
         }
@@ -541,8 +544,22 @@ impl LineSplitter {
 
     /// The next line's position; its bytes are in [`buf`](Self::buf).
     fn next(&mut self, reader: &mut impl BufRead) -> io::Result<Option<LineInfo>> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let line = self.append_next(reader, &mut buf);
+        self.buf = buf;
+        line
+    }
+
+    /// The next line's position; its bytes are appended to `out` (nothing is, when it is too
+    /// long).
+    fn append_next(
+        &mut self,
+        reader: &mut impl BufRead,
+        out: &mut Vec<u8>,
+    ) -> io::Result<Option<LineInfo>> {
         let offset = self.consumed;
-        let read = read_line_capped(reader, &mut self.buf, self.cap, &mut self.consumed)?;
+        let read = read_line_capped(reader, out, self.cap, &mut self.consumed)?;
         let (terminated, too_long) = match read {
             LineRead::Eof => return Ok(None),
             LineRead::Line { terminated } => (terminated, false),
@@ -568,16 +585,16 @@ enum LineRead {
     TooLong { terminated: bool },
 }
 
-/// Reads one `\n`-terminated line into `buf` (without the `\n`), never holding more than `cap`
-/// bytes of it: a longer line is skipped to its end and reported. Adds the bytes consumed
-/// (the `\n` included) to `consumed`.
+/// Appends one `\n`-terminated line to `buf` (without the `\n`), never holding more than `cap`
+/// bytes of it: a longer line is skipped to its end and reported (and `buf` left as it was).
+/// Adds the bytes consumed (the `\n` included) to `consumed`.
 fn read_line_capped(
     r: &mut impl BufRead,
     buf: &mut Vec<u8>,
     cap: usize,
     consumed: &mut u64,
 ) -> io::Result<LineRead> {
-    buf.clear();
+    let start = buf.len();
     let mut too_long = false;
     let mut read_any = false;
     loop {
@@ -599,9 +616,9 @@ fn read_line_capped(
             None => (chunk.len(), false),
         };
         if !too_long {
-            if buf.len() + take > cap {
+            if buf.len() - start + take > cap {
                 too_long = true;
-                buf.clear();
+                buf.truncate(start);
             } else {
                 buf.extend_from_slice(&chunk[..take]);
             }
@@ -621,6 +638,9 @@ fn read_line_capped(
 /// What one line says on its own: parsed, its hash recomputed, its signature checked. Needs
 /// no other line, so lines can be examined in parallel; [`Walker::apply`] then judges the links
 /// in file order.
+// `Entry` is not boxed: that would be one more allocation per line, freed on another thread.
+// The facts live in a chunk's vector, so their size costs little.
+#[allow(clippy::large_enum_variant)]
 enum LineFacts {
     Blank,
     TooLong,
@@ -629,15 +649,19 @@ enum LineFacts {
     Unparsed(json::ParseError),
     Meta(Value),
     Malformed { seq: Option<u64>, detail: String },
-    Entry(Box<EntryFacts>),
+    Entry(EntryFacts),
 }
 
+#[cfg_attr(test, derive(Debug, PartialEq))]
 struct EntryFacts {
     seq: u64,
-    /// The entry type (empty when it is not a string).
+    /// The entry type when the walker needs it: for an entry that may declare the hash
+    /// algorithm, open a segment or record retention. Empty otherwise (and when it is not a
+    /// string).
     kind: String,
-    prev_hash: String,
-    hash: String,
+    /// Both 64 lowercase hex digits (checked), kept inline rather than allocated per line.
+    prev_hash: Hex64,
+    hash: Hex64,
     /// Whether `hash` is the recomputed hash.
     hash_ok: bool,
     sig: SigFacts,
@@ -651,6 +675,7 @@ struct EntryFacts {
     retention_deleted: Vec<String>,
 }
 
+#[cfg_attr(test, derive(Debug, PartialEq))]
 enum SigFacts {
     Empty,
     Present,
@@ -659,19 +684,27 @@ enum SigFacts {
 
 /// Examines lines; remembers the hash algorithm once the first entry has declared it.
 struct Examiner {
-    key: Option<SigningKey>,
+    key: Option<PreparedKey>,
     alg: HashAlg,
     alg_decided: bool,
+    /// The canonical body of the line being examined (reused).
     body: String,
+    /// The allocation-free reading of the line being examined (reused).
+    tape: Tape,
 }
+
+/// Entry types the fast path leaves to [`Examiner::entry`]: the walker needs more than their
+/// hash from them (a declared hash algorithm, a previous segment, deleted segments).
+const TYPES_WITH_FACTS: [&str; 3] = ["audit_open", "segment_open", "retention"];
 
 impl Examiner {
     fn new(key: Option<SigningKey>) -> Self {
         Examiner {
-            key,
+            key: key.as_ref().map(SigningKey::prepare),
             alg: HashAlg::Sha256,
             alg_decided: false,
             body: String::with_capacity(1024),
+            tape: Tape::default(),
         }
     }
 
@@ -722,6 +755,9 @@ impl Examiner {
         if text.is_empty() {
             return LineFacts::Blank;
         }
+        if let Some(facts) = self.entry_fast(text) {
+            return LineFacts::Entry(facts);
+        }
         let row = match json::parse(text) {
             Ok(v) => v,
             Err(e) => return LineFacts::Unparsed(e),
@@ -730,7 +766,7 @@ impl Examiner {
             return LineFacts::Meta(row);
         }
         match self.entry(&row) {
-            Ok(e) => LineFacts::Entry(Box::new(e)),
+            Ok(e) => LineFacts::Entry(e),
             Err((seq, detail)) => LineFacts::Malformed { seq, detail },
         }
     }
@@ -769,15 +805,20 @@ impl Examiner {
         };
         self.body.clear();
         chain::write_body(&mut self.body, seq_value, ts, kind, payload);
-        let hash_ok = chain::hash_hex(self.alg, prev_hash, &self.body) == hash;
+        let hash_ok = hash_matches(self.alg, &self.body, prev_hash, hash);
         let (sig, sig_text) = match row.get("sig") {
             None => (SigFacts::Empty, ""),
             Some(Value::String(s)) if s.is_empty() => (SigFacts::Empty, ""),
             Some(Value::String(s)) if chain::is_hash_hex(s) => (SigFacts::Present, s.as_str()),
             Some(_) => (SigFacts::Malformed, ""),
         };
-        let sig_valid = self.key.as_ref().map(|k| k.verify(hash, sig_text));
-        let kind = kind.as_str().unwrap_or_default().to_owned();
+        let sig_valid = check_sig(self.key.as_ref(), hash, sig_text);
+        let kind = kind.as_str().unwrap_or_default();
+        let kind = if TYPES_WITH_FACTS.contains(&kind) {
+            kind.to_owned()
+        } else {
+            String::new()
+        };
         let declared_alg = matches!(kind.as_str(), "audit_open" | "segment_open")
             .then(|| HashAlg::declared_in(payload));
         let previous_segment = (kind == "segment_open").then(|| {
@@ -800,8 +841,8 @@ impl Examiner {
         Ok(EntryFacts {
             seq,
             kind,
-            prev_hash: prev_hash.to_owned(),
-            hash: hash.to_owned(),
+            prev_hash: hex64_of(prev_hash),
+            hash: hex64_of(hash),
             hash_ok,
             sig,
             sig_valid,
@@ -810,6 +851,89 @@ impl Examiner {
             retention_deleted,
         })
     }
+
+    /// The facts of a sound entry of an ordinary type, read without building a value tree (see
+    /// [`crate::json::tape`]). `None` sends the line to the general path (`json::parse` and
+    /// [`Examiner::entry`]), which also words every problem; for the lines this accepts, both
+    /// paths find the same facts.
+    fn entry_fast(&mut self, text: &str) -> Option<EntryFacts> {
+        let doc = self.tape.parse(text).ok()?;
+        let (mut seq, mut ts, mut kind, mut payload) = (None, None, None, None);
+        let (mut prev_hash, mut hash, mut sig) = (None, None, None);
+        for (key, id) in doc.members(doc.root())? {
+            let slot = match key {
+                "seq" => &mut seq,
+                "ts" => &mut ts,
+                "type" => &mut kind,
+                "payload" => &mut payload,
+                "prev_hash" => &mut prev_hash,
+                "hash" => &mut hash,
+                "sig" => &mut sig,
+                "_meta" => return None,
+                _ => continue,
+            };
+            *slot = Some(id);
+        }
+        let (seq_id, ts, kind, payload) = (seq?, ts?, kind?, payload?);
+        let prev_hash = doc.as_str(prev_hash?).filter(|h| chain::is_hash_hex(h))?;
+        let hash = doc.as_str(hash?).filter(|h| chain::is_hash_hex(h))?;
+        let seq = doc.as_u64(seq_id)?;
+        if TYPES_WITH_FACTS.contains(&doc.as_str(kind)?) {
+            return None;
+        }
+        let (sig, sig_text) = match sig.map(|id| doc.as_str(id)) {
+            None => (SigFacts::Empty, ""),
+            Some(Some("")) => (SigFacts::Empty, ""),
+            Some(Some(s)) if chain::is_hash_hex(s) => (SigFacts::Present, s),
+            Some(_) => (SigFacts::Malformed, ""),
+        };
+        // The same bytes as `chain::write_body`: keys in sorted order.
+        self.body.clear();
+        self.body.push_str("{\"payload\":");
+        doc.write_canonical(&mut self.body, payload);
+        self.body.push_str(",\"seq\":");
+        doc.write_canonical(&mut self.body, seq_id);
+        self.body.push_str(",\"ts\":");
+        doc.write_canonical(&mut self.body, ts);
+        self.body.push_str(",\"type\":");
+        doc.write_canonical(&mut self.body, kind);
+        self.body.push('}');
+        Some(EntryFacts {
+            seq,
+            kind: String::new(),
+            prev_hash: hex64_of(prev_hash),
+            hash: hex64_of(hash),
+            hash_ok: hash_matches(self.alg, &self.body, prev_hash, hash),
+            sig,
+            sig_valid: check_sig(self.key.as_ref(), hash, sig_text),
+            declared_alg: None,
+            previous_segment: None,
+            retention_deleted: Vec::new(),
+        })
+    }
+}
+
+/// Whether `hash` is the hash of `prev_hash` and `body`.
+fn hash_matches(alg: HashAlg, body: &str, prev_hash: &str, hash: &str) -> bool {
+    let digest = chain::digest(alg, prev_hash.as_bytes(), body.as_bytes());
+    chain::hex64(&digest) == hash.as_bytes()
+}
+
+/// With a key: whether `sig_hex` signs `hash` (`false` for an empty or malformed one).
+fn check_sig(key: Option<&PreparedKey>, hash: &str, sig_hex: &str) -> Option<bool> {
+    key.map(|k| k.verify(hash.as_bytes(), sig_hex.as_bytes()))
+}
+
+/// A hash already checked to be 64 lowercase hex digits, inline.
+fn hex64_of(checked: &str) -> Hex64 {
+    let mut out = [0u8; 64];
+    out.copy_from_slice(checked.as_bytes());
+    out
+}
+
+/// The text of a [`Hex64`] (always ASCII hex).
+fn hex64_str(h: &Hex64) -> &str {
+    std::str::from_utf8(h).unwrap_or_default()
 }
 
 struct Walker<'o> {
@@ -822,7 +946,7 @@ struct Walker<'o> {
     ends_with_newline: bool,
     /// The hash the next entry must link to; `None` right after an unreadable line, when the
     /// next entry's link cannot be judged.
-    prev: Option<String>,
+    prev: Option<Hex64>,
     expected_seq: Option<u64>,
     entries: u64,
     head: String,
@@ -850,7 +974,7 @@ impl<'o> Walker<'o> {
             line_no: 0,
             line_offset: 0,
             ends_with_newline: true,
-            prev: Some(GENESIS.to_owned()),
+            prev: Some(hex64_of(GENESIS)),
             expected_seq: Some(0),
             entries: 0,
             head: GENESIS.to_owned(),
@@ -977,7 +1101,7 @@ impl<'o> Walker<'o> {
                 self.problem(ProblemKind::Malformed, seq, detail);
                 self.prev = None;
             }
-            LineFacts::Entry(e) => self.entry(*e),
+            LineFacts::Entry(e) => self.entry(e),
         }
     }
 
@@ -992,15 +1116,15 @@ impl<'o> Walker<'o> {
                 }
                 None => {}
             }
-            if e.kind == "segment_open" && self.prev.as_deref() == Some(GENESIS) {
+            if e.kind == "segment_open" && self.prev == Some(hex64_of(GENESIS)) {
                 // A segment of a rotated log: it continues the previous segment's chain, whose
                 // head it names. The link to that segment is checked by `verify_dir`.
                 self.segment_start = Some(SegmentStart {
                     first_seq: seq,
-                    previous_head: e.prev_hash.clone(),
+                    previous_head: hex64_str(&e.prev_hash).to_owned(),
                     previous_segment: e.previous_segment.clone().unwrap_or_default(),
                 });
-                self.prev = Some(e.prev_hash.clone());
+                self.prev = Some(e.prev_hash);
                 self.expected_seq = Some(seq);
             }
         }
@@ -1071,7 +1195,9 @@ impl<'o> Walker<'o> {
             }
         }
         self.expected_seq = seq.checked_add(1);
-        self.head.clone_from(&e.hash);
+        // Reuses the head's buffer: no allocation per entry.
+        self.head.clear();
+        self.head.push_str(hex64_str(&e.hash));
         self.prev = Some(e.hash);
         self.last_seq = Some(seq);
         self.entries += 1;
@@ -1410,12 +1536,116 @@ pub fn meta_signing_input(meta: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// A signed entry line with `payload`, and its key.
+    fn entry_line(payload: Value, kind: &str) -> (String, SigningKey) {
+        let key = SigningKey::from_bytes("k").unwrap();
+        let e = chain::SealedEntry::seal(
+            HashAlg::Sha256,
+            Some(&key),
+            7,
+            "2026-01-01T00:00:00.000001+00:00".into(),
+            kind.into(),
+            payload,
+            "ab".repeat(32),
+        );
+        let line = e.to_line();
+        (line.trim_end().to_owned(), key)
+    }
+
+    /// What the general path finds in `text`, when it parses.
+    fn general_facts(examiner: &mut Examiner, text: &str) -> Option<EntryFacts> {
+        let row = json::parse(text).ok()?;
+        if row.get("_meta").is_some() {
+            return None;
+        }
+        examiner.entry(&row).ok()
+    }
+
+    fn arb_payload() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::from),
+            "[a\\x00-\\x1f\"\\\\é\u{2028}🚀]{0,6}".prop_map(Value::from),
+        ];
+        let value = leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-zA-Zé_]{0,5}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        });
+        proptest::collection::btree_map("[a-z_]{1,8}", value, 0..6)
+            .prop_map(|m| Value::Object(m.into_iter().collect()))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 1000,
+            failure_persistence: None,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0xface),
+            ..ProptestConfig::default()
+        })]
+
+        /// The allocation-free path finds exactly the facts the general path finds: the same
+        /// hash verdict (so the same canonical bytes), signature verdict, seq and links, on
+        /// sound lines and on lines with one byte changed.
+        #[test]
+        fn fast_and_general_paths_find_the_same_facts(
+            payload in arb_payload(),
+            kind in prop_oneof![Just("llm_call"), Just("tool_call"), Just("x\"y")],
+            at in any::<prop::sample::Index>(),
+            byte in 0x20u8..0x7f,
+        ) {
+            let (line, key) = entry_line(payload, kind);
+            let mut fast = Examiner::new(Some(key.clone()));
+            let mut general = Examiner::new(Some(key));
+            let facts = fast.entry_fast(&line);
+            prop_assert!(facts.is_some(), "a sound ordinary entry takes the fast path: {}", line);
+            prop_assert_eq!(&facts, &general_facts(&mut general, &line));
+            prop_assert!(facts.is_some_and(|f| f.hash_ok && f.sig_valid == Some(true)));
+
+            let mut damaged = line.into_bytes();
+            let i = at.index(damaged.len());
+            damaged[i] = byte;
+            if let Ok(text) = std::str::from_utf8(&damaged)
+                && let Some(facts) = fast.entry_fast(text)
+            {
+                prop_assert_eq!(Some(facts), general_facts(&mut general, text), "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn lines_the_walker_needs_more_from_take_the_general_path() {
+        for kind in TYPES_WITH_FACTS {
+            let (line, key) = entry_line(Value::Object(vec![]), kind);
+            assert!(
+                Examiner::new(Some(key)).entry_fast(&line).is_none(),
+                "{kind}"
+            );
+        }
+        let mut e = Examiner::new(None);
+        for text in [
+            r#"{"_meta": {}, "seq": 0}"#,
+            "[]",
+            r#"{"seq": -1, "ts": "", "type": "x", "payload": {}, "prev_hash": "", "hash": ""}"#,
+            r#"{"a": 1, "a": 2}"#,
+        ] {
+            assert!(e.entry_fast(text).is_none(), "{text}");
+        }
+    }
 
     fn capped(input: &[u8], cap: usize) -> Vec<String> {
         let mut r = io::BufReader::with_capacity(4, input);
         let mut buf = Vec::new();
         let mut out = Vec::new();
         loop {
+            buf.clear();
             match read_line_capped(&mut r, &mut buf, cap, &mut 0).unwrap() {
                 LineRead::Eof => return out,
                 LineRead::Line { .. } => out.push(String::from_utf8_lossy(&buf).into_owned()),

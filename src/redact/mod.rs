@@ -291,6 +291,86 @@ pub(crate) fn is_group(name: &str) -> bool {
 pub struct Scanner {
     /// DEFS index -> compiled candidate regex
     regexes: Vec<Regex>,
+    /// The plans for text, then for numbers under a key without context words, for every
+    /// set of scan options (see [`Plan::index`]).
+    plans: Vec<Plan>,
+    /// Matches a key holding any detector's context word (one search instead of one per
+    /// word: most payload numbers are checked against it).
+    key_context: Regex,
+}
+
+/// Per-call bookkeeping indexes detectors with u8 and u64 bit sets, at most this many per
+/// feature bit (checked by the `registry_limits` test).
+const PER_BIT: usize = 6;
+
+/// Which detectors a scan runs, indexed by the lexer's feature bits so that a line costs one
+/// step per set bit. It depends only on the scan options and, for a number, on its key; the
+/// scanner builds the common ones up front, because building one per scanned string was most
+/// of the cost of redacting a typical (clean) payload.
+#[derive(Clone, Copy)]
+struct Plan {
+    by_bit: [[u8; PER_BIT]; 32],
+    n_by_bit: [u8; 32],
+    /// Detectors with a numeric gate.
+    numeric: [u8; 16],
+    n_numeric: usize,
+    any_bits: u32,
+}
+
+impl Plan {
+    /// The detectors `active` accepts, in registry order.
+    fn new(active: impl Fn(&detectors::Def) -> bool) -> Plan {
+        let mut plan = Plan {
+            by_bit: [[0; PER_BIT]; 32],
+            n_by_bit: [0; 32],
+            numeric: [0; 16],
+            n_numeric: 0,
+            any_bits: 0,
+        };
+        for (di, d) in DEFS.iter().enumerate() {
+            if !active(d) {
+                continue;
+            }
+            match d.gate {
+                gate::Gate::Bits(mask) => {
+                    let mut m = mask;
+                    while m != 0 {
+                        let k = m.trailing_zeros() as usize;
+                        if (plan.n_by_bit[k] as usize) < PER_BIT {
+                            plan.by_bit[k][plan.n_by_bit[k] as usize] = di as u8;
+                            plan.n_by_bit[k] += 1;
+                        }
+                        m &= m - 1;
+                    }
+                    plan.any_bits |= mask;
+                }
+                _ => {
+                    if plan.n_numeric < plan.numeric.len() {
+                        plan.numeric[plan.n_numeric] = di as u8;
+                        plan.n_numeric += 1;
+                    }
+                }
+            }
+        }
+        plan
+    }
+
+    /// Option sets: every combination of the four locale packs and the entropy detector.
+    const OPTION_SETS: usize = 32;
+
+    /// Where the plan for `opts` sits in [`Scanner::plans`] (text), or `OPTION_SETS` further
+    /// on (numbers without key context).
+    fn index(opts: &ScanOptions) -> usize {
+        usize::from(opts.packs & 0xf) | usize::from(opts.entropy) << 4
+    }
+
+    /// The options an index stands for.
+    fn options(index: usize) -> ScanOptions {
+        ScanOptions {
+            packs: (index & 0xf) as u8,
+            entropy: index & 0x10 != 0,
+        }
+    }
 }
 
 impl fmt::Debug for Scanner {
@@ -315,9 +395,23 @@ const MIN_LEN: usize = 6;
 impl Scanner {
     /// Compiles every detector (a few milliseconds; prefer [`Scanner::global`]).
     pub fn new() -> Scanner {
-        // Per-call bookkeeping indexes detectors with u8 and u64 bit sets, at most six per
-        // feature bit (checked by the `registry_limits` test).
         assert!(DEFS.len() <= 64, "detector registry exceeds 64 entries");
+        // `ScanOptions::packs` only ever holds the four pack bits.
+        assert!(LocalePack::ALL.iter().all(|p| p.bit() <= 0x8));
+        let text_plans = (0..Plan::OPTION_SETS).map(|i| {
+            let opts = Plan::options(i);
+            Plan::new(|d| opts.enabled(d.feature))
+        });
+        let number_plans = (0..Plan::OPTION_SETS).map(|i| {
+            let opts = Plan::options(i);
+            Plan::new(|d| opts.enabled(d.feature) && d.numeric_ok)
+        });
+        let plans = text_plans.chain(number_plans).collect();
+        let words: Vec<String> = DEFS
+            .iter()
+            .flat_map(|d| d.key_context.iter().map(|w| regex::escape(w)))
+            .collect();
+        let key_context = Regex::new(&words.join("|")).expect("context words form a regex");
         let regexes = DEFS
             .iter()
             .map(|d| {
@@ -327,7 +421,11 @@ impl Scanner {
                     .unwrap_or_else(|e| panic!("built-in pattern for {} compiles: {e}", d.category))
             })
             .collect();
-        Scanner { regexes }
+        Scanner {
+            regexes,
+            plans,
+            key_context,
+        }
     }
 
     /// The process-wide scanner, compiled on first use.
@@ -410,47 +508,31 @@ impl Scanner {
         if text.len() < MIN_LEN {
             return;
         }
-        let active = |d: &detectors::Def| {
-            opts.enabled(d.feature)
-                && numeric_key
-                    .is_none_or(|key| d.numeric_ok || d.key_context.iter().any(|w| key.contains(w)))
+        let key_plan;
+        let plan = match numeric_key {
+            None => &self.plans[Plan::index(opts)],
+            // A key naming what a number is ("phone", "routing_number") opens detectors a
+            // bare number does not; such keys are rare, so their plan is built on the spot.
+            Some(key) if self.key_context.is_match(key) => {
+                key_plan = Plan::new(|d| {
+                    opts.enabled(d.feature)
+                        && (d.numeric_ok || d.key_context.iter().any(|w| key.contains(w)))
+                });
+                &key_plan
+            }
+            Some(_) => &self.plans[Plan::OPTION_SETS + Plan::index(opts)],
         };
+        let Plan {
+            by_bit,
+            n_by_bit,
+            numeric,
+            n_numeric,
+            any_bits,
+        } = plan;
+        let (any_bits, numeric) = (*any_bits, &numeric[..*n_numeric]);
         let mut spans: Vec<Span> = Vec::new();
         // One lexer pass per line opens only the detectors whose token kind occurs in that
-        // line; a line with nothing of interest costs no regex search at all. Detectors
-        // gated on a feature bit are indexed by bit, so a line costs one step per set bit.
-        const PER_BIT: usize = 6;
-        let mut by_bit = [[0u8; PER_BIT]; 32];
-        let mut n_by_bit = [0u8; 32];
-        let mut numeric = [0u8; 16];
-        let mut n_numeric = 0;
-        let mut any_bits = 0u32;
-        for (di, d) in DEFS.iter().enumerate() {
-            if !active(d) {
-                continue;
-            }
-            match d.gate {
-                gate::Gate::Bits(mask) => {
-                    let mut m = mask;
-                    while m != 0 {
-                        let k = m.trailing_zeros() as usize;
-                        if (n_by_bit[k] as usize) < PER_BIT {
-                            by_bit[k][n_by_bit[k] as usize] = di as u8;
-                            n_by_bit[k] += 1;
-                        }
-                        m &= m - 1;
-                    }
-                    any_bits |= mask;
-                }
-                _ => {
-                    if n_numeric < numeric.len() {
-                        numeric[n_numeric] = di as u8;
-                        n_numeric += 1;
-                    }
-                }
-            }
-        }
-        let numeric = &numeric[..n_numeric];
+        // line; a line with nothing of interest costs no regex search at all.
         // Multi-line detectors run once, from their first gated line to the end of the text.
         let mut multiline_done = 0u64;
         gate::for_each_line(text.as_bytes(), |ls, le, f| {
