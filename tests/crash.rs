@@ -114,8 +114,11 @@ fn two_hundred_kills_lose_no_acknowledged_entry() {
             );
         }
     }
+    // Not vacuous: the kills must have landed after acknowledgements, not only during
+    // start-up. The bar is low because a loaded machine starts the writer late (CI once saw
+    // 197 over 200 runs next to two compilers; an idle machine sees many more).
     assert!(
-        acked.len() >= 200,
+        acked.len() >= 50,
         "only {} acknowledgements in 200 runs",
         acked.len()
     );
