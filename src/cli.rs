@@ -57,6 +57,36 @@ enum Command {
     ///
     /// Exit status: 0 done, 2 usage error or a line that is not JSON (named by number).
     Redact(RedactArgs),
+    /// Prove (or refute) that a text is the prompt, response or tool input/output an entry
+    /// recorded as a content digest (`digest` capture mode). The log is verified with the key
+    /// first; the text (a file, or stdin) is redacted with the writer's policy and digested with
+    /// the key, as the writer did.
+    ///
+    /// Exit status: 0 the text matches, 1 it does not, 2 usage error, unreadable or unverifiable
+    /// log, or no such digest.
+    ProveContent(ProveContentArgs),
+}
+
+#[derive(Args, Debug)]
+struct ProveContentArgs {
+    /// The log file.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// The entry's seq.
+    #[arg(long, value_name = "N")]
+    seq: u64,
+    /// The content field: input_messages, output_messages, system_instructions, arguments,
+    /// result.
+    #[arg(long, value_name = "NAME", default_value = "input_messages")]
+    field: String,
+    /// The claimed text, byte for byte (default: all of stdin).
+    #[arg(long, value_name = "PATH")]
+    text_file: Option<PathBuf>,
+    /// The writer's redaction policy: a preset (default, gdpr, pci, strict) or a TOML file.
+    #[arg(long, value_name = "PRESET|FILE", default_value = "default")]
+    policy: String,
+    #[command(flatten)]
+    key: KeyArgs,
 }
 
 #[derive(Args, Debug)]
@@ -163,6 +193,76 @@ where
             ExitCode::from(crate::export::cli::run_verify_excerpt(args))
         }
         Command::Redact(args) => ExitCode::from(redact(args)),
+        Command::ProveContent(args) => ExitCode::from(prove_content(args)),
+    }
+}
+
+/// A redaction policy named by a preset or a TOML file.
+fn load_policy(spec: &str) -> Result<crate::redact::Policy, String> {
+    use crate::redact::Policy;
+    if let Some(p) = Policy::preset(spec) {
+        return Ok(p);
+    }
+    let text = std::fs::read_to_string(spec).map_err(|e| {
+        format!(
+            "--policy {spec}: not a preset (default, gdpr, pci, strict) and not a readable file: \
+             {e}"
+        )
+    })?;
+    Policy::from_toml_str(&text).map_err(|e| format!("{spec}: {e}"))
+}
+
+fn prove_content(mut args: ProveContentArgs) -> u8 {
+    use std::io::Read;
+    let key = match args.key.load() {
+        Ok(Some(k)) => k,
+        Ok(None) => {
+            return usage_error(
+                "a key is needed (--key-env VAR or --key-file PATH): digests are keyed",
+            );
+        }
+        Err(e) => return usage_error(&e),
+    };
+    let policy = match load_policy(&args.policy) {
+        Ok(p) => p,
+        Err(e) => return usage_error(&e),
+    };
+    let mut bytes = Vec::new();
+    let read = match &args.text_file {
+        Some(path) => std::fs::read(path)
+            .map(|b| bytes = b)
+            .map_err(|e| format!("{}: {e}", path.display())),
+        None => std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map(|_| ())
+            .map_err(|e| format!("reading stdin: {e}")),
+    };
+    if let Err(e) = read {
+        return usage_error(&e);
+    }
+    let Ok(text) = String::from_utf8(bytes) else {
+        return usage_error("the text is not UTF-8");
+    };
+    match crate::genai::prove_content(&args.file, args.seq, &args.field, &text, &key, &policy) {
+        Ok(proof @ crate::genai::ContentProof::Match { .. }) => {
+            println!(
+                "{}: seq {} {}: {proof}",
+                args.file.display(),
+                args.seq,
+                args.field
+            );
+            0
+        }
+        Ok(proof) => {
+            println!(
+                "{}: seq {} {}: {proof}",
+                args.file.display(),
+                args.seq,
+                args.field
+            );
+            1
+        }
+        Err(e) => usage_error(&e.to_string()),
     }
 }
 
@@ -205,22 +305,10 @@ fn redact(args: RedactArgs) -> u8 {
     use std::io::BufRead;
     let policy = if args.all {
         Policy::redact_all()
-    } else if let Some(p) = Policy::preset(&args.policy) {
-        p
     } else {
-        let text = match std::fs::read_to_string(&args.policy) {
-            Ok(t) => t,
-            Err(e) => {
-                return usage_error(&format!(
-                    "--policy {}: not a preset (default, gdpr, pci, strict) and not a readable \
-                     file: {e}",
-                    args.policy
-                ));
-            }
-        };
-        match Policy::from_toml_str(&text) {
+        match load_policy(&args.policy) {
             Ok(p) => p,
-            Err(e) => return usage_error(&format!("{}: {e}", args.policy)),
+            Err(e) => return usage_error(&e),
         }
     };
     let stdin = std::io::stdin();

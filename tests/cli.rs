@@ -367,4 +367,52 @@ fn genai_agent_example_chains_priced_llm_and_tool_calls() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+
+    // The prompt was kept only as a keyed digest: the claimed text proves or refutes it.
+    let prove = |seq: &str, field: &str, text: &str, key: &str| {
+        let claim = dir.path().join("claim.txt");
+        std::fs::write(&claim, text).unwrap();
+        let out = acttrace()
+            .args([
+                "prove-content",
+                log.to_str().unwrap(),
+                "--seq",
+                seq,
+                "--field",
+                field,
+            ])
+            .arg("--text-file")
+            .arg(&claim)
+            .args(["--key-env", "GENAI_DEMO_KEY"])
+            .env("GENAI_DEMO_KEY", key)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    let key = "genai-agent-demo-key";
+    let (code, text) = prove("2", "input_messages", "What is the weather in Paris?", key);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("match (digest "), "{text}");
+    let (code, text) = prove("2", "input_messages", "What is the weather in Rome?", key);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("no match"), "{text}");
+    let (code, text) = prove(
+        "2",
+        "input_messages",
+        "What is the weather in Paris?",
+        "wrong",
+    );
+    assert_eq!(code, Some(2), "a wrong key must not verify: {text}");
+    assert!(text.contains("does not verify"), "{text}");
+    let (code, text) = prove("3", "arguments", "{}", key);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("not a content digest"), "{text}");
+    let (code, text) = prove("99", "input_messages", "x", key);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("no entry with seq 99"), "{text}");
 }

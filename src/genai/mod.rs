@@ -32,6 +32,7 @@
 //! `decision_id: null` and counted in [`crate::Status::gen_ai_orphans`].
 
 mod prices;
+mod proof;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -43,6 +44,7 @@ use zeroize::Zeroizing;
 pub use prices::{
     Cost, Decimal, PRICE_FORMAT, PriceTable, PriceTableError, Rates, TokenUsage, Unpriced,
 };
+pub use proof::{ContentProof, prove_content};
 
 use crate::SigningKey;
 use crate::capture::{FieldValue, Fields};
