@@ -402,13 +402,17 @@ impl fmt::Display for KeyError {
 
 impl std::error::Error for KeyError {}
 
-/// Seals entries one after another: the key's HMAC state is prepared once and the body buffer
-/// is reused, so sealing allocates only the entry's own strings.
+/// Seals entries one after another: the key's HMAC state is prepared once, and the body and
+/// line buffers are reused, so sealing allocates nothing once they have grown.
 #[derive(Debug)]
 pub(crate) struct Sealer {
     alg: HashAlg,
     key: Option<PreparedKey>,
     body: String,
+    line: String,
+    members: Vec<json::MemberText>,
+    hash: Hex64,
+    sig: Option<Hex64>,
 }
 
 impl Sealer {
@@ -417,49 +421,160 @@ impl Sealer {
             alg,
             key: key.map(SigningKey::prepare),
             body: String::with_capacity(1024),
+            line: String::with_capacity(1024),
+            members: Vec::new(),
+            hash: [b'0'; 64],
+            sig: None,
         }
     }
 
-    /// As [`SealedEntry::seal`].
-    pub(crate) fn seal(
-        &mut self,
+    /// Seals an entry: renders its canonical body and its log line in one pass over the
+    /// payload, hashes the body onto `prev_hash` and signs the hash. The result borrows the
+    /// sealer's buffers until the next call.
+    pub(crate) fn seal<'a>(
+        &'a mut self,
         seq: u64,
-        ts: String,
-        kind: String,
-        payload: Value,
-        prev_hash: String,
-    ) -> SealedEntry {
-        use std::fmt::Write as _;
-        // The bytes `write_body` writes for these values, without building them as values.
+        ts: &'a str,
+        kind: &'a str,
+        payload: &'a Value,
+        prev_hash: &'a str,
+    ) -> RenderedEntry<'a> {
+        let seq_text = json::IntDigits::new(seq.into());
+        let seq_text = seq_text.as_str();
+        // The line up to its payload, the payload in both forms, then the body's tail: the
+        // bytes `write_body` and `SealedEntry::write_line` write, without owned copies.
+        self.line.clear();
+        self.line.push_str("{\"seq\": ");
+        self.line.push_str(seq_text);
+        self.line.push_str(", \"ts\": ");
+        let ts_start = self.line.len();
+        json::write_string(&mut self.line, ts);
+        let ts_end = self.line.len();
+        self.line.push_str(", \"type\": ");
+        let kind_start = self.line.len();
+        json::write_string(&mut self.line, kind);
+        let kind_end = self.line.len();
+        self.line.push_str(", \"payload\": ");
         self.body.clear();
         self.body.push_str("{\"payload\":");
-        json::write_canonical(&mut self.body, &payload);
-        let _ = write!(self.body, ",\"seq\":{seq},\"ts\":");
-        json::write_string(&mut self.body, &ts);
+        json::write_line_and_canonical(&mut self.line, &mut self.body, payload, &mut self.members);
+        self.body.push_str(",\"seq\":");
+        self.body.push_str(seq_text);
+        self.body.push_str(",\"ts\":");
+        self.body.push_str(&self.line[ts_start..ts_end]);
         self.body.push_str(",\"type\":");
-        json::write_string(&mut self.body, &kind);
+        self.body.push_str(&self.line[kind_start..kind_end]);
         self.body.push('}');
-        let hash = hex64(&digest(
+
+        self.hash = hex64(&digest(
             self.alg,
             prev_hash.as_bytes(),
             self.body.as_bytes(),
         ));
-        let sig = self.key.as_ref().map(|k| k.sign(&hash));
-        SealedEntry {
+        self.sig = self.key.as_ref().map(|k| k.sign(&self.hash));
+        let hash = hex_str(&self.hash);
+        let sig = self.sig.as_ref().map_or("", hex_str);
+        self.line.push_str(", \"prev_hash\": ");
+        json::write_string(&mut self.line, prev_hash);
+        // Hex digits never need escaping.
+        self.line.push_str(", \"hash\": \"");
+        self.line.push_str(hash);
+        self.line.push_str("\", \"sig\": \"");
+        self.line.push_str(sig);
+        self.line.push_str("\"}\n");
+        RenderedEntry {
             seq,
             ts,
             kind,
             payload,
             prev_hash,
-            hash: hex64_string(&hash),
-            sig: sig.as_ref().map(hex64_string).unwrap_or_default(),
+            hash,
+            sig,
+            line: &self.line,
         }
     }
 }
 
-/// A [`Hex64`] as a `String`.
-fn hex64_string(h: &Hex64) -> String {
-    std::str::from_utf8(h).unwrap_or_default().to_owned()
+impl Sealer {
+    /// The hash of the entry sealed last.
+    pub(crate) fn hash(&self) -> Hex64 {
+        self.hash
+    }
+}
+
+/// A [`Hex64`] as text (its bytes are ASCII hex digits by construction).
+pub(crate) fn hex_str(h: &Hex64) -> &str {
+    std::str::from_utf8(h).unwrap_or_default()
+}
+
+/// A sealed entry as the sequencer hands it to a [`ChainWriter`](crate::writer::ChainWriter):
+/// its parts, borrowed, and its log line already rendered (what [`SealedEntry::to_line`]
+/// returns for the same entry).
+#[derive(Clone, Copy, Debug)]
+pub struct RenderedEntry<'a> {
+    seq: u64,
+    ts: &'a str,
+    kind: &'a str,
+    payload: &'a Value,
+    prev_hash: &'a str,
+    hash: &'a str,
+    sig: &'a str,
+    line: &'a str,
+}
+
+impl<'a> RenderedEntry<'a> {
+    /// Position in the chain.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// UTC time of sealing.
+    pub fn ts(&self) -> &'a str {
+        self.ts
+    }
+
+    /// The entry type.
+    pub fn kind(&self) -> &'a str {
+        self.kind
+    }
+
+    /// The payload (already redacted).
+    pub fn payload(&self) -> &'a Value {
+        self.payload
+    }
+
+    /// The previous entry's hash.
+    pub fn prev_hash(&self) -> &'a str {
+        self.prev_hash
+    }
+
+    /// This entry's hash.
+    pub fn hash(&self) -> &'a str {
+        self.hash
+    }
+
+    /// The signature, or empty when unsigned.
+    pub fn sig(&self) -> &'a str {
+        self.sig
+    }
+
+    /// The log line, with its trailing `\n`.
+    pub fn line(&self) -> &'a str {
+        self.line
+    }
+
+    /// The entry as an owned [`SealedEntry`].
+    pub fn to_sealed(&self) -> SealedEntry {
+        SealedEntry {
+            seq: self.seq,
+            ts: self.ts.to_owned(),
+            kind: self.kind.to_owned(),
+            payload: self.payload.clone(),
+            prev_hash: self.prev_hash.to_owned(),
+            hash: self.hash.to_owned(),
+            sig: self.sig.to_owned(),
+        }
+    }
 }
 
 /// One sealed chain entry, as written to a log line.
@@ -493,7 +608,18 @@ impl SealedEntry {
         payload: Value,
         prev_hash: String,
     ) -> SealedEntry {
-        Sealer::new(alg, key).seal(seq, ts, kind, payload, prev_hash)
+        let mut sealer = Sealer::new(alg, key);
+        let e = sealer.seal(seq, &ts, &kind, &payload, &prev_hash);
+        let (hash, sig) = (e.hash.to_owned(), e.sig.to_owned());
+        SealedEntry {
+            seq,
+            ts,
+            kind,
+            payload,
+            prev_hash,
+            hash,
+            sig,
+        }
     }
 
     /// Appends the entry's log line (with its trailing `\n`) in the reference layout:
@@ -618,6 +744,43 @@ mod tests {
                 );
                 assert_eq!(e.hash, want);
                 assert_eq!(e.sig, key.sign(&want));
+            }
+        }
+    }
+
+    #[test]
+    fn sealer_renders_the_line_and_hash_of_a_sealed_entry() {
+        let payload = json::parse(
+            r#"{"decision_id": null, "b": [1, {"y": "é\u2028", "x": 2.5}], "a": "q\"\t", "n": 7}"#,
+        )
+        .unwrap();
+        let key = SigningKey::from_bytes("k").unwrap();
+        for key in [None, Some(&key)] {
+            let mut sealer = Sealer::new(HashAlg::Sha256, key);
+            let mut prev = GENESIS.to_owned();
+            for seq in [0, 1, 10, u64::MAX] {
+                let want = SealedEntry::seal(
+                    HashAlg::Sha256,
+                    key,
+                    seq,
+                    "ts\u{1}".into(),
+                    "ty\"pe".into(),
+                    payload.clone(),
+                    prev.clone(),
+                );
+                let got = sealer.seal(seq, "ts\u{1}", "ty\"pe", &payload, &prev);
+                assert_eq!(got.line(), want.to_line());
+                assert_eq!(got.to_sealed(), want);
+                let body_hash = entry_hash(
+                    HashAlg::Sha256,
+                    &prev,
+                    &Value::from(seq),
+                    &Value::from("ts\u{1}"),
+                    &Value::from("ty\"pe"),
+                    &payload,
+                );
+                assert_eq!(got.hash(), body_hash);
+                prev = want.hash;
             }
         }
     }

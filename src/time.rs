@@ -8,6 +8,16 @@ pub fn now() -> String {
     format_system_time(SystemTime::now())
 }
 
+/// Replaces the content of `out` with the current time as an entry timestamp, reusing its
+/// buffer (the sequencer stamps every entry).
+pub(crate) fn now_into(out: &mut String) {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    out.clear();
+    write_unix_micros(out, since.as_secs(), since.subsec_micros());
+}
+
 /// `t` as an entry timestamp (microsecond precision, UTC). Times before 1970 are clamped to the
 /// epoch: an audit log is never written before it.
 pub fn format_system_time(t: SystemTime) -> String {
@@ -17,6 +27,13 @@ pub fn format_system_time(t: SystemTime) -> String {
 
 /// Seconds and microseconds since the Unix epoch as an entry timestamp.
 pub fn format_unix_micros(secs: u64, micros: u32) -> String {
+    let mut out = String::with_capacity(32);
+    write_unix_micros(&mut out, secs, micros);
+    out
+}
+
+/// Appends seconds and microseconds since the Unix epoch as an entry timestamp.
+fn write_unix_micros(out: &mut String, secs: u64, micros: u32) {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
@@ -27,7 +44,12 @@ pub fn format_unix_micros(secs: u64, micros: u32) -> String {
     );
     if !(0..=9999).contains(&y) || micros > 999_999 {
         // Wider fields than the layout has room for (never for a real clock).
-        return format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{micros:06}+00:00");
+        use std::fmt::Write as _;
+        let _ = write!(
+            out,
+            "{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{micros:06}+00:00"
+        );
+        return;
     }
     // Digits written in place: the sequencer stamps every entry, and `format!` was a tenth of
     // its time.
@@ -47,7 +69,7 @@ pub fn format_unix_micros(secs: u64, micros: u32) -> String {
             v /= 10;
         }
     }
-    std::str::from_utf8(&b).unwrap_or_default().to_owned()
+    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `civil_from_days`).
