@@ -440,12 +440,11 @@ impl Sealer {
         prev_hash: &'a str,
     ) -> RenderedEntry<'a> {
         let seq_text = json::IntDigits::new(seq.into());
-        let seq_text = seq_text.as_str();
         // The line up to its payload, the payload in both forms, then the body's tail: the
         // bytes `write_body` and `SealedEntry::write_line` write, without owned copies.
         self.line.clear();
         self.line.push_str("{\"seq\": ");
-        self.line.push_str(seq_text);
+        seq_text.write_to(&mut self.line);
         self.line.push_str(", \"ts\": ");
         let ts_start = self.line.len();
         json::write_string(&mut self.line, ts);
@@ -459,7 +458,7 @@ impl Sealer {
         self.body.push_str("{\"payload\":");
         json::write_line_and_canonical(&mut self.line, &mut self.body, payload, &mut self.members);
         self.body.push_str(",\"seq\":");
-        self.body.push_str(seq_text);
+        seq_text.write_to(&mut self.body);
         self.body.push_str(",\"ts\":");
         self.body.push_str(&self.line[ts_start..ts_end]);
         self.body.push_str(",\"type\":");

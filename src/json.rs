@@ -138,10 +138,28 @@ impl Number {
     /// payload) skip the formatting machinery, which costs more than their few digits.
     pub(crate) fn write_to(&self, out: &mut String) {
         match &self.0 {
-            NumberRepr::Int(i) => out.push_str(IntDigits::new(*i).as_str()),
+            NumberRepr::Int(i) => IntDigits::new(*i).write_to(out),
             NumberRepr::BigInt(s) => out.push_str(s),
             NumberRepr::Float(x) => {
                 let _ = write_python_float(out, *x);
+            }
+        }
+    }
+}
+
+impl Number {
+    /// Calls `f` with the number's text as [`fmt::Display`] writes it, built on the stack.
+    pub(crate) fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        match &self.0 {
+            NumberRepr::Int(i) => f(IntDigits::new(*i).as_str()),
+            NumberRepr::BigInt(s) => f(s),
+            NumberRepr::Float(x) => {
+                let mut buf = StackString::<64>::new();
+                match write_python_float(&mut buf, *x) {
+                    Ok(()) => f(buf.as_str()),
+                    // Not reached (a float's text is at most 24 bytes).
+                    Err(_) => f(&self.to_string()),
+                }
             }
         }
     }
@@ -190,6 +208,15 @@ impl IntDigits {
     pub(crate) fn as_str(&self) -> &str {
         // Only ASCII digits and '-' are written.
         std::str::from_utf8(&self.buf[self.start..]).unwrap_or("0")
+    }
+
+    /// Appends the digits. Pushed one by one: cheaper than checking a few bytes for UTF-8
+    /// and copying them.
+    pub(crate) fn write_to(&self, out: &mut String) {
+        out.reserve(self.buf.len() - self.start);
+        for &b in &self.buf[self.start..] {
+            out.push(char::from(b));
+        }
     }
 }
 

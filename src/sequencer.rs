@@ -834,9 +834,10 @@ struct Payload {
 
 impl Payload {
     fn with_decision(id: Option<&str>) -> Payload {
-        Payload {
-            fields: vec![("decision_id".into(), id.map_or(Value::Null, Value::from))],
-        }
+        // Room for a typical payload's fields up front, rather than growing three times.
+        let mut fields = Vec::with_capacity(8);
+        fields.push(("decision_id".into(), id.map_or(Value::Null, Value::from)));
+        Payload { fields }
     }
 
     fn put(&mut self, key: &str, value: Value) {
