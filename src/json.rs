@@ -627,7 +627,13 @@ pub fn write_string(out: &mut String, s: &str) {
     out.push('"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    let mut i = 0;
+    let mut i = plain_end(bytes, 0);
+    if i == bytes.len() {
+        // Nearly every string: nothing to escape.
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     loop {
         i = plain_end(bytes, i);
         let Some(&b) = bytes.get(i) else { break };
@@ -669,18 +675,46 @@ pub(crate) fn plain_end(bytes: &[u8], from: usize) -> usize {
     // `(w - 0x20 * ONES) & !w & HIGHS` when some byte of `w` is below 0x20. (Borrows can also
     // flag a later byte: a false alarm that only stops the scan early.)
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let special = |w: u64| {
+        has_zero(w ^ (ONES * u64::from(b'"')))
+            | has_zero(w ^ (ONES * u64::from(b'\\')))
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGHS)
+    };
     let mut i = from;
     while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-        let w = u64::from_le_bytes(*chunk);
-        let special = has_zero(w ^ (ONES * u64::from(b'"')))
-            | has_zero(w ^ (ONES * u64::from(b'\\')))
-            | (w.wrapping_sub(ONES * 0x20) & !w & HIGHS);
-        if special != 0 {
-            break;
+        if special(u64::from_le_bytes(*chunk)) != 0 {
+            return i;
         }
         i += 8;
     }
-    i.min(bytes.len())
+    // Fewer than eight bytes left. Most keys and short values end here: check the text's last
+    // eight bytes at once when they all lie at or after `from` (some again), else go byte by
+    // byte.
+    if i >= bytes.len() {
+        return bytes.len();
+    }
+    match bytes.len().checked_sub(8) {
+        Some(last) if last >= from => {
+            let tail = bytes[last..]
+                .first_chunk::<8>()
+                .copied()
+                .unwrap_or_default();
+            if special(u64::from_le_bytes(tail)) == 0 {
+                bytes.len()
+            } else {
+                i
+            }
+        }
+        _ => {
+            while let Some(&b) = bytes.get(i) {
+                if b == b'"' || b == b'\\' || b < 0x20 {
+                    break;
+                }
+                i += 1;
+            }
+            i
+        }
+    }
 }
 
 /// Why a text is not acceptable JSON, and where (a byte offset into the parsed text).
@@ -1107,6 +1141,38 @@ mod tests {
         ];
         for (x, want) in cases {
             assert_eq!(Number::from_f64(x).to_string(), want, "{x:e}");
+        }
+    }
+
+    #[test]
+    fn plain_end_stops_at_or_before_the_first_special_byte() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 24) as usize;
+            let mut bytes: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            // Zero to two special bytes at random places.
+            for k in 0..(x >> 8) % 3 {
+                if len > 0 {
+                    let at = ((x >> (16 + 8 * k)) as usize) % len;
+                    bytes[at] = [b'"', b'\\', b'\n', 0x1f, 0][((x >> 40) % 5) as usize];
+                }
+            }
+            let from = if len == 0 {
+                0
+            } else {
+                ((x >> 48) as usize) % (len + 1)
+            };
+            let first = (from..len)
+                .find(|&i| matches!(bytes[i], b'"' | b'\\' | 0..=0x1f))
+                .unwrap_or(len);
+            let end = plain_end(&bytes, from);
+            assert!(from <= end && end <= first, "{bytes:?} from {from}: {end}");
+            if first == len {
+                assert_eq!(end, len, "{bytes:?} from {from}");
+            }
         }
     }
 

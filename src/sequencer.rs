@@ -195,8 +195,8 @@ pub(crate) struct Sequencer {
     redaction: Redaction,
     /// Seals with the log's hash algorithm and (prepared) signing key.
     sealer: Sealer,
-    /// The timestamp of the entry being sealed (a buffer reused for every entry).
-    ts: String,
+    /// Timestamps entries.
+    stamper: time::Stamper,
     alg: HashAlg,
     policy: SyncPolicy,
     shared: Arc<Shared>,
@@ -247,7 +247,7 @@ impl Sequencer {
             writer,
             redaction,
             sealer: Sealer::new(alg, key.as_ref()),
-            ts: String::with_capacity(32),
+            stamper: time::Stamper::default(),
             alg,
             policy,
             shared,
@@ -442,11 +442,9 @@ impl Sequencer {
     }
 
     fn seal_entry(&mut self, kind: &str, payload: &Value) -> (u64, Hex64) {
-        time::now_into(&mut self.ts);
         let seq = self.working.next_seq;
-        let entry = self
-            .sealer
-            .seal(seq, &self.ts, kind, payload, &self.working.head);
+        let ts = self.stamper.now();
+        let entry = self.sealer.seal(seq, ts, kind, payload, &self.working.head);
         self.writer.append_rendered(&entry);
         let hash = self.sealer.hash();
         // Saturating: 2^64 entries are never reached; a crafted chain at the limit gets a
@@ -460,6 +458,11 @@ impl Sequencer {
 
     /// Chains the count of records that fail-open mode dropped while the queue was full.
     fn seal_dropped_gap(&mut self) {
+        // Read before swapping: this runs for every message, and a swap would take the cache
+        // line from the callers each time although records are nearly never dropped.
+        if self.shared.dropped_when_full.load(Ordering::Relaxed) == 0 {
+            return;
+        }
         let dropped = self.shared.dropped_when_full.swap(0, Ordering::SeqCst);
         if dropped > 0 {
             self.shared

@@ -8,14 +8,41 @@ pub fn now() -> String {
     format_system_time(SystemTime::now())
 }
 
-/// Replaces the content of `out` with the current time as an entry timestamp, reusing its
-/// buffer (the sequencer stamps every entry).
-pub(crate) fn now_into(out: &mut String) {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    out.clear();
-    write_unix_micros(out, since.as_secs(), since.subsec_micros());
+/// Stamps entry after entry: the timestamp's buffer is reused, and its date and time of day
+/// are worked out again only when the second changes (the sequencer stamps every entry, and
+/// thousands share a second).
+#[derive(Debug, Default)]
+pub(crate) struct Stamper {
+    text: String,
+    /// The second `text` holds, when its layout is the usual one.
+    second: Option<u64>,
+}
+
+impl Stamper {
+    /// The current time as an entry timestamp.
+    pub(crate) fn now(&mut self) -> &str {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let (secs, micros) = (since.as_secs(), since.subsec_micros());
+        if self.second == Some(secs) {
+            // `YYYY-MM-DDTHH:MM:SS.` stays; the microseconds and offset are rewritten.
+            self.text.truncate(20);
+            let mut digits = [b'0'; 6];
+            let mut v = micros;
+            for c in digits.iter_mut().rev() {
+                *c = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+            self.text.extend(digits.map(char::from));
+            self.text.push_str("+00:00");
+        } else {
+            self.text.clear();
+            write_unix_micros(&mut self.text, secs, micros);
+            self.second = (self.text.len() == 32).then_some(secs);
+        }
+        &self.text
+    }
 }
 
 /// `t` as an entry timestamp (microsecond precision, UTC). Times before 1970 are clamped to the
@@ -89,6 +116,18 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stamper_writes_what_now_writes() {
+        let mut st = Stamper::default();
+        for _ in 0..20_000 {
+            let before = SystemTime::now();
+            let stamp = st.now().to_owned();
+            let after = SystemTime::now();
+            assert_eq!(stamp.len(), 32);
+            assert!(format_system_time(before) <= stamp && stamp <= format_system_time(after));
+        }
+    }
 
     #[test]
     fn formats_known_instants() {
