@@ -125,13 +125,23 @@ pub(crate) fn digest(alg: HashAlg, prev_hash: &[u8], body: &[u8]) -> [u8; 32] {
 /// A 32-byte digest as 64 lowercase hex digits, the form hashes and signatures take in a log.
 pub(crate) type Hex64 = [u8; 64];
 
-/// Lowercase hex of a 32-byte digest, without allocating.
+/// Lowercase hex of a 32-byte digest, without allocating. Four bytes become eight digits in
+/// one 64-bit word (two per entry sealed and per entry verified).
 pub(crate) fn hex64(digest: &[u8; 32]) -> Hex64 {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    const LOW_NIBBLES: u64 = 0x000F_000F_000F_000F;
+    const ONES: u64 = 0x0101_0101_0101_0101;
     let mut out = [0u8; 64];
-    for (pair, &b) in out.chunks_exact_mut(2).zip(digest) {
-        pair[0] = DIGITS[(b >> 4) as usize];
-        pair[1] = DIGITS[(b & 15) as usize];
+    for (digits, bytes) in out.chunks_exact_mut(8).zip(digest.chunks_exact(4)) {
+        let x = u64::from(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]));
+        // Each byte into its own 16-bit lane, then its high nibble into the lane's high byte:
+        // eight nibbles, one per byte, in output order.
+        let x = (x | x << 16) & 0x0000_FFFF_0000_FFFF;
+        let x = (x | x << 8) & 0x00FF_00FF_00FF_00FF;
+        let x = (x << 4 & (LOW_NIBBLES << 8)) | (x & LOW_NIBBLES);
+        // '0' + n, plus the gap from '9' + 1 to 'a' where n > 9.
+        let above_nine = ((x + 6 * ONES) >> 4) & ONES;
+        let ascii = x + u64::from(b'0') * ONES + above_nine * u64::from(b'a' - b'0' - 10);
+        digits.copy_from_slice(&ascii.to_be_bytes());
     }
     out
 }
@@ -402,13 +412,17 @@ impl fmt::Display for KeyError {
 
 impl std::error::Error for KeyError {}
 
-/// Seals entries one after another: the key's HMAC state is prepared once and the body buffer
-/// is reused, so sealing allocates only the entry's own strings.
+/// Seals entries one after another: the key's HMAC state is prepared once, and the body and
+/// line buffers are reused, so sealing allocates nothing once they have grown.
 #[derive(Debug)]
 pub(crate) struct Sealer {
     alg: HashAlg,
     key: Option<PreparedKey>,
     body: String,
+    line: String,
+    members: Vec<json::MemberText>,
+    hash: Hex64,
+    sig: Option<Hex64>,
 }
 
 impl Sealer {
@@ -417,49 +431,159 @@ impl Sealer {
             alg,
             key: key.map(SigningKey::prepare),
             body: String::with_capacity(1024),
+            line: String::with_capacity(1024),
+            members: Vec::new(),
+            hash: [b'0'; 64],
+            sig: None,
         }
     }
 
-    /// As [`SealedEntry::seal`].
-    pub(crate) fn seal(
-        &mut self,
+    /// Seals an entry: renders its canonical body and its log line in one pass over the
+    /// payload, hashes the body onto `prev_hash` and signs the hash. The result borrows the
+    /// sealer's buffers until the next call.
+    pub(crate) fn seal<'a>(
+        &'a mut self,
         seq: u64,
-        ts: String,
-        kind: String,
-        payload: Value,
-        prev_hash: String,
-    ) -> SealedEntry {
-        use std::fmt::Write as _;
-        // The bytes `write_body` writes for these values, without building them as values.
+        ts: &'a str,
+        kind: &'a str,
+        payload: &'a Value,
+        prev_hash: &'a str,
+    ) -> RenderedEntry<'a> {
+        let seq_text = json::IntDigits::new(seq.into());
+        // The line up to its payload, the payload in both forms, then the body's tail: the
+        // bytes `write_body` and `SealedEntry::write_line` write, without owned copies.
+        self.line.clear();
+        self.line.push_str("{\"seq\": ");
+        seq_text.write_to(&mut self.line);
+        self.line.push_str(", \"ts\": ");
+        let ts_start = self.line.len();
+        json::write_string(&mut self.line, ts);
+        let ts_end = self.line.len();
+        self.line.push_str(", \"type\": ");
+        let kind_start = self.line.len();
+        json::write_string(&mut self.line, kind);
+        let kind_end = self.line.len();
+        self.line.push_str(", \"payload\": ");
         self.body.clear();
         self.body.push_str("{\"payload\":");
-        json::write_canonical(&mut self.body, &payload);
-        let _ = write!(self.body, ",\"seq\":{seq},\"ts\":");
-        json::write_string(&mut self.body, &ts);
+        json::write_line_and_canonical(&mut self.line, &mut self.body, payload, &mut self.members);
+        self.body.push_str(",\"seq\":");
+        seq_text.write_to(&mut self.body);
+        self.body.push_str(",\"ts\":");
+        self.body.push_str(&self.line[ts_start..ts_end]);
         self.body.push_str(",\"type\":");
-        json::write_string(&mut self.body, &kind);
+        self.body.push_str(&self.line[kind_start..kind_end]);
         self.body.push('}');
-        let hash = hex64(&digest(
+
+        self.hash = hex64(&digest(
             self.alg,
             prev_hash.as_bytes(),
             self.body.as_bytes(),
         ));
-        let sig = self.key.as_ref().map(|k| k.sign(&hash));
-        SealedEntry {
+        self.sig = self.key.as_ref().map(|k| k.sign(&self.hash));
+        let hash = hex_str(&self.hash);
+        let sig = self.sig.as_ref().map_or("", hex_str);
+        self.line.push_str(", \"prev_hash\": ");
+        json::write_string(&mut self.line, prev_hash);
+        // Hex digits never need escaping.
+        self.line.push_str(", \"hash\": \"");
+        self.line.push_str(hash);
+        self.line.push_str("\", \"sig\": \"");
+        self.line.push_str(sig);
+        self.line.push_str("\"}\n");
+        RenderedEntry {
             seq,
             ts,
             kind,
             payload,
             prev_hash,
-            hash: hex64_string(&hash),
-            sig: sig.as_ref().map(hex64_string).unwrap_or_default(),
+            hash,
+            sig,
+            line: &self.line,
         }
     }
 }
 
-/// A [`Hex64`] as a `String`.
-fn hex64_string(h: &Hex64) -> String {
-    std::str::from_utf8(h).unwrap_or_default().to_owned()
+impl Sealer {
+    /// The hash of the entry sealed last.
+    pub(crate) fn hash(&self) -> Hex64 {
+        self.hash
+    }
+}
+
+/// A [`Hex64`] as text (its bytes are ASCII hex digits by construction).
+pub(crate) fn hex_str(h: &Hex64) -> &str {
+    std::str::from_utf8(h).unwrap_or_default()
+}
+
+/// A sealed entry as the sequencer hands it to a [`ChainWriter`](crate::writer::ChainWriter):
+/// its parts, borrowed, and its log line already rendered (what [`SealedEntry::to_line`]
+/// returns for the same entry).
+#[derive(Clone, Copy, Debug)]
+pub struct RenderedEntry<'a> {
+    seq: u64,
+    ts: &'a str,
+    kind: &'a str,
+    payload: &'a Value,
+    prev_hash: &'a str,
+    hash: &'a str,
+    sig: &'a str,
+    line: &'a str,
+}
+
+impl<'a> RenderedEntry<'a> {
+    /// Position in the chain.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// UTC time of sealing.
+    pub fn ts(&self) -> &'a str {
+        self.ts
+    }
+
+    /// The entry type.
+    pub fn kind(&self) -> &'a str {
+        self.kind
+    }
+
+    /// The payload (already redacted).
+    pub fn payload(&self) -> &'a Value {
+        self.payload
+    }
+
+    /// The previous entry's hash.
+    pub fn prev_hash(&self) -> &'a str {
+        self.prev_hash
+    }
+
+    /// This entry's hash.
+    pub fn hash(&self) -> &'a str {
+        self.hash
+    }
+
+    /// The signature, or empty when unsigned.
+    pub fn sig(&self) -> &'a str {
+        self.sig
+    }
+
+    /// The log line, with its trailing `\n`.
+    pub fn line(&self) -> &'a str {
+        self.line
+    }
+
+    /// The entry as an owned [`SealedEntry`].
+    pub fn to_sealed(&self) -> SealedEntry {
+        SealedEntry {
+            seq: self.seq,
+            ts: self.ts.to_owned(),
+            kind: self.kind.to_owned(),
+            payload: self.payload.clone(),
+            prev_hash: self.prev_hash.to_owned(),
+            hash: self.hash.to_owned(),
+            sig: self.sig.to_owned(),
+        }
+    }
 }
 
 /// One sealed chain entry, as written to a log line.
@@ -493,7 +617,18 @@ impl SealedEntry {
         payload: Value,
         prev_hash: String,
     ) -> SealedEntry {
-        Sealer::new(alg, key).seal(seq, ts, kind, payload, prev_hash)
+        let mut sealer = Sealer::new(alg, key);
+        let e = sealer.seal(seq, &ts, &kind, &payload, &prev_hash);
+        let (hash, sig) = (e.hash.to_owned(), e.sig.to_owned());
+        SealedEntry {
+            seq,
+            ts,
+            kind,
+            payload,
+            prev_hash,
+            hash,
+            sig,
+        }
     }
 
     /// Appends the entry's log line (with its trailing `\n`) in the reference layout:
@@ -619,6 +754,54 @@ mod tests {
                 assert_eq!(e.hash, want);
                 assert_eq!(e.sig, key.sign(&want));
             }
+        }
+    }
+
+    #[test]
+    fn sealer_renders_the_line_and_hash_of_a_sealed_entry() {
+        let payload = json::parse(
+            r#"{"decision_id": null, "b": [1, {"y": "é\u2028", "x": 2.5}], "a": "q\"\t", "n": 7}"#,
+        )
+        .unwrap();
+        let key = SigningKey::from_bytes("k").unwrap();
+        for key in [None, Some(&key)] {
+            let mut sealer = Sealer::new(HashAlg::Sha256, key);
+            let mut prev = GENESIS.to_owned();
+            for seq in [0, 1, 10, u64::MAX] {
+                let want = SealedEntry::seal(
+                    HashAlg::Sha256,
+                    key,
+                    seq,
+                    "ts\u{1}".into(),
+                    "ty\"pe".into(),
+                    payload.clone(),
+                    prev.clone(),
+                );
+                let got = sealer.seal(seq, "ts\u{1}", "ty\"pe", &payload, &prev);
+                assert_eq!(got.line(), want.to_line());
+                assert_eq!(got.to_sealed(), want);
+                let body_hash = entry_hash(
+                    HashAlg::Sha256,
+                    &prev,
+                    &Value::from(seq),
+                    &Value::from("ts\u{1}"),
+                    &Value::from("ty\"pe"),
+                    &payload,
+                );
+                assert_eq!(got.hash(), body_hash);
+                prev = want.hash;
+            }
+        }
+    }
+
+    #[test]
+    fn hex64_is_lowercase_hex() {
+        let mut d = [0u8; 32];
+        for round in 0..=255u8 {
+            for (i, b) in d.iter_mut().enumerate() {
+                *b = round.wrapping_mul(31).wrapping_add(i as u8 * 8);
+            }
+            assert_eq!(hex_str(&hex64(&d)), to_hex(&d));
         }
     }
 

@@ -126,13 +126,96 @@ impl fmt::Display for Number {
     /// Writes the number exactly as Python's `json.dumps` would.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            // Nearly every integer fits 64 bits, whose formatting is much cheaper than i128's.
-            NumberRepr::Int(i) => match i64::try_from(*i) {
-                Ok(small) => write!(f, "{small}"),
-                Err(_) => write!(f, "{i}"),
-            },
+            NumberRepr::Int(i) => f.write_str(IntDigits::new(*i).as_str()),
             NumberRepr::BigInt(s) => f.write_str(s),
             NumberRepr::Float(x) => write_python_float(f, *x),
+        }
+    }
+}
+
+impl Number {
+    /// Appends the number as [`fmt::Display`] writes it. Integers (nearly every number in a
+    /// payload) skip the formatting machinery, which costs more than their few digits.
+    pub(crate) fn write_to(&self, out: &mut String) {
+        match &self.0 {
+            NumberRepr::Int(i) => IntDigits::new(*i).write_to(out),
+            NumberRepr::BigInt(s) => out.push_str(s),
+            NumberRepr::Float(x) => {
+                let _ = write_python_float(out, *x);
+            }
+        }
+    }
+}
+
+impl Number {
+    /// Calls `f` with the number's text as [`fmt::Display`] writes it, built on the stack.
+    pub(crate) fn with_text<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        match &self.0 {
+            NumberRepr::Int(i) => f(IntDigits::new(*i).as_str()),
+            NumberRepr::BigInt(s) => f(s),
+            NumberRepr::Float(x) => {
+                let mut buf = StackString::<64>::new();
+                match write_python_float(&mut buf, *x) {
+                    Ok(()) => f(buf.as_str()),
+                    // Not reached (a float's text is at most 24 bytes).
+                    Err(_) => f(&self.to_string()),
+                }
+            }
+        }
+    }
+}
+
+/// The decimal text of an `i128`, built on the stack (sign and at most 39 digits).
+pub(crate) struct IntDigits {
+    buf: [u8; 40],
+    start: usize,
+}
+
+impl IntDigits {
+    pub(crate) fn new(i: i128) -> IntDigits {
+        let mut d = IntDigits {
+            buf: [0; 40],
+            start: 40,
+        };
+        let mut push = |b: u8| {
+            d.start -= 1;
+            d.buf[d.start] = b;
+        };
+        let mut n = i.unsigned_abs();
+        // 64-bit division is much cheaper than 128-bit, and nearly every integer fits.
+        match u64::try_from(n) {
+            Ok(mut small) => loop {
+                push(b'0' + (small % 10) as u8);
+                small /= 10;
+                if small == 0 {
+                    break;
+                }
+            },
+            Err(_) => loop {
+                push(b'0' + (n % 10) as u8);
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            },
+        }
+        if i < 0 {
+            push(b'-');
+        }
+        d
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII digits and '-' are written.
+        std::str::from_utf8(&self.buf[self.start..]).unwrap_or("0")
+    }
+
+    /// Appends the digits. Pushed one by one: cheaper than checking a few bytes for UTF-8
+    /// and copying them.
+    pub(crate) fn write_to(&self, out: &mut String) {
+        out.reserve(self.buf.len() - self.start);
+        for &b in &self.buf[self.start..] {
+            out.push(char::from(b));
         }
     }
 }
@@ -363,11 +446,7 @@ pub fn write_canonical(out: &mut String, v: &Value) {
                 large.resize(fields.len(), 0);
                 &mut large
             };
-            for (i, slot) in order.iter_mut().enumerate() {
-                *slot = i;
-            }
-            // Python sorts `str` keys by code point; UTF-8 byte order is the same order.
-            order.sort_unstable_by(|&a, &b| fields[a].0.cmp(&fields[b].0));
+            sort_keys(order, fields);
             out.push('{');
             for (n, &i) in order.iter().enumerate() {
                 if n > 0 {
@@ -392,6 +471,97 @@ pub fn write_canonical(out: &mut String, v: &Value) {
         }
         scalar => write_scalar(out, scalar),
     }
+}
+
+/// Fills `order` with the indices of `fields` sorted by key, as the canonical form orders
+/// them: Python sorts `str` keys by code point, and UTF-8 byte order is the same order.
+fn sort_keys(order: &mut [usize], fields: &[(String, Value)]) {
+    for (i, slot) in order.iter_mut().enumerate() {
+        *slot = i;
+    }
+    if order.len() > 16 {
+        order.sort_unstable_by(|&a, &b| fields[a].0.cmp(&fields[b].0));
+        return;
+    }
+    // Payload objects are small and often nearly sorted; insertion sort makes the fewest key
+    // comparisons there (the general sort's small-slice network showed in profiles).
+    for i in 1..order.len() {
+        let cur = order[i];
+        let mut j = i;
+        while j > 0 && fields[order[j - 1]].0 > fields[cur].0 {
+            order[j] = order[j - 1];
+            j -= 1;
+        }
+        order[j] = cur;
+    }
+}
+
+/// Where one member of an object sits in its line form (see [`write_line_and_canonical`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct MemberText {
+    key: (usize, usize),
+    /// The value's text, when it is a scalar (whose two forms are the same).
+    value: Option<(usize, usize)>,
+}
+
+/// Appends the line form of `v` to `line` and its canonical form to `canon`, rendering each
+/// member key and scalar member value of a top-level object once: their text is the same in
+/// both forms (only separators, key order and nested containers differ), so the canonical
+/// form copies it from the line. `members` is scratch space, reused across calls.
+pub(crate) fn write_line_and_canonical(
+    line: &mut String,
+    canon: &mut String,
+    v: &Value,
+    members: &mut Vec<MemberText>,
+) {
+    let Value::Object(fields) = v else {
+        write_line_form(line, v);
+        write_canonical(canon, v);
+        return;
+    };
+    members.clear();
+    line.push('{');
+    for (i, (k, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            line.push_str(", ");
+        }
+        let key_start = line.len();
+        write_string(line, k);
+        let key = (key_start, line.len());
+        line.push_str(": ");
+        let value_start = line.len();
+        write_line_form(line, v);
+        let value = match v {
+            Value::Array(_) | Value::Object(_) => None,
+            _ => Some((value_start, line.len())),
+        };
+        members.push(MemberText { key, value });
+    }
+    line.push('}');
+
+    let mut small = [0usize; 16];
+    let mut large = Vec::new();
+    let order: &mut [usize] = if fields.len() <= small.len() {
+        &mut small[..fields.len()]
+    } else {
+        large.resize(fields.len(), 0);
+        &mut large
+    };
+    sort_keys(order, fields);
+    canon.push('{');
+    for (n, &i) in order.iter().enumerate() {
+        if n > 0 {
+            canon.push(',');
+        }
+        let m = members[i];
+        canon.push_str(&line[m.key.0..m.key.1]);
+        canon.push(':');
+        match m.value {
+            Some((start, end)) => canon.push_str(&line[start..end]),
+            None => write_canonical(canon, &fields[i].1),
+        }
+    }
+    canon.push('}');
 }
 
 /// The canonical form of `v` as a new string.
@@ -443,9 +613,7 @@ fn write_scalar(out: &mut String, v: &Value) {
         Value::Null => out.push_str("null"),
         Value::Bool(true) => out.push_str("true"),
         Value::Bool(false) => out.push_str("false"),
-        Value::Number(n) => {
-            let _ = write!(out, "{n}");
-        }
+        Value::Number(n) => n.write_to(out),
         Value::String(s) => write_string(out, s),
         Value::Array(_) | Value::Object(_) => unreachable!("write_scalar called on a container"),
     }
@@ -459,7 +627,13 @@ pub fn write_string(out: &mut String, s: &str) {
     out.push('"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    let mut i = 0;
+    let mut i = plain_end(bytes, 0);
+    if i == bytes.len() {
+        // Nearly every string: nothing to escape.
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     loop {
         i = plain_end(bytes, i);
         let Some(&b) = bytes.get(i) else { break };
@@ -501,18 +675,46 @@ pub(crate) fn plain_end(bytes: &[u8], from: usize) -> usize {
     // `(w - 0x20 * ONES) & !w & HIGHS` when some byte of `w` is below 0x20. (Borrows can also
     // flag a later byte: a false alarm that only stops the scan early.)
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let special = |w: u64| {
+        has_zero(w ^ (ONES * u64::from(b'"')))
+            | has_zero(w ^ (ONES * u64::from(b'\\')))
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGHS)
+    };
     let mut i = from;
     while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-        let w = u64::from_le_bytes(*chunk);
-        let special = has_zero(w ^ (ONES * u64::from(b'"')))
-            | has_zero(w ^ (ONES * u64::from(b'\\')))
-            | (w.wrapping_sub(ONES * 0x20) & !w & HIGHS);
-        if special != 0 {
-            break;
+        if special(u64::from_le_bytes(*chunk)) != 0 {
+            return i;
         }
         i += 8;
     }
-    i.min(bytes.len())
+    // Fewer than eight bytes left. Most keys and short values end here: check the text's last
+    // eight bytes at once when they all lie at or after `from` (some again), else go byte by
+    // byte.
+    if i >= bytes.len() {
+        return bytes.len();
+    }
+    match bytes.len().checked_sub(8) {
+        Some(last) if last >= from => {
+            let tail = bytes[last..]
+                .first_chunk::<8>()
+                .copied()
+                .unwrap_or_default();
+            if special(u64::from_le_bytes(tail)) == 0 {
+                bytes.len()
+            } else {
+                i
+            }
+        }
+        _ => {
+            while let Some(&b) = bytes.get(i) {
+                if b == b'"' || b == b'\\' || b < 0x20 {
+                    break;
+                }
+                i += 1;
+            }
+            i
+        }
+    }
 }
 
 /// Why a text is not acceptable JSON, and where (a byte offset into the parsed text).
@@ -940,6 +1142,92 @@ mod tests {
         for (x, want) in cases {
             assert_eq!(Number::from_f64(x).to_string(), want, "{x:e}");
         }
+    }
+
+    #[test]
+    fn plain_end_stops_at_or_before_the_first_special_byte() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 24) as usize;
+            let mut bytes: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            // Zero to two special bytes at random places.
+            for k in 0..(x >> 8) % 3 {
+                if len > 0 {
+                    let at = ((x >> (16 + 8 * k)) as usize) % len;
+                    bytes[at] = [b'"', b'\\', b'\n', 0x1f, 0][((x >> 40) % 5) as usize];
+                }
+            }
+            let from = if len == 0 {
+                0
+            } else {
+                ((x >> 48) as usize) % (len + 1)
+            };
+            let first = (from..len)
+                .find(|&i| matches!(bytes[i], b'"' | b'\\' | 0..=0x1f))
+                .unwrap_or(len);
+            let end = plain_end(&bytes, from);
+            assert!(from <= end && end <= first, "{bytes:?} from {from}: {end}");
+            if first == len {
+                assert_eq!(end, len, "{bytes:?} from {from}");
+            }
+        }
+    }
+
+    #[test]
+    fn integers_print_as_display_does() {
+        let mut cases = vec![0i128, 1, -1, 9, 10, -10, 99, 100, i128::MAX, i128::MIN];
+        for t in [i64::MIN as i128, i64::MAX as i128, u64::MAX as i128] {
+            cases.extend([t - 1, t, t + 1]);
+        }
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..1000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            cases.push(x as i64 as i128 >> (x % 64));
+            cases.push((x as i128) << (x % 64));
+        }
+        for i in cases {
+            assert_eq!(IntDigits::new(i).as_str(), format!("{i}"));
+            let mut out = String::new();
+            Number::from(i).write_to(&mut out);
+            assert_eq!(out, format!("{i}"));
+        }
+    }
+
+    #[test]
+    fn line_and_canonical_in_one_pass_match_the_two_writers() {
+        let texts = [
+            r#"{"decision_id": "ab", "z": 1, "a": [1, {"y": 2, "b": "q\"\n"}], "é": 1e-05, "A": {}, "m": []}"#,
+            r#"{"k": null, "j": true, "i": false, "h": -0.0, "g": 18446744073709551617, "f": "\u0001"}"#,
+            r#"{"b": {"d": {"f": 1, "e": 2}, "c": [3, [4]]}, "a": "x"}"#,
+            r#"{}"#,
+            r#"[1, {"b": 2, "a": 1}]"#,
+            r#""just a string""#,
+            r#"12"#,
+        ];
+        let mut members = Vec::new();
+        for text in texts {
+            let v = parse(text).unwrap();
+            let (mut line, mut canon) = (String::from("prefix "), String::from("{"));
+            write_line_and_canonical(&mut line, &mut canon, &v, &mut members);
+            assert_eq!(line, format!("prefix {}", to_line_string(&v)), "{text}");
+            assert_eq!(canon, format!("{{{}", to_canonical(&v)), "{text}");
+        }
+        // More keys than the stack buffer holds, in reverse order.
+        let many = Value::Object(
+            (0..40)
+                .rev()
+                .map(|i| (format!("k{i:02}"), Value::from(i)))
+                .collect(),
+        );
+        let (mut line, mut canon) = (String::new(), String::new());
+        write_line_and_canonical(&mut line, &mut canon, &many, &mut members);
+        assert_eq!(line, to_line_string(&many));
+        assert_eq!(canon, to_canonical(&many));
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub use capture::{
     AuditGuard, AuditHandle, AuditLayer, AuditLayerBuilder, FlagAction, Preflight, QueueFullPolicy,
     RiskTier, Severity, ShutdownReport, Status,
 };
-pub use chain::{HashAlg, SealedEntry, SigningKey};
+pub use chain::{HashAlg, RenderedEntry, SealedEntry, SigningKey};
 pub use error::Error;
 pub use sequencer::{ChainedEntry, SyncPolicy};
 pub use writer::{ChainTip, ChainWriter, JsonlFileWriter, MemoryWriter};

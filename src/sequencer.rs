@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use crate::capture::{FieldValue, Fields, Shared};
-use crate::chain::{HashAlg, Sealer, SigningKey};
+use crate::chain::{self, HashAlg, Hex64, Sealer, SigningKey};
 use crate::error::Error;
 use crate::genai::{self, GenAiCapture};
 use crate::json::Value;
@@ -195,6 +195,8 @@ pub(crate) struct Sequencer {
     redaction: Redaction,
     /// Seals with the log's hash algorithm and (prepared) signing key.
     sealer: Sealer,
+    /// Timestamps entries.
+    stamper: time::Stamper,
     alg: HashAlg,
     policy: SyncPolicy,
     shared: Arc<Shared>,
@@ -245,6 +247,7 @@ impl Sequencer {
             writer,
             redaction,
             sealer: Sealer::new(alg, key.as_ref()),
+            stamper: time::Stamper::default(),
             alg,
             policy,
             shared,
@@ -269,8 +272,9 @@ impl Sequencer {
         })
     }
 
-    /// Seals one entry onto the working tip and appends it to the writer's batch.
-    pub(crate) fn seal(&mut self, kind: &str, payload: Value) -> ChainedEntry {
+    /// Seals one entry onto the working tip and appends it to the writer's batch; returns its
+    /// seq and hash.
+    pub(crate) fn seal(&mut self, kind: &str, payload: Value) -> (u64, Hex64) {
         self.seal_with(kind, payload, Vec::new(), Report::new())
     }
 
@@ -283,31 +287,26 @@ impl Sequencer {
         payload: Value,
         prepared: Vec<(String, Value)>,
         earlier: Report,
-    ) -> ChainedEntry {
+    ) -> (u64, Hex64) {
         if self.lost == 0 && self.pending_segment.is_empty() && self.writer.wants_rotation() {
             self.rotate();
         }
-        let decision_id = payload
-            .get("decision_id")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
         let mut payload = payload;
         let mut report = self.redact(&mut payload);
         report.merge(&earlier);
         if let Value::Object(fields) = &mut payload {
             fields.extend(prepared);
         }
-        let e = self.seal_raw(kind, payload);
+        let sealed = self.seal_raw(kind, &payload);
         if self.redaction.auto_flag && !report.is_empty() {
-            for flag in auto_flags(&report, kind, e.0, decision_id.as_deref()) {
-                self.seal_raw("policy_flag", flag);
+            // The redactor never sees `decision_id` (see `redact`): it is the one the entry
+            // was given.
+            let decision_id = payload.get("decision_id").and_then(Value::as_str);
+            for flag in auto_flags(&report, kind, sealed.0, decision_id) {
+                self.seal_raw("policy_flag", &flag);
             }
         }
-        ChainedEntry {
-            seq: e.0,
-            hash: e.1,
-            decision_id,
-        }
+        sealed
     }
 
     /// Redacts the user fields of a payload (the ids the log sets itself are left alone).
@@ -319,10 +318,21 @@ impl Sequencer {
             .iter()
             .take_while(|(k, _)| k == "decision_id" || k == "parent_decision_id")
             .count();
-        let mut user = Value::Object(fields.split_off(ours));
-        let report = self.redaction.redactor.redact(&mut user);
-        if let Value::Object(user) = user {
-            fields.extend(user);
+        // Our (at most two, unique) fields are set aside while the redactor sees the rest,
+        // rather than the user fields being split off into a new allocation per entry.
+        let mut kept: [Option<(String, Value)>; 2] = [None, None];
+        for slot in kept.iter_mut().take(ours) {
+            *slot = Some(fields.remove(0));
+        }
+        let report = self.redaction.redactor.redact(payload);
+        // A redactor that replaced the object keeps no user field.
+        if !matches!(payload, Value::Object(_)) {
+            *payload = Value::Object(Vec::new());
+        }
+        if let Value::Object(fields) = payload {
+            for (i, field) in kept.into_iter().flatten().enumerate() {
+                fields.insert(i, field);
+            }
         }
         report
     }
@@ -391,19 +401,19 @@ impl Sequencer {
 
     /// Seals an entry that opens a segment, remembering it until its batch is committed.
     fn seal_segment_entry(&mut self, kind: &str, payload: Value) {
-        self.seal_raw(kind, payload.clone());
+        self.seal_raw(kind, &payload);
         self.batch_segment.push((kind.to_owned(), payload));
         self.batch_system += 1;
     }
 
     /// Seals an entry that belongs to no decision (`audit_open`, `audit_resume`).
     pub(crate) fn seal_unattributed(&mut self, kind: &str, payload: Value) {
-        self.seal_raw(kind, payload);
+        self.seal_raw(kind, &payload);
     }
 
     /// Seals an entry into the current batch. A batch that follows lost entries starts with
     /// the `gap` entry that records them, whatever entry opens it.
-    fn seal_raw(&mut self, kind: &str, payload: Value) -> (u64, String) {
+    fn seal_raw(&mut self, kind: &str, payload: &Value) -> (u64, Hex64) {
         self.seal_lost_gap();
         self.seal_entry(kind, payload)
     }
@@ -415,7 +425,7 @@ impl Sequencer {
             return;
         }
         for (kind, payload) in std::mem::take(&mut self.pending_segment) {
-            self.seal_entry(&kind, payload.clone());
+            self.seal_entry(&kind, &payload);
             self.batch_segment.push((kind, payload));
             self.batch_system += 1;
         }
@@ -425,31 +435,34 @@ impl Sequencer {
                 ("first_lost_seq".into(), Value::from(self.lost_first_seq)),
                 ("error".into(), Value::from(self.lost_error.as_str())),
             ]);
-            self.seal_entry("gap", gap);
+            self.seal_entry("gap", &gap);
             self.batch_has_gap = true;
             self.batch_system += 1;
         }
     }
 
-    fn seal_entry(&mut self, kind: &str, payload: Value) -> (u64, String) {
-        let entry = self.sealer.seal(
-            self.working.next_seq,
-            time::now(),
-            kind.to_owned(),
-            payload,
-            std::mem::take(&mut self.working.head),
-        );
-        self.writer.append(&entry);
+    fn seal_entry(&mut self, kind: &str, payload: &Value) -> (u64, Hex64) {
+        let seq = self.working.next_seq;
+        let ts = self.stamper.now();
+        let entry = self.sealer.seal(seq, ts, kind, payload, &self.working.head);
+        self.writer.append_rendered(&entry);
+        let hash = self.sealer.hash();
         // Saturating: 2^64 entries are never reached; a crafted chain at the limit gets a
         // repeated seq (which verification reports) rather than a panic.
-        self.working.next_seq = self.working.next_seq.saturating_add(1);
-        self.working.head = entry.hash.clone();
+        self.working.next_seq = seq.saturating_add(1);
+        self.working.head.clear();
+        self.working.head.push_str(chain::hex_str(&hash));
         self.batch_entries += 1;
-        (entry.seq, entry.hash)
+        (seq, hash)
     }
 
     /// Chains the count of records that fail-open mode dropped while the queue was full.
     fn seal_dropped_gap(&mut self) {
+        // Read before swapping: this runs for every message, and a swap would take the cache
+        // line from the callers each time although records are nearly never dropped.
+        if self.shared.dropped_when_full.load(Ordering::Relaxed) == 0 {
+            return;
+        }
         let dropped = self.shared.dropped_when_full.swap(0, Ordering::SeqCst);
         if dropped > 0 {
             self.shared
@@ -459,7 +472,7 @@ impl Sequencer {
                 ("dropped_entries".into(), Value::from(dropped)),
                 ("reason".into(), Value::from("queue full (fail-open mode)")),
             ]);
-            self.seal_raw("gap", gap);
+            self.seal_raw("gap", &gap);
             self.batch_dropped += dropped;
             self.batch_system += 1;
         }
@@ -643,8 +656,7 @@ impl Sequencer {
                 self.seal("decision", p.finish());
             }
             Msg::DecisionRecord { span, fields } => {
-                let id = self.decisions.get(&span).map(|d| d.id.clone());
-                let mut p = Payload::with_decision(id.as_deref());
+                let mut p = Payload::with_decision(self.decision_id(Some(span)));
                 p.decision_fields(fields);
                 self.seal("decision_record", p.finish());
             }
@@ -678,10 +690,7 @@ impl Sequencer {
                 fields,
                 reply,
             } => {
-                let id = decision
-                    .and_then(|s| self.decisions.get(&s))
-                    .map(|d| d.id.clone());
-                let mut p = Payload::with_decision(id.as_deref());
+                let mut p = Payload::with_decision(self.decision_id(decision));
                 p.event_fields(&kind, fields);
                 if kind == "llm_call" && p.get("cost").is_none() {
                     // A call that reported tokens but no cost is priced from the table.
@@ -698,8 +707,13 @@ impl Sequencer {
                 if kind == "llm_call" {
                     self.tally(decision, payload.as_object().unwrap_or_default());
                 }
-                let chained = self.seal(&kind, payload);
+                let (seq, hash) = self.seal(&kind, payload);
                 if let Some(reply) = reply {
+                    let chained = ChainedEntry {
+                        seq,
+                        hash: chain::hex_str(&hash).to_owned(),
+                        decision_id: self.decision_id(decision).map(str::to_owned),
+                    };
                     self.batch_replies.push((reply, chained));
                 }
             }
@@ -746,6 +760,12 @@ impl Sequencer {
 }
 
 impl Sequencer {
+    /// The id of the open decision a record belongs to, if any.
+    fn decision_id(&self, span: Option<u64>) -> Option<&str> {
+        span.and_then(|s| self.decisions.get(&s))
+            .map(|d| d.id.as_str())
+    }
+
     /// Adds a model call to its decision's totals.
     fn tally(&mut self, decision: Option<u64>, payload: &[(String, Value)]) {
         if let Some(d) = decision.and_then(|s| self.decisions.get_mut(&s)) {
@@ -791,7 +811,7 @@ impl Sequencer {
             for (key, value) in flag {
                 p.put(&key, value);
             }
-            p.put("entry_seq", Value::from(entry.seq));
+            p.put("entry_seq", Value::from(entry.0));
             p.put("entry_type", Value::from(mapped.kind));
             self.seal("policy_flag", p.finish());
         }
@@ -817,9 +837,10 @@ struct Payload {
 
 impl Payload {
     fn with_decision(id: Option<&str>) -> Payload {
-        Payload {
-            fields: vec![("decision_id".into(), id.map_or(Value::Null, Value::from))],
-        }
+        // Room for a typical payload's fields up front, rather than growing three times.
+        let mut fields = Vec::with_capacity(8);
+        fields.push(("decision_id".into(), id.map_or(Value::Null, Value::from)));
+        Payload { fields }
     }
 
     fn put(&mut self, key: &str, value: Value) {

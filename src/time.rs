@@ -8,6 +8,43 @@ pub fn now() -> String {
     format_system_time(SystemTime::now())
 }
 
+/// Stamps entry after entry: the timestamp's buffer is reused, and its date and time of day
+/// are worked out again only when the second changes (the sequencer stamps every entry, and
+/// thousands share a second).
+#[derive(Debug, Default)]
+pub(crate) struct Stamper {
+    text: String,
+    /// The second `text` holds, when its layout is the usual one.
+    second: Option<u64>,
+}
+
+impl Stamper {
+    /// The current time as an entry timestamp.
+    pub(crate) fn now(&mut self) -> &str {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let (secs, micros) = (since.as_secs(), since.subsec_micros());
+        if self.second == Some(secs) {
+            // `YYYY-MM-DDTHH:MM:SS.` stays; the microseconds and offset are rewritten.
+            self.text.truncate(20);
+            let mut digits = [b'0'; 6];
+            let mut v = micros;
+            for c in digits.iter_mut().rev() {
+                *c = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+            self.text.extend(digits.map(char::from));
+            self.text.push_str("+00:00");
+        } else {
+            self.text.clear();
+            write_unix_micros(&mut self.text, secs, micros);
+            self.second = (self.text.len() == 32).then_some(secs);
+        }
+        &self.text
+    }
+}
+
 /// `t` as an entry timestamp (microsecond precision, UTC). Times before 1970 are clamped to the
 /// epoch: an audit log is never written before it.
 pub fn format_system_time(t: SystemTime) -> String {
@@ -17,6 +54,13 @@ pub fn format_system_time(t: SystemTime) -> String {
 
 /// Seconds and microseconds since the Unix epoch as an entry timestamp.
 pub fn format_unix_micros(secs: u64, micros: u32) -> String {
+    let mut out = String::with_capacity(32);
+    write_unix_micros(&mut out, secs, micros);
+    out
+}
+
+/// Appends seconds and microseconds since the Unix epoch as an entry timestamp.
+fn write_unix_micros(out: &mut String, secs: u64, micros: u32) {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (y, m, d) = civil_from_days(days);
@@ -27,7 +71,12 @@ pub fn format_unix_micros(secs: u64, micros: u32) -> String {
     );
     if !(0..=9999).contains(&y) || micros > 999_999 {
         // Wider fields than the layout has room for (never for a real clock).
-        return format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{micros:06}+00:00");
+        use std::fmt::Write as _;
+        let _ = write!(
+            out,
+            "{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{micros:06}+00:00"
+        );
+        return;
     }
     // Digits written in place: the sequencer stamps every entry, and `format!` was a tenth of
     // its time.
@@ -47,7 +96,7 @@ pub fn format_unix_micros(secs: u64, micros: u32) -> String {
             v /= 10;
         }
     }
-    std::str::from_utf8(&b).unwrap_or_default().to_owned()
+    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `civil_from_days`).
@@ -67,6 +116,18 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stamper_writes_what_now_writes() {
+        let mut st = Stamper::default();
+        for _ in 0..20_000 {
+            let before = SystemTime::now();
+            let stamp = st.now().to_owned();
+            let after = SystemTime::now();
+            assert_eq!(stamp.len(), 32);
+            assert!(format_system_time(before) <= stamp && stamp <= format_system_time(after));
+        }
+    }
 
     #[test]
     fn formats_known_instants() {

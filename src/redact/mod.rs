@@ -315,6 +315,9 @@ struct Plan {
     numeric: [u8; 16],
     n_numeric: usize,
     any_bits: u32,
+    /// The fewest ASCII digits a text needs for any numeric gate of the plan to open (a run
+    /// of `n` digits needs `n` digits); `u32::MAX` when the plan has no numeric detector.
+    min_digits: u32,
 }
 
 impl Plan {
@@ -326,6 +329,7 @@ impl Plan {
             numeric: [0; 16],
             n_numeric: 0,
             any_bits: 0,
+            min_digits: u32::MAX,
         };
         for (di, d) in DEFS.iter().enumerate() {
             if !active(d) {
@@ -344,10 +348,11 @@ impl Plan {
                     }
                     plan.any_bits |= mask;
                 }
-                _ => {
+                gate::Gate::NumDash(n) | gate::Gate::Consec(n) => {
                     if plan.n_numeric < plan.numeric.len() {
                         plan.numeric[plan.n_numeric] = di as u8;
                         plan.n_numeric += 1;
+                        plan.min_digits = plan.min_digits.min(n);
                     }
                 }
             }
@@ -442,7 +447,7 @@ impl Scanner {
     /// position.
     pub fn scan_with(&self, text: &str, opts: &ScanOptions) -> Vec<Finding> {
         let mut out = Vec::new();
-        self.scan_into(text, opts, None, &mut out);
+        self.scan_into(text, opts, Subject::Text, &mut out);
         out
     }
 
@@ -494,14 +499,17 @@ impl Scanner {
         }
     }
 
-    /// `numeric_key`: `Some(key)` when the value is a JSON number (under that lower-cased
-    /// object key, or empty): only detectors that are safe on bare numbers run, plus those
-    /// whose context words appear in the key.
+    /// Whether a (lower-cased) object key holds a detector's context word, so that a number
+    /// under it is scanned as [`Subject::NumberUnder`] that key.
+    fn names_number(&self, lower_key: &str) -> bool {
+        self.key_context.is_match(lower_key)
+    }
+
     fn scan_into(
         &self,
         text: &str,
         opts: &ScanOptions,
-        numeric_key: Option<&str>,
+        subject: Subject<'_>,
         out: &mut Vec<Finding>,
     ) {
         out.clear();
@@ -509,25 +517,32 @@ impl Scanner {
             return;
         }
         let key_plan;
-        let plan = match numeric_key {
-            None => &self.plans[Plan::index(opts)],
+        let plan = match subject {
+            Subject::Text => &self.plans[Plan::index(opts)],
+            Subject::Number => &self.plans[Plan::OPTION_SETS + Plan::index(opts)],
             // A key naming what a number is ("phone", "routing_number") opens detectors a
             // bare number does not; such keys are rare, so their plan is built on the spot.
-            Some(key) if self.key_context.is_match(key) => {
+            Subject::NumberUnder(key) => {
                 key_plan = Plan::new(|d| {
                     opts.enabled(d.feature)
                         && (d.numeric_ok || d.key_context.iter().any(|w| key.contains(w)))
                 });
                 &key_plan
             }
-            Some(_) => &self.plans[Plan::OPTION_SETS + Plan::index(opts)],
         };
+        // A plan of digit-run detectors only (every number's, unless its key has context
+        // words) cannot open a gate in a text with fewer digits than the shortest run: most
+        // payload numbers (counts, amounts, ids) are decided here without the lexer.
+        if plan.any_bits == 0 && count_digits(text) < plan.min_digits {
+            return;
+        }
         let Plan {
             by_bit,
             n_by_bit,
             numeric,
             n_numeric,
             any_bits,
+            min_digits: _,
         } = plan;
         let (any_bits, numeric) = (*any_bits, &numeric[..*n_numeric]);
         let mut spans: Vec<Span> = Vec::new();
@@ -588,6 +603,23 @@ impl Scanner {
             *out = merged;
         }
     }
+}
+
+/// What a scanned text is, which decides the detectors that may run on it.
+#[derive(Clone, Copy, Debug)]
+enum Subject<'a> {
+    /// Text: every enabled detector.
+    Text,
+    /// A JSON number (with its key): only detectors that are safe on bare numbers.
+    Number,
+    /// A JSON number under this lower-cased key, which holds a detector's context word: also
+    /// the detectors whose context words it holds.
+    NumberUnder(&'a str),
+}
+
+/// ASCII digits in `text`.
+fn count_digits(text: &str) -> u32 {
+    text.bytes().filter(u8::is_ascii_digit).count() as u32
 }
 
 /// Findings of the core detectors in `text`, using the global [`Scanner`].
@@ -678,45 +710,125 @@ fn apply(text: &str, findings: &[Finding], policy: &Policy, report: &mut Report)
 pub fn redact_str<'a>(text: &'a str, policy: &Policy) -> (Cow<'a, str>, Report) {
     let mut report = Report::new();
     let mut findings = Vec::new();
-    Scanner::global().scan_into(text, policy.scan_options(), None, &mut findings);
+    Scanner::global().scan_into(text, policy.scan_options(), Subject::Text, &mut findings);
     match apply(text, &findings, policy, &mut report) {
         Some(s) => (Cow::Owned(s), report),
         None => (Cow::Borrowed(text), report),
     }
 }
 
+/// A thread's scratch space for [`redact_value`] walks, kept between calls: the sequencer
+/// redacts every payload on one thread, and allocating the walk's buffers and scanning the
+/// same few object keys again for every entry showed in its profile.
+struct Scratch {
+    buf: String,
+    findings: Vec<Finding>,
+    keys: KeyMemo,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        Scratch {
+            buf: String::new(),
+            findings: Vec::new(),
+            keys: KeyMemo::new(),
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::new());
+}
+
+/// What scanning an object key showed. It depends only on the key's text and the scan
+/// options (never on the policy or the value), so it can be remembered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct KeyFacts {
+    /// The key on its own holds nothing to report (see [`Walk::key`]).
+    clean: bool,
+    /// The key names what a number under it is (a detector's context word).
+    names_number: bool,
+}
+
+/// The facts of recently seen object keys, in a small two-way set-associative table: payload
+/// keys are field names, which repeat from entry to entry. Memory stays bounded whatever the
+/// keys (a new key replaces the older of its set), and a lookup is one hash and at most two
+/// comparisons.
+struct KeyMemo {
+    slots: Vec<Option<(Box<str>, usize, KeyFacts)>>,
+}
+
+impl KeyMemo {
+    /// Sets of two slots.
+    const SETS: usize = 256;
+    /// Longer keys are not remembered (they are rarely field names).
+    const MAX_KEY: usize = 64;
+
+    fn new() -> KeyMemo {
+        KeyMemo { slots: Vec::new() }
+    }
+
+    /// The facts of `key` under the scan options with plan index `opts`: remembered, or
+    /// computed by `scan` and remembered.
+    fn facts(&mut self, key: &str, opts: usize, scan: impl FnOnce() -> KeyFacts) -> KeyFacts {
+        if key.len() > Self::MAX_KEY {
+            return scan();
+        }
+        if self.slots.is_empty() {
+            self.slots.resize(2 * Self::SETS, None);
+        }
+        // FNV-1a over the key and the options; the set from the well-mixed high bits.
+        let mut h: u32 = 0x811c_9dc5;
+        for &b in key.as_bytes() {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+        h = (h ^ opts as u32).wrapping_mul(0x0100_0193);
+        let set = (h.wrapping_mul(0x9E37_79B1) >> 24) as usize % Self::SETS;
+        let pair = &mut self.slots[2 * set..2 * set + 2];
+        let hit = |slot: &Option<(Box<str>, usize, KeyFacts)>| {
+            slot.as_ref()
+                .filter(|(k, o, _)| **k == *key && *o == opts)
+                .map(|&(_, _, facts)| facts)
+        };
+        if let Some(facts) = hit(&pair[0]) {
+            return facts;
+        }
+        if let Some(facts) = hit(&pair[1]) {
+            // The more recently used key goes first.
+            pair.swap(0, 1);
+            return facts;
+        }
+        let facts = scan();
+        pair[1] = Some((key.into(), opts, facts));
+        pair.swap(0, 1);
+        facts
+    }
+}
+
 /// Per-call state of a [`redact_value`] walk.
-struct Walk<'p> {
+struct Walk<'p, 's> {
     scanner: &'static Scanner,
     policy: &'p Policy,
     report: Report,
-    buf: String,
-    findings: Vec<Finding>,
+    scratch: &'s mut Scratch,
 }
 
-impl Walk<'_> {
+impl Walk<'_, '_> {
     /// Scans an object member's value with its key as context ("password": "x" is a
     /// password, "routing_number": 021000021 a routing number). Findings are clipped to
     /// the value. Returns the replaced value text, if anything was removed.
-    fn member(&mut self, key: Option<&str>, value: &str, numeric: bool) -> Option<String> {
+    fn member(&mut self, key: Option<&str>, value: &str, subject: Subject<'_>) -> Option<String> {
         let opts = self.policy.scan_options();
-        let lower_key;
-        let numeric_key = if numeric {
-            lower_key = key.map(|k| k.to_ascii_lowercase()).unwrap_or_default();
-            Some(lower_key.as_str())
-        } else {
-            None
-        };
+        let Scratch { buf, findings, .. } = &mut *self.scratch;
         match key {
             Some(k) if k.len() <= 128 => {
-                self.buf.clear();
-                self.buf.push_str(k);
-                self.buf.push_str(": ");
-                let off = self.buf.len();
-                self.buf.push_str(value);
-                self.scanner
-                    .scan_into(&self.buf, opts, numeric_key, &mut self.findings);
-                self.findings.retain_mut(|f| {
+                buf.clear();
+                buf.push_str(k);
+                buf.push_str(": ");
+                let off = buf.len();
+                buf.push_str(value);
+                self.scanner.scan_into(buf, opts, subject, findings);
+                findings.retain_mut(|f| {
                     if f.end <= off {
                         return false;
                     }
@@ -725,25 +837,75 @@ impl Walk<'_> {
                     true
                 });
             }
-            _ => self
-                .scanner
-                .scan_into(value, opts, numeric_key, &mut self.findings),
+            _ => self.scanner.scan_into(value, opts, subject, findings),
         }
-        apply(value, &self.findings, self.policy, &mut self.report)
+        if findings.is_empty() {
+            return None;
+        }
+        apply(value, findings, self.policy, &mut self.report)
+    }
+
+    /// Scans a JSON number's text (the number's key may make it a routing or phone number).
+    fn number(&mut self, key: Option<&str>, text: &str) -> Option<String> {
+        let names_number = key.is_some_and(|k| self.key_facts(k).names_number);
+        if !names_number {
+            return self.member(key, text, Subject::Number);
+        }
+        let lower_key = key.map(str::to_ascii_lowercase).unwrap_or_default();
+        self.member(key, text, Subject::NumberUnder(&lower_key))
+    }
+
+    /// The facts of an object key, remembered per thread.
+    fn key_facts(&mut self, k: &str) -> KeyFacts {
+        let (scanner, opts) = (self.scanner, self.policy.scan_options());
+        let Scratch { findings, keys, .. } = &mut *self.scratch;
+        keys.facts(k, Plan::index(opts), || {
+            key_findings(scanner, k, opts, findings);
+            KeyFacts {
+                clean: findings.is_empty(),
+                names_number: scanner.names_number(&k.to_ascii_lowercase()),
+            }
+        })
     }
 
     /// Redacts an object key on its own; a key that is only a special-category label
     /// ("religion", "diagnosis") is context for its value, not data.
     fn key(&mut self, k: &str) -> Option<String> {
-        self.scanner
-            .scan_into(k, self.policy.scan_options(), None, &mut self.findings);
-        self.findings.retain(|f| {
-            !(f.category == "special_category"
-                && f.end - f.start == k.len()
-                && k.split([' ', '_', '-']).count() <= 2)
-        });
-        apply(k, &self.findings, self.policy, &mut self.report)
+        if self.key_facts(k).clean {
+            return None;
+        }
+        let opts = self.policy.scan_options();
+        key_findings(self.scanner, k, opts, &mut self.scratch.findings);
+        apply(k, &self.scratch.findings, self.policy, &mut self.report)
     }
+
+    /// Redacts a string or number; containers are left to the caller.
+    fn scalar(&mut self, v: &mut Value, key: Option<&str>) {
+        match v {
+            Value::String(s) => {
+                if let Some(new) = self.member(key, s, Subject::Text) {
+                    *s = new;
+                }
+            }
+            Value::Number(n) => {
+                if let Some(new) = n.with_text(|text| self.number(key, text)) {
+                    *v = Value::String(new);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The findings of an object key scanned on its own, less a special-category label that is
+/// the whole key (context for its value).
+fn key_findings(scanner: &Scanner, k: &str, opts: &ScanOptions, findings: &mut Vec<Finding>) {
+    scanner.scan_into(k, opts, Subject::Text, findings);
+    findings.retain(|f| {
+        !(f.category == "special_category"
+            && f.end - f.start == k.len()
+            && k.split([' ', '_', '-']).count() <= 2)
+    });
 }
 
 /// Walks every string, object key and number in `value` (iteratively: arbitrarily deep
@@ -775,29 +937,37 @@ impl Walk<'_> {
 /// assert_eq!(report.categories_redacted(), vec!["credit_card", "email", "password"]);
 /// ```
 pub fn redact_value(value: &mut Value, policy: &Policy) -> Report {
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut scratch) => walk(value, policy, &mut scratch),
+        // Not reached (a walk calls no user code), but a fresh scratch is always correct.
+        Err(_) => walk(value, policy, &mut Scratch::new()),
+    })
+}
+
+fn walk(value: &mut Value, policy: &Policy, scratch: &mut Scratch) -> Report {
     let mut w = Walk {
         scanner: Scanner::global(),
         policy,
         report: Report::new(),
-        buf: String::new(),
-        findings: Vec::new(),
+        scratch,
     };
-    let mut stack: Vec<(&mut Value, Option<&str>)> = vec![(value, None)];
-    while let Some((v, key)) = stack.pop() {
+    // Scalars are redacted where they are found and only containers wait on the stack, so
+    // a flat payload needs no stack allocation. The order does not show: each value is
+    // redacted on its own, an object's keys before its members, and reports are merged by
+    // category.
+    let mut stack: Vec<(&mut Value, Option<&str>)> = Vec::new();
+    let mut next = Some((value, None));
+    while let Some((v, key)) = next.take().or_else(|| stack.pop()) {
         match v {
-            Value::Null | Value::Bool(_) => {}
-            Value::String(s) => {
-                if let Some(new) = w.member(key, s, false) {
-                    *s = new;
+            Value::Array(items) => {
+                for item in items.iter_mut() {
+                    if matches!(item, Value::Array(_) | Value::Object(_)) {
+                        stack.push((item, None));
+                    } else {
+                        w.scalar(item, None);
+                    }
                 }
             }
-            Value::Number(n) => {
-                let text = n.to_string();
-                if let Some(new) = w.member(key, &text, true) {
-                    *v = Value::String(new);
-                }
-            }
-            Value::Array(items) => stack.extend(items.iter_mut().map(|x| (x, None))),
             Value::Object(members) => {
                 let mut renamed: Vec<bool> = Vec::new();
                 for (i, (k, _)) in members.iter_mut().enumerate() {
@@ -816,9 +986,14 @@ pub fn redact_value(value: &mut Value, policy: &Policy) -> Report {
                 }
                 for (k, child) in members.iter_mut() {
                     let k: &str = k;
-                    stack.push((child, Some(k)));
+                    if matches!(child, Value::Array(_) | Value::Object(_)) {
+                        stack.push((child, Some(k)));
+                    } else {
+                        w.scalar(child, Some(k));
+                    }
                 }
             }
+            scalar => w.scalar(scalar, key),
         }
     }
     w.report
@@ -1030,6 +1205,141 @@ mod tests {
     ];
 
     #[test]
+    fn digit_runs_never_exceed_the_digits_of_a_text() {
+        // The lemma behind `Plan::min_digits`: a gate on a run of `n` digits cannot open in a
+        // text holding fewer than `n` digits.
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let n = 1 + (next() % 8) as usize;
+            let mut text = String::new();
+            for _ in 0..n {
+                text.push_str(FRAGMENTS[(next() % FRAGMENTS.len() as u64) as usize]);
+                text.push_str([" ", "-", ": ", ""][(next() % 4) as usize]);
+            }
+            let digits = count_digits(&text);
+            gate::for_each_line(text.as_bytes(), |_, _, f| {
+                assert!(f.dash <= digits && f.consec <= digits, "{text:?}");
+            });
+        }
+        // Every plan for numbers holds digit-run detectors only, so the shortcut applies.
+        let sc = Scanner::global();
+        for i in 0..Plan::OPTION_SETS {
+            let plan = &sc.plans[Plan::OPTION_SETS + i];
+            assert_eq!(plan.any_bits, 0);
+            assert!(plan.min_digits >= 5);
+        }
+    }
+
+    #[test]
+    fn numbers_redact_the_same_with_remembered_keys() {
+        // Numbers under keys with digits, context words and none, with several option sets:
+        // remembered key facts give what a fresh walk gives.
+        let keys = [
+            "n",
+            "amount",
+            "card 4111",
+            "4111 1111 1111",
+            "phone",
+            "Routing_Number",
+            "ssn",
+            "x1234567890",
+        ];
+        let numbers = [
+            Value::from(4111111111111111u64),
+            Value::from(41111111u64),
+            Value::from(21000021u64),
+            Value::from(6505550123u64),
+            Value::from(240717003u64),
+            Value::from(1111u64),
+            Value::from(86095742719u64),
+            Value::from(255081416802538u64),
+            Value::from(12.5),
+            Value::from(-7i64),
+        ];
+        let mut policies = vec![Policy::default_preset(), Policy::gdpr()];
+        for p in LocalePack::ALL {
+            policies.push(
+                Policy::default_preset()
+                    .to_builder()
+                    .locale_pack(p)
+                    .build()
+                    .unwrap(),
+            );
+        }
+        let mut card = Value::Object(vec![("n".into(), Value::from(4111111111111111u64))]);
+        redact_value(&mut card, &Policy::default_preset());
+        assert_eq!(card.get("n"), Some(&Value::from("<redacted:credit_card>")));
+        let mut phone = Value::Object(vec![("phone".into(), Value::from(5185843282u64))]);
+        let report = redact_value(&mut phone, &Policy::default_preset());
+        assert_eq!(report.categories_flagged(), vec!["phone"]);
+        for _round in 0..2 {
+            for policy in &policies {
+                for key in keys {
+                    for n in &numbers {
+                        let mut v = Value::Object(vec![(key.to_owned(), n.clone())]);
+                        let report = redact_value(&mut v, policy);
+                        let mut fresh = Value::Object(vec![(key.to_owned(), n.clone())]);
+                        let fresh_report = walk(&mut fresh, policy, &mut Scratch::new());
+                        assert_eq!(v, fresh, "{key}: {n}");
+                        assert_eq!(report, fresh_report, "{key}: {n}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn remembered_keys_redact_like_fresh_ones() {
+        // Keys with and without findings, under policies with different scan options, more
+        // keys than the memo holds, and the same keys again.
+        let mut keys: Vec<String> = [
+            "ann@example.org",
+            "religion",
+            "note",
+            "AB 12 34 56 C",
+            "password",
+            "Zx9Qm2LpR7vT4nW8kB3yH6dF1sJ5gC0",
+        ]
+        .iter()
+        .map(|k| k.to_string())
+        .collect();
+        keys.extend((0..1000).map(|i| format!("field_{i}")));
+        let nino = Policy::default_preset()
+            .to_builder()
+            .locale_pack(LocalePack::UkNino)
+            .entropy(true)
+            .build()
+            .unwrap();
+        for _round in 0..2 {
+            for policy in [&Policy::default_preset(), &nino] {
+                for k in &keys {
+                    let value = || {
+                        Value::Object(vec![
+                            (k.clone(), Value::from("x")),
+                            ("other".into(), Value::from(7u64)),
+                        ])
+                    };
+                    let mut v = value();
+                    let report = redact_value(&mut v, policy);
+                    let mut fresh = value();
+                    let fresh_report = walk(&mut fresh, policy, &mut Scratch::new());
+                    assert_eq!(v, fresh, "{k}");
+                    assert_eq!(report, fresh_report, "{k}");
+                }
+            }
+        }
+        let mut v = Value::Object(vec![("AB 12 34 56 C".into(), Value::Null)]);
+        assert!(redact_value(&mut v, &Policy::default_preset()).is_empty());
+        assert!(!redact_value(&mut v, &nino).is_empty());
+    }
+
+    #[test]
     fn registry_limits() {
         assert!(DEFS.len() <= 64);
         for k in 0..32 {
@@ -1069,14 +1379,14 @@ mod tests {
                 }
             }
             let mut gated = Vec::new();
-            sc.scan_into(&text, &opts, None, &mut gated);
+            sc.scan_into(&text, &opts, Subject::Text, &mut gated);
             let reference = sc.scan_ungated(&text, &opts);
             assert_eq!(gated, reference, "text {text:?}");
         }
         // and the corpus lines
         for line in include_str!("../../tests/corpus/redaction-en_US.jsonl").lines() {
             let mut gated = Vec::new();
-            sc.scan_into(line, &opts, None, &mut gated);
+            sc.scan_into(line, &opts, Subject::Text, &mut gated);
             assert_eq!(gated, sc.scan_ungated(line, &opts), "line {line}");
         }
     }

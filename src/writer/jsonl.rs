@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use sha2::Digest;
 
 use super::{ChainTip, ChainWriter, Durability, ExistingChain, Recovery};
-use crate::chain::{SealedEntry, SigningKey};
+use crate::chain::{RenderedEntry, SealedEntry, SigningKey};
 use crate::error::Error;
 use crate::verify::{self, VerifyOptions};
 
@@ -150,6 +150,10 @@ impl ChainWriter for JsonlFileWriter {
 
     fn append(&mut self, entry: &SealedEntry) {
         entry.write_line(&mut self.batch);
+    }
+
+    fn append_rendered(&mut self, entry: &RenderedEntry<'_>) {
+        self.batch.push_str(entry.line());
     }
 
     fn commit(&mut self, durability: Durability) -> io::Result<()> {

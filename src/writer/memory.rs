@@ -4,7 +4,7 @@ use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{ChainTip, ChainWriter, Durability, ExistingChain};
-use crate::chain::{HashAlg, SealedEntry, SigningKey};
+use crate::chain::{HashAlg, RenderedEntry, SealedEntry, SigningKey};
 use crate::error::Error;
 
 /// An in-memory writer, for tests and for programs that ship entries elsewhere themselves.
@@ -83,6 +83,10 @@ impl ChainWriter for MemoryWriter {
 
     fn append(&mut self, entry: &SealedEntry) {
         self.pending.push(entry.clone());
+    }
+
+    fn append_rendered(&mut self, entry: &RenderedEntry<'_>) {
+        self.pending.push(entry.to_sealed());
     }
 
     fn commit(&mut self, _durability: Durability) -> io::Result<()> {

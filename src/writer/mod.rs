@@ -7,7 +7,7 @@
 
 use std::io;
 
-use crate::chain::{HashAlg, SealedEntry, SigningKey};
+use crate::chain::{HashAlg, RenderedEntry, SealedEntry, SigningKey};
 use crate::error::Error;
 
 mod jsonl;
@@ -84,6 +84,15 @@ pub trait ChainWriter: Send + 'static {
     /// Adds a sealed entry to the current batch. Nothing needs to be persisted yet; failures
     /// are reported by the [`commit`](ChainWriter::commit) that closes the batch.
     fn append(&mut self, entry: &SealedEntry);
+
+    /// Adds a sealed entry given with its log line already rendered; the sequencer calls this
+    /// rather than [`append`](ChainWriter::append). Writers that store lines override it to
+    /// take [`RenderedEntry::line`] as it is, which spares building an owned entry and
+    /// rendering it again for every entry. The default builds the [`SealedEntry`] and calls
+    /// `append`.
+    fn append_rendered(&mut self, entry: &RenderedEntry<'_>) {
+        self.append(&entry.to_sealed());
+    }
 
     /// Persists every entry appended since the last commit, at least to `durability`. On error
     /// none of them may remain in the store (all or nothing).

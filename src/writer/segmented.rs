@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{ChainWriter, DeletedSegment, Durability, ExistingChain, JsonlFileWriter, Rotation};
-use crate::chain::{SealedEntry, SigningKey};
+use crate::chain::{RenderedEntry, SealedEntry, SigningKey};
 use crate::error::Error;
 use crate::json;
 
@@ -302,6 +302,12 @@ impl ChainWriter for SegmentedWriter {
     fn append(&mut self, entry: &SealedEntry) {
         if let Some(c) = &mut self.current {
             c.append(entry);
+        }
+    }
+
+    fn append_rendered(&mut self, entry: &RenderedEntry<'_>) {
+        if let Some(c) = &mut self.current {
+            c.append_rendered(entry);
         }
     }
 
