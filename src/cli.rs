@@ -85,6 +85,15 @@ struct ProveContentArgs {
     /// The writer's redaction policy: a preset (default, gdpr, pci, strict) or a TOML file.
     #[arg(long, value_name = "PRESET|FILE", default_value = "default")]
     policy: String,
+    /// The digest key in this environment variable, when the writer had one apart from its
+    /// signing key (default: the signing key).
+    #[arg(long, value_name = "VAR", conflicts_with = "digest_key_file")]
+    digest_key_env: Option<String>,
+    /// The digest key in this file (default: the signing key).
+    #[arg(long, value_name = "PATH")]
+    digest_key_file: Option<PathBuf>,
+    /// The log's signing key, to check its signatures first (without one, only the chain's
+    /// consistency is checked and the result says so).
     #[command(flatten)]
     key: KeyArgs,
 }
@@ -214,14 +223,25 @@ fn load_policy(spec: &str) -> Result<crate::redact::Policy, String> {
 
 fn prove_content(mut args: ProveContentArgs) -> u8 {
     use std::io::Read;
-    let key = match args.key.load() {
-        Ok(Some(k)) => k,
-        Ok(None) => {
-            return usage_error(
-                "a key is needed (--key-env VAR or --key-file PATH): digests are keyed",
-            );
-        }
+    let signing_key = match args.key.load() {
+        Ok(k) => k,
         Err(e) => return usage_error(&e),
+    };
+    let digest_key = match SigningKey::from_env_or_file(
+        args.digest_key_env.as_deref(),
+        args.digest_key_file.as_deref(),
+    ) {
+        Ok(Some(k)) => k,
+        Ok(None) => match &signing_key {
+            Some(k) => k.clone(),
+            None => {
+                return usage_error(
+                    "a key is needed: --key-env/--key-file (the signing key, from which digests \
+                     are keyed by default) or --digest-key-env/--digest-key-file",
+                );
+            }
+        },
+        Err(e) => return usage_error(&e.to_string()),
     };
     let policy = match load_policy(&args.policy) {
         Ok(p) => p,
@@ -243,7 +263,15 @@ fn prove_content(mut args: ProveContentArgs) -> u8 {
     let Ok(text) = String::from_utf8(bytes) else {
         return usage_error("the text is not UTF-8");
     };
-    match crate::genai::prove_content(&args.file, args.seq, &args.field, &text, &key, &policy) {
+    match crate::genai::prove_content(
+        &args.file,
+        args.seq,
+        &args.field,
+        &text,
+        signing_key.as_ref(),
+        &digest_key,
+        &policy,
+    ) {
         Ok(proof @ crate::genai::ContentProof::Match { .. }) => {
             println!(
                 "{}: seq {} {}: {proof}",

@@ -637,8 +637,9 @@ impl Sequencer {
             Msg::DecisionOpen {
                 span,
                 parent,
-                fields,
+                mut fields,
             } => {
+                let content = genai::take_decision_content(&mut fields, &self.gen_ai);
                 let id = self.ids.next();
                 let mut p = Payload::with_decision(Some(&id));
                 if let Some(parent) = parent.and_then(|p| self.decisions.get(&p)) {
@@ -653,12 +654,15 @@ impl Sequencer {
                         calls: CallTotals::default(),
                     },
                 );
-                self.seal("decision", p.finish());
+                let (kept, report) = self.prepare_content(content);
+                self.seal_with("decision", p.finish(), kept, report);
             }
-            Msg::DecisionRecord { span, fields } => {
+            Msg::DecisionRecord { span, mut fields } => {
+                let content = genai::take_decision_content(&mut fields, &self.gen_ai);
                 let mut p = Payload::with_decision(self.decision_id(Some(span)));
                 p.decision_fields(fields);
-                self.seal("decision_record", p.finish());
+                let (kept, report) = self.prepare_content(content);
+                self.seal_with("decision_record", p.finish(), kept, report);
             }
             Msg::DecisionOutcome { span, field, value } => {
                 if let Some(d) = self.decisions.get_mut(&span) {
@@ -781,11 +785,28 @@ impl Sequencer {
         for (key, value) in mapped.fields {
             p.put(&key, value);
         }
+        let (mut kept, report) = self.prepare_content(mapped.content);
+        kept.splice(0..0, mapped.unscanned);
+        let entry = self.seal_with(mapped.kind, p.finish(), kept, report);
+        if let Some(flag) = mapped.guardrail_flag {
+            let mut p = Payload::with_decision(decision_id.as_deref());
+            for (key, value) in flag {
+                p.put(&key, value);
+            }
+            p.put("entry_seq", Value::from(entry.0));
+            p.put("entry_type", Value::from(mapped.kind));
+            self.seal("policy_flag", p.finish());
+        }
+    }
+
+    /// Redacts content fields, then keeps, digests or leaves out each per its capture mode:
+    /// the members to append after the payload's own redaction, and what redaction found.
+    fn prepare_content(&self, content: Vec<genai::ContentField>) -> (Vec<(String, Value)>, Report) {
         let mut report = Report::new();
-        let mut kept = mapped.unscanned;
+        let mut kept = Vec::new();
         let mut omitted = Vec::new();
         let mut modes = Vec::new();
-        for content in mapped.content {
+        for content in content {
             let mut value = content.value;
             let redactor = if content.mode == genai::ContentCapture::Redacted {
                 &self.redaction.content_strict
@@ -805,16 +826,7 @@ impl Sequencer {
         if !omitted.is_empty() {
             kept.push(("content_omitted".to_owned(), Value::Array(omitted)));
         }
-        let entry = self.seal_with(mapped.kind, p.finish(), kept, report);
-        if let Some(flag) = mapped.guardrail_flag {
-            let mut p = Payload::with_decision(decision_id.as_deref());
-            for (key, value) in flag {
-                p.put(&key, value);
-            }
-            p.put("entry_seq", Value::from(entry.0));
-            p.put("entry_type", Value::from(mapped.kind));
-            self.seal("policy_flag", p.finish());
-        }
+        (kept, report)
     }
 }
 

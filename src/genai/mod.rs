@@ -370,8 +370,12 @@ fn intervention(decision: &str) -> Option<(&'static str, &'static str)> {
 fn finish_reasons(value: FieldValue) -> Value {
     match value {
         FieldValue::Str(s) => {
-            if let Ok(v @ Value::Array(_)) = json::parse(&s) {
-                return v;
+            // Only a flat array of strings is taken as structure: a nested value from a
+            // provider (or a proxy) must not deepen the entry past what verifiers parse.
+            if let Ok(Value::Array(items)) = json::parse(&s)
+                && items.iter().all(|i| matches!(i, Value::String(_)))
+            {
+                return Value::Array(items);
             }
             let inner = s.trim().trim_start_matches('[').trim_end_matches(']');
             Value::Array(
@@ -385,6 +389,64 @@ fn finish_reasons(value: FieldValue) -> Value {
         }
         FieldValue::Json(v @ Value::Array(_)) => v,
         other => Value::Array(vec![other.into_value()]),
+    }
+}
+
+/// Whether a field that is not mapped by name still holds prompt or response text, and so falls
+/// under the messages capture mode rather than `attributes`: the indexed names of older
+/// instrumentations (`gen_ai.prompt.0.content`, `gen_ai.completion.0.content`) and any
+/// `*.content`, `*.messages` or `*.message` field, and an event's formatted `message`.
+pub(crate) fn is_message_content(name: &str) -> bool {
+    name == "message"
+        || name.starts_with("gen_ai.prompt.")
+        || name.starts_with("gen_ai.completion.")
+        || name.ends_with(".content")
+        || name.ends_with(".messages")
+        || name.ends_with(".message")
+}
+
+/// Takes the GenAI content fields (prompts, responses, tool input/output) out of a decision
+/// span's fields, with the capture mode each falls under: a decision span that also carries
+/// them must not keep what the same fields on a GenAI span would not.
+pub(crate) fn take_decision_content(
+    fields: &mut Fields,
+    capture: &GenAiCapture,
+) -> Vec<ContentField> {
+    let mut content = Vec::new();
+    fields.retain(|(name, value)| {
+        if !name.starts_with(PREFIX) {
+            return true;
+        }
+        let mode = match slot(name) {
+            Some(Slot::Content(_, ContentKind::ToolIo)) => capture.tool_io,
+            Some(Slot::Content(_, ContentKind::Message)) => capture.messages,
+            None if is_message_content(name) => capture.messages,
+            _ => return true,
+        };
+        content.push(ContentField {
+            key: name,
+            value: value.clone().into_value(),
+            mode,
+        });
+        false
+    });
+    content
+}
+
+/// Whether a `server.*` value is a bare endpoint (a host name or IP address, a port number)
+/// that can be kept unscanned.
+fn plain_endpoint(key: &str, value: &FieldValue) -> bool {
+    match (key, value) {
+        ("port", FieldValue::I64(n)) => (0..=65_535).contains(n),
+        ("port", FieldValue::U64(n)) => *n <= 65_535,
+        ("address", FieldValue::Str(s)) => {
+            !s.is_empty()
+                && s.len() <= 255
+                && s.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                })
+        }
+        _ => false,
     }
 }
 
@@ -415,6 +477,7 @@ pub(crate) fn map(
     let mut response_model: Option<String> = None;
     let mut usage: Vec<(&'static str, Value)> = Vec::new();
     let mut tokens: Vec<(&'static str, u64)> = Vec::new();
+    let mut bad_tokens: Vec<&'static str> = Vec::new();
     let mut named: Vec<(&'static str, Value)> = Vec::new();
     let mut guardrail: Vec<(&'static str, Value)> = Vec::new();
     let mut content: Vec<ContentField> = Vec::new();
@@ -441,11 +504,13 @@ pub(crate) fn map(
             Some(Slot::RequestModel) => request_model = Some(text(&value)),
             Some(Slot::ResponseModel) => response_model = Some(text(&value)),
             Some(Slot::Usage(key)) => {
+                tokens.retain(|(k, _)| *k != key);
+                bad_tokens.retain(|k| *k != key);
                 if let Some(n) = token_count(&value) {
-                    tokens.retain(|(k, _)| *k != key);
                     tokens.push((key, n));
                     set(&mut usage, key, Value::from(n));
                 } else {
+                    bad_tokens.push(key);
                     set(&mut usage, key, value.into_value());
                 }
             }
@@ -465,8 +530,21 @@ pub(crate) fn map(
             Some(Slot::FinishReasons) => set(&mut named, "finish_reasons", finish_reasons(value)),
             Some(Slot::Guardrail(key)) => set(&mut guardrail, key, value.into_value()),
             Some(Slot::ReportedCost) => reported_cost = Some(value.into_value()),
-            Some(Slot::Server(key)) => set(&mut server, key, value.into_value()),
+            Some(Slot::Server(key)) if plain_endpoint(key, &value) => {
+                set(&mut server, key, value.into_value())
+            }
+            // An endpoint with more than a host or a port in it (credentials in a URL, say) is
+            // an ordinary field: it goes through redaction.
+            Some(Slot::Server(_)) => set(&mut attributes, name.to_owned(), value.into_value()),
             Some(Slot::Dropped) => {}
+            None if is_message_content(name) => {
+                content.retain(|c| c.key != name);
+                content.push(ContentField {
+                    key: name,
+                    value: value.into_value(),
+                    mode: capture.messages,
+                });
+            }
             None => set(&mut attributes, name.to_owned(), value.into_value()),
         }
     }
@@ -524,7 +602,11 @@ pub(crate) fn map(
         );
     }
     if kind == "llm_call" {
-        let (cost, basis) = cost_of(model.as_deref(), &tokens, reported_cost, &capture.prices);
+        let (cost, basis) = if let Some(bad) = bad_tokens.first() {
+            unpriced_cost(&capture.prices, format!("usage.{bad} is not a token count"))
+        } else {
+            cost_of(model.as_deref(), &tokens, reported_cost, &capture.prices)
+        };
         put("cost", cost);
         put("cost_basis", basis);
     } else if let Some(c) = reported_cost {
@@ -595,18 +677,25 @@ fn cost_of(
         Value::Object(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
     };
     if let Some(reported) = reported {
-        let amount = match &reported {
-            Value::Number(n) if !n.is_integer() => {
-                // A float is shown by its shortest repr, which is the value the client meant.
-                Value::from(format!("{} USD", Value::Number(n.clone())))
-            }
-            Value::Number(n) => Value::from(format!("{n} USD")),
-            other => other.clone(),
+        return match reported_amount(&reported) {
+            Some(amount) => (
+                Value::from(format!("{amount} {}", prices.currency())),
+                basis(vec![
+                    ("source", Value::from("reported by the client")),
+                    (
+                        "note",
+                        Value::from(format!(
+                            "the client reports no currency; {} assumed",
+                            prices.currency()
+                        )),
+                    ),
+                ]),
+            ),
+            None => unpriced_cost(
+                prices,
+                format!("the reported cost {reported} is not a non-negative amount"),
+            ),
         };
-        return (
-            amount,
-            basis(vec![("source", Value::from("reported by the client"))]),
-        );
     }
     let get = |key: &str| tokens.iter().find(|(k, _)| *k == key).map(|(_, n)| *n);
     let unpriced = |reason: String| {
@@ -670,6 +759,19 @@ pub(crate) fn price_explicit_call(
     if input.is_none() && output.is_none() {
         return None;
     }
+    for key in [
+        "input_tokens",
+        "output_tokens",
+        "cached_tokens",
+        "cache_write",
+    ] {
+        if usage.get(key).is_some() && count(key).is_none() {
+            return Some(unpriced_cost(
+                prices,
+                format!("usage.{key} is not a token count"),
+            ));
+        }
+    }
     let cache_write = count("cache_write").unwrap_or(0);
     let tokens = [
         (
@@ -681,6 +783,31 @@ pub(crate) fn price_explicit_call(
         ("cache_write", cache_write),
     ];
     Some(cost_of(Some(model), &tokens, None, prices))
+}
+
+/// A client-reported cost as an exact decimal: a non-negative number (a float by its shortest
+/// round-trip digits, which is the value the client meant) or a plain decimal string.
+fn reported_amount(reported: &Value) -> Option<Decimal> {
+    let text = match reported {
+        Value::Number(n) if n.is_integer() => n.to_string(),
+        // Rust's shortest round-trip form never uses an exponent.
+        Value::Number(n) => format!("{}", n.as_f64()),
+        Value::String(s) => s.trim().to_owned(),
+        _ => return None,
+    };
+    Decimal::parse(&text).ok()
+}
+
+/// `cost: null` with the reason, naming the price table.
+fn unpriced_cost(prices: &PriceTable, reason: String) -> (Value, Value) {
+    (
+        Value::Null,
+        Value::Object(vec![
+            ("source".into(), Value::from("price_table")),
+            ("prices".into(), Value::from(prices.version())),
+            ("reason".into(), Value::from(reason)),
+        ]),
+    )
 }
 
 /// What an entry records for a content field after redaction, per its mode: `None` when the
@@ -768,7 +895,7 @@ mod tests {
         assert_eq!(get(&m, "cost"), Some(&Value::from("0.000345 USD")));
         assert_eq!(
             json::to_canonical(get(&m, "cost_basis").unwrap()),
-            r#"{"priced_as":"gpt-4o-mini","prices":"2026-08-02","source":"price_table"}"#
+            r#"{"notes":["gpt-4o-mini-2024-07-18 is not in the table: priced as gpt-4o-mini (provider prefix, version or date removed)"],"priced_as":"gpt-4o-mini","prices":"2026-08-02","source":"price_table"}"#
         );
         assert_eq!(get(&m, "latency_ms"), Some(&Value::from(12.5)));
         assert_eq!(

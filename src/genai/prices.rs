@@ -276,7 +276,9 @@ impl PriceTable {
                 let Value::String(to) = to else {
                     return Err(err(format!("aliases.{from} must be a model id string")));
                 };
-                table.aliases.insert(from.to_ascii_lowercase(), to.clone());
+                table
+                    .aliases
+                    .insert(from.to_ascii_lowercase(), to.to_ascii_lowercase());
             }
         }
         let Some(Value::Object(models)) = get("models") else {
@@ -366,7 +368,7 @@ impl PriceTable {
     }
 
     /// The table key and prices for a model id as a client reports it. Tried in order: the id
-    /// itself, then lower-cased with an alias applied, then with a provider prefix
+    /// lower-cased (with an alias applied), then with a provider prefix
     /// (`openai/`, `us.anthropic.`), a Bedrock version (`-v1:0`) and a date suffix
     /// (`-20250219`, `-2024-08-06`) removed.
     pub fn resolve(&self, model: &str) -> Option<(&str, &Rates)> {
@@ -402,6 +404,15 @@ impl PriceTable {
             )));
         };
         let mut notes = Vec::new();
+        let lower = model.trim().to_ascii_lowercase();
+        if key != lower && !self.aliases.contains_key(&lower) {
+            // A dated snapshot can be priced differently from its base model (gpt-4o-2024-05-13
+            // was): say the figure rests on the base model's price.
+            notes.push(format!(
+                "{model} is not in the table: priced as {key} (provider prefix, version or date \
+                 removed)"
+            ));
+        }
         let cached = usage.cache_read.saturating_add(usage.cache_creation);
         let fresh = if cached <= usage.input {
             usage.input - cached
@@ -576,7 +587,16 @@ mod tests {
         assert_eq!(c.amount.to_string(), "0.000345");
         assert_eq!(c.model, "gpt-4o-mini");
         assert_eq!(c.table_version, "2026-08-02");
-        assert!(c.notes.is_empty());
+        // The dated id is priced as its base model, and the entry says so.
+        assert_eq!(
+            c.notes,
+            [
+                "gpt-4o-mini-2024-07-18 is not in the table: priced as gpt-4o-mini (provider \
+              prefix, version or date removed)"
+            ]
+        );
+        let exact = t.cost("gpt-4o-mini", &usage).unwrap();
+        assert!(exact.notes.is_empty());
     }
 
     #[test]

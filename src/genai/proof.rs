@@ -24,6 +24,12 @@ pub enum ContentProof {
     Match {
         /// The digest both sides share.
         digest: String,
+        /// Categories redacted from the text before digesting. Those parts are not proven: any
+        /// text that differs only inside them matches too (the log never held them).
+        unproven: Vec<&'static str>,
+        /// Whether the log's signatures were checked with its signing key. Without, the chain
+        /// is consistent but anyone could have written it.
+        authenticated: bool,
     },
     /// The digests differ: this is not the content the entry recorded (or the key or the
     /// redaction policy differ from the writer's).
@@ -38,7 +44,28 @@ pub enum ContentProof {
 impl fmt::Display for ContentProof {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ContentProof::Match { digest } => write!(f, "match (digest {digest})"),
+            ContentProof::Match {
+                digest,
+                unproven,
+                authenticated,
+            } => {
+                write!(f, "match (digest {digest})")?;
+                if !unproven.is_empty() {
+                    write!(
+                        f,
+                        "; not proven: the parts redacted before digesting ({}), where any \
+                         text matches",
+                        unproven.join(", ")
+                    )?;
+                }
+                if !authenticated {
+                    write!(
+                        f,
+                        "; the chain is not authenticated (unsigned log or no signing key given)"
+                    )?;
+                }
+                Ok(())
+            }
             ContentProof::Mismatch { recorded, computed } => write!(
                 f,
                 "no match: the entry records digest {recorded}, the text gives {computed}"
@@ -50,22 +77,25 @@ impl fmt::Display for ContentProof {
 /// Checks `text` against the content digest the entry at `seq` of the log at `path` records in
 /// `field` (`input_messages`, `output_messages`, `system_instructions`, `arguments`, `result`).
 ///
-/// The log is verified first, with `key` (its signing key, from which the digest key is derived
-/// unless the writer was given a separate digest key: then pass that one). `policy` must be the
-/// writer's redaction policy (the text is redacted before it is digested, as the writer did).
-/// Errors name the file, the seq and the field.
+/// The log is verified first, with `signing_key` when given (signatures checked) or without
+/// (the chain's consistency only). `digest_key` is the key the writer's digests were made with:
+/// the one given to [`GenAiCapture::digest_key`], or the signing key when none was. `policy`
+/// must be the writer's redaction policy: the text is redacted before it is digested, as the
+/// writer did (a writer with a custom redactor cannot be reproduced here). Errors name the
+/// file, the seq and the field.
 pub fn prove_content(
     path: &Path,
     seq: u64,
     field: &str,
     text: &str,
-    key: &SigningKey,
+    signing_key: Option<&SigningKey>,
+    digest_key: &SigningKey,
     policy: &Policy,
 ) -> Result<ContentProof, Error> {
     let verdict = verify_path(
         path,
         &VerifyOptions {
-            key: Some(key.clone()),
+            key: signing_key.cloned(),
             ..VerifyOptions::default()
         },
     )?;
@@ -82,8 +112,14 @@ pub fn prove_content(
     }
     let recorded = recorded_digest(path, seq, field)?;
     let mut redacted = Value::String(text.to_owned());
-    redact_value(&mut redacted, policy);
-    let capture = GenAiCapture::default().digest_key(key.clone());
+    let report = redact_value(&mut redacted, policy);
+    let unproven: Vec<&'static str> = report
+        .categories()
+        .iter()
+        .filter(|c| c.action.removes_value())
+        .map(|c| c.category)
+        .collect();
+    let capture = GenAiCapture::default().digest_key(digest_key.clone());
     let computed = captured_content(ContentCapture::Digest, redacted, &capture)
         .and_then(|d| {
             d.get("blake3_keyed")
@@ -92,7 +128,11 @@ pub fn prove_content(
         })
         .ok_or_else(|| Error::Config("no digest key".into()))?;
     Ok(if computed == recorded {
-        ContentProof::Match { digest: computed }
+        ContentProof::Match {
+            digest: computed,
+            unproven,
+            authenticated: signing_key.is_some(),
+        }
     } else {
         ContentProof::Mismatch { recorded, computed }
     })

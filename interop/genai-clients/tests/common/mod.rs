@@ -213,7 +213,14 @@ pub fn assert_llm_call(llm: &Value, decision_id: &Value, usage: MockUsage, cost:
     assert_eq!(llm["cost"], cost, "cost: {llm:#}");
     assert_eq!(
         llm["cost_basis"],
-        json!({"source": "price_table", "prices": "2026-08-02", "priced_as": "gpt-4o-mini"}),
+        json!({
+            "source": "price_table",
+            "prices": "2026-08-02",
+            "priced_as": "gpt-4o-mini",
+            // The mock answers with the dated snapshot id, which the table prices as its base.
+            "notes": ["gpt-4o-mini-2024-07-18 is not in the table: priced as gpt-4o-mini \
+                       (provider prefix, version or date removed)"],
+        }),
         "{llm:#}"
     );
     assert!(
