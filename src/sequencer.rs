@@ -127,7 +127,15 @@ impl CallTotals {
         self.llm_calls += 1;
         if let Some(usage) = get("usage") {
             let count = |k: &str| usage.get(k).and_then(Value::as_u64).unwrap_or(0);
-            self.input_tokens = self.input_tokens.saturating_add(count("input_tokens"));
+            // Totals count input as the GenAI conventions do, cache writes included; explicit
+            // `llm_call!` events follow the reference, where `cache_write` is apart from input.
+            let from_gen_ai = get("source").and_then(Value::as_str) == Some("gen_ai");
+            let input = if from_gen_ai {
+                count("input_tokens")
+            } else {
+                count("input_tokens").saturating_add(count("cache_write"))
+            };
+            self.input_tokens = self.input_tokens.saturating_add(input);
             self.output_tokens = self.output_tokens.saturating_add(count("output_tokens"));
         }
         let amount = get("cost")

@@ -453,6 +453,13 @@ fn explicit_llm_call_events_without_a_cost_are_priced() {
         acttrace::llm_call!(model = "gpt-4o", input_tokens = 10u64, cost = "0.5 EUR");
         acttrace::llm_call!(model = "gpt-4o", note = "no usage reported");
         acttrace::llm_call!(model = "our-own-model", input_tokens = 10u64);
+        // Reference usage: cache writes are apart from input; the totals count them as input.
+        acttrace::llm_call!(
+            model = "gpt-4o",
+            input_tokens = 10u64,
+            cache_write = 5u64,
+            cost = "0.1 USD"
+        );
     });
     guard.flush().unwrap();
     let entries = entries(&path);
@@ -470,14 +477,14 @@ fn explicit_llm_call_events_without_a_cost_are_priced() {
         "nothing to price"
     );
     assert!(calls[3]["payload"]["cost"].is_null());
-    // The decision's end: four calls, three with tokens, costs in two currencies, one unknown.
+    // The decision's end: five calls, four with tokens, costs in two currencies, two unknown.
     let end = &of_type(&entries, "decision_end")[0]["payload"];
-    assert_eq!(end["llm_calls"], 4);
+    assert_eq!(end["llm_calls"], 5);
     assert_eq!(
         end["usage"],
-        serde_json::json!({"input_tokens": 1020, "output_tokens": 500})
+        serde_json::json!({"input_tokens": 1035, "output_tokens": 500})
     );
-    assert_eq!(end["cost"], serde_json::json!(["0.00725 USD", "0.5 EUR"]));
+    assert_eq!(end["cost"], serde_json::json!(["0.10725 USD", "0.5 EUR"]));
     assert_eq!(end["uncosted_calls"], 2);
     assert!(
         calls[3]["payload"]["cost_basis"]["reason"]

@@ -25,9 +25,13 @@ use crate::json::{self, Value};
 /// The format name a price table file declares.
 pub const PRICE_FORMAT: &str = "acttrace-prices/1";
 
-/// Most fractional digits a price may have (a millionth of a millionth of a currency unit per
-/// million tokens is far below any real price).
-const MAX_SCALE: u32 = 18;
+/// Most fractional digits a decimal may have: a price per million tokens with up to 18, times a
+/// token count, is a cost with up to 24 (a cost must parse back, to be summed). Overflow beyond
+/// `u128` is checked wherever decimals are multiplied or added.
+const MAX_SCALE: u32 = 24;
+
+/// Most fractional digits a price may have (far below any real price per million tokens).
+const MAX_PRICE_SCALE: u32 = 18;
 
 /// An exact, non-negative decimal number: `units / 10^scale`.
 #[derive(Clone, Copy, Debug)]
@@ -291,9 +295,15 @@ impl PriceTable {
             let rate = |key: &str| -> Result<Option<Decimal>, PriceTableError> {
                 match row.iter().find(|(k, _)| k == key).map(|(_, v)| v) {
                     None => Ok(None),
-                    Some(Value::String(s)) => Decimal::parse(s)
-                        .map(Some)
-                        .map_err(|e| err(format!("models.{model}.{key}: {e}"))),
+                    Some(Value::String(s)) => match Decimal::parse(s) {
+                        // Room is kept for the token count's digits: a cost must parse back.
+                        Ok(d) if d.scale > MAX_PRICE_SCALE => Err(err(format!(
+                            "models.{model}.{key}: {s:?} has more than {MAX_PRICE_SCALE} \
+                             decimal places"
+                        ))),
+                        Ok(d) => Ok(Some(d)),
+                        Err(e) => Err(err(format!("models.{model}.{key}: {e}"))),
+                    },
                     Some(other) => Err(err(format!(
                         "models.{model}.{key} is {other}: prices are decimal strings such as \
                          \"2.5\" (a float cannot hold most prices exactly)"
@@ -548,7 +558,7 @@ mod tests {
             ".5",
             "1.2.3",
             "a",
-            "0.0000000000000000001",
+            "0.0000000000000000000000001",
         ] {
             assert!(Decimal::parse(bad).is_err(), "{bad:?} accepted");
         }
@@ -671,6 +681,23 @@ mod tests {
         assert!(e.0.contains("\"format\""), "{e}");
         let eur = PriceTable::empty("v", "EUR");
         assert!(PriceTable::embedded().overlay(&eur).is_err());
+    }
+
+    #[test]
+    fn a_cost_from_the_finest_price_parses_back() {
+        let fine = r#"{"format": "acttrace-prices/1", "version": "v", "currency": "USD",
+            "models": {"m": {"input": "0.000000000000000001", "output": "0"}}}"#;
+        let t = PriceTable::from_json_str(fine, "fine.json").unwrap();
+        let usage = TokenUsage {
+            input: 7,
+            ..TokenUsage::default()
+        };
+        let cost = t.cost("m", &usage).unwrap().amount.to_string();
+        assert_eq!(cost, "0.000000000000000000000007");
+        assert_eq!(Decimal::parse(&cost).unwrap().to_string(), cost);
+        let finer = fine.replace("0.000000000000000001", "0.0000000000000000001");
+        let e = PriceTable::from_json_str(&finer, "finer.json").unwrap_err();
+        assert!(e.0.contains("more than 18 decimal places"), "{e}");
     }
 
     #[test]
