@@ -22,6 +22,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tracing::Dispatch;
 use tracing_subscriber::prelude::*;
 
+#[path = "support/workload.rs"]
+mod workload;
+use workload::decision;
+
 /// Entries each decision seals.
 const PER_DECISION: u64 = 6;
 
@@ -31,30 +35,6 @@ impl Redactor for NoRedaction {
     fn redact(&self, _value: &mut Value) -> Report {
         Report::new()
     }
-}
-
-/// One decision of the workload, `i` varying its values.
-fn decision(i: u64) {
-    let d = tracing::info_span!(
-        "decide",
-        audit.decision = "loan",
-        actor = "agent",
-        applicant = i,
-        amount = 1000 + i,
-        note = "standard application"
-    );
-    let _e = d.enter();
-    acttrace::llm_call!(
-        provider = "openai",
-        model = "gpt-4o",
-        input_tokens = 812u64,
-        output_tokens = 64u64,
-        cost = "0.0123 USD",
-        latency_ms = 412.5
-    );
-    acttrace::tool_call!(name = "credit_score", arguments = %format!("{{\"applicant\": {i}}}"));
-    d.record("note", "reviewed");
-    acttrace::oversight!(reviewer = "ops@bank", action = "approved");
 }
 
 struct Setup {

@@ -17,6 +17,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sha2::Digest;
 use tracing_subscriber::prelude::*;
 
+#[path = "support/workload.rs"]
+mod workload;
+
 const DECISIONS: u64 = 50_000;
 
 fn write_log(path: &Path, key: &SigningKey) -> u64 {
@@ -30,26 +33,7 @@ fn write_log(path: &Path, key: &SigningKey) -> u64 {
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     tracing::dispatcher::with_default(&dispatch, || {
         for i in 0..DECISIONS {
-            let d = tracing::info_span!(
-                "decide",
-                audit.decision = "loan",
-                actor = "agent",
-                applicant = i,
-                amount = 1000 + i,
-                note = "standard application"
-            );
-            let _e = d.enter();
-            acttrace::llm_call!(
-                provider = "openai",
-                model = "gpt-4o",
-                input_tokens = 812u64,
-                output_tokens = 64u64,
-                cost = "0.0123 USD",
-                latency_ms = 412.5
-            );
-            acttrace::tool_call!(name = "credit_score", arguments = %format!("{{\"applicant\": {i}}}"));
-            d.record("note", "reviewed");
-            acttrace::oversight!(reviewer = "ops@bank", action = "approved");
+            workload::decision(i);
         }
     });
     guard

@@ -10,6 +10,9 @@ use std::time::Instant;
 use acttrace::{AuditLayer, SigningKey, SyncPolicy};
 use tracing_subscriber::prelude::*;
 
+#[path = "../benches/support/workload.rs"]
+mod workload;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let path = args
@@ -33,26 +36,7 @@ fn main() {
     let start = Instant::now();
     tracing::dispatcher::with_default(&dispatch, || {
         for i in 0..n {
-            let d = tracing::info_span!(
-                "decide",
-                audit.decision = "loan",
-                actor = "agent",
-                applicant = i,
-                amount = 1000 + i,
-                note = "standard application"
-            );
-            let _e = d.enter();
-            acttrace::llm_call!(
-                provider = "openai",
-                model = "gpt-4o",
-                input_tokens = 812u64,
-                output_tokens = 64u64,
-                cost = "0.0123 USD",
-                latency_ms = 412.5
-            );
-            acttrace::tool_call!(name = "credit_score", arguments = %format!("{{\"applicant\": {i}}}"));
-            d.record("note", "reviewed");
-            acttrace::oversight!(reviewer = "ops@bank", action = "approved");
+            workload::decision(i);
         }
     });
     let report = guard.shutdown(std::time::Duration::from_secs(600)).unwrap();

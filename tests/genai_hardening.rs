@@ -392,35 +392,6 @@ fn r9_dated_snapshot_priced_as_base_is_noted() {
     );
 }
 
-/// R1b: after the deep entry, can the log be resumed at all?
-#[test]
-fn r1b_resume_after_deep_entry() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("a.jsonl");
-    let (sub, guard) = build(&path, GenAiCapture::default());
-    let deep = format!("{}{}", "[".repeat(255), "]".repeat(255));
-    in_decision(sub, || {
-        tracing::info_span!(
-            "chat",
-            gen_ai.operation.name = "chat",
-            gen_ai.response.finish_reasons = deep.as_str()
-        )
-        .in_scope(|| {});
-    });
-    guard.flush().unwrap();
-    drop(guard);
-    let r = AuditLayer::builder()
-        .path(&path)
-        .signing_key(SigningKey::from_bytes(KEY).unwrap())
-        .build();
-    match r {
-        Ok((_l, g)) => {
-            g.flush().unwrap();
-        }
-        Err(e) => panic!("cannot resume: {e}"),
-    }
-}
-
 /// R10: a decision span that also carries GenAI content follows the content mode too.
 #[test]
 fn r10_decision_span_with_genai_content() {

@@ -842,6 +842,17 @@ mod tests {
         FieldValue::Str(v.to_owned())
     }
 
+    /// Maps fields with the default capture, as a span without ids or duration.
+    fn mapped(name: &str, fields: Fields) -> Mapped {
+        map(
+            name,
+            SpanIds::default(),
+            fields,
+            None,
+            &GenAiCapture::default(),
+        )
+    }
+
     fn get<'a>(m: &'a Mapped, key: &str) -> Option<&'a Value> {
         m.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
@@ -921,13 +932,7 @@ mod tests {
             ("gen_ai.prompt", s("hello")),
             ("gen_ai.completion", s("hi")),
         ];
-        let m = map(
-            "openai.chat",
-            SpanIds::default(),
-            fields,
-            None,
-            &GenAiCapture::default(),
-        );
+        let m = mapped("openai.chat", fields);
         // No operation name: a model call is inferred.
         assert_eq!(m.kind, "llm_call");
         assert_eq!(get(&m, "provider"), Some(&Value::from("openai")));
@@ -944,13 +949,7 @@ mod tests {
             ("gen_ai.request.model", s("in-house-llm-7b")),
             ("gen_ai.usage.input_tokens", FieldValue::U64(10)),
         ];
-        let m = map(
-            "chat",
-            SpanIds::default(),
-            fields,
-            None,
-            &GenAiCapture::default(),
-        );
+        let m = mapped("chat", fields);
         assert_eq!(get(&m, "cost"), Some(&Value::Null));
         let reason = get(&m, "cost_basis").unwrap().get("reason").unwrap();
         assert_eq!(
@@ -961,13 +960,7 @@ mod tests {
             ("gen_ai.operation.name", s("chat")),
             ("gen_ai.request.model", s("gpt-4o")),
         ];
-        let m = map(
-            "chat",
-            SpanIds::default(),
-            no_usage,
-            None,
-            &GenAiCapture::default(),
-        );
+        let m = mapped("chat", no_usage);
         let reason = get(&m, "cost_basis").unwrap().get("reason").unwrap();
         assert_eq!(reason.as_str(), Some("the call reported no token usage"));
     }
@@ -976,13 +969,7 @@ mod tests {
     fn a_reported_cost_wins_over_the_table() {
         let mut fields = chat_fields();
         fields.push(("gen_ai.usage.cost", FieldValue::F64(0.0123)));
-        let m = map(
-            "chat",
-            SpanIds::default(),
-            fields,
-            None,
-            &GenAiCapture::default(),
-        );
+        let m = mapped("chat", fields);
         assert_eq!(get(&m, "cost"), Some(&Value::from("0.0123 USD")));
     }
 
@@ -999,13 +986,7 @@ mod tests {
             ("apply_guardrail", "guardrail_decision"),
             ("retrieval", "context_assembly"),
         ] {
-            let m = map(
-                "span",
-                SpanIds::default(),
-                vec![("gen_ai.operation.name", s(op))],
-                None,
-                &GenAiCapture::default(),
-            );
+            let m = mapped("span", vec![("gen_ai.operation.name", s(op))]);
             assert_eq!(m.kind, kind, "{op}");
         }
     }
@@ -1020,13 +1001,7 @@ mod tests {
             ("gen_ai.tool.call.result", s("18C")),
             ("gen_ai.tool.custom_thing", FieldValue::Bool(true)),
         ];
-        let m = map(
-            "execute_tool",
-            SpanIds::default(),
-            fields,
-            None,
-            &GenAiCapture::default(),
-        );
+        let m = mapped("execute_tool", fields);
         assert_eq!(m.kind, "tool_call");
         assert_eq!(get(&m, "name"), Some(&Value::from("get_weather")));
         assert_eq!(get(&m, "call_id"), Some(&Value::from("call_1")));
@@ -1053,13 +1028,7 @@ mod tests {
             ("gen_ai.guardrail.decision", s("blocked")),
             ("gen_ai.guardrail.reason", s("account number in prompt")),
         ];
-        let m = map(
-            "guardrail",
-            SpanIds::default(),
-            fields,
-            None,
-            &GenAiCapture::default(),
-        );
+        let m = mapped("guardrail", fields);
         assert_eq!(m.kind, "guardrail_decision");
         assert_eq!(get(&m, "guardrail"), Some(&Value::from("pii-shield")));
         let flag = Value::Object(m.guardrail_flag.unwrap());
@@ -1071,13 +1040,7 @@ mod tests {
             ("gen_ai.guardrail.name", s("pii-shield")),
             ("gen_ai.guardrail.decision", s("allow")),
         ];
-        let m = map(
-            "check",
-            SpanIds::default(),
-            allowed,
-            None,
-            &GenAiCapture::default(),
-        );
+        let m = mapped("check", allowed);
         assert_eq!(m.kind, "guardrail_decision");
         assert!(m.guardrail_flag.is_none());
     }
