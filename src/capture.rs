@@ -331,6 +331,12 @@ pub(crate) struct Shared {
     pub(crate) dropped_total: AtomicU64,
     /// GenAI spans and events recorded without a decision above them.
     gen_ai_orphans: AtomicU64,
+    /// Decision closes that found the queue full in fail-open mode: kept rather than dropped
+    /// (a dropped close would leave its decision open on the sequencer for good), and sealed
+    /// when the queue next runs dry, after every record enqueued before them. At most one per
+    /// open decision.
+    pub(crate) closes_when_full: Mutex<Vec<(u64, Duration)>>,
+    pub(crate) closes_pending: AtomicBool,
 }
 
 impl Shared {
@@ -339,6 +345,34 @@ impl Shared {
     /// and the count chained as a `gap` entry.
     fn send(&self, msg: Msg) -> Result<(), Error> {
         self.enqueue(msg, self.queue_full == QueueFullPolicy::DropAndRecord)
+    }
+
+    /// Enqueues a decision's close. In fail-open mode a full queue does not drop it: it is kept
+    /// aside for the sequencer, so the caller still never waits.
+    fn send_close(&self, span: u64, duration: Duration) {
+        let msg = Msg::DecisionClose { span, duration };
+        if self.queue_full != QueueFullPolicy::DropAndRecord {
+            let _ = self.send(msg);
+            return;
+        }
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+        if self.closed.load(Ordering::SeqCst) {
+            self.inflight.fetch_sub(1, Ordering::SeqCst);
+            self.refused();
+            return;
+        }
+        match self.sender.try_send(msg) {
+            Ok(()) => {}
+            Err(crossbeam_channel::TrySendError::Full(_)) => {
+                self.closes_when_full
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push((span, duration));
+                self.closes_pending.store(true, Ordering::SeqCst);
+            }
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => self.refused(),
+        }
+        self.inflight.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Enqueues a control message (flush, explicit entries with a waiting caller): never dropped.
@@ -702,10 +736,7 @@ where
                 .map(|m| (m.span, m.opened.elapsed()))
         };
         if let Some((our_id, duration)) = closed {
-            let _ = self.shared.send(Msg::DecisionClose {
-                span: our_id,
-                duration,
-            });
+            self.shared.send_close(our_id, duration);
         }
     }
 }
@@ -959,6 +990,8 @@ impl AuditLayerBuilder {
             dropped_when_full: AtomicU64::new(0),
             dropped_total: AtomicU64::new(0),
             gen_ai_orphans: AtomicU64::new(0),
+            closes_when_full: Mutex::new(Vec::new()),
+            closes_pending: AtomicBool::new(false),
         });
         let redaction = match self.custom_redactor {
             Some(redactor) => Redaction {

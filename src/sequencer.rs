@@ -465,6 +465,24 @@ impl Sequencer {
     }
 
     /// Chains the count of records that fail-open mode dropped while the queue was full.
+    /// Seals the decision closes that found the queue full in fail-open mode. Called when the
+    /// queue has run dry, so every record enqueued before a close has been sealed first.
+    fn seal_kept_closes(&mut self) {
+        if !self.shared.closes_pending.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        let closes = std::mem::take(
+            &mut *self
+                .shared
+                .closes_when_full
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for (span, duration) in closes {
+            self.handle(Msg::DecisionClose { span, duration });
+        }
+    }
+
     fn seal_dropped_gap(&mut self) {
         // Read before swapping: this runs for every message, and a swap would take the cache
         // line from the callers each time although records are nearly never dropped.
@@ -594,6 +612,7 @@ impl Sequencer {
                 _ => rx.recv().ok(),
             };
             let Some(first) = first else {
+                self.seal_kept_closes();
                 let _ = self.commit(Durability::Synced);
                 return;
             };
@@ -612,11 +631,13 @@ impl Sequencer {
                     }
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => {
+                        self.seal_kept_closes();
                         let _ = self.commit(Durability::Synced);
                         return;
                     }
                 }
             }
+            self.seal_kept_closes();
             let _ = self.commit(self.drain_durability());
         }
     }
@@ -632,6 +653,7 @@ impl Sequencer {
                 }
             }
         });
+        self.seal_kept_closes();
         let result = self
             .commit(Durability::Synced)
             .map(|()| self.committed.clone());

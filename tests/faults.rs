@@ -163,3 +163,71 @@ fn fail_open_mode_drops_when_full_and_chains_the_count() {
         .unwrap();
     assert!(r.ok(), "{}", r.summary());
 }
+
+/// In fail-open mode a full queue drops records, but never a decision's close: a dropped close
+/// would leave the decision open on the sequencer for good (memory that only grows, and no
+/// `decision_end`). Every decision on the chain is closed on the chain, after its records.
+#[test]
+fn fail_open_mode_never_drops_a_decision_close() {
+    let (mem, log) = MemoryWriter::new();
+    let (layer, guard) = AuditLayer::builder()
+        .writer(Stalled(mem))
+        .queue_capacity(4)
+        .queue_full(QueueFullPolicy::DropAndRecord)
+        .build()
+        .unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || {
+        for i in 0..300u64 {
+            let d = tracing::info_span!("d", audit.decision = "burst", i);
+            let _e = d.enter();
+            acttrace::tool_call!(name = "op", i);
+        }
+    });
+    guard.shutdown(Duration::from_secs(60)).unwrap();
+    let entries = log.entries();
+    let id = |e: &acttrace::SealedEntry| {
+        e.payload
+            .get("decision_id")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    let opened: Vec<_> = entries
+        .iter()
+        .filter(|e| e.kind == "decision")
+        .filter_map(id)
+        .collect();
+    let ended: std::collections::HashSet<_> = entries
+        .iter()
+        .filter(|e| e.kind == "decision_end")
+        .filter_map(id)
+        .collect();
+    let dropped: u64 = entries
+        .iter()
+        .filter(|e| e.kind == "gap")
+        .filter_map(|e| e.payload.get("dropped_entries").and_then(|v| v.as_u64()))
+        .sum();
+    assert!(
+        dropped > 0,
+        "nothing was dropped; the test did not stall the writer"
+    );
+    assert!(!opened.is_empty());
+    for d in &opened {
+        assert!(
+            ended.contains(d),
+            "decision {d} was opened but never closed"
+        );
+    }
+    // A kept record of a decision comes before its end.
+    for (i, e) in entries.iter().enumerate() {
+        if e.kind == "tool_call"
+            && let Some(d) = id(e)
+        {
+            let end = entries
+                .iter()
+                .position(|x| x.kind == "decision_end" && id(x).as_deref() == Some(d.as_str()))
+                .unwrap();
+            assert!(i < end, "a record of {d} was sealed after its decision_end");
+        }
+    }
+}
