@@ -436,28 +436,19 @@ impl fmt::Display for Value {
 pub fn write_canonical(out: &mut String, v: &Value) {
     match v {
         Value::Object(fields) => {
-            // Small objects (nearly all payloads) are sorted in a buffer on the stack: the
-            // sequencer canonicalises every payload, and an allocation per object showed.
-            let mut small = [0usize; 16];
-            let mut large = Vec::new();
-            let order: &mut [usize] = if fields.len() <= small.len() {
-                &mut small[..fields.len()]
-            } else {
-                large.resize(fields.len(), 0);
-                &mut large
-            };
-            sort_keys(order, fields);
-            out.push('{');
-            for (n, &i) in order.iter().enumerate() {
-                if n > 0 {
-                    out.push(',');
+            in_key_order(fields, |order| {
+                out.push('{');
+                for (n, &i) in order.iter().enumerate() {
+                    if n > 0 {
+                        out.push(',');
+                    }
+                    let (k, v) = &fields[i];
+                    write_string(out, k);
+                    out.push(':');
+                    write_canonical(out, v);
                 }
-                let (k, v) = &fields[i];
-                write_string(out, k);
-                out.push(':');
-                write_canonical(out, v);
-            }
-            out.push('}');
+                out.push('}');
+            });
         }
         Value::Array(items) => {
             out.push('[');
@@ -471,6 +462,22 @@ pub fn write_canonical(out: &mut String, v: &Value) {
         }
         scalar => write_scalar(out, scalar),
     }
+}
+
+/// Calls `f` with the indices of `fields` in canonical key order. Small objects (nearly all
+/// payloads) are sorted in a buffer on the stack: the sequencer canonicalises every payload, and
+/// an allocation per object showed in profiles.
+fn in_key_order<R>(fields: &[(String, Value)], f: impl FnOnce(&[usize]) -> R) -> R {
+    let mut small = [0usize; 16];
+    let mut large = Vec::new();
+    let order: &mut [usize] = if fields.len() <= small.len() {
+        &mut small[..fields.len()]
+    } else {
+        large.resize(fields.len(), 0);
+        &mut large
+    };
+    sort_keys(order, fields);
+    f(order)
 }
 
 /// Fills `order` with the indices of `fields` sorted by key, as the canonical form orders
@@ -539,29 +546,22 @@ pub(crate) fn write_line_and_canonical(
     }
     line.push('}');
 
-    let mut small = [0usize; 16];
-    let mut large = Vec::new();
-    let order: &mut [usize] = if fields.len() <= small.len() {
-        &mut small[..fields.len()]
-    } else {
-        large.resize(fields.len(), 0);
-        &mut large
-    };
-    sort_keys(order, fields);
-    canon.push('{');
-    for (n, &i) in order.iter().enumerate() {
-        if n > 0 {
-            canon.push(',');
+    in_key_order(fields, |order| {
+        canon.push('{');
+        for (n, &i) in order.iter().enumerate() {
+            if n > 0 {
+                canon.push(',');
+            }
+            let m = members[i];
+            canon.push_str(&line[m.key.0..m.key.1]);
+            canon.push(':');
+            match m.value {
+                Some((start, end)) => canon.push_str(&line[start..end]),
+                None => write_canonical(canon, &fields[i].1),
+            }
         }
-        let m = members[i];
-        canon.push_str(&line[m.key.0..m.key.1]);
-        canon.push(':');
-        match m.value {
-            Some((start, end)) => canon.push_str(&line[start..end]),
-            None => write_canonical(canon, &fields[i].1),
-        }
-    }
-    canon.push('}');
+        canon.push('}');
+    });
 }
 
 /// The canonical form of `v` as a new string.

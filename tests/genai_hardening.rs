@@ -12,26 +12,7 @@ use acttrace::{AuditLayer, SigningKey};
 use common::*;
 use tracing_subscriber::prelude::*;
 
-const KEY: &str = "review-key";
-
-fn build(path: &Path, capture: GenAiCapture) -> (common::Subscriber, acttrace::AuditGuard) {
-    let (layer, guard) = AuditLayer::builder()
-        .system("review")
-        .path(path)
-        .signing_key(SigningKey::from_bytes(KEY).unwrap())
-        .gen_ai(capture)
-        .build()
-        .unwrap();
-    (tracing_subscriber::registry().with(layer), guard)
-}
-
-fn in_decision(sub: common::Subscriber, f: impl FnOnce()) {
-    tracing::subscriber::with_default(sub, || {
-        let d = tracing::info_span!("d", audit.decision = "x");
-        let _d = d.enter();
-        f();
-    });
-}
+const KEY: &str = GENAI_KEY;
 
 /// R1: a finish_reasons text that parses as deeply nested JSON is kept as a string, so the entry
 /// stays within the depth the log's own parser accepts.
@@ -39,7 +20,7 @@ fn in_decision(sub: common::Subscriber, f: impl FnOnce()) {
 fn r1_deep_finish_reasons_do_not_break_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.jsonl");
-    let (sub, guard) = build(&path, GenAiCapture::default());
+    let (sub, guard) = genai_subscriber(&path, GenAiCapture::default());
     let deep = format!("{}{}", "[".repeat(255), "]".repeat(255));
     in_decision(sub, || {
         tracing::info_span!(
@@ -82,7 +63,7 @@ fn r1_deep_finish_reasons_do_not_break_the_log() {
 fn r2_unmapped_content_is_not_kept_in_none_mode() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.jsonl");
-    let (sub, guard) = build(
+    let (sub, guard) = genai_subscriber(
         &path,
         GenAiCapture::default().messages(ContentCapture::None),
     );
@@ -120,7 +101,7 @@ fn r2_unmapped_content_is_not_kept_in_none_mode() {
 fn r3_an_endpoint_with_credentials_is_redacted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.jsonl");
-    let (sub, guard) = build(&path, GenAiCapture::default());
+    let (sub, guard) = genai_subscriber(&path, GenAiCapture::default());
     in_decision(sub, || {
         tracing::info_span!(
             "chat",
@@ -292,7 +273,7 @@ fn r5_prove_matches_a_different_text() {
 fn r6_odd_token_counts_are_not_priced() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.jsonl");
-    let (sub, guard) = build(&path, GenAiCapture::default());
+    let (sub, guard) = genai_subscriber(&path, GenAiCapture::default());
     in_decision(sub, || {
         tracing::info_span!(
             "chat",
@@ -337,7 +318,7 @@ fn r6_odd_token_counts_are_not_priced() {
 fn r7_small_reported_cost_counts_in_totals() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.jsonl");
-    let (sub, guard) = build(&path, GenAiCapture::default());
+    let (sub, guard) = genai_subscriber(&path, GenAiCapture::default());
     in_decision(sub, || {
         tracing::info_span!(
             "embeddings",
@@ -397,7 +378,7 @@ fn r9_dated_snapshot_priced_as_base_is_noted() {
 fn r10_decision_span_with_genai_content() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.jsonl");
-    let (sub, guard) = build(
+    let (sub, guard) = genai_subscriber(
         &path,
         GenAiCapture::default().messages(ContentCapture::None),
     );

@@ -4,26 +4,12 @@
 
 mod common;
 
-use std::path::Path;
-
 use acttrace::genai::{ContentCapture, GenAiCapture, PriceTable};
 use acttrace::{AuditLayer, Error, SigningKey};
 use common::*;
 use tracing::field::Empty;
-use tracing_subscriber::prelude::*;
 
-const KEY: &str = "genai-test-key";
-
-fn build(path: &Path, capture: GenAiCapture) -> (common::Subscriber, acttrace::AuditGuard) {
-    let (layer, guard) = AuditLayer::builder()
-        .system("genai-test")
-        .path(path)
-        .signing_key(SigningKey::from_bytes(KEY).unwrap())
-        .gen_ai(capture)
-        .build()
-        .unwrap();
-    (tracing_subscriber::registry().with(layer), guard)
-}
+const KEY: &str = GENAI_KEY;
 
 /// A chat span as a client emits it: usage declared `Empty`, recorded when the response comes.
 fn chat_call(prompt: &str) {
@@ -67,7 +53,7 @@ fn tool_call(arguments: &str) {
 fn chat_and_tool_spans_in_a_decision_become_chained_entries() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
-    let (subscriber, guard) = build(&path, GenAiCapture::default());
+    let (subscriber, guard) = genai_subscriber(&path, GenAiCapture::default());
     tracing::subscriber::with_default(subscriber, || {
         let decision = tracing::info_span!("answer", audit.decision = "support.answer");
         let _d = decision.enter();
@@ -168,7 +154,7 @@ fn content_modes_keep_digest_redact_or_omit() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
         let capture = GenAiCapture::default().messages(mode);
-        let (subscriber, guard) = build(&path, capture);
+        let (subscriber, guard) = genai_subscriber(&path, capture);
         tracing::subscriber::with_default(subscriber, || {
             let d = tracing::info_span!("d", audit.decision = "contact");
             let _d = d.enter();
@@ -263,7 +249,7 @@ fn digest_mode_without_any_key_is_refused_at_build() {
 fn orphan_spans_and_events_are_recorded_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
-    let (subscriber, guard) = build(&path, GenAiCapture::default());
+    let (subscriber, guard) = genai_subscriber(&path, GenAiCapture::default());
     let dispatch = tracing::Dispatch::new(subscriber);
     tracing::dispatcher::with_default(&dispatch, || {
         let decision = tracing::info_span!("d", audit.decision = "batch");
@@ -310,7 +296,7 @@ fn orphan_spans_and_events_are_recorded_and_counted() {
 fn events_inside_a_genai_span_join_its_entry() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
-    let (subscriber, guard) = build(&path, GenAiCapture::default());
+    let (subscriber, guard) = genai_subscriber(&path, GenAiCapture::default());
     tracing::subscriber::with_default(subscriber, || {
         let d = tracing::info_span!("d", audit.decision = "x");
         let _d = d.enter();
@@ -352,7 +338,7 @@ fn events_inside_a_genai_span_join_its_entry() {
 fn guardrails_agents_and_retrieval_map_to_their_entry_types() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
-    let (subscriber, guard) = build(&path, GenAiCapture::default());
+    let (subscriber, guard) = genai_subscriber(&path, GenAiCapture::default());
     tracing::subscriber::with_default(subscriber, || {
         let d = tracing::info_span!("d", audit.decision = "agent.run");
         let _d = d.enter();
@@ -421,7 +407,7 @@ fn a_price_file_overrides_the_embedded_table() {
         .overlay(&PriceTable::from_file(&prices).unwrap())
         .unwrap();
     let path = dir.path().join("audit.jsonl");
-    let (subscriber, guard) = build(&path, GenAiCapture::default().price_table(table));
+    let (subscriber, guard) = genai_subscriber(&path, GenAiCapture::default().price_table(table));
     tracing::subscriber::with_default(subscriber, || {
         let d = tracing::info_span!("d", audit.decision = "x");
         let _d = d.enter();
@@ -439,7 +425,7 @@ fn a_price_file_overrides_the_embedded_table() {
 fn explicit_llm_call_events_without_a_cost_are_priced() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
-    let (subscriber, guard) = build(&path, GenAiCapture::default());
+    let (subscriber, guard) = genai_subscriber(&path, GenAiCapture::default());
     tracing::subscriber::with_default(subscriber, || {
         let d = tracing::info_span!("d", audit.decision = "x");
         let _d = d.enter();

@@ -1204,17 +1204,21 @@ mod tests {
         "2024-01-08T00:05:06",
     ];
 
-    #[test]
-    fn digit_runs_never_exceed_the_digits_of_a_text() {
-        // The lemma behind `Plan::min_digits`: a gate on a run of `n` digits cannot open in a
-        // text holding fewer than `n` digits.
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = || {
+    /// A small deterministic generator, so a failing case can be replayed from its seed.
+    fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             x
-        };
+        }
+    }
+
+    #[test]
+    fn digit_runs_never_exceed_the_digits_of_a_text() {
+        // The lemma behind `Plan::min_digits`: a gate on a run of `n` digits cannot open in a
+        // text holding fewer than `n` digits.
+        let mut next = xorshift(0x2545_F491_4F6C_DD1Du64);
         for _ in 0..20_000 {
             let n = 1 + (next() % 8) as usize;
             let mut text = String::new();
@@ -1359,13 +1363,7 @@ mod tests {
         }
         opts.entropy = true;
         let sc = Scanner::global();
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15u64);
         for _ in 0..20_000 {
             let n = 1 + (next() % 8) as usize;
             let mut text = String::new();

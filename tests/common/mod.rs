@@ -59,3 +59,30 @@ pub fn subscriber(path: &Path) -> (Subscriber, AuditGuard) {
 mod reference;
 #[allow(unused_imports)] // Not every test binary that includes `common` runs the reference.
 pub use reference::{reference_python, reference_verify};
+
+/// The signing key of the GenAI tests' logs.
+pub const GENAI_KEY: &str = "genai-test-key";
+
+/// A signed log at `path` with the given GenAI capture.
+pub fn genai_subscriber(
+    path: &Path,
+    capture: acttrace::genai::GenAiCapture,
+) -> (Subscriber, AuditGuard) {
+    let (layer, guard) = AuditLayer::builder()
+        .system("genai-test")
+        .path(path)
+        .signing_key(acttrace::SigningKey::from_bytes(GENAI_KEY).unwrap())
+        .gen_ai(capture)
+        .build()
+        .unwrap();
+    (tracing_subscriber::registry().with(layer), guard)
+}
+
+/// Runs `f` inside a decision span under `subscriber`.
+pub fn in_decision(subscriber: Subscriber, f: impl FnOnce()) {
+    tracing::subscriber::with_default(subscriber, || {
+        let d = tracing::info_span!("d", audit.decision = "x");
+        let _d = d.enter();
+        f();
+    });
+}
