@@ -1,11 +1,17 @@
 //! Crash safety: the crash_writer example is killed with SIGKILL at random moments, 200 times
 //! on the same file. After each kill the log is recovered (exactly what the next writer's
 //! reopen does) and must verify end to end, with every acknowledged entry present.
+//!
+//! The kill is placed relative to what the writer has done, never to wall-clock time since its
+//! start (a debug build on a loaded 2-core machine needs ~100 ms to its first acknowledgement):
+//! most rounds wait for the writer's first `durable` line and then let it run a random number
+//! of further acknowledgements (so kills land between writes and flushes, in the middle of a
+//! batch or a sync); one round in five kills it as soon as it has been spawned, during start-up
+//! (reopen, verification, recovery of the previous round's tail).
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 use acttrace::verify::{VerifyOptions, verify_path};
 use acttrace::writer::{RepairOutcome, repair};
@@ -34,6 +40,36 @@ impl XorShift {
     }
 }
 
+/// Reads `durable <seq> <hash>` acknowledgements from the writer's stdout.
+struct Acks(BufReader<ChildStdout>);
+
+impl Acks {
+    /// The next whole acknowledgement line, or `None` at end of output (a line cut by the kill
+    /// is not an acknowledgement: the writer had not finished saying it).
+    fn next(&mut self, round: usize) -> Option<(u64, String)> {
+        let mut line = String::new();
+        self.0.read_line(&mut line).unwrap();
+        if !line.ends_with('\n') {
+            return None;
+        }
+        let mut parts = line.split_whitespace();
+        assert_eq!(parts.next(), Some("durable"), "round {round}: {line:?}");
+        let seq = parts.next().unwrap().parse().unwrap();
+        Some((seq, parts.next().unwrap().to_owned()))
+    }
+}
+
+fn stderr_of(child: &mut Child) -> String {
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    err
+}
+
 #[test]
 fn two_hundred_kills_lose_no_acknowledged_entry() {
     let dir = tempfile::tempdir().unwrap();
@@ -42,6 +78,7 @@ fn two_hundred_kills_lose_no_acknowledged_entry() {
     let mut rng = XorShift(seed);
     let mut acked: Vec<(u64, String)> = Vec::new();
     let mut recoveries = 0;
+    let mut startup_kills = 0;
     for round in 0..200 {
         let mut child = crash_writer()
             .arg(&log)
@@ -49,36 +86,39 @@ fn two_hundred_kills_lose_no_acknowledged_entry() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        // Startup (reopening and verifying the log, compiling the redaction engine) takes a
-        // few tens of milliseconds in a debug build; kill during and after it.
-        std::thread::sleep(Duration::from_millis(10 + rng.next() % 90));
+        let mut acks = Acks(BufReader::new(child.stdout.take().unwrap()));
+        if rng.next() % 5 == 0 {
+            // During start-up: reopening, verifying and recovering the log. Where exactly the
+            // kill lands does not matter to any assertion below.
+            startup_kills += 1;
+            std::thread::sleep(std::time::Duration::from_millis(rng.next() % 40));
+        } else {
+            // After the writer has acknowledged 1 to 8 flushes; it keeps writing while we read,
+            // so the kill lands anywhere in its loop.
+            for _ in 0..1 + rng.next() % 8 {
+                match acks.next(round) {
+                    Some(ack) => acked.push(ack),
+                    None => {
+                        let _ = child.wait();
+                        panic!(
+                            "round {round}: the writer stopped before acknowledging: {}",
+                            stderr_of(&mut child)
+                        );
+                    }
+                }
+            }
+        }
         child.kill().unwrap(); // SIGKILL
         let status = child.wait().unwrap();
-        let mut out = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
+        // Acknowledgements printed between our last read and the kill count too.
+        while let Some(ack) = acks.next(round) {
+            acked.push(ack);
+        }
+        let err = stderr_of(&mut child);
         assert!(
             status.code().is_none() || status.success(),
             "round {round}: writer failed: {err}"
         );
-        // Only whole lines are acknowledgements (the kill may cut the last one).
-        for line in out.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
-            let mut parts = line.split_whitespace();
-            assert_eq!(parts.next(), Some("durable"), "round {round}: {line:?}");
-            let seq = parts.next().unwrap().parse().unwrap();
-            acked.push((seq, parts.next().unwrap().to_owned()));
-        }
         if std::fs::metadata(&log).map_or(0, |m| m.len()) == 0 {
             // Killed before its first entry was written: nothing to check yet.
             assert!(
@@ -114,16 +154,8 @@ fn two_hundred_kills_lose_no_acknowledged_entry() {
             );
         }
     }
-    // Not vacuous: the kills must have landed after acknowledgements, not only during
-    // start-up. The bar is low because a loaded machine starts the writer late (CI once saw
-    // 197 over 200 runs next to two compilers; an idle machine sees many more).
-    assert!(
-        acked.len() >= 50,
-        "only {} acknowledgements in 200 runs",
-        acked.len()
-    );
     eprintln!(
-        "200 kills: {} acknowledged entries checked, {} torn tails recovered, 0 lost",
+        "200 kills ({startup_kills} during start-up): {} acknowledged entries checked, {} torn tails recovered, 0 lost",
         acked.len(),
         recoveries
     );
