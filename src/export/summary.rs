@@ -9,6 +9,7 @@ use std::path::Path;
 use super::ExportError;
 use super::host::{Value, Verification, VerifyOptions, verify_reader};
 use super::log::{ChainInfo, CountingReader, LogEntry, Progress, chain_info, parse_line};
+use crate::genai::CurrencyTotals;
 
 /// Counts over a log's entries.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -54,7 +55,7 @@ pub struct Summary {
 #[derive(Debug, Default)]
 pub struct SummaryBuilder {
     s: Summary,
-    costs: Vec<(String, crate::genai::Decimal)>,
+    costs: CurrencyTotals,
     decision_ids: BTreeSet<String>,
     overseen: BTreeSet<String>,
 }
@@ -85,21 +86,9 @@ impl SummaryBuilder {
             }
             "llm_call" => {
                 s.llm_calls += 1;
-                let cost = e
+                let added = e
                     .payload_str("cost")
-                    .and_then(|c| c.split_once(' '))
-                    .and_then(|(amount, currency)| {
-                        Some((crate::genai::Decimal::parse(amount).ok()?, currency))
-                    });
-                let added = cost.is_some_and(|(amount, currency)| {
-                    match self.costs.iter_mut().find(|(c, _)| c == currency) {
-                        Some((_, sum)) => sum.checked_add(amount).map(|t| *sum = t).is_some(),
-                        None => {
-                            self.costs.push((currency.to_owned(), amount));
-                            true
-                        }
-                    }
-                });
+                    .is_some_and(|cost| self.costs.add(cost));
                 if !added {
                     s.uncosted_llm_calls += 1;
                 }
@@ -136,11 +125,7 @@ impl SummaryBuilder {
             .count() as u64;
         self.s.decisions_with_oversight = with;
         self.s.decisions_without_oversight = self.s.decisions.saturating_sub(with);
-        self.s.llm_cost = self
-            .costs
-            .iter()
-            .map(|(currency, sum)| format!("{sum} {currency}"))
-            .collect();
+        self.s.llm_cost = self.costs.rendered();
         self.s
     }
 }

@@ -1,0 +1,723 @@
+//! The OpenTelemetry GenAI semantic-convention mapping: where each `gen_ai.*` field goes, the
+//! entry type of an operation, finish reasons, guardrail interventions, and the content fields
+//! (prompts, responses, tool input/output) set aside for their capture mode.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use super::cost::{cost_of, unpriced_cost};
+use super::{ContentCapture, GenAiCapture, SEMCONV_VERSION, SpanIds};
+use crate::capture::{FieldValue, Fields};
+use crate::json::{self, Value};
+
+/// The prefix that marks a GenAI field.
+const PREFIX: &str = "gen_ai.";
+
+/// Whether a field name is a GenAI field.
+pub(crate) fn is_genai_field(name: &str) -> bool {
+    name.starts_with(PREFIX)
+}
+
+/// A content field of a mapped record, awaiting redaction and its capture mode.
+pub(crate) struct ContentField {
+    pub(crate) key: &'static str,
+    pub(crate) value: Value,
+    pub(crate) mode: ContentCapture,
+}
+
+/// A GenAI span or event turned into the parts of an entry.
+pub(crate) struct Mapped {
+    pub(crate) kind: &'static str,
+    /// Payload fields (redacted with the rest of the payload when sealed).
+    pub(crate) fields: Vec<(String, Value)>,
+    /// Content fields, handled per [`ContentCapture`] mode before sealing.
+    pub(crate) content: Vec<ContentField>,
+    /// Fields appended after redaction, unscanned (the model endpoint).
+    pub(crate) unscanned: Vec<(String, Value)>,
+    /// The `policy_flag` payload fields to chain after the entry when a guardrail intervened.
+    pub(crate) guardrail_flag: Option<Vec<(String, Value)>>,
+}
+
+/// Where a known GenAI field goes.
+enum Slot {
+    Operation,
+    Provider,
+    RequestModel,
+    ResponseModel,
+    Usage(&'static str),
+    Content(&'static str, ContentKind),
+    Named(&'static str),
+    FinishReasons,
+    Guardrail(&'static str),
+    ReportedCost,
+    /// `server.address`/`server.port`: the model endpoint, kept unscanned under `server` (an
+    /// endpoint's address is not personal data, and flagging every call to a local model as an
+    /// IP address would drown real findings).
+    Server(&'static str),
+    /// Tracing-to-OpenTelemetry bridge fields that repeat what the entry already says.
+    Dropped,
+}
+
+#[derive(Clone, Copy)]
+enum ContentKind {
+    Message,
+    ToolIo,
+}
+
+/// The known fields, current names and deprecated aliases alike.
+fn slot(name: &str) -> Option<Slot> {
+    use ContentKind::{Message, ToolIo};
+    Some(match name {
+        "gen_ai.operation.name" => Slot::Operation,
+        "gen_ai.provider.name" | "gen_ai.system" => Slot::Provider,
+        "gen_ai.request.model" => Slot::RequestModel,
+        "gen_ai.response.model" => Slot::ResponseModel,
+        "gen_ai.response.id" => Slot::Named("response_id"),
+        "gen_ai.response.finish_reasons" => Slot::FinishReasons,
+        "gen_ai.usage.input_tokens" | "gen_ai.usage.prompt_tokens" => Slot::Usage("input_tokens"),
+        "gen_ai.usage.output_tokens" | "gen_ai.usage.completion_tokens" => {
+            Slot::Usage("output_tokens")
+        }
+        "gen_ai.usage.cache_read.input_tokens"
+        | "gen_ai.usage.cache_read_input_tokens"
+        | "gen_ai.usage.input_tokens.cached" => Slot::Usage("cached_tokens"),
+        "gen_ai.usage.cache_creation.input_tokens"
+        | "gen_ai.usage.cache_creation_input_tokens"
+        | "gen_ai.usage.input_tokens.cache_write" => Slot::Usage("cache_write"),
+        "gen_ai.usage.reasoning.output_tokens" | "gen_ai.usage.reasoning_tokens" => {
+            Slot::Usage("reasoning_tokens")
+        }
+        "gen_ai.usage.total_tokens" => Slot::Usage("total_tokens"),
+        "gen_ai.usage.cost" => Slot::ReportedCost,
+        "gen_ai.input.messages" | "gen_ai.prompt" => Slot::Content("input_messages", Message),
+        "gen_ai.output.messages" | "gen_ai.completion" => Slot::Content("output_messages", Message),
+        "gen_ai.system_instructions" => Slot::Content("system_instructions", Message),
+        "gen_ai.tool.call.arguments" => Slot::Content("arguments", ToolIo),
+        "gen_ai.tool.call.result" => Slot::Content("result", ToolIo),
+        "gen_ai.tool.name" => Slot::Named("name"),
+        "gen_ai.tool.call.id" => Slot::Named("call_id"),
+        "gen_ai.tool.type" => Slot::Named("tool_type"),
+        "gen_ai.tool.description" => Slot::Named("tool_description"),
+        "gen_ai.agent.name" => Slot::Named("agent_name"),
+        "gen_ai.agent.id" => Slot::Named("agent_id"),
+        "gen_ai.agent.description" => Slot::Named("agent_description"),
+        "gen_ai.conversation.id" => Slot::Named("conversation_id"),
+        "gen_ai.data_source.id" => Slot::Named("data_source_id"),
+        "gen_ai.output.type" => Slot::Named("output_type"),
+        "error.type" | "gen_ai.tool.error.type" => Slot::Named("error_type"),
+        "otel.status_code" => Slot::Named("status"),
+        "gen_ai.tool.call.outcome" => Slot::Named("tool_outcome"),
+        "rig.provider_request_id" => Slot::Named("provider_request_id"),
+        "server.address" => Slot::Server("address"),
+        "server.port" => Slot::Server("port"),
+        "otel.name" | "otel.kind" => Slot::Dropped,
+        "gen_ai.guardrail.name" => Slot::Guardrail("guardrail"),
+        "gen_ai.guardrail.id" => Slot::Guardrail("guardrail_id"),
+        "gen_ai.guardrail.decision" | "gen_ai.guardrail.action" | "gen_ai.guardrail.outcome" => {
+            Slot::Guardrail("decision")
+        }
+        "gen_ai.guardrail.reason" => Slot::Guardrail("reason"),
+        _ => return None,
+    })
+}
+
+/// The entry type for an operation name.
+fn kind_of_operation(op: &str) -> Option<&'static str> {
+    Some(match op {
+        "chat" | "text_completion" | "generate_content" | "embeddings" | "completion"
+        | "embedding" | "create_response" => "llm_call",
+        "execute_tool" => "tool_call",
+        "invoke_agent" | "create_agent" => "agent_invocation",
+        "apply_guardrail" => "guardrail_decision",
+        "retrieval" => "context_assembly",
+        _ => return None,
+    })
+}
+
+/// Guardrail decisions that count as an intervention, and the flag verb and severity each
+/// records.
+fn intervention(decision: &str) -> Option<(&'static str, &'static str)> {
+    Some(match decision.to_ascii_lowercase().as_str() {
+        "block" | "blocked" | "deny" | "denied" | "reject" | "rejected" | "refuse" | "refused" => {
+            ("blocked", "critical")
+        }
+        "intervene" | "intervened" | "modify" | "modified" | "redact" | "redacted" | "mask"
+        | "masked" | "rewrite" | "rewritten" => ("redacted", "warning"),
+        "flag" | "flagged" | "warn" | "warned" | "warning" => ("flagged", "info"),
+        _ => return None,
+    })
+}
+
+/// Finish reasons arrive as a JSON array text, a debug-formatted list or a single string.
+fn finish_reasons(value: FieldValue) -> Value {
+    match value {
+        FieldValue::Str(s) => {
+            // Only a flat array of strings is taken as structure: a nested value from a
+            // provider (or a proxy) must not deepen the entry past what verifiers parse.
+            if let Ok(Value::Array(items)) = json::parse(&s)
+                && items.iter().all(|i| matches!(i, Value::String(_)))
+            {
+                return Value::Array(items);
+            }
+            let inner = s.trim().trim_start_matches('[').trim_end_matches(']');
+            Value::Array(
+                inner
+                    .split(',')
+                    .map(|p| p.trim().trim_matches('"'))
+                    .filter(|p| !p.is_empty())
+                    .map(Value::from)
+                    .collect(),
+            )
+        }
+        FieldValue::Json(v @ Value::Array(_)) => v,
+        other => Value::Array(vec![other.into_value()]),
+    }
+}
+
+/// Whether a field that is not mapped by name still holds prompt or response text, and so falls
+/// under the messages capture mode rather than `attributes`: the indexed names of older
+/// instrumentations (`gen_ai.prompt.0.content`, `gen_ai.completion.0.content`) and any
+/// `*.content`, `*.messages` or `*.message` field, and an event's formatted `message`.
+fn is_message_content(name: &str) -> bool {
+    name == "message"
+        || name.starts_with("gen_ai.prompt.")
+        || name.starts_with("gen_ai.completion.")
+        || name.ends_with(".content")
+        || name.ends_with(".messages")
+        || name.ends_with(".message")
+}
+
+/// Takes the GenAI content fields (prompts, responses, tool input/output) out of a decision
+/// span's fields, with the capture mode each falls under: a decision span that also carries
+/// them must not keep what the same fields on a GenAI span would not.
+pub(crate) fn take_decision_content(
+    fields: &mut Fields,
+    capture: &GenAiCapture,
+) -> Vec<ContentField> {
+    let mut content = Vec::new();
+    fields.retain(|(name, value)| {
+        if !name.starts_with(PREFIX) {
+            return true;
+        }
+        let mode = match slot(name) {
+            Some(Slot::Content(_, ContentKind::ToolIo)) => capture.tool_io_mode(),
+            Some(Slot::Content(_, ContentKind::Message)) => capture.messages_mode(),
+            None if is_message_content(name) => capture.messages_mode(),
+            _ => return true,
+        };
+        content.push(ContentField {
+            key: name,
+            value: value.clone().into_value(),
+            mode,
+        });
+        false
+    });
+    content
+}
+
+/// Whether a `server.*` value is a bare endpoint (a host name or IP address, a port number)
+/// that can be kept unscanned.
+fn plain_endpoint(key: &str, value: &FieldValue) -> bool {
+    match (key, value) {
+        ("port", FieldValue::I64(n)) => (0..=65_535).contains(n),
+        ("port", FieldValue::U64(n)) => *n <= 65_535,
+        ("address", FieldValue::Str(s)) => {
+            !s.is_empty()
+                && s.len() <= 255
+                && s.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                })
+        }
+        _ => false,
+    }
+}
+
+/// A token count from a field, accepting integers, integral floats and digit strings.
+fn token_count(value: &FieldValue) -> Option<u64> {
+    match value {
+        FieldValue::U64(n) => Some(*n),
+        FieldValue::I64(n) => u64::try_from(*n).ok(),
+        FieldValue::U128(n) => u64::try_from(*n).ok(),
+        FieldValue::I128(n) => u64::try_from(*n).ok(),
+        FieldValue::F64(f) if f.fract() == 0.0 && *f >= 0.0 && *f < 1.8e19 => Some(*f as u64),
+        FieldValue::Str(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Maps the accumulated fields of a GenAI span (or one event) to an entry.
+pub(crate) fn map(
+    span_name: &str,
+    spans: SpanIds,
+    fields: Fields,
+    duration: Option<Duration>,
+    capture: &GenAiCapture,
+) -> Mapped {
+    let mut operation: Option<String> = None;
+    let mut provider: Option<Value> = None;
+    let mut request_model: Option<String> = None;
+    let mut response_model: Option<String> = None;
+    let mut usage: Vec<(&'static str, Value)> = Vec::new();
+    let mut tokens: Vec<(&'static str, u64)> = Vec::new();
+    let mut bad_tokens: Vec<&'static str> = Vec::new();
+    let mut named: Vec<(&'static str, Value)> = Vec::new();
+    let mut guardrail: Vec<(&'static str, Value)> = Vec::new();
+    let mut content: Vec<ContentField> = Vec::new();
+    let mut attributes: Vec<(String, Value)> = Vec::new();
+    let mut reported_cost: Option<Value> = None;
+    let mut server: Vec<(&'static str, Value)> = Vec::new();
+
+    // Later values of a field replace earlier ones (a span may record a field twice).
+    fn set<K: PartialEq>(list: &mut Vec<(K, Value)>, key: K, value: Value) {
+        match list.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => list.push((key, value)),
+        }
+    }
+
+    for (name, value) in fields {
+        let text = |v: &FieldValue| match v {
+            FieldValue::Str(s) => s.clone(),
+            other => other.clone().into_value().to_string(),
+        };
+        match slot(name) {
+            Some(Slot::Operation) => operation = Some(text(&value)),
+            Some(Slot::Provider) => provider = Some(value.into_value()),
+            Some(Slot::RequestModel) => request_model = Some(text(&value)),
+            Some(Slot::ResponseModel) => response_model = Some(text(&value)),
+            Some(Slot::Usage(key)) => {
+                tokens.retain(|(k, _)| *k != key);
+                bad_tokens.retain(|k| *k != key);
+                if let Some(n) = token_count(&value) {
+                    tokens.push((key, n));
+                    set(&mut usage, key, Value::from(n));
+                } else {
+                    bad_tokens.push(key);
+                    set(&mut usage, key, value.into_value());
+                }
+            }
+            Some(Slot::Content(key, kind)) => {
+                let mode = match kind {
+                    ContentKind::Message => capture.messages_mode(),
+                    ContentKind::ToolIo => capture.tool_io_mode(),
+                };
+                content.retain(|c| c.key != key);
+                content.push(ContentField {
+                    key,
+                    value: value.into_value(),
+                    mode,
+                });
+            }
+            Some(Slot::Named(key)) => set(&mut named, key, value.into_value()),
+            Some(Slot::FinishReasons) => set(&mut named, "finish_reasons", finish_reasons(value)),
+            Some(Slot::Guardrail(key)) => set(&mut guardrail, key, value.into_value()),
+            Some(Slot::ReportedCost) => reported_cost = Some(value.into_value()),
+            Some(Slot::Server(key)) if plain_endpoint(key, &value) => {
+                set(&mut server, key, value.into_value())
+            }
+            // An endpoint with more than a host or a port in it (credentials in a URL, say) is
+            // an ordinary field: it goes through redaction.
+            Some(Slot::Server(_)) => set(&mut attributes, name.to_owned(), value.into_value()),
+            Some(Slot::Dropped) => {}
+            None if is_message_content(name) => {
+                content.retain(|c| c.key != name);
+                content.push(ContentField {
+                    key: name,
+                    value: value.into_value(),
+                    mode: capture.messages_mode(),
+                });
+            }
+            None => set(&mut attributes, name.to_owned(), value.into_value()),
+        }
+    }
+
+    let has_guardrail_fields = !guardrail.is_empty()
+        || attributes
+            .iter()
+            .any(|(k, _)| k.starts_with("gen_ai.guardrail."));
+    let kind = operation
+        .as_deref()
+        .and_then(kind_of_operation)
+        .or_else(|| kind_of_operation(span_name))
+        .unwrap_or(if has_guardrail_fields {
+            "guardrail_decision"
+        } else if named.iter().any(|(k, _)| *k == "name") {
+            "tool_call"
+        } else {
+            "llm_call"
+        });
+
+    let mut out: Vec<(String, Value)> = Vec::new();
+    let mut put = |k: &str, v: Value| out.push((k.to_owned(), v));
+    put("source", Value::from("gen_ai"));
+    put(
+        "operation",
+        operation.clone().map_or(Value::Null, Value::from),
+    );
+    put("span", Value::from(span_name));
+    if let Some(id) = spans.span {
+        put("span_id", Value::from(id));
+    }
+    if let Some(parent) = spans.parent {
+        put("parent_span_id", Value::from(parent));
+    }
+    if let Some(p) = provider {
+        put("provider", p);
+    }
+    let model = response_model.clone().or_else(|| request_model.clone());
+    if let Some(m) = &model {
+        put("model", Value::from(m.as_str()));
+    }
+    if let Some(m) = &request_model {
+        put("request_model", Value::from(m.as_str()));
+    }
+    if let Some(m) = &response_model {
+        put("response_model", Value::from(m.as_str()));
+    }
+    for (k, v) in named {
+        put(k, v);
+    }
+    if !usage.is_empty() {
+        put(
+            "usage",
+            Value::Object(usage.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()),
+        );
+    }
+    if kind == "llm_call" {
+        let (cost, basis) = if let Some(bad) = bad_tokens.first() {
+            unpriced_cost(
+                capture.prices(),
+                format!("usage.{bad} is not a token count"),
+            )
+        } else {
+            cost_of(model.as_deref(), &tokens, reported_cost, capture.prices())
+        };
+        put("cost", cost);
+        put("cost_basis", basis);
+    } else if let Some(c) = reported_cost {
+        put("cost", c);
+    }
+    if let Some(d) = duration {
+        put("latency_ms", Value::from(d.as_micros() as f64 / 1000.0));
+    }
+    let guardrail_flag = guardrail_flag(&guardrail);
+    for (k, v) in guardrail {
+        put(k, v);
+    }
+    if !attributes.is_empty() {
+        put("attributes", Value::Object(attributes));
+    }
+    put("semconv", Value::from(SEMCONV_VERSION));
+    let unscanned = if server.is_empty() {
+        Vec::new()
+    } else {
+        let server = server.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        vec![("server".to_owned(), Value::Object(server))]
+    };
+    Mapped {
+        kind,
+        fields: out,
+        content,
+        unscanned,
+        guardrail_flag,
+    }
+}
+
+/// The flag a guardrail's intervention chains after its entry.
+fn guardrail_flag(guardrail: &[(&'static str, Value)]) -> Option<Vec<(String, Value)>> {
+    let get = |key: &str| {
+        guardrail
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.as_str())
+    };
+    let decision = get("decision")?;
+    let (verb, severity) = intervention(decision)?;
+    let name = get("guardrail")
+        .or(get("guardrail_id"))
+        .unwrap_or("guardrail");
+    let mut reason = format!("guardrail {name} {decision}");
+    if let Some(why) = get("reason") {
+        reason.push_str(": ");
+        reason.push_str(why);
+    }
+    Some(vec![
+        ("reason".into(), Value::from(reason)),
+        ("action".into(), Value::from(verb)),
+        ("severity".into(), Value::from(severity)),
+        ("data".into(), Value::Array(vec![Value::from(name)])),
+        ("source".into(), Value::from("gen_ai.guardrail")),
+    ])
+}
+
+/// What an entry records for a content field after redaction, per its mode: `None` when the
+/// field is left out.
+pub(crate) fn captured_content(
+    mode: ContentCapture,
+    redacted: Value,
+    capture: &GenAiCapture,
+) -> Option<Value> {
+    match mode {
+        ContentCapture::None => None,
+        ContentCapture::Redacted | ContentCapture::Full => Some(redacted),
+        ContentCapture::Digest => {
+            let text: Cow<'_, str> = match &redacted {
+                Value::String(s) => Cow::Borrowed(s),
+                other => Cow::Owned(json::to_canonical(other)),
+            };
+            let digest = capture.content_digest(&text)?;
+            Some(Value::Object(vec![
+                ("blake3_keyed".into(), Value::from(digest)),
+                ("bytes".into(), Value::from(text.len() as u64)),
+            ]))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SigningKey;
+
+    fn s(v: &str) -> FieldValue {
+        FieldValue::Str(v.to_owned())
+    }
+
+    /// Maps fields with the default capture, as a span without ids or duration.
+    fn mapped(name: &str, fields: Fields) -> Mapped {
+        map(
+            name,
+            SpanIds::default(),
+            fields,
+            None,
+            &GenAiCapture::default(),
+        )
+    }
+
+    fn get<'a>(m: &'a Mapped, key: &str) -> Option<&'a Value> {
+        m.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    fn chat_fields() -> Fields {
+        vec![
+            ("gen_ai.operation.name", s("chat")),
+            ("gen_ai.provider.name", s("openai")),
+            ("gen_ai.request.model", s("gpt-4o-mini")),
+            ("gen_ai.response.model", s("gpt-4o-mini-2024-07-18")),
+            ("gen_ai.response.id", s("chatcmpl-1")),
+            ("gen_ai.response.finish_reasons", s("[\"stop\"]")),
+            ("gen_ai.usage.input_tokens", FieldValue::U64(1_200)),
+            ("gen_ai.usage.output_tokens", FieldValue::I64(300)),
+            ("gen_ai.usage.cache_read.input_tokens", FieldValue::U64(200)),
+            ("gen_ai.usage.reasoning.output_tokens", FieldValue::U64(20)),
+            ("gen_ai.request.temperature", FieldValue::F64(0.2)),
+            ("server.address", s("127.0.0.1")),
+            ("server.port", FieldValue::I64(8080)),
+            ("otel.name", s("chat gpt-4o-mini")),
+            ("otel.status_code", s("ok")),
+        ]
+    }
+
+    #[test]
+    fn a_chat_span_maps_to_a_priced_llm_call() {
+        let m = map(
+            "chat",
+            SpanIds::default(),
+            chat_fields(),
+            Some(Duration::from_micros(12_500)),
+            &GenAiCapture::default(),
+        );
+        assert_eq!(m.kind, "llm_call");
+        assert_eq!(get(&m, "provider"), Some(&Value::from("openai")));
+        assert_eq!(
+            get(&m, "model"),
+            Some(&Value::from("gpt-4o-mini-2024-07-18"))
+        );
+        assert_eq!(get(&m, "request_model"), Some(&Value::from("gpt-4o-mini")));
+        assert_eq!(get(&m, "response_id"), Some(&Value::from("chatcmpl-1")));
+        assert_eq!(
+            get(&m, "finish_reasons"),
+            Some(&Value::Array(vec![Value::from("stop")]))
+        );
+        assert_eq!(
+            json::to_canonical(get(&m, "usage").unwrap()),
+            r#"{"cached_tokens":200,"input_tokens":1200,"output_tokens":300,"reasoning_tokens":20}"#
+        );
+        // 1000 × 0.15 + 200 × 0.075 + 300 × 0.6 per million
+        assert_eq!(get(&m, "cost"), Some(&Value::from("0.000345 USD")));
+        assert_eq!(
+            json::to_canonical(get(&m, "cost_basis").unwrap()),
+            r#"{"notes":["gpt-4o-mini-2024-07-18 is not in the table: priced as gpt-4o-mini (provider prefix, version or date removed)"],"priced_as":"gpt-4o-mini","prices":"2026-08-02","source":"price_table"}"#
+        );
+        assert_eq!(get(&m, "latency_ms"), Some(&Value::from(12.5)));
+        assert_eq!(
+            json::to_canonical(get(&m, "attributes").unwrap()),
+            r#"{"gen_ai.request.temperature":0.2}"#
+        );
+        assert_eq!(get(&m, "status"), Some(&Value::from("ok")));
+        assert_eq!(
+            json::to_canonical(&Value::Object(m.unscanned.clone())),
+            r#"{"server":{"address":"127.0.0.1","port":8080}}"#
+        );
+        assert_eq!(get(&m, "semconv"), Some(&Value::from(SEMCONV_VERSION)));
+        assert!(m.guardrail_flag.is_none());
+    }
+
+    #[test]
+    fn deprecated_names_are_aliases() {
+        let fields = vec![
+            ("gen_ai.system", s("openai")),
+            ("gen_ai.request.model", s("gpt-4o")),
+            ("gen_ai.usage.prompt_tokens", FieldValue::U64(1_000)),
+            ("gen_ai.usage.completion_tokens", FieldValue::U64(500)),
+            ("gen_ai.prompt", s("hello")),
+            ("gen_ai.completion", s("hi")),
+        ];
+        let m = mapped("openai.chat", fields);
+        // No operation name: a model call is inferred.
+        assert_eq!(m.kind, "llm_call");
+        assert_eq!(get(&m, "provider"), Some(&Value::from("openai")));
+        assert_eq!(get(&m, "cost"), Some(&Value::from("0.0075 USD")));
+        let keys: Vec<_> = m.content.iter().map(|c| c.key).collect();
+        assert_eq!(keys, ["input_messages", "output_messages"]);
+        assert!(m.content.iter().all(|c| c.mode == ContentCapture::None));
+    }
+
+    #[test]
+    fn unknown_models_and_missing_usage_cost_null_with_a_reason() {
+        let fields = vec![
+            ("gen_ai.operation.name", s("chat")),
+            ("gen_ai.request.model", s("in-house-llm-7b")),
+            ("gen_ai.usage.input_tokens", FieldValue::U64(10)),
+        ];
+        let m = mapped("chat", fields);
+        assert_eq!(get(&m, "cost"), Some(&Value::Null));
+        let reason = get(&m, "cost_basis").unwrap().get("reason").unwrap();
+        assert_eq!(
+            reason.as_str(),
+            Some("model \"in-house-llm-7b\" is not in price table 2026-08-02")
+        );
+        let no_usage = vec![
+            ("gen_ai.operation.name", s("chat")),
+            ("gen_ai.request.model", s("gpt-4o")),
+        ];
+        let m = mapped("chat", no_usage);
+        let reason = get(&m, "cost_basis").unwrap().get("reason").unwrap();
+        assert_eq!(reason.as_str(), Some("the call reported no token usage"));
+    }
+
+    #[test]
+    fn a_reported_cost_wins_over_the_table() {
+        let mut fields = chat_fields();
+        fields.push(("gen_ai.usage.cost", FieldValue::F64(0.0123)));
+        let m = mapped("chat", fields);
+        assert_eq!(get(&m, "cost"), Some(&Value::from("0.0123 USD")));
+    }
+
+    #[test]
+    fn operations_map_to_entry_types() {
+        for (op, kind) in [
+            ("chat", "llm_call"),
+            ("text_completion", "llm_call"),
+            ("generate_content", "llm_call"),
+            ("embeddings", "llm_call"),
+            ("execute_tool", "tool_call"),
+            ("invoke_agent", "agent_invocation"),
+            ("create_agent", "agent_invocation"),
+            ("apply_guardrail", "guardrail_decision"),
+            ("retrieval", "context_assembly"),
+        ] {
+            let m = mapped("span", vec![("gen_ai.operation.name", s(op))]);
+            assert_eq!(m.kind, kind, "{op}");
+        }
+    }
+
+    #[test]
+    fn tool_calls_keep_name_id_and_content_fields() {
+        let fields = vec![
+            ("gen_ai.operation.name", s("execute_tool")),
+            ("gen_ai.tool.name", s("get_weather")),
+            ("gen_ai.tool.call.id", s("call_1")),
+            ("gen_ai.tool.call.arguments", s(r#"{"city":"Paris"}"#)),
+            ("gen_ai.tool.call.result", s("18C")),
+            ("gen_ai.tool.custom_thing", FieldValue::Bool(true)),
+        ];
+        let m = mapped("execute_tool", fields);
+        assert_eq!(m.kind, "tool_call");
+        assert_eq!(get(&m, "name"), Some(&Value::from("get_weather")));
+        assert_eq!(get(&m, "call_id"), Some(&Value::from("call_1")));
+        assert!(get(&m, "cost").is_none());
+        let modes: Vec<_> = m.content.iter().map(|c| (c.key, c.mode)).collect();
+        assert_eq!(
+            modes,
+            [
+                ("arguments", ContentCapture::Full),
+                ("result", ContentCapture::Full)
+            ]
+        );
+        assert_eq!(
+            json::to_canonical(get(&m, "attributes").unwrap()),
+            r#"{"gen_ai.tool.custom_thing":true}"#
+        );
+    }
+
+    #[test]
+    fn guardrail_interventions_raise_a_flag() {
+        let fields = vec![
+            ("gen_ai.operation.name", s("apply_guardrail")),
+            ("gen_ai.guardrail.name", s("pii-shield")),
+            ("gen_ai.guardrail.decision", s("blocked")),
+            ("gen_ai.guardrail.reason", s("account number in prompt")),
+        ];
+        let m = mapped("guardrail", fields);
+        assert_eq!(m.kind, "guardrail_decision");
+        assert_eq!(get(&m, "guardrail"), Some(&Value::from("pii-shield")));
+        let flag = Value::Object(m.guardrail_flag.unwrap());
+        assert_eq!(
+            json::to_canonical(&flag),
+            r#"{"action":"blocked","data":["pii-shield"],"reason":"guardrail pii-shield blocked: account number in prompt","severity":"critical","source":"gen_ai.guardrail"}"#
+        );
+        let allowed = vec![
+            ("gen_ai.guardrail.name", s("pii-shield")),
+            ("gen_ai.guardrail.decision", s("allow")),
+        ];
+        let m = mapped("check", allowed);
+        assert_eq!(m.kind, "guardrail_decision");
+        assert!(m.guardrail_flag.is_none());
+    }
+
+    #[test]
+    fn digests_are_keyed_and_modes_shape_content() {
+        let plain = GenAiCapture::default();
+        assert_eq!(
+            captured_content(ContentCapture::Digest, Value::from("x"), &plain),
+            None,
+            "no key, no digest"
+        );
+        let a = GenAiCapture::default().digest_key(SigningKey::from_bytes("k1").unwrap());
+        let b = GenAiCapture::default().digest_key(SigningKey::from_bytes("k2").unwrap());
+        let da = captured_content(ContentCapture::Digest, Value::from("refund?"), &a).unwrap();
+        let db = captured_content(ContentCapture::Digest, Value::from("refund?"), &b).unwrap();
+        assert_ne!(da, db, "the key changes the digest");
+        assert_eq!(
+            da.get("blake3_keyed").and_then(Value::as_str),
+            a.content_digest("refund?").as_deref()
+        );
+        assert_eq!(da.get("bytes"), Some(&Value::from(7u64)));
+        // Unkeyed BLAKE3 of the text must not be what is stored.
+        let unkeyed = crate::chain::to_hex(blake3::hash(b"refund?").as_bytes());
+        assert_ne!(
+            da.get("blake3_keyed").and_then(Value::as_str),
+            Some(unkeyed.as_str())
+        );
+        assert_eq!(
+            captured_content(ContentCapture::None, Value::from("x"), &a),
+            None
+        );
+        assert_eq!(
+            captured_content(ContentCapture::Full, Value::from("x"), &a),
+            Some(Value::from("x"))
+        );
+        assert_eq!(format!("{a:?}").matches("redacted").count(), 1);
+    }
+}
