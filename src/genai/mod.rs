@@ -47,8 +47,8 @@ pub use prices::{
 pub use proof::{ContentProof, prove_content};
 
 use crate::SigningKey;
-use crate::capture::{FieldValue, Fields};
 use crate::json::{self, Value};
+use crate::record::{FieldValue, Fields};
 
 /// The version of the OpenTelemetry semantic conventions for GenAI that the mapping follows,
 /// recorded in every entry made from a GenAI span (`semconv`).
