@@ -658,6 +658,15 @@ impl SealedEntry {
     }
 }
 
+/// Where an existing chain ends, so that appending continues it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainTip {
+    /// The seq the next entry gets.
+    pub next_seq: u64,
+    /// The hash of the last entry.
+    pub head: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,8 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use crate::chain::KeyError;
+use crate::chain::{HashAlg, KeyError};
+use crate::record::ChainedEntry;
 
 /// Everything that can go wrong when opening, writing to or reading an audit log. Messages name
 /// the file, line and seq where one is known, and never contain key material.
@@ -36,9 +37,26 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
-    /// The existing chain cannot be continued with this configuration (for example it is signed
-    /// and no key was given).
+    /// The existing chain cannot be continued with this configuration (for example it is an
+    /// export pack, not a log).
     Incompatible(String),
+    /// The existing chain uses another hash algorithm than the one configured.
+    HashAlgMismatch {
+        /// The log file (or the writer's description).
+        source_name: String,
+        /// The existing chain's hash algorithm.
+        chain: HashAlg,
+        /// The hash algorithm configured.
+        configured: HashAlg,
+    },
+    /// The existing chain is signed and no signing key is configured, or it is unsigned and a
+    /// key is configured (a key cannot be added midway).
+    SigningMismatch {
+        /// The log file (or the writer's description).
+        source_name: String,
+        /// Whether the existing chain is signed.
+        signed: bool,
+    },
     /// A signing key could not be loaded.
     Key(KeyError),
     /// The chain writer failed to persist entries; they are counted and the chain records the gap
@@ -50,6 +68,15 @@ pub enum Error {
     Timeout,
     /// A configuration value is invalid.
     Config(String),
+    /// Content capture `digest` is configured with no key to digest with (neither a digest key
+    /// nor a signing key to derive it from).
+    MissingDigestKey,
+    /// Segment retention shorter than the six months the EU AI Act requires
+    /// ([`MIN_RETENTION`](crate::writer::MIN_RETENTION)).
+    RetentionTooShort {
+        /// The retention asked for, in whole days.
+        days: u64,
+    },
     /// A pre-flight check refused an operation; the refusal is on the chain.
     Blocked {
         /// The operation refused (for example `llm_call`).
@@ -57,7 +84,7 @@ pub enum Error {
         /// The categories the policy blocks that were found (never the values).
         categories: Vec<String>,
         /// The `policy_flag` entry that records the refusal.
-        entry: crate::ChainedEntry,
+        entry: ChainedEntry,
     },
 }
 
@@ -93,11 +120,49 @@ impl fmt::Display for Error {
                 )
             }
             Error::Incompatible(s) => write!(f, "cannot continue the existing chain: {s}"),
+            Error::HashAlgMismatch {
+                source_name,
+                chain,
+                configured,
+            } => write!(
+                f,
+                "cannot continue the existing chain: {source_name} is a {} chain; it cannot \
+                 continue with {}",
+                chain.name(),
+                configured.name()
+            ),
+            Error::SigningMismatch {
+                source_name,
+                signed: true,
+            } => write!(
+                f,
+                "cannot continue the existing chain: {source_name} is signed; configure its \
+                 signing key to continue it"
+            ),
+            Error::SigningMismatch {
+                source_name,
+                signed: false,
+            } => write!(
+                f,
+                "cannot continue the existing chain: {source_name} is unsigned; a signing key \
+                 cannot be added midway"
+            ),
             Error::Key(e) => write!(f, "signing key: {e}"),
             Error::Write(s) => write!(f, "audit entries were not persisted: {s}"),
             Error::Closed => f.write_str("the audit log is shut down"),
             Error::Timeout => f.write_str("timed out waiting for the audit log"),
             Error::Config(s) => write!(f, "invalid audit configuration: {s}"),
+            Error::MissingDigestKey => f.write_str(
+                "invalid audit configuration: content capture `digest` needs a key: give \
+                 GenAiCapture::digest_key or a signing key (the digest key is then derived from \
+                 it)",
+            ),
+            Error::RetentionTooShort { days } => write!(
+                f,
+                "invalid audit configuration: retention of {days} days is shorter than the six \
+                 months (183 days) EU AI Act Art. 19(1) and 26(6) require for high-risk system \
+                 logs"
+            ),
             Error::Blocked {
                 operation,
                 categories,
@@ -125,5 +190,57 @@ impl std::error::Error for Error {
 impl From<KeyError> for Error {
     fn from(e: KeyError) -> Error {
         Error::Key(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The structured variants read as the messages they replaced did.
+    #[test]
+    fn structured_variants_keep_their_messages() {
+        let cases = [
+            (
+                Error::HashAlgMismatch {
+                    source_name: "a.jsonl".into(),
+                    chain: HashAlg::Blake3,
+                    configured: HashAlg::Sha256,
+                },
+                "cannot continue the existing chain: a.jsonl is a blake3 chain; it cannot \
+                 continue with sha256",
+            ),
+            (
+                Error::SigningMismatch {
+                    source_name: "a.jsonl".into(),
+                    signed: true,
+                },
+                "cannot continue the existing chain: a.jsonl is signed; configure its signing \
+                 key to continue it",
+            ),
+            (
+                Error::SigningMismatch {
+                    source_name: "a.jsonl".into(),
+                    signed: false,
+                },
+                "cannot continue the existing chain: a.jsonl is unsigned; a signing key cannot \
+                 be added midway",
+            ),
+            (
+                Error::MissingDigestKey,
+                "invalid audit configuration: content capture `digest` needs a key: give \
+                 GenAiCapture::digest_key or a signing key (the digest key is then derived \
+                 from it)",
+            ),
+            (
+                Error::RetentionTooShort { days: 30 },
+                "invalid audit configuration: retention of 30 days is shorter than the six \
+                 months (183 days) EU AI Act Art. 19(1) and 26(6) require for high-risk \
+                 system logs",
+            ),
+        ];
+        for (err, message) in cases {
+            assert_eq!(err.to_string(), message);
+        }
     }
 }

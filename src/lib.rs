@@ -43,16 +43,18 @@
 
 #![warn(missing_docs)]
 
-pub mod capture;
+mod capture;
 pub mod chain;
 mod error;
 pub mod export;
 pub mod genai;
 pub mod json;
 mod macros;
+mod queue;
+mod record;
 pub mod redact;
-pub mod sequencer;
-pub mod time;
+mod sequencer;
+mod time;
 pub mod verify;
 pub mod writer;
 
@@ -60,14 +62,25 @@ pub mod writer;
 #[doc(hidden)]
 pub mod cli;
 
+#[doc(inline)]
 pub use capture::{
-    AuditGuard, AuditHandle, AuditLayer, AuditLayerBuilder, FlagAction, Preflight, QueueFullPolicy,
-    RiskTier, Severity, ShutdownReport, Status,
+    AuditGuard, AuditHandle, AuditLayer, AuditLayerBuilder, FlagAction, Preflight, RiskTier,
+    ShutdownReport, Status,
 };
-pub use chain::{HashAlg, RenderedEntry, SealedEntry, SigningKey};
+#[doc(inline)]
+pub use chain::{ChainTip, HashAlg, RenderedEntry, SealedEntry, SigningKey};
+#[doc(inline)]
 pub use error::Error;
-pub use sequencer::{ChainedEntry, SyncPolicy};
-pub use writer::{ChainTip, ChainWriter, JsonlFileWriter, MemoryWriter};
+#[doc(inline)]
+pub use queue::QueueFullPolicy;
+#[doc(inline)]
+pub use record::ChainedEntry;
+#[doc(inline)]
+pub use redact::Severity;
+#[doc(inline)]
+pub use sequencer::SyncPolicy;
+#[doc(inline)]
+pub use writer::{ChainWriter, JsonlFileWriter, MemoryWriter};
 
 #[doc(hidden)]
 pub use tracing as __tracing;

@@ -229,7 +229,7 @@ fn digest_mode_without_any_key_is_refused_at_build() {
         .err()
         .expect("digest without a key must be refused");
     assert!(
-        matches!(&err, Error::Config(m) if m.contains("digest")),
+        matches!(err, Error::MissingDigestKey) && err.to_string().contains("digest"),
         "{err}"
     );
     // With an explicit digest key and no signing key it works.

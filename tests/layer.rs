@@ -403,6 +403,10 @@ fn signed_logs_verify_only_with_their_key_and_keep_needing_it() {
     assert!(!verify_path(&path, &with("k-2")).unwrap().ok());
     // Continuing a signed chain without its key, or with another key, is refused.
     let err = AuditLayer::builder().path(&path).build().err().unwrap();
+    assert!(
+        matches!(err, Error::SigningMismatch { signed: true, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("is signed"), "{err}");
     let err = AuditLayer::builder()
         .path(&path)
@@ -539,6 +543,17 @@ fn blake3_chains_declare_their_hash_and_verify() {
         .build()
         .err()
         .unwrap();
+    assert!(
+        matches!(
+            err,
+            Error::HashAlgMismatch {
+                chain: HashAlg::Blake3,
+                configured: HashAlg::Sha256,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("blake3 chain"), "{err}");
     drop(AuditLayer::builder().path(&path).build().unwrap());
     let es = entries(&path);

@@ -206,7 +206,8 @@ fn retention_deletes_whole_sealed_segments_and_records_them() {
         .retain_for(std::time::Duration::from_secs(86_400))
         .unwrap_err();
     assert!(
-        matches!(err, Error::Config(_)) && err.to_string().contains("six months"),
+        matches!(err, Error::RetentionTooShort { days: 1 })
+            && err.to_string().contains("six months"),
         "{err}"
     );
 }

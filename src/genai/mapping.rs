@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::cost::{cost_of, unpriced_cost};
 use super::{ContentCapture, GenAiCapture, SEMCONV_VERSION, SpanIds};
-use crate::capture::{FieldValue, Fields};
 use crate::json::{self, Value};
+use crate::record::{FieldValue, Fields};
 
 /// The prefix that marks a GenAI field.
 const PREFIX: &str = "gen_ai.";

@@ -1,13 +1,14 @@
 //! Persistence: the [`ChainWriter`] trait and the writers that ship with the crate.
 //!
-//! The sequencer hands a writer sealed entries one by one ([`ChainWriter::append`]) and then
-//! closes each batch with [`ChainWriter::commit`]. A commit is all or nothing: when it fails the
-//! store must be as it was after the previous successful commit, so that the sequencer can roll
-//! its head back, count the lost entries and record the gap on the chain when it continues.
+//! The sequencer hands a writer sealed entries one by one, with their lines already rendered
+//! ([`ChainWriter::append_rendered`]), and then closes each batch with [`ChainWriter::commit`].
+//! A commit is all or nothing: when it fails the store must be as it was after the previous
+//! successful commit, so that the sequencer can roll its head back, count the lost entries and
+//! record the gap on the chain when it continues.
 
 use std::io;
 
-use crate::chain::{HashAlg, RenderedEntry, SealedEntry, SigningKey};
+use crate::chain::{ChainTip, HashAlg, RenderedEntry, SealedEntry, SigningKey};
 use crate::error::Error;
 
 mod jsonl;
@@ -18,15 +19,6 @@ pub use jsonl::{JsonlFileWriter, RepairOutcome, repair};
 pub use memory::{MemoryLog, MemoryWriter};
 pub(crate) use segmented::list_segments;
 pub use segmented::{MIN_RETENTION, Retention, SegmentedWriter};
-
-/// Where an existing chain ends, so that appending continues it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChainTip {
-    /// The seq the next entry gets.
-    pub next_seq: u64,
-    /// The hash of the last entry.
-    pub head: String,
-}
 
 /// What a store already holds when the sequencer opens it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -97,11 +97,9 @@ impl SegmentedWriter {
     /// than [`MIN_RETENTION`] (six months, EU AI Act Art. 19(1)/26(6)).
     pub fn retain_for(mut self, age: Duration) -> Result<Self, Error> {
         if age < MIN_RETENTION {
-            return Err(Error::Config(format!(
-                "retention of {} days is shorter than the six months (183 days) EU AI Act \
-                 Art. 19(1) and 26(6) require for high-risk system logs",
-                age.as_secs() / 86_400
-            )));
+            return Err(Error::RetentionTooShort {
+                days: age.as_secs() / 86_400,
+            });
         }
         self.retention = Retention::KeepFor(age);
         Ok(self)

@@ -7,22 +7,27 @@
 //! A failed commit rolls the head back to the last committed entry; the lost entries are
 //! counted, reported, and recorded by a `gap` entry when the chain continues.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
-use crate::capture::{FieldValue, Fields, Shared};
-use crate::chain::{self, HashAlg, Hex64, Sealer, SigningKey};
+use crate::chain::{self, ChainTip, HashAlg, Hex64, Sealer, SigningKey};
 use crate::error::Error;
 use crate::genai::{self, GenAiCapture};
 use crate::json::Value;
-use crate::redact::{Action, Redactor, Report};
+use crate::queue::{LogState, Msg, Queue, Reply, TipReply};
+use crate::record::{ChainedEntry, FieldValue};
+use crate::redact::{Redactor, Report};
 use crate::time;
-use crate::writer::{ChainTip, ChainWriter, Durability};
+use crate::writer::{ChainWriter, Durability};
+
+mod payload;
+#[cfg(test)]
+mod tests;
+
+use payload::{CallTotals, Payload, auto_flags};
 
 /// Most entries sealed into one batch before it is committed even if more are queued, which
 /// bounds the writer's buffer and the latency of the first entry in a burst.
@@ -52,139 +57,10 @@ pub enum SyncPolicy {
     OnFlush,
 }
 
-/// The seq and hash of an entry, once it is committed to the writer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChainedEntry {
-    /// Its position in the chain.
-    pub seq: u64,
-    /// Its hash.
-    pub hash: String,
-    /// The decision it belongs to, if any.
-    pub decision_id: Option<String>,
-}
-
-pub(crate) type Reply = Sender<Result<ChainedEntry, Error>>;
-
-/// What callers send to the sequencer.
-pub(crate) enum Msg {
-    DecisionOpen {
-        span: u64,
-        parent: Option<u64>,
-        fields: Fields,
-    },
-    DecisionRecord {
-        span: u64,
-        fields: Fields,
-    },
-    DecisionOutcome {
-        span: u64,
-        field: &'static str,
-        value: FieldValue,
-    },
-    DecisionClose {
-        span: u64,
-        duration: Duration,
-    },
-    Event {
-        kind: Cow<'static, str>,
-        decision: Option<u64>,
-        fields: Fields,
-        reply: Option<Reply>,
-    },
-    /// A GenAI span (with its duration) or event, its fields gathered over its life.
-    GenAi {
-        name: &'static str,
-        spans: genai::SpanIds,
-        decision: Option<u64>,
-        fields: Fields,
-        duration: Option<Duration>,
-    },
-    Flush(Sender<Result<ChainTip, Error>>),
-    Shutdown(Sender<Result<ChainTip, Error>>),
-}
-
 struct OpenDecision {
     id: String,
     outcome: Vec<(&'static str, FieldValue)>,
     calls: CallTotals,
-}
-
-/// What the model calls of one decision added up to, for its `decision_end`.
-#[derive(Default)]
-struct CallTotals {
-    llm_calls: u64,
-    input_tokens: u64,
-    output_tokens: u64,
-    /// Exact sums per currency, in first-seen order.
-    costs: Vec<(String, genai::Decimal)>,
-    /// Calls whose cost is unknown (`null`, absent, or not a plain decimal amount).
-    uncosted: u64,
-}
-
-impl CallTotals {
-    fn add(&mut self, payload: &[(String, Value)]) {
-        let get = |key: &str| payload.iter().find(|(k, _)| k == key).map(|(_, v)| v);
-        self.llm_calls += 1;
-        if let Some(usage) = get("usage") {
-            let count = |k: &str| usage.get(k).and_then(Value::as_u64).unwrap_or(0);
-            // Totals count input as the GenAI conventions do, cache writes included; explicit
-            // `llm_call!` events follow the reference, where `cache_write` is apart from input.
-            let from_gen_ai = get("source").and_then(Value::as_str) == Some("gen_ai");
-            let input = if from_gen_ai {
-                count("input_tokens")
-            } else {
-                count("input_tokens").saturating_add(count("cache_write"))
-            };
-            self.input_tokens = self.input_tokens.saturating_add(input);
-            self.output_tokens = self.output_tokens.saturating_add(count("output_tokens"));
-        }
-        let amount = get("cost")
-            .and_then(Value::as_str)
-            .and_then(|c| c.split_once(' '))
-            .and_then(|(amount, currency)| {
-                Some((genai::Decimal::parse(amount).ok()?, currency.to_owned()))
-            });
-        let Some((amount, currency)) = amount else {
-            self.uncosted += 1;
-            return;
-        };
-        match self.costs.iter_mut().find(|(c, _)| *c == currency) {
-            Some((_, sum)) => match sum.checked_add(amount) {
-                Some(total) => *sum = total,
-                None => self.uncosted += 1,
-            },
-            None => self.costs.push((currency, amount)),
-        }
-    }
-
-    /// The `decision_end` members: `llm_calls`, `usage`, `cost` (one `"<amount> <currency>"`,
-    /// or a list when calls were billed in several currencies) and `uncosted_calls`.
-    fn put_into(self, p: &mut Payload) {
-        if self.llm_calls == 0 {
-            return;
-        }
-        p.put("llm_calls", Value::from(self.llm_calls));
-        p.put(
-            "usage",
-            Value::Object(vec![
-                ("input_tokens".into(), Value::from(self.input_tokens)),
-                ("output_tokens".into(), Value::from(self.output_tokens)),
-            ]),
-        );
-        let mut costs: Vec<Value> = self
-            .costs
-            .iter()
-            .map(|(currency, sum)| Value::from(format!("{sum} {currency}")))
-            .collect();
-        match costs.len() {
-            0 => {}
-            1 => p.put("cost", costs.remove(0)),
-            _ => p.put("cost", Value::Array(costs)),
-        }
-        if self.uncosted > 0 {
-            p.put("uncosted_calls", Value::from(self.uncosted));
-        }
-    }
 }
 
 /// How payloads are redacted before they are hashed.
@@ -207,7 +83,10 @@ pub(crate) struct Sequencer {
     stamper: time::Stamper,
     alg: HashAlg,
     policy: SyncPolicy,
-    shared: Arc<Shared>,
+    /// Where records arrive from, with the drops and kept closes to chain.
+    queue: Arc<Queue>,
+    /// Where commits and losses are published.
+    log: Arc<LogState>,
     /// The committed tip.
     committed: ChainTip,
     /// The tip including the current, uncommitted batch.
@@ -247,7 +126,8 @@ impl Sequencer {
         key: Option<SigningKey>,
         alg: HashAlg,
         policy: SyncPolicy,
-        shared: Arc<Shared>,
+        queue: Arc<Queue>,
+        log: Arc<LogState>,
         tip: ChainTip,
         gen_ai: GenAiCapture,
     ) -> Result<Sequencer, Error> {
@@ -258,7 +138,8 @@ impl Sequencer {
             stamper: time::Stamper::default(),
             alg,
             policy,
-            shared,
+            queue,
+            log,
             committed: tip.clone(),
             working: tip,
             batch_entries: 0,
@@ -389,21 +270,10 @@ impl Sequencer {
                     );
                 }
                 if let Some(e) = r.retention_error {
-                    *self
-                        .shared
-                        .last_error
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner) = Some(format!("retention: {e}"));
+                    self.log.publish_error(format!("retention: {e}"));
                 }
             }
-            Err(e) => {
-                *self
-                    .shared
-                    .last_error
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) =
-                    Some(format!("rotation failed: {e}"));
-            }
+            Err(e) => self.log.publish_error(format!("rotation failed: {e}")),
         }
     }
 
@@ -464,36 +334,18 @@ impl Sequencer {
         (seq, hash)
     }
 
-    /// Chains the count of records that fail-open mode dropped while the queue was full.
     /// Seals the decision closes that found the queue full in fail-open mode. Called when the
     /// queue has run dry, so every record enqueued before a close has been sealed first.
     fn seal_kept_closes(&mut self) {
-        if !self.shared.closes_pending.swap(false, Ordering::SeqCst) {
-            return;
-        }
-        let closes = std::mem::take(
-            &mut *self
-                .shared
-                .closes_when_full
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
-        for (span, duration) in closes {
+        for (span, duration) in self.queue.take_kept_closes() {
             self.handle(Msg::DecisionClose { span, duration });
         }
     }
 
+    /// Chains the count of records that fail-open mode dropped while the queue was full.
     fn seal_dropped_gap(&mut self) {
-        // Read before swapping: this runs for every message, and a swap would take the cache
-        // line from the callers each time although records are nearly never dropped.
-        if self.shared.dropped_when_full.load(Ordering::Relaxed) == 0 {
-            return;
-        }
-        let dropped = self.shared.dropped_when_full.swap(0, Ordering::SeqCst);
+        let dropped = self.queue.take_dropped();
         if dropped > 0 {
-            self.shared
-                .dropped_total
-                .fetch_add(dropped, Ordering::Relaxed);
             let gap = Value::Object(vec![
                 ("dropped_entries".into(), Value::from(dropped)),
                 ("reason".into(), Value::from("queue full (fail-open mode)")),
@@ -523,9 +375,8 @@ impl Sequencer {
                 self.batch_system = 0;
                 self.batch_segment.clear();
                 self.committed = self.working.clone();
-                self.shared
-                    .committed_entries
-                    .fetch_add(self.batch_entries as u64, Ordering::Relaxed);
+                self.log
+                    .publish_commit(self.batch_entries as u64, &self.committed);
                 self.batch_entries = 0;
                 self.batch_has_gap = false;
                 if durability == Durability::Synced {
@@ -534,11 +385,6 @@ impl Sequencer {
                 } else {
                     self.unsynced = true;
                 }
-                *self
-                    .shared
-                    .head
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = self.committed.clone();
                 for (reply, entry) in replies {
                     let _ = reply.send(Ok(entry));
                 }
@@ -552,12 +398,7 @@ impl Sequencer {
                 // A new segment's opening entries must open it again.
                 self.pending_segment = std::mem::take(&mut self.batch_segment);
                 // The drop counts this batch would have chained go back to be chained later.
-                self.shared
-                    .dropped_when_full
-                    .fetch_add(self.batch_dropped, Ordering::SeqCst);
-                self.shared
-                    .dropped_total
-                    .fetch_sub(self.batch_dropped, Ordering::Relaxed);
+                self.queue.restore_dropped(self.batch_dropped);
                 self.batch_dropped = 0;
                 self.batch_system = 0;
                 self.lost_since_flush += user_entries;
@@ -566,14 +407,7 @@ impl Sequencer {
                     self.lost_error = message.clone();
                 }
                 self.lost += user_entries;
-                self.shared
-                    .lost_entries
-                    .fetch_add(user_entries, Ordering::Relaxed);
-                *self
-                    .shared
-                    .last_error
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Some(message.clone());
+                self.log.publish_loss(user_entries, message.clone());
                 self.working = self.committed.clone();
                 self.batch_entries = 0;
                 self.batch_has_gap = false;
@@ -644,9 +478,9 @@ impl Sequencer {
 
     /// Closes the queue, seals whatever callers had already enqueued, commits durably and
     /// answers the shutdown request.
-    fn shut_down(mut self, rx: Receiver<Msg>, reply: Sender<Result<ChainTip, Error>>) {
-        let shared = self.shared.clone();
-        shared.close_and_wait_for_senders(|| {
+    fn shut_down(mut self, rx: Receiver<Msg>, reply: TipReply) {
+        let queue = self.queue.clone();
+        queue.close_and_wait_for_senders(|| {
             while let Ok(m) = rx.try_recv() {
                 if let Some(other) = self.handle(m) {
                     let _ = other.send(Err(Error::Closed));
@@ -661,7 +495,7 @@ impl Sequencer {
     }
 
     /// Handles one message; returns the reply channel when it asks to shut down.
-    fn handle(&mut self, msg: Msg) -> Option<Sender<Result<ChainTip, Error>>> {
+    fn handle(&mut self, msg: Msg) -> Option<TipReply> {
         self.seal_dropped_gap();
         match msg {
             Msg::DecisionOpen {
@@ -860,90 +694,6 @@ impl Sequencer {
     }
 }
 
-/// Token counts the reference nests under `usage` in `llm_call` entries.
-const USAGE_FIELDS: [&str; 5] = [
-    "input_tokens",
-    "output_tokens",
-    "cached_tokens",
-    "reasoning_tokens",
-    "cache_write",
-];
-
-/// Keys the sequencer sets itself; a user field of the same name is kept as `field.NAME`.
-const RESERVED: [&str; 2] = ["decision_id", "parent_decision_id"];
-
-/// Builds a payload object: keys unique, later user values replacing earlier ones.
-struct Payload {
-    fields: Vec<(String, Value)>,
-}
-
-impl Payload {
-    fn with_decision(id: Option<&str>) -> Payload {
-        // Room for a typical payload's fields up front, rather than growing three times.
-        let mut fields = Vec::with_capacity(8);
-        fields.push(("decision_id".into(), id.map_or(Value::Null, Value::from)));
-        Payload { fields }
-    }
-
-    fn put(&mut self, key: &str, value: Value) {
-        match self.fields.iter_mut().find(|(k, _)| k == key) {
-            Some(slot) => slot.1 = value,
-            None => self.fields.push((key.to_owned(), value)),
-        }
-    }
-
-    fn get(&self, key: &str) -> Option<&Value> {
-        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
-    }
-
-    fn user(&mut self, name: &str, value: Value) {
-        if RESERVED.contains(&name) {
-            self.put(&format!("field.{name}"), value);
-        } else {
-            self.put(name, value);
-        }
-    }
-
-    fn decision_fields(&mut self, fields: Fields) {
-        for (name, value) in fields {
-            if name == crate::capture::DECISION_FIELD {
-                // `audit.decision = "loan.approve"` names the decision; a bare marker does not.
-                if let FieldValue::Str(s) = value {
-                    self.put("name", Value::from(s));
-                }
-                continue;
-            }
-            self.user(name, value.into_value());
-        }
-    }
-
-    fn event_fields(&mut self, kind: &str, fields: Fields) {
-        let mut usage: Vec<(String, Value)> = Vec::new();
-        for (name, value) in fields {
-            if kind == "llm_call" {
-                let usage_key = name
-                    .strip_prefix("usage.")
-                    .or_else(|| USAGE_FIELDS.contains(&name).then_some(name));
-                if let Some(k) = usage_key {
-                    match usage.iter_mut().find(|(uk, _)| uk == k) {
-                        Some(slot) => slot.1 = value.into_value(),
-                        None => usage.push((k.to_owned(), value.into_value())),
-                    }
-                    continue;
-                }
-            }
-            self.user(name, value.into_value());
-        }
-        if !usage.is_empty() {
-            self.put("usage", Value::Object(usage));
-        }
-    }
-
-    fn finish(self) -> Value {
-        Value::Object(self.fields)
-    }
-}
-
 /// Fresh, unpredictable 32-hex decision ids: BLAKE3 keyed with 32 random bytes drawn once, over
 /// a counter (one syscall per log instead of one per decision).
 pub(crate) struct DecisionIds {
@@ -964,59 +714,4 @@ impl DecisionIds {
         let h = blake3::keyed_hash(&self.key, &self.counter.to_le_bytes());
         crate::chain::to_hex(&h.as_bytes()[..16])
     }
-}
-
-/// The `policy_flag` payloads that record what the built-in redactor did to entry `seq`: one
-/// per action taken (redacted, flagged, blocked), as the reference records them. They carry
-/// categories and counts, never values.
-fn auto_flags(report: &Report, kind: &str, seq: u64, decision_id: Option<&str>) -> Vec<Value> {
-    let mut flags = Vec::new();
-    for (action, verb) in [
-        (Action::Block, "blocked"),
-        (Action::Redact, "redacted"),
-        (Action::Flag, "flagged"),
-    ] {
-        let cats: Vec<_> = report
-            .categories()
-            .iter()
-            .filter(|c| c.action == action)
-            .collect();
-        if cats.is_empty() {
-            continue;
-        }
-        let names: Vec<&str> = cats.iter().map(|c| c.category).collect();
-        let severity = cats
-            .iter()
-            .map(|c| c.severity)
-            .max()
-            .map_or("info", |s| s.as_str());
-        flags.push(Value::Object(vec![
-            (
-                "decision_id".into(),
-                decision_id.map_or(Value::Null, Value::from),
-            ),
-            (
-                "reason".into(),
-                Value::from(format!("{verb} {} from {kind}", names.join(", "))),
-            ),
-            ("action".into(), Value::from(verb)),
-            ("severity".into(), Value::from(severity)),
-            (
-                "data".into(),
-                Value::Array(names.iter().map(|n| Value::from(*n)).collect()),
-            ),
-            (
-                "counts".into(),
-                Value::Object(
-                    cats.iter()
-                        .map(|c| (c.category.to_owned(), Value::from(c.count)))
-                        .collect(),
-                ),
-            ),
-            ("entry_seq".into(), Value::from(seq)),
-            ("entry_type".into(), Value::from(kind)),
-            ("auto".into(), Value::Bool(true)),
-        ]));
-    }
-    flags
 }

@@ -1,0 +1,302 @@
+//! The [`AuditLayerBuilder`]: configures a log, opens (or continues) its chain, and starts the
+//! sequencer thread.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{AuditGuard, AuditHandle, AuditLayer, IN_SEQUENCER, Shared};
+use crate::chain::{self, ChainTip, FORMAT, HashAlg, PRODUCER, SigningKey};
+use crate::error::Error;
+use crate::genai::GenAiCapture;
+use crate::json::Value;
+use crate::queue::{LogState, Queue, QueueFullPolicy};
+use crate::redact::{BuiltinRedactor, Policy, Redactor};
+use crate::sequencer::{Redaction, Sequencer, SyncPolicy};
+use crate::writer::{ChainWriter, Durability, JsonlFileWriter};
+
+static NEXT_LAYER_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The EU AI Act risk tier recorded in `audit_open` (the reference's default is `limited`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RiskTier {
+    /// Minimal risk.
+    Minimal,
+    /// Limited risk (transparency obligations); the default.
+    #[default]
+    Limited,
+    /// High risk (Annex III systems).
+    High,
+    /// Unacceptable risk (prohibited practices).
+    Unacceptable,
+}
+
+impl RiskTier {
+    /// The name written to the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskTier::Minimal => "minimal",
+            RiskTier::Limited => "limited",
+            RiskTier::High => "high",
+            RiskTier::Unacceptable => "unacceptable",
+        }
+    }
+}
+
+/// Configures and starts an audit log. See [`AuditLayer`] for an example.
+pub struct AuditLayerBuilder {
+    system: String,
+    risk_tier: RiskTier,
+    writer: Option<Box<dyn ChainWriter>>,
+    key: Option<Result<SigningKey, Error>>,
+    hash_alg: Option<HashAlg>,
+    sync_policy: SyncPolicy,
+    queue_capacity: usize,
+    queue_full: QueueFullPolicy,
+    policy: Policy,
+    custom_redactor: Option<Arc<dyn Redactor>>,
+    flag_on_redact: bool,
+    gen_ai: GenAiCapture,
+}
+
+impl Default for AuditLayerBuilder {
+    fn default() -> Self {
+        AuditLayerBuilder {
+            system: "unnamed-system".into(),
+            risk_tier: RiskTier::default(),
+            writer: None,
+            key: None,
+            hash_alg: None,
+            sync_policy: SyncPolicy::default(),
+            queue_capacity: 16 * 1024,
+            queue_full: QueueFullPolicy::default(),
+            policy: Policy::default_preset(),
+            custom_redactor: None,
+            flag_on_redact: true,
+            gen_ai: GenAiCapture::default(),
+        }
+    }
+}
+
+impl AuditLayerBuilder {
+    /// The name of the AI system, recorded in `audit_open`.
+    pub fn system(mut self, system: impl Into<String>) -> Self {
+        self.system = system.into();
+        self
+    }
+
+    /// The system's risk tier, recorded in `audit_open`.
+    pub fn risk_tier(mut self, tier: RiskTier) -> Self {
+        self.risk_tier = tier;
+        self
+    }
+
+    /// How spans with OpenTelemetry `gen_ai.*` fields are captured: what is kept of prompts,
+    /// responses and tool arguments, the digest key, the price table. See [`crate::genai`].
+    pub fn gen_ai(mut self, capture: GenAiCapture) -> Self {
+        self.gen_ai = capture;
+        self
+    }
+
+    /// Writes the log as JSON lines to `path` (created if missing, continued if present).
+    pub fn path(self, path: impl Into<PathBuf>) -> Self {
+        self.writer(JsonlFileWriter::new(path))
+    }
+
+    /// Sends entries to a custom [`ChainWriter`].
+    pub fn writer(mut self, writer: impl ChainWriter) -> Self {
+        self.writer = Some(Box::new(writer));
+        self
+    }
+
+    /// Signs every entry with `key` (HMAC-SHA256).
+    pub fn signing_key(mut self, key: SigningKey) -> Self {
+        self.key = Some(Ok(key));
+        self
+    }
+
+    /// Signs with the key in environment variable `var`; [`build`](Self::build) fails if it
+    /// is unset or empty.
+    pub fn signing_key_from_env(mut self, var: &str) -> Self {
+        self.key = Some(SigningKey::from_env(var).map_err(Error::from));
+        self
+    }
+
+    /// Signs with the key in the file at `path`; [`build`](Self::build) fails if it cannot be
+    /// read or is empty.
+    pub fn signing_key_from_file(mut self, path: impl AsRef<std::path::Path>) -> Self {
+        self.key = Some(SigningKey::from_file(path).map_err(Error::from));
+        self
+    }
+
+    /// The chain hash for a new log (default SHA-256). An existing log keeps its own; asking
+    /// for a different one is an error.
+    pub fn hash_alg(mut self, alg: HashAlg) -> Self {
+        self.hash_alg = Some(alg);
+        self
+    }
+
+    /// When entries are fsynced (default [`SyncPolicy::Batch`], group commit).
+    pub fn sync_policy(mut self, policy: SyncPolicy) -> Self {
+        self.sync_policy = policy;
+        self
+    }
+
+    /// How many captured records may wait for the sequencer (default 16,384). When the queue is
+    /// full, callers wait: nothing is dropped.
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity.max(1);
+        self
+    }
+
+    /// The redaction policy applied to every payload before it is hashed (default
+    /// [`Policy::default_preset`]: secrets, credentials, email, financial and government ids
+    /// redacted, other personal data flagged). Also used by [`AuditHandle::preflight`].
+    pub fn redaction_policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Replaces the built-in redactor with your own. A custom redactor owns its flagging: no
+    /// `policy_flag` entries are added for what it does.
+    pub fn redactor(mut self, redactor: impl Redactor + 'static) -> Self {
+        self.custom_redactor = Some(Arc::new(redactor));
+        self
+    }
+
+    /// Whether the built-in redactor chains a `policy_flag` entry after each entry it acted on
+    /// (default `true`, as the reference does).
+    pub fn flag_on_redact(mut self, flag: bool) -> Self {
+        self.flag_on_redact = flag;
+        self
+    }
+
+    /// What callers do when the queue is full (default [`QueueFullPolicy::Block`], lossless).
+    pub fn queue_full(mut self, policy: QueueFullPolicy) -> Self {
+        self.queue_full = policy;
+        self
+    }
+
+    /// Opens the log (creating it, or checking and continuing an existing chain), writes its
+    /// first entry of this run durably, and starts the sequencer thread.
+    ///
+    /// A new log starts with `audit_open`; a continued one gets an `audit_resume` entry naming
+    /// the producer that continues it.
+    pub fn build(self) -> Result<(AuditLayer, AuditGuard), Error> {
+        let key = self.key.transpose()?;
+        let mut gen_ai = self.gen_ai;
+        if gen_ai.needs_digest_key() && !gen_ai.has_digest_key() {
+            match &key {
+                Some(key) => gen_ai.set_digest_key_from(key),
+                None => return Err(Error::MissingDigestKey),
+            }
+        }
+        let mut writer = self.writer.ok_or_else(|| {
+            Error::Config("no writer: call .path(..) or .writer(..) on the builder".into())
+        })?;
+        let source = writer.describe();
+        let existing = writer.open(key.as_ref())?;
+        let (alg, tip, first_kind) = match &existing {
+            None => (
+                self.hash_alg.unwrap_or_default(),
+                ChainTip {
+                    next_seq: 0,
+                    head: chain::GENESIS.to_owned(),
+                },
+                "audit_open",
+            ),
+            Some(ex) => {
+                if let Some(alg) = self.hash_alg
+                    && alg != ex.hash_alg
+                {
+                    return Err(Error::HashAlgMismatch {
+                        source_name: source,
+                        chain: ex.hash_alg,
+                        configured: alg,
+                    });
+                }
+                if ex.signed != key.is_some() {
+                    return Err(Error::SigningMismatch {
+                        source_name: source,
+                        signed: ex.signed,
+                    });
+                }
+                (ex.hash_alg, ex.tip.clone(), "audit_resume")
+            }
+        };
+        // The existing chain is accepted: now repair what a crash left.
+        let recovery = writer.recover()?;
+        let (queue, receiver) = Queue::new(self.queue_capacity, self.queue_full, source.clone());
+        let shared = Arc::new(Shared {
+            layer_id: NEXT_LAYER_ID.fetch_add(1, Ordering::Relaxed),
+            next_span: AtomicU64::new(1),
+            source,
+            queue: Arc::new(queue),
+            log: Arc::new(LogState::new(tip.clone())),
+            redactor: Arc::new(BuiltinRedactor::new(self.policy.clone())),
+            gen_ai_orphans: AtomicU64::new(0),
+        });
+        let redaction = match self.custom_redactor {
+            Some(redactor) => Redaction {
+                content_strict: redactor.clone(),
+                redactor,
+                auto_flag: false,
+            },
+            None => Redaction {
+                redactor: shared.redactor.clone(),
+                content_strict: Arc::new(BuiltinRedactor::new(self.policy.flags_as_redactions())),
+                auto_flag: self.flag_on_redact,
+            },
+        };
+        let mut sequencer = Sequencer::new(
+            writer,
+            redaction,
+            key,
+            alg,
+            self.sync_policy,
+            shared.queue.clone(),
+            shared.log.clone(),
+            tip.clone(),
+            gen_ai,
+        )?;
+        let mut open = vec![
+            ("system".to_owned(), Value::from(self.system.as_str())),
+            ("risk_tier".to_owned(), Value::from(self.risk_tier.as_str())),
+            ("format".to_owned(), Value::from(FORMAT)),
+            ("producer".to_owned(), Value::from(PRODUCER)),
+        ];
+        if first_kind == "audit_open" && alg != HashAlg::Sha256 {
+            open.push(("hash_alg".to_owned(), Value::from(alg.name())));
+        }
+        if first_kind == "audit_resume" {
+            open.push(("resumed_at_seq".to_owned(), Value::from(tip.next_seq)));
+        }
+        sequencer.seal_unattributed(first_kind, Value::Object(open));
+        if let Some(recovery) = recovery {
+            sequencer.seal_unattributed("recovery", recovery.to_payload());
+        }
+        sequencer.commit(Durability::Synced)?;
+        let thread = std::thread::Builder::new()
+            .name("acttrace-sequencer".into())
+            .spawn(move || {
+                // What a writer logs from this thread reaches the program's subscriber, but this
+                // layer ignores it (no recursion into the queue this thread drains). No scoped
+                // `NoSubscriber` is installed here: any scoped dispatcher makes tracing re-check
+                // every callsite in the program on every event (interest `sometimes`), a cost
+                // of ~40 instructions per event that no program should pay for its audit log.
+                IN_SEQUENCER.set(true);
+                sequencer.run(receiver);
+            })
+            .map_err(|e| Error::Config(format!("cannot start the sequencer thread: {e}")))?;
+        let handle = AuditHandle {
+            shared: shared.clone(),
+        };
+        Ok((
+            AuditLayer { shared },
+            AuditGuard {
+                handle,
+                thread: Some(thread),
+            },
+        ))
+    }
+}

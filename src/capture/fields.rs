@@ -1,0 +1,82 @@
+//! Field visitors: copying a span's or event's field values into owned values on the caller's
+//! thread, so that they can cross to the sequencer.
+
+use std::fmt;
+
+use tracing_core::field::{Field, Visit};
+
+use crate::record::{FieldValue, Fields, KIND_FIELD};
+
+/// Copies every field into owned values, leaving out the layer's own control fields.
+pub(super) struct Capture<'a>(pub(super) &'a mut Fields);
+
+impl Capture<'_> {
+    fn push(&mut self, field: &Field, value: FieldValue) {
+        let name = field.name();
+        if name == KIND_FIELD {
+            return;
+        }
+        self.0.push((name, value));
+    }
+}
+
+impl Visit for Capture<'_> {
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field, FieldValue::I64(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.push(field, FieldValue::U64(value));
+    }
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        self.push(field, FieldValue::I128(value));
+    }
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        self.push(field, FieldValue::U128(value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.push(field, FieldValue::F64(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.push(field, FieldValue::Bool(value));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.push(field, FieldValue::Str(value.to_owned()));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.push(field, FieldValue::Str(value.to_string()));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.push(field, FieldValue::Str(format!("{value:?}")));
+    }
+}
+
+/// Adds recorded values to a GenAI span's fields: a field recorded again replaces its earlier
+/// value, so a span's memory is bounded by its declared fields however often it records.
+pub(super) struct Accumulate<'a>(pub(super) &'a mut Fields);
+
+impl Accumulate<'_> {
+    pub(super) fn absorb(&mut self, recorded: Fields) {
+        for (name, value) in recorded {
+            match self.0.iter_mut().find(|(n, _)| *n == name) {
+                Some(slot) => slot.1 = value,
+                None => self.0.push((name, value)),
+            }
+        }
+    }
+}
+
+/// Reads the `audit.kind` field's value.
+pub(super) struct KindField(pub(super) Option<String>);
+
+impl Visit for KindField {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == KIND_FIELD {
+            self.0 = Some(value.to_owned());
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if field.name() == KIND_FIELD {
+            self.0 = Some(format!("{value:?}"));
+        }
+    }
+}

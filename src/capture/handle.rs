@@ -1,0 +1,330 @@
+//! The [`AuditHandle`] that flushes, queries and adds explicit entries to a running log, and the
+//! [`AuditGuard`] that owns it and shuts it down.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::bounded;
+use tracing_core::Level;
+use tracing_subscriber::registry::LookupSpan;
+
+use super::Shared;
+use super::layer::DecisionMarks;
+use crate::chain::ChainTip;
+use crate::error::Error;
+use crate::json::Value;
+use crate::queue::Msg;
+use crate::record::{ChainedEntry, FieldValue, Fields};
+use crate::redact::Severity;
+
+/// A snapshot of the log's health.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// Where the log is described (for a file, its path).
+    pub source: String,
+    /// The committed tip.
+    pub head: ChainTip,
+    /// Entries committed by this run.
+    pub committed_entries: u64,
+    /// Entries sealed by this run that the writer failed to persist (recorded by a `gap` entry
+    /// when the chain continues).
+    pub lost_entries: u64,
+    /// Records refused because the log was already shut down.
+    pub refused_after_close: u64,
+    /// Records waiting in the queue.
+    pub queue_len: usize,
+    /// Records dropped because the queue was full
+    /// ([`QueueFullPolicy::DropAndRecord`](crate::QueueFullPolicy::DropAndRecord) only).
+    pub dropped_when_full: u64,
+    /// GenAI spans and events that had no decision above them (spawned tasks that lost their
+    /// span context, say): recorded with `decision_id: null`.
+    pub gen_ai_orphans: u64,
+    /// The last persistence error, if any.
+    pub last_error: Option<String>,
+}
+
+impl Shared {
+    /// A snapshot of the log's health.
+    pub(super) fn status(&self) -> Status {
+        Status {
+            source: self.source.clone(),
+            head: self.log.head(),
+            committed_entries: self.log.committed_entries(),
+            lost_entries: self.log.lost_entries(),
+            refused_after_close: self.queue.refused_after_close(),
+            queue_len: self.queue.len(),
+            dropped_when_full: self.queue.dropped_when_full(),
+            gen_ai_orphans: self.gen_ai_orphans.load(Ordering::Relaxed),
+            last_error: self.log.last_error(),
+        }
+    }
+}
+
+/// The action a policy flag records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagAction {
+    /// Noted; the data went through.
+    Flagged,
+    /// The data was removed before recording.
+    Redacted,
+    /// The operation was refused.
+    Blocked,
+}
+
+impl FlagAction {
+    /// The name written to the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlagAction::Flagged => "flagged",
+            FlagAction::Redacted => "redacted",
+            FlagAction::Blocked => "blocked",
+        }
+    }
+}
+
+/// A cheap, cloneable handle to a running audit log: flush it, read its head, and record
+/// explicit entries whose chained position the caller needs.
+#[derive(Clone)]
+pub struct AuditHandle {
+    pub(super) shared: Arc<Shared>,
+}
+
+impl AuditHandle {
+    /// Returns once every record enqueued before the call is committed and synced to stable
+    /// storage, with the durable tip.
+    pub fn flush(&self) -> Result<ChainTip, Error> {
+        let (tx, rx) = bounded(1);
+        self.shared.queue.send_control(Msg::Flush(tx))?;
+        rx.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// The committed tip: give `head` to `acttrace verify --expect-head` (and `next_seq` to
+    /// `--expect-entries`) to prove later that nothing was cut from the end.
+    pub fn head(&self) -> ChainTip {
+        self.shared.log.head()
+    }
+
+    /// A snapshot of the log's health.
+    pub fn status(&self) -> Status {
+        self.shared.status()
+    }
+
+    /// Records a `policy_flag` and returns its chained position once committed, for example
+    /// from a pre-flight guard that refuses a model call: the refusal itself is on the chain.
+    /// The flag belongs to the decision the current span is in (when the subscriber is built on
+    /// `tracing_subscriber::Registry`).
+    pub fn flag(
+        &self,
+        reason: &str,
+        action: FlagAction,
+        severity: Severity,
+        data: &[&str],
+    ) -> Result<ChainedEntry, Error> {
+        let data = Value::Array(data.iter().map(|d| Value::from(*d)).collect());
+        self.explicit(
+            "policy_flag",
+            vec![
+                ("reason", FieldValue::Str(reason.to_owned())),
+                ("action", FieldValue::Str(action.as_str().to_owned())),
+                ("severity", FieldValue::Str(severity.as_str().to_owned())),
+                ("data", FieldValue::Json(data)),
+            ],
+        )
+    }
+
+    /// Records a `human_oversight` sign-off (EU AI Act Art. 14) and returns its chained
+    /// position once committed. Attributed like [`flag`](Self::flag).
+    pub fn oversight(
+        &self,
+        reviewer: &str,
+        action: &str,
+        note: &str,
+    ) -> Result<ChainedEntry, Error> {
+        self.explicit(
+            "human_oversight",
+            vec![
+                ("reviewer", FieldValue::Str(reviewer.to_owned())),
+                ("action", FieldValue::Str(action.to_owned())),
+                ("note", FieldValue::Str(note.to_owned())),
+            ],
+        )
+    }
+
+    /// Checks outgoing content (a prompt, tool arguments) against the log's redaction policy
+    /// before the call is made. When the policy blocks any category found, the refusal is
+    /// chained as a `policy_flag` (action `blocked`, categories only, never the values) and
+    /// [`Error::Blocked`] is returned for the caller to propagate: the call never runs, and the
+    /// record says why. Otherwise the content comes back redacted as the policy says, with what
+    /// was found.
+    ///
+    /// ```
+    /// # let (_layer, guard) = acttrace::AuditLayer::builder()
+    /// #     .writer(acttrace::MemoryWriter::new().0)
+    /// #     .redaction_policy(acttrace::redact::Policy::pci()).build().unwrap();
+    /// let err = guard.preflight("llm_call", "charge card 4111 1111 1111 1111").unwrap_err();
+    /// assert!(matches!(err, acttrace::Error::Blocked { .. }));
+    /// let ok = guard.preflight("llm_call", "what is the refund policy?").unwrap();
+    /// assert!(ok.report.is_empty());
+    /// ```
+    pub fn preflight(&self, operation: &str, content: &str) -> Result<Preflight, Error> {
+        let (redacted, report) = self.shared.redactor.redact_str(content);
+        if report.blocked() {
+            let categories: Vec<&str> = report.categories_blocked();
+            let severity = report.max_severity().unwrap_or(Severity::Critical);
+            let reason = format!(
+                "{operation} blocked before it ran: {}",
+                categories.join(", ")
+            );
+            let entry = self.flag(&reason, FlagAction::Blocked, severity, &categories)?;
+            return Err(Error::Blocked {
+                operation: operation.to_owned(),
+                categories: categories.iter().map(|c| (*c).to_owned()).collect(),
+                entry,
+            });
+        }
+        Ok(Preflight {
+            redacted: redacted.into_owned(),
+            report,
+        })
+    }
+
+    fn explicit(&self, kind: &'static str, fields: Fields) -> Result<ChainedEntry, Error> {
+        let (tx, rx) = bounded(1);
+        self.shared.queue.send_control(Msg::Event {
+            kind: Cow::Borrowed(kind),
+            decision: self.current_decision(),
+            fields,
+            reply: Some(tx),
+        })?;
+        rx.recv().map_err(|_| Error::Closed)?
+    }
+
+    /// The decision the current span is in, looked up through the default dispatcher's
+    /// registry.
+    fn current_decision(&self) -> Option<u64> {
+        let id = tracing::Span::current().id()?;
+        tracing::dispatcher::get_default(|dispatch| {
+            let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+            let span = registry.span(&id)?;
+            span.scope().find_map(|s| {
+                s.extensions()
+                    .get::<DecisionMarks>()
+                    .and_then(|m| m.find(self.shared.layer_id))
+                    .map(|m| m.span)
+            })
+        })
+    }
+
+    /// Whether a decision span at `level` is enabled by the current dispatcher's filters.
+    ///
+    /// A global filter (for example an `EnvFilter` added as a layer of its own) that disables
+    /// the decisions' level hides them from every layer, this one included, and nothing is
+    /// recorded. Call this at startup to catch that. The check uses this crate's target; a
+    /// filter with per-target directives may treat your decisions' targets differently.
+    pub fn decisions_visible(&self, level: Level) -> bool {
+        match level {
+            Level::TRACE => tracing::span_enabled!(Level::TRACE, audit.decision),
+            Level::DEBUG => tracing::span_enabled!(Level::DEBUG, audit.decision),
+            Level::INFO => tracing::span_enabled!(Level::INFO, audit.decision),
+            Level::WARN => tracing::span_enabled!(Level::WARN, audit.decision),
+            Level::ERROR => tracing::span_enabled!(Level::ERROR, audit.decision),
+        }
+    }
+}
+
+/// What [`AuditHandle::preflight`] found in content it let through.
+#[derive(Clone, Debug)]
+pub struct Preflight {
+    /// The content with what the policy redacts replaced by `<redacted:CATEGORY>`.
+    pub redacted: String,
+    /// What was found and done, by category (no values).
+    pub report: crate::redact::Report,
+}
+
+/// Owns the running log. Dropping it flushes, syncs and joins the sequencer thread, like
+/// `tracing_appender`'s `WorkerGuard`; keep it alive for as long as the program audits.
+#[must_use = "dropping the guard shuts the audit log down"]
+pub struct AuditGuard {
+    pub(super) handle: AuditHandle,
+    pub(super) thread: Option<JoinHandle<()>>,
+}
+
+/// What a shutdown persisted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// The final, durable tip.
+    pub head: ChainTip,
+    /// Entries committed by this run.
+    pub committed_entries: u64,
+    /// Entries this run failed to persist.
+    pub lost_entries: u64,
+    /// Records refused because they arrived after shutdown began.
+    pub refused_after_close: u64,
+}
+
+impl AuditGuard {
+    /// A cloneable handle for other parts of the program.
+    pub fn handle(&self) -> AuditHandle {
+        self.handle.clone()
+    }
+
+    /// Seals everything enqueued so far, syncs it and stops the sequencer, waiting at most
+    /// `timeout`. Records that arrive later are refused and counted.
+    pub fn shutdown(mut self, timeout: Duration) -> Result<ShutdownReport, Error> {
+        self.stop(Some(timeout))
+    }
+
+    fn stop(&mut self, timeout: Option<Duration>) -> Result<ShutdownReport, Error> {
+        let Some(thread) = self.thread.take() else {
+            return Err(Error::Closed);
+        };
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let (tx, rx) = bounded(1);
+        let shared = &self.handle.shared;
+        shared.queue.send_shutdown(tx, deadline)?;
+        let result = match deadline {
+            Some(d) => rx.recv_deadline(d).map_err(|e| match e {
+                crossbeam_channel::RecvTimeoutError::Timeout => Error::Timeout,
+                crossbeam_channel::RecvTimeoutError::Disconnected => Error::Closed,
+            })?,
+            None => rx.recv().map_err(|_| Error::Closed)?,
+        };
+        let _ = thread.join();
+        let head = result?;
+        Ok(ShutdownReport {
+            head,
+            committed_entries: shared.log.committed_entries(),
+            lost_entries: shared.log.lost_entries(),
+            refused_after_close: shared.queue.refused_after_close(),
+        })
+    }
+}
+
+impl std::ops::Deref for AuditGuard {
+    type Target = AuditHandle;
+    fn deref(&self) -> &AuditHandle {
+        &self.handle
+    }
+}
+
+impl Drop for AuditGuard {
+    fn drop(&mut self) {
+        if self.thread.is_none() {
+            return;
+        }
+        match self.stop(None) {
+            Ok(report) if report.lost_entries > 0 => eprintln!(
+                "acttrace: {} audit entries of {} were not persisted (see the gap entry)",
+                report.lost_entries, self.handle.shared.source
+            ),
+            Ok(_) => {}
+            Err(e) => eprintln!(
+                "acttrace: shutting down the audit log {} failed: {e}",
+                self.handle.shared.source
+            ),
+        }
+    }
+}

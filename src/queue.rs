@@ -1,0 +1,364 @@
+//! The bounded queue from the caller threads to the sequencer, and the state of the log that the
+//! sequencer publishes back.
+//!
+//! [`Queue`] is what callers send to: the messages, the close protocol that lets a shutdown seal
+//! everything enqueued before it, and the counts of what it refused or dropped. [`LogState`] is
+//! what the sequencer writes after each commit (the committed head, committed and lost entries,
+//! the last error) and what a status snapshot reads.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+
+use crate::chain::ChainTip;
+use crate::error::Error;
+use crate::genai;
+use crate::record::{ChainedEntry, FieldValue, Fields};
+
+/// Where the sequencer answers an explicit entry with its chained position.
+pub(crate) type Reply = Sender<Result<ChainedEntry, Error>>;
+
+/// Where the sequencer answers a flush or a shutdown with the durable tip.
+pub(crate) type TipReply = Sender<Result<ChainTip, Error>>;
+
+/// What callers send to the sequencer.
+pub(crate) enum Msg {
+    DecisionOpen {
+        span: u64,
+        parent: Option<u64>,
+        fields: Fields,
+    },
+    DecisionRecord {
+        span: u64,
+        fields: Fields,
+    },
+    DecisionOutcome {
+        span: u64,
+        field: &'static str,
+        value: FieldValue,
+    },
+    DecisionClose {
+        span: u64,
+        duration: Duration,
+    },
+    Event {
+        kind: Cow<'static, str>,
+        decision: Option<u64>,
+        fields: Fields,
+        reply: Option<Reply>,
+    },
+    /// A GenAI span (with its duration) or event, its fields gathered over its life.
+    GenAi {
+        name: &'static str,
+        spans: genai::SpanIds,
+        decision: Option<u64>,
+        fields: Fields,
+        duration: Option<Duration>,
+    },
+    Flush(TipReply),
+    Shutdown(TipReply),
+}
+
+/// What callers do when the queue to the sequencer is full (the writer is slower than the
+/// program, for example on a stalled disk).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum QueueFullPolicy {
+    /// Wait for room: nothing is lost, the program slows to the writer's pace. The default.
+    #[default]
+    Block,
+    /// Fail open: drop the record and count it; the chain records the count in a `gap` entry
+    /// (`dropped_entries`) as soon as the sequencer catches up, so the loss is on the record.
+    /// For programs that value availability over a complete log. Explicit entries
+    /// ([`AuditHandle::flag`](crate::AuditHandle::flag),
+    /// [`AuditHandle::oversight`](crate::AuditHandle::oversight)) and flushes still wait.
+    DropAndRecord,
+}
+
+/// The bounded queue callers send to, with its close protocol and the counts of what it
+/// refused or dropped.
+pub(crate) struct Queue {
+    sender: Sender<Msg>,
+    full: QueueFullPolicy,
+    /// The log's description, for the warning about records refused after shutdown.
+    source: String,
+    closed: AtomicBool,
+    /// Callers between checking `closed` and finishing their send; the sequencer waits for
+    /// them at shutdown so that nothing they enqueue is dropped unseen.
+    inflight: AtomicUsize,
+    refused_after_close: AtomicU64,
+    warned_closed: AtomicBool,
+    /// Records dropped because the queue was full (fail-open mode only); the sequencer takes
+    /// the count and chains it as a `gap` entry.
+    dropped_when_full: AtomicU64,
+    /// Dropped records whose count the sequencer has taken to chain.
+    dropped_total: AtomicU64,
+    /// Decision closes that found the queue full in fail-open mode: kept rather than dropped
+    /// (a dropped close would leave its decision open on the sequencer for good), and sealed
+    /// when the queue next runs dry, after every record enqueued before them. At most one per
+    /// open decision.
+    closes_when_full: Mutex<Vec<(u64, Duration)>>,
+    closes_pending: AtomicBool,
+}
+
+impl Queue {
+    /// A queue holding at most `capacity` messages, and the receiving end for the sequencer.
+    pub(crate) fn new(
+        capacity: usize,
+        full: QueueFullPolicy,
+        source: String,
+    ) -> (Queue, Receiver<Msg>) {
+        let (sender, receiver) = bounded(capacity);
+        let queue = Queue {
+            sender,
+            full,
+            source,
+            closed: AtomicBool::new(false),
+            inflight: AtomicUsize::new(0),
+            refused_after_close: AtomicU64::new(0),
+            warned_closed: AtomicBool::new(false),
+            dropped_when_full: AtomicU64::new(0),
+            dropped_total: AtomicU64::new(0),
+            closes_when_full: Mutex::new(Vec::new()),
+            closes_pending: AtomicBool::new(false),
+        };
+        (queue, receiver)
+    }
+
+    /// Enqueues a captured record. Blocks while the queue is full (lossless), unless the log
+    /// runs in [`QueueFullPolicy::DropAndRecord`] mode, where the record is dropped, counted,
+    /// and the count chained as a `gap` entry.
+    pub(crate) fn send(&self, msg: Msg) -> Result<(), Error> {
+        self.enqueue(msg, self.full == QueueFullPolicy::DropAndRecord)
+    }
+
+    /// Enqueues a decision's close. In fail-open mode a full queue does not drop it: it is kept
+    /// aside for the sequencer, so the caller still never waits.
+    pub(crate) fn send_close(&self, span: u64, duration: Duration) {
+        let msg = Msg::DecisionClose { span, duration };
+        if self.full != QueueFullPolicy::DropAndRecord {
+            let _ = self.send(msg);
+            return;
+        }
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+        if self.closed.load(Ordering::SeqCst) {
+            self.inflight.fetch_sub(1, Ordering::SeqCst);
+            self.refused();
+            return;
+        }
+        match self.sender.try_send(msg) {
+            Ok(()) => {}
+            Err(crossbeam_channel::TrySendError::Full(_)) => {
+                self.closes_when_full
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push((span, duration));
+                self.closes_pending.store(true, Ordering::SeqCst);
+            }
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => self.refused(),
+        }
+        self.inflight.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Enqueues a control message (flush, explicit entries with a waiting caller): never dropped.
+    pub(crate) fn send_control(&self, msg: Msg) -> Result<(), Error> {
+        self.enqueue(msg, false)
+    }
+
+    fn enqueue(&self, msg: Msg, may_drop: bool) -> Result<(), Error> {
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+        let result = if self.closed.load(Ordering::SeqCst) {
+            Err(Error::Closed)
+        } else if may_drop {
+            match self.sender.try_send(msg) {
+                Ok(()) => Ok(()),
+                Err(crossbeam_channel::TrySendError::Full(_)) => {
+                    self.dropped_when_full.fetch_add(1, Ordering::SeqCst);
+                    self.inflight.fetch_sub(1, Ordering::SeqCst);
+                    return Ok(());
+                }
+                Err(crossbeam_channel::TrySendError::Disconnected(_)) => Err(Error::Closed),
+            }
+        } else {
+            self.sender.send(msg).map_err(|_| Error::Closed)
+        };
+        self.inflight.fetch_sub(1, Ordering::SeqCst);
+        if result.is_err() {
+            self.refused();
+        }
+        result
+    }
+
+    /// Counts an entry that arrived after shutdown and says so once on stderr: nothing is
+    /// dropped silently, and the layer cannot return an error to `tracing`.
+    fn refused(&self) {
+        let n = self.refused_after_close.fetch_add(1, Ordering::Relaxed) + 1;
+        if !self.warned_closed.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "acttrace: the audit log {} is shut down; audit records after shutdown are not \
+                 recorded (refused so far: {n}; see AuditHandle::status)",
+                self.source
+            );
+        }
+    }
+
+    /// Asks the sequencer to shut down, waiting for room in the queue until `deadline` (for
+    /// ever without one). The request bypasses the close protocol: it is what starts it.
+    pub(crate) fn send_shutdown(
+        &self,
+        reply: TipReply,
+        deadline: Option<Instant>,
+    ) -> Result<(), Error> {
+        let sent = match deadline {
+            Some(d) => self
+                .sender
+                .send_deadline(Msg::Shutdown(reply), d)
+                .map_err(|e| match e {
+                    crossbeam_channel::SendTimeoutError::Timeout(_) => Error::Timeout,
+                    crossbeam_channel::SendTimeoutError::Disconnected(_) => Error::Closed,
+                }),
+            None => self
+                .sender
+                .send(Msg::Shutdown(reply))
+                .map_err(|_| Error::Closed),
+        };
+        if sent.is_err() {
+            // Timed out with the queue full: refuse (and count) new records from now on, as
+            // after a shutdown; the sequencer still seals what is queued, in the background.
+            self.closed.store(true, Ordering::SeqCst);
+        }
+        sent
+    }
+
+    /// Closes the queue to new records, then drains it until no caller is left mid-send, so
+    /// that everything enqueued before the close is seen by `drain`.
+    pub(crate) fn close_and_wait_for_senders(&self, mut drain: impl FnMut()) {
+        self.closed.store(true, Ordering::SeqCst);
+        loop {
+            drain();
+            if self.inflight.load(Ordering::SeqCst) == 0 {
+                drain();
+                return;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    /// Takes the count of records dropped since the last call, moving it to the total; the
+    /// sequencer chains it.
+    pub(crate) fn take_dropped(&self) -> u64 {
+        // Read before swapping: this runs for every message, and a swap would take the cache
+        // line from the callers each time although records are nearly never dropped.
+        if self.dropped_when_full.load(Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        let dropped = self.dropped_when_full.swap(0, Ordering::SeqCst);
+        if dropped > 0 {
+            self.dropped_total.fetch_add(dropped, Ordering::Relaxed);
+        }
+        dropped
+    }
+
+    /// Gives back a count taken by [`take_dropped`](Self::take_dropped) whose `gap` entry was
+    /// not persisted, to be chained later.
+    pub(crate) fn restore_dropped(&self, dropped: u64) {
+        self.dropped_when_full.fetch_add(dropped, Ordering::SeqCst);
+        self.dropped_total.fetch_sub(dropped, Ordering::Relaxed);
+    }
+
+    /// Takes the decision closes kept aside while the queue was full (fail-open mode).
+    pub(crate) fn take_kept_closes(&self) -> Vec<(u64, Duration)> {
+        if !self.closes_pending.swap(false, Ordering::SeqCst) {
+            return Vec::new();
+        }
+        std::mem::take(
+            &mut *self
+                .closes_when_full
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+    }
+
+    /// Messages waiting for the sequencer.
+    pub(crate) fn len(&self) -> usize {
+        self.sender.len()
+    }
+
+    /// Records refused because the log was already shut down.
+    pub(crate) fn refused_after_close(&self) -> u64 {
+        self.refused_after_close.load(Ordering::Relaxed)
+    }
+
+    /// Records dropped because the queue was full, chained or not yet.
+    pub(crate) fn dropped_when_full(&self) -> u64 {
+        self.dropped_total.load(Ordering::Relaxed) + self.dropped_when_full.load(Ordering::Relaxed)
+    }
+}
+
+/// The state of the log that the sequencer publishes after each commit.
+pub(crate) struct LogState {
+    head: Mutex<ChainTip>,
+    committed_entries: AtomicU64,
+    lost_entries: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl LogState {
+    /// The state of a log whose committed chain ends at `tip`.
+    pub(crate) fn new(tip: ChainTip) -> LogState {
+        LogState {
+            head: Mutex::new(tip),
+            committed_entries: AtomicU64::new(0),
+            lost_entries: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    /// The committed tip.
+    pub(crate) fn head(&self) -> ChainTip {
+        self.head
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Entries committed by this run.
+    pub(crate) fn committed_entries(&self) -> u64 {
+        self.committed_entries.load(Ordering::Relaxed)
+    }
+
+    /// Entries sealed by this run that the writer failed to persist.
+    pub(crate) fn lost_entries(&self) -> u64 {
+        self.lost_entries.load(Ordering::Relaxed)
+    }
+
+    /// The last persistence error, if any.
+    pub(crate) fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Publishes a commit of `entries` entries that ends at `tip`.
+    pub(crate) fn publish_commit(&self, entries: u64, tip: &ChainTip) {
+        self.committed_entries.fetch_add(entries, Ordering::Relaxed);
+        *self.head.lock().unwrap_or_else(PoisonError::into_inner) = tip.clone();
+    }
+
+    /// Publishes a failed commit that lost `entries` entries.
+    pub(crate) fn publish_loss(&self, entries: u64, error: String) {
+        self.lost_entries.fetch_add(entries, Ordering::Relaxed);
+        self.publish_error(error);
+    }
+
+    /// Records an error that lost nothing (a failed rotation, say).
+    pub(crate) fn publish_error(&self, error: String) {
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(error);
+    }
+}

@@ -1,0 +1,215 @@
+//! Payload shaping: how captured fields become an entry's payload object (usage grouped, the
+//! log's own keys protected), a decision's model-call totals for its `decision_end`, and the
+//! `policy_flag` payloads that record what the built-in redactor did.
+
+use crate::genai;
+use crate::json::Value;
+use crate::record::{DECISION_FIELD, FieldValue, Fields};
+use crate::redact::{Action, Report};
+
+/// Token counts the reference nests under `usage` in `llm_call` entries.
+const USAGE_FIELDS: [&str; 5] = [
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "cache_write",
+];
+
+/// Keys the sequencer sets itself; a user field of the same name is kept as `field.NAME`.
+const RESERVED: [&str; 2] = ["decision_id", "parent_decision_id"];
+
+/// Builds a payload object: keys unique, later user values replacing earlier ones.
+pub(super) struct Payload {
+    fields: Vec<(String, Value)>,
+}
+
+impl Payload {
+    pub(super) fn with_decision(id: Option<&str>) -> Payload {
+        // Room for a typical payload's fields up front, rather than growing three times.
+        let mut fields = Vec::with_capacity(8);
+        fields.push(("decision_id".into(), id.map_or(Value::Null, Value::from)));
+        Payload { fields }
+    }
+
+    pub(super) fn put(&mut self, key: &str, value: Value) {
+        match self.fields.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.fields.push((key.to_owned(), value)),
+        }
+    }
+
+    pub(super) fn get(&self, key: &str) -> Option<&Value> {
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    fn user(&mut self, name: &str, value: Value) {
+        if RESERVED.contains(&name) {
+            self.put(&format!("field.{name}"), value);
+        } else {
+            self.put(name, value);
+        }
+    }
+
+    pub(super) fn decision_fields(&mut self, fields: Fields) {
+        for (name, value) in fields {
+            if name == DECISION_FIELD {
+                // `audit.decision = "loan.approve"` names the decision; a bare marker does not.
+                if let FieldValue::Str(s) = value {
+                    self.put("name", Value::from(s));
+                }
+                continue;
+            }
+            self.user(name, value.into_value());
+        }
+    }
+
+    pub(super) fn event_fields(&mut self, kind: &str, fields: Fields) {
+        let mut usage: Vec<(String, Value)> = Vec::new();
+        for (name, value) in fields {
+            if kind == "llm_call" {
+                let usage_key = name
+                    .strip_prefix("usage.")
+                    .or_else(|| USAGE_FIELDS.contains(&name).then_some(name));
+                if let Some(k) = usage_key {
+                    match usage.iter_mut().find(|(uk, _)| uk == k) {
+                        Some(slot) => slot.1 = value.into_value(),
+                        None => usage.push((k.to_owned(), value.into_value())),
+                    }
+                    continue;
+                }
+            }
+            self.user(name, value.into_value());
+        }
+        if !usage.is_empty() {
+            self.put("usage", Value::Object(usage));
+        }
+    }
+
+    pub(super) fn finish(self) -> Value {
+        Value::Object(self.fields)
+    }
+}
+
+/// What the model calls of one decision added up to, for its `decision_end`.
+#[derive(Default)]
+pub(super) struct CallTotals {
+    llm_calls: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+    /// Exact sums per currency, in first-seen order.
+    costs: genai::CurrencyTotals,
+    /// Calls whose cost is unknown (`null`, absent, or not a plain decimal amount).
+    uncosted: u64,
+}
+
+impl CallTotals {
+    pub(super) fn add(&mut self, payload: &[(String, Value)]) {
+        let get = |key: &str| payload.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+        self.llm_calls += 1;
+        if let Some(usage) = get("usage") {
+            let count = |k: &str| usage.get(k).and_then(Value::as_u64).unwrap_or(0);
+            // Totals count input as the GenAI conventions do, cache writes included; explicit
+            // `llm_call!` events follow the reference, where `cache_write` is apart from input.
+            let from_gen_ai = get("source").and_then(Value::as_str) == Some("gen_ai");
+            let input = if from_gen_ai {
+                count("input_tokens")
+            } else {
+                count("input_tokens").saturating_add(count("cache_write"))
+            };
+            self.input_tokens = self.input_tokens.saturating_add(input);
+            self.output_tokens = self.output_tokens.saturating_add(count("output_tokens"));
+        }
+        let costed = get("cost")
+            .and_then(Value::as_str)
+            .is_some_and(|cost| self.costs.add(cost));
+        if !costed {
+            self.uncosted += 1;
+        }
+    }
+
+    /// The `decision_end` members: `llm_calls`, `usage`, `cost` (one `"<amount> <currency>"`,
+    /// or a list when calls were billed in several currencies) and `uncosted_calls`.
+    pub(super) fn put_into(self, p: &mut Payload) {
+        if self.llm_calls == 0 {
+            return;
+        }
+        p.put("llm_calls", Value::from(self.llm_calls));
+        p.put(
+            "usage",
+            Value::Object(vec![
+                ("input_tokens".into(), Value::from(self.input_tokens)),
+                ("output_tokens".into(), Value::from(self.output_tokens)),
+            ]),
+        );
+        let mut costs: Vec<Value> = self.costs.rendered().into_iter().map(Value::from).collect();
+        match costs.len() {
+            0 => {}
+            1 => p.put("cost", costs.remove(0)),
+            _ => p.put("cost", Value::Array(costs)),
+        }
+        if self.uncosted > 0 {
+            p.put("uncosted_calls", Value::from(self.uncosted));
+        }
+    }
+}
+
+/// The `policy_flag` payloads that record what the built-in redactor did to entry `seq`: one
+/// per action taken (redacted, flagged, blocked), as the reference records them. They carry
+/// categories and counts, never values.
+pub(super) fn auto_flags(
+    report: &Report,
+    kind: &str,
+    seq: u64,
+    decision_id: Option<&str>,
+) -> Vec<Value> {
+    let mut flags = Vec::new();
+    for (action, verb) in [
+        (Action::Block, "blocked"),
+        (Action::Redact, "redacted"),
+        (Action::Flag, "flagged"),
+    ] {
+        let cats: Vec<_> = report
+            .categories()
+            .iter()
+            .filter(|c| c.action == action)
+            .collect();
+        if cats.is_empty() {
+            continue;
+        }
+        let names: Vec<&str> = cats.iter().map(|c| c.category).collect();
+        let severity = cats
+            .iter()
+            .map(|c| c.severity)
+            .max()
+            .map_or("info", |s| s.as_str());
+        flags.push(Value::Object(vec![
+            (
+                "decision_id".into(),
+                decision_id.map_or(Value::Null, Value::from),
+            ),
+            (
+                "reason".into(),
+                Value::from(format!("{verb} {} from {kind}", names.join(", "))),
+            ),
+            ("action".into(), Value::from(verb)),
+            ("severity".into(), Value::from(severity)),
+            (
+                "data".into(),
+                Value::Array(names.iter().map(|n| Value::from(*n)).collect()),
+            ),
+            (
+                "counts".into(),
+                Value::Object(
+                    cats.iter()
+                        .map(|c| (c.category.to_owned(), Value::from(c.count)))
+                        .collect(),
+                ),
+            ),
+            ("entry_seq".into(), Value::from(seq)),
+            ("entry_type".into(), Value::from(kind)),
+            ("auto".into(), Value::Bool(true)),
+        ]));
+    }
+    flags
+}
