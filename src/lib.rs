@@ -46,6 +46,7 @@
 pub mod capture;
 pub mod chain;
 mod error;
+#[cfg(feature = "export")]
 pub mod export;
 pub mod genai;
 pub mod json;
@@ -55,10 +56,6 @@ pub mod sequencer;
 pub mod time;
 pub mod verify;
 pub mod writer;
-
-#[cfg(feature = "cli")]
-#[doc(hidden)]
-pub mod cli;
 
 pub use capture::{
     AuditGuard, AuditHandle, AuditLayer, AuditLayerBuilder, FlagAction, Preflight, QueueFullPolicy,
