@@ -46,6 +46,7 @@
 mod capture;
 pub mod chain;
 mod error;
+#[cfg(feature = "export")]
 pub mod export;
 pub mod genai;
 pub mod json;
@@ -57,10 +58,6 @@ mod sequencer;
 mod time;
 pub mod verify;
 pub mod writer;
-
-#[cfg(feature = "cli")]
-#[doc(hidden)]
-pub mod cli;
 
 #[doc(inline)]
 pub use capture::{

@@ -5,9 +5,7 @@ mod export_common;
 
 use std::path::Path;
 
-use acttrace::export::{
-    ExportError, ExportOptions, Format, export_path, mapping::BUILTIN_FRAMEWORKS,
-};
+use acttrace::export::{BUILTIN_FRAMEWORKS, ExportError, ExportOptions, Format, export_path};
 use acttrace::verify::{Completeness, Signatures, VerifyOptions, verify_path};
 use export_common::*;
 
@@ -169,10 +167,7 @@ fn meta_carries_the_reference_members_and_the_extensions() {
     assert_eq!(meta["mapping"]["id"], "nist_rmf");
     assert_eq!(meta["mapping"]["origin"], "builtin");
     let builtin = include_str!("../src/export/mappings/nist_rmf.json");
-    assert_eq!(
-        meta["mapping"]["sha256"],
-        acttrace::export::sha256_hex(builtin.as_bytes())
-    );
+    assert_eq!(meta["mapping"]["sha256"], sha256_hex(builtin.as_bytes()));
     assert!(meta["mapping"]["version"].as_str().unwrap().len() > 2);
     assert_eq!(meta["verified"]["status"], "verified");
     assert_eq!(meta["verified"]["signatures"], "verified");
@@ -414,7 +409,7 @@ fn dir_export_has_every_file_and_a_manifest_of_their_hashes() {
     assert_eq!(files.len(), 4);
     for f in files {
         let bytes = std::fs::read(out.join(f["path"].as_str().unwrap())).unwrap();
-        assert_eq!(f["sha256"], acttrace::export::sha256_hex(&bytes));
+        assert_eq!(f["sha256"], sha256_hex(&bytes));
         assert_eq!(f["bytes"], bytes.len());
     }
     assert!(ours(&out.join("pack.jsonl"), Some(KEY)).ok());
@@ -444,11 +439,6 @@ fn csv_is_the_control_index_with_rfc4180_quoting() {
         "nist_rmf,MAP 3.5,\"Processes for human oversight are defined, assessed and documented\",\
          direct,1,2026-03-01T09:00:07.000000+00:00,2026-03-01T09:00:07.000000+00:00,verified"
     );
-    assert_eq!(
-        acttrace::export::csv::field("a \"b\", c"),
-        "\"a \"\"b\"\", c\""
-    );
-    assert_eq!(acttrace::export::csv::field("x\ny"), "\"x\ny\"");
 }
 
 #[test]
@@ -468,7 +458,6 @@ fn unknown_framework_is_a_clear_error() {
         msg.contains("eu_ai_act, gdpr, iso_42001, nist_rmf, all"),
         "{msg}"
     );
-    assert_eq!(err.exit_code(), 2);
 }
 
 #[test]
@@ -484,7 +473,6 @@ fn a_log_that_does_not_verify_is_refused_with_the_verifiers_message() {
         "{msg}"
     );
     assert!(msg.contains("--allow-unverified"), "{msg}");
-    assert_eq!(err.exit_code(), 1);
     assert!(!out.exists());
     // A wrong key is a verification failure too.
     let mut opts = ExportOptions::new("gdpr", Format::Jsonl);

@@ -65,3 +65,14 @@ pub fn render(ev: &Evidence) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::field;
+
+    #[test]
+    fn fields_are_quoted_as_rfc_4180_requires() {
+        assert_eq!(field("a \"b\", c"), "\"a \"\"b\"\", c\"");
+        assert_eq!(field("x\ny"), "\"x\ny\"");
+    }
+}

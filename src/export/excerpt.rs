@@ -16,10 +16,10 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use super::host::{
-    GENESIS, HashAlg, SigningKey, Value, hash_hex, meta_signing_input, parse, to_canonical,
-    write_body,
-};
+use crate::chain::{GENESIS, HashAlg, SigningKey, hash_hex, write_body};
+use crate::json::{Value, parse, to_canonical};
+use crate::verify::meta_signing_input;
+
 use super::log::{LogEntry, parse_line};
 use super::{ExportError, Filter};
 
@@ -283,9 +283,9 @@ pub fn verify_excerpt(
     path: &Path,
     key: Option<&SigningKey>,
 ) -> Result<ExcerptVerification, ExportError> {
-    let io = |e: std::io::Error| ExportError::Io {
+    let io = |source| ExportError::Io {
         path: path.to_owned(),
-        message: e.to_string(),
+        source,
     };
     let mut reader = BufReader::new(File::open(path).map_err(io)?);
     let mut out = ExcerptVerification {

@@ -488,3 +488,16 @@ fn entry_table(h: &mut String, ev: &Evidence, idx: &[usize]) {
     }
     h.push_str("</table>");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn escape_covers_element_content_and_both_attribute_quotes() {
+        assert_eq!(
+            escape("<a href='x'>&\"</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;"
+        );
+    }
+}

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
-use super::host::{Value, parse, write_line_form};
+use crate::json::{Value, parse, write_line_form};
 
 /// One chain entry of a log, with its original line.
 #[derive(Clone, Debug)]
@@ -61,8 +61,6 @@ pub struct LoadedLog {
     pub entries: Vec<LogEntry>,
     /// What the chain declares about itself.
     pub info: ChainInfo,
-    /// Lines that were not readable entries (only when reading leniently), as 1-based numbers.
-    pub skipped_lines: Vec<u64>,
 }
 
 /// Byte progress of a pass over a file.
@@ -142,8 +140,9 @@ pub fn parse_line(text: &str) -> Result<Option<LogEntry>, String> {
     }))
 }
 
-/// Reads a log or pack. With `lenient`, unreadable lines are skipped and listed; otherwise the
-/// first one is an error naming its line.
+/// Reads a log or pack. With `lenient`, unreadable lines are skipped (an export of a log that
+/// does not verify is marked unverified, so they need no list); otherwise the first one is an
+/// error naming its line.
 pub fn load_path(
     path: &Path,
     lenient: bool,
@@ -170,7 +169,6 @@ pub fn load_reader(
     lenient: bool,
 ) -> io::Result<Result<LoadedLog, String>> {
     let mut entries = Vec::new();
-    let mut skipped = Vec::new();
     let mut buf = Vec::new();
     let mut line_no = 0u64;
     loop {
@@ -195,19 +193,12 @@ pub fn load_reader(
         match parsed {
             Ok(Some(e)) => entries.push(e),
             Ok(None) => {}
-            Err(e) if lenient => {
-                let _ = e;
-                skipped.push(line_no);
-            }
+            Err(_) if lenient => {}
             Err(e) => return Ok(Err(format!("line {line_no}: {e}"))),
         }
     }
     let info = chain_info(&entries);
-    Ok(Ok(LoadedLog {
-        entries,
-        info,
-        skipped_lines: skipped,
-    }))
+    Ok(Ok(LoadedLog { entries, info }))
 }
 
 /// What the `audit_open` entry at seq 0 declares, if the log starts with one.

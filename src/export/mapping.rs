@@ -21,7 +21,8 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::host::{Value, to_hex};
+use crate::chain::to_hex;
+use crate::json::Value;
 
 /// The schema name every mapping file must declare.
 pub const MAPPING_SCHEMA: &str = "acttrace-mapping/1";

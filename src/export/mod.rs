@@ -2,7 +2,7 @@
 //!
 //! [`export_path`] verifies the log first (refusing one that does not verify unless
 //! [`ExportOptions::allow_unverified`] is set), annotates every entry with the framework controls
-//! it is evidence for (see [`mapping`]), and writes one of:
+//! it is evidence for (see [`MappingSet`]), and writes one of:
 //!
 //! - `jsonl`: the reference evidence pack (`{"_meta": ...}` then every entry with `controls`),
 //!   verifiable by `acttrace verify` and by the Python reference verifier;
@@ -17,46 +17,37 @@
 //! give byte-identical output (no clock, no randomness).
 //!
 //! Control mappings are evidence pointers, never a claim of compliance; every output says so.
+//!
+//! Behind the `export` feature (on by default), which the command line needs.
 
 use std::fmt;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-/// Everything this module uses from the host crate, in one place. When this tree moves into
-/// acttrace, rewrite `acttrace::` to `crate::` here and nowhere else.
-pub(crate) mod host {
-    #[cfg(feature = "cli")]
-    pub use crate::chain::is_hash_hex;
-    pub use crate::chain::{GENESIS, HashAlg, SigningKey, hash_hex, to_hex, write_body};
-    pub use crate::json::{Value, parse, to_canonical, write_line_form};
-    pub use crate::verify::{
-        Verification, VerifyOptions, meta_signing_input, verify_path, verify_reader,
-    };
-}
+use crate::chain::{SigningKey, to_hex};
+use crate::verify::{Verification, VerifyOptions, verify_path};
 
-#[cfg(feature = "cli")]
-pub mod cli;
-pub mod csv;
-pub mod excerpt;
-pub mod html;
-pub mod log;
-pub mod mapping;
-pub mod oscal;
-pub mod pack;
-pub mod summary;
+mod csv;
+mod excerpt;
+mod html;
+mod log;
+mod mapping;
+mod oscal;
+mod pack;
+mod summary;
 
 pub use excerpt::{ExcerptVerification, verify_excerpt};
-pub use log::{LoadedLog, LogEntry, Progress};
-pub use mapping::{ControlRef, Mapping, MappingError, MappingSet, Strength};
+pub use log::{ChainInfo, LogEntry, Progress};
+pub use mapping::{
+    BUILTIN_FRAMEWORKS, ControlRef, Mapping, MappingError, MappingOrigin, MappingSet, Strength,
+};
 pub use summary::{Summary, SummaryOptions, SummaryReport, summarize_path};
 
-use host::{SigningKey, Verification, VerifyOptions, verify_path};
-use log::ChainInfo;
-
 /// The sentence every output carries.
-pub const DISCLAIMER: &str = "Evidence to support compliance — not legal advice. Control mappings \
-     are evidence pointers, never a claim of compliance.";
+pub(crate) const DISCLAIMER: &str = "Evidence to support compliance — not legal advice. Control \
+     mappings are evidence pointers, never a claim of compliance.";
 
 /// File names used by the `dir` format (and referenced between outputs).
 pub mod names {
@@ -74,7 +65,6 @@ pub mod names {
 
 /// The output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Format {
     /// The JSONL evidence pack (reference format plus extensions).
     Jsonl,
@@ -166,8 +156,9 @@ pub enum ExportError {
     Io {
         /// The file.
         path: PathBuf,
-        /// What happened.
-        message: String,
+        /// What happened (for a log the verifier could not read, its error, which names the
+        /// operation).
+        source: io::Error,
     },
     /// The log did not verify (and `allow_unverified` was not set): the verifier's message.
     Unverified {
@@ -187,7 +178,7 @@ pub enum ExportError {
 impl fmt::Display for ExportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ExportError::Io { path, message } => write!(f, "{}: {message}", path.display()),
+            ExportError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             ExportError::Unverified { detail } => write!(
                 f,
                 "the log does not verify: {detail} (refusing to export; pass --allow-unverified \
@@ -201,14 +192,11 @@ impl fmt::Display for ExportError {
     }
 }
 
-impl std::error::Error for ExportError {}
-
-impl ExportError {
-    /// The CLI exit code: 1 for an integrity failure, 2 for everything else.
-    pub fn exit_code(&self) -> u8 {
+impl std::error::Error for ExportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ExportError::Unverified { .. } | ExportError::Corrupt(_) => 1,
-            _ => 2,
+            ExportError::Io { source, .. } => Some(source),
+            _ => None,
         }
     }
 }
@@ -312,7 +300,7 @@ pub fn prepare(log_path: &Path, opts: &ExportOptions) -> Result<Evidence, Export
     )
     .map_err(|e| ExportError::Io {
         path: log_path.to_owned(),
-        message: e.to_string(),
+        source: io::Error::other(e),
     })?;
     if !verification.ok() && !opts.allow_unverified {
         return Err(ExportError::Unverified {
@@ -320,9 +308,9 @@ pub fn prepare(log_path: &Path, opts: &ExportOptions) -> Result<Evidence, Export
         });
     }
     let loaded = log::load_path(log_path, opts.allow_unverified, &mut |_| {})
-        .map_err(|e| ExportError::Io {
+        .map_err(|source| ExportError::Io {
             path: log_path.to_owned(),
-            message: e.to_string(),
+            source,
         })?
         .map_err(ExportError::Corrupt)?;
     if loaded.entries.is_empty() {
@@ -401,7 +389,7 @@ pub struct OutputFile {
 
 /// Renders every format from prepared evidence, in manifest order (pack, OSCAL, HTML, CSV,
 /// manifest).
-pub fn render_all(ev: &Evidence) -> Vec<OutputFile> {
+fn render_all(ev: &Evidence) -> Vec<OutputFile> {
     let pack = pack::render(ev);
     let pack_sha = sha256_hex(pack.as_bytes());
     let mut files = vec![
@@ -451,8 +439,8 @@ fn manifest(ev: &Evidence, files: &[OutputFile]) -> String {
 }
 
 /// Lowercase hex SHA-256.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    host::to_hex(&Sha256::digest(bytes))
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    to_hex(&Sha256::digest(bytes))
 }
 
 /// Renders one format (for `dir`, every file) from prepared evidence.
@@ -477,9 +465,9 @@ pub fn export_path(
 ) -> Result<ExportReport, ExportError> {
     let ev = prepare(log_path, opts)?;
     let files = render(&ev, opts.format);
-    let io = |path: &Path, e: std::io::Error| ExportError::Io {
+    let io = |path: &Path, source: io::Error| ExportError::Io {
         path: path.to_owned(),
-        message: e.to_string(),
+        source,
     };
     let mut written = Vec::new();
     if opts.format == Format::Dir {

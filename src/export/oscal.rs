@@ -29,7 +29,7 @@ pub fn derived_uuid(seed: &str) -> String {
     b.copy_from_slice(&h[..16]);
     b[6] = (b[6] & 0x0f) | 0x50;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let hex = super::host::to_hex(&b);
+    let hex = crate::chain::to_hex(&b);
     format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],
@@ -260,4 +260,32 @@ pub fn render(ev: &Evidence, pack_sha256: &str) -> String {
     let mut s = serde_json::to_string_pretty(&doc).expect("JSON");
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{control_token, derived_uuid};
+
+    fn is_v5_uuid(s: &str) -> bool {
+        let b = s.as_bytes();
+        s.len() == 36
+            && [8, 13, 18, 23].iter().all(|&i| b[i] == b'-')
+            && b[14] == b'5'
+            && matches!(b[19], b'8' | b'9' | b'a' | b'b')
+            && s.chars()
+                .filter(|c| *c != '-')
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    }
+
+    #[test]
+    fn uuids_and_tokens_are_derived_deterministically() {
+        assert_eq!(derived_uuid("a"), derived_uuid("a"));
+        assert_ne!(derived_uuid("a"), derived_uuid("b"));
+        assert!(is_v5_uuid(&derived_uuid("a")));
+        assert_eq!(
+            control_token("eu_ai_act", "Art. 14(4)(d)"),
+            "eu_ai_act-art-14-4-d"
+        );
+        assert_eq!(control_token("iso_42001", "A.6.2.8"), "iso_42001-a-6-2-8");
+    }
 }

@@ -8,8 +8,10 @@
 //! export, `excerpt` (see [`super::excerpt`]). `sig` is last. Every entry follows exactly as the
 //! log has it, with `, "controls": [...]` inserted before its closing brace.
 
+use crate::json::{Value, write_line_form};
+use crate::verify::meta_signing_input;
+
 use super::excerpt::{excerpt_signing_input, excerpt_value};
-use super::host::{Value, meta_signing_input, write_line_form};
 use super::{DISCLAIMER, Evidence, Mapping};
 
 fn opt_str(v: &Option<String>) -> Value {

@@ -6,8 +6,10 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
+use crate::json::Value;
+use crate::verify::{Verification, VerifyOptions, verify_reader};
+
 use super::ExportError;
-use super::host::{Value, Verification, VerifyOptions, verify_reader};
 use super::log::{ChainInfo, CountingReader, LogEntry, Progress, chain_info, parse_line};
 use crate::genai::CurrencyTotals;
 
@@ -336,9 +338,9 @@ pub fn summarize_path(
     opts: &SummaryOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<SummaryReport, ExportError> {
-    let io_err = |e: std::io::Error| ExportError::Io {
+    let io_err = |source| ExportError::Io {
         path: path.to_owned(),
-        message: e.to_string(),
+        source,
     };
     let open = || File::open(path).map_err(io_err);
     let file = open()?;

@@ -17,6 +17,15 @@ pub fn key() -> SigningKey {
     SigningKey::from_bytes(KEY.as_bytes()).unwrap()
 }
 
+/// Lowercase hex SHA-256, computed apart from the crate under test.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[instrument(skip_all, fields(audit.decision = "loan.approve", actor = "agent", applicant = id, amount), ret)]
 fn approve(id: u64, amount: u64) -> bool {
     tracing::Span::current().record("amount", amount);

@@ -1,5 +1,5 @@
-//! Command-line arguments for `acttrace export`, `acttrace summary` and
-//! `acttrace verify-excerpt`, as clap 4 derive structs to graft onto the host's CLI.
+//! `acttrace export`, `acttrace summary` and `acttrace verify-excerpt`: evidence packs,
+//! the at-a-glance read of a log, and excerpt packs checked on their own terms.
 //!
 //! Exit status (as `acttrace verify`): 0 success, 1 integrity failure (the log or excerpt does
 //! not verify), 2 usage error or unreadable file (unknown framework, bad mapping file, bad
@@ -8,131 +8,121 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-use clap::Args;
-
-use super::host::{SigningKey, VerifyOptions, is_hash_hex};
-use super::{
+use acttrace::export::{
     ExportOptions, Filter, Format, Progress, SummaryOptions, export_path, summarize_path,
     verify_excerpt,
 };
+use acttrace::verify::VerifyOptions;
+use clap::{Args, ValueEnum};
 
-/// Exit code: success.
-pub const EXIT_OK: u8 = 0;
-/// Exit code: an integrity failure.
-pub const EXIT_INTEGRITY: u8 = 1;
-/// Exit code: a usage error or an unreadable file.
-pub const EXIT_USAGE: u8 = 2;
+use crate::exit::{EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE, export_failure, usage_error};
+use crate::keys::ExportKeyArgs;
+use crate::verify::check_expect_head;
 
-/// Where the signing key comes from (never the command line itself).
-#[derive(Args, Debug, Clone, Default)]
-#[group(multiple = false)]
-pub struct ExportKeyArgs {
-    /// The signing key is in this environment variable: checks the log's signatures and signs
-    /// the pack header.
-    #[arg(long, value_name = "VAR")]
-    pub key_env: Option<String>,
-    /// The signing key is in this file (one trailing newline is ignored).
-    #[arg(long, value_name = "PATH")]
-    pub key_file: Option<PathBuf>,
+/// The `--format` values: one per [`Format`], documented for `--help`.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum FormatArg {
+    /// The JSONL evidence pack (reference format plus extensions).
+    Jsonl,
+    /// OSCAL 1.1.2 assessment results (JSON).
+    Oscal,
+    /// A self-contained HTML report.
+    Html,
+    /// The control-evidence index (RFC 4180 CSV).
+    Csv,
+    /// A directory with all of the above and a manifest.
+    Dir,
 }
 
-impl ExportKeyArgs {
-    /// Loads the key, if one was named.
-    pub fn load(&self) -> Result<Option<SigningKey>, String> {
-        SigningKey::from_env_or_file(self.key_env.as_deref(), self.key_file.as_deref())
-            .map_err(|e| e.to_string())
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Jsonl => Format::Jsonl,
+            FormatArg::Oscal => Format::Oscal,
+            FormatArg::Html => Format::Html,
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Dir => Format::Dir,
+        }
     }
 }
 
 /// `acttrace export LOG --framework F [--format jsonl|oscal|html|csv|dir] -o OUT ...`
 #[derive(Args, Debug, Clone)]
-pub struct ExportArgs {
+pub(crate) struct ExportArgs {
     /// The audit log (or an export pack) to export.
     #[arg(value_name = "LOG")]
-    pub log: PathBuf,
+    log: PathBuf,
     /// eu_ai_act, iso_42001, gdpr, nist_rmf, a framework added with --mapping, or all.
     #[arg(long, value_name = "FRAMEWORK")]
-    pub framework: String,
+    framework: String,
     /// Output format; `dir` writes every format plus manifest.json into OUT.
     #[arg(long, value_enum, default_value = "jsonl")]
-    pub format: Format,
+    format: FormatArg,
     /// Output file (or directory for --format dir).
     #[arg(short = 'o', long = "out", value_name = "OUT")]
-    pub out: PathBuf,
+    out: PathBuf,
     /// The signing key's source.
     #[command(flatten)]
-    pub key: ExportKeyArgs,
+    key: ExportKeyArgs,
     /// A mapping file (JSON, schema acttrace-mapping/1) that adds a framework or replaces a
     /// built-in one. Repeatable.
     #[arg(long = "mapping", value_name = "FILE")]
-    pub mapping: Vec<PathBuf>,
+    mapping: Vec<PathBuf>,
     /// Only entries at or after this UTC time (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.ffffff]Z):
     /// writes an excerpt pack.
     #[arg(long, value_name = "TS")]
-    pub from: Option<String>,
+    from: Option<String>,
     /// Only entries at or before this UTC time (a date alone includes that whole day).
     #[arg(long, value_name = "TS")]
-    pub to: Option<String>,
+    to: Option<String>,
     /// Only the entries of this decision (and decisions nested in it): writes an excerpt pack.
     #[arg(long, value_name = "ID")]
-    pub decision: Option<String>,
+    decision: Option<String>,
     /// The head hash the log must end at, recorded out of band.
     #[arg(long, value_name = "HEX")]
-    pub expect_head: Option<String>,
+    expect_head: Option<String>,
     /// The number of entries the log must hold, recorded out of band.
     #[arg(long, value_name = "N")]
-    pub expect_entries: Option<u64>,
+    expect_entries: Option<u64>,
     /// Export even if the log does not verify; every output is then marked unverified.
     #[arg(long)]
-    pub allow_unverified: bool,
+    allow_unverified: bool,
 }
 
 /// `acttrace summary LOG [--json]`
 #[derive(Args, Debug, Clone)]
-pub struct SummaryArgs {
+pub(crate) struct SummaryArgs {
     /// The audit log (or export pack).
     #[arg(value_name = "LOG")]
-    pub log: PathBuf,
+    log: PathBuf,
     /// The signing key's source.
     #[command(flatten)]
-    pub key: ExportKeyArgs,
+    key: ExportKeyArgs,
     /// The head hash the log must end at, recorded out of band.
     #[arg(long, value_name = "HEX")]
-    pub expect_head: Option<String>,
+    expect_head: Option<String>,
     /// The number of entries the log must hold, recorded out of band.
     #[arg(long, value_name = "N")]
-    pub expect_entries: Option<u64>,
+    expect_entries: Option<u64>,
     /// Print JSON instead of text.
     #[arg(long)]
-    pub json: bool,
+    json: bool,
 }
 
 /// `acttrace verify-excerpt PACK`
 #[derive(Args, Debug, Clone)]
-pub struct VerifyExcerptArgs {
+pub(crate) struct VerifyExcerptArgs {
     /// The excerpt pack written by a filtered export.
     #[arg(value_name = "PACK")]
-    pub pack: PathBuf,
+    pack: PathBuf,
     /// The signing key's source.
     #[command(flatten)]
-    pub key: ExportKeyArgs,
-}
-
-fn usage_error(message: &str) -> u8 {
-    eprintln!("acttrace: error: {message}");
-    EXIT_USAGE
-}
-
-fn check_head(h: &Option<String>) -> Result<(), String> {
-    match h {
-        Some(h) if !is_hash_hex(h) => Err("--expect-head must be 64 lowercase hex digits".into()),
-        _ => Ok(()),
-    }
+    key: ExportKeyArgs,
 }
 
 /// Runs `export`; returns the exit code.
-pub fn run_export(args: ExportArgs) -> u8 {
-    if let Err(e) = check_head(&args.expect_head) {
+pub(crate) fn run_export(args: ExportArgs) -> u8 {
+    if let Err(e) = check_expect_head(args.expect_head.as_deref()) {
         return usage_error(&e);
     }
     let key = match args.key.load() {
@@ -141,7 +131,7 @@ pub fn run_export(args: ExportArgs) -> u8 {
     };
     let opts = ExportOptions {
         framework: args.framework,
-        format: args.format,
+        format: args.format.into(),
         key,
         expected_head: args.expect_head,
         expect_entries: args.expect_entries,
@@ -179,15 +169,15 @@ pub fn run_export(args: ExportArgs) -> u8 {
         }
         Err(e) => {
             eprintln!("acttrace: error: {e}");
-            e.exit_code()
+            export_failure(&e)
         }
     }
 }
 
 /// Runs `summary`; returns the exit code (1 when the log does not verify). Shows a byte
 /// progress line on stderr when it is a terminal.
-pub fn run_summary(args: SummaryArgs) -> u8 {
-    if let Err(e) = check_head(&args.expect_head) {
+pub(crate) fn run_summary(args: SummaryArgs) -> u8 {
+    if let Err(e) = check_expect_head(args.expect_head.as_deref()) {
         return usage_error(&e);
     }
     let key = match args.key.load() {
@@ -236,13 +226,13 @@ pub fn run_summary(args: SummaryArgs) -> u8 {
         }
         Err(e) => {
             eprintln!("acttrace: error: {e}");
-            e.exit_code()
+            export_failure(&e)
         }
     }
 }
 
 /// Runs `verify-excerpt`; returns the exit code.
-pub fn run_verify_excerpt(args: VerifyExcerptArgs) -> u8 {
+pub(crate) fn run_verify_excerpt(args: VerifyExcerptArgs) -> u8 {
     let key = match args.key.load() {
         Ok(k) => k,
         Err(e) => return usage_error(&e),

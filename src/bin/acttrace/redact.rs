@@ -1,0 +1,101 @@
+//! `acttrace redact`: a dry run of the layer's redaction on JSON Lines from stdin, and the
+//! redaction policy option it shares with `prove-content`.
+
+use std::io::{BufRead, Write};
+
+use acttrace::redact::{Policy, redact_value};
+use clap::Args;
+
+use crate::exit::{EXIT_OK, usage_error};
+
+#[derive(Args, Debug)]
+pub(crate) struct RedactArgs {
+    /// A preset (default, gdpr, pci, strict) or a policy TOML file.
+    #[arg(long, value_name = "PRESET|FILE", default_value = "default")]
+    policy: String,
+    /// Redact every category, whatever the policy says.
+    #[arg(long)]
+    all: bool,
+    /// Print the findings of each line instead of the redacted value.
+    #[arg(long)]
+    findings: bool,
+}
+
+/// A redaction policy named by a preset or a TOML file.
+pub(crate) fn load_policy(spec: &str) -> Result<Policy, String> {
+    if let Some(p) = Policy::preset(spec) {
+        return Ok(p);
+    }
+    let text = std::fs::read_to_string(spec).map_err(|e| {
+        format!(
+            "--policy {spec}: not a preset (default, gdpr, pci, strict) and not a readable file: \
+             {e}"
+        )
+    })?;
+    Policy::from_toml_str(&text).map_err(|e| format!("{spec}: {e}"))
+}
+
+/// Runs `redact`; returns the exit code.
+pub(crate) fn run(args: RedactArgs) -> u8 {
+    let policy = if args.all {
+        Policy::redact_all()
+    } else {
+        match load_policy(&args.policy) {
+            Ok(p) => p,
+            Err(e) => return usage_error(&e),
+        }
+    };
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut line = Vec::new();
+    let mut reader = stdin.lock();
+    for number in 1u64.. {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => return usage_error(&format!("reading stdin: {e}")),
+        }
+        let Ok(text) = std::str::from_utf8(&line) else {
+            return usage_error(&format!("line {number}: not valid UTF-8"));
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let mut value = match acttrace::json::parse(text) {
+            Ok(v) => v,
+            Err(e) => return usage_error(&format!("line {number}: not JSON: {e}")),
+        };
+        let report = redact_value(&mut value, &policy);
+        let written = if args.findings {
+            let findings: Vec<serde_json::Value> = report
+                .categories()
+                .iter()
+                .map(|c| {
+                    serde_json::json!({
+                        "category": c.category,
+                        "group": c.group,
+                        "count": c.count,
+                        "action": c.action.as_str(),
+                        "severity": c.severity.as_str(),
+                    })
+                })
+                .collect();
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({"line": number, "findings": findings})
+            )
+        } else {
+            writeln!(out, "{}", acttrace::json::to_line_string(&value))
+        };
+        if written.is_err() {
+            // The reader went away (a closed pipe): stop quietly.
+            return EXIT_OK;
+        }
+    }
+    let _ = out.flush();
+    EXIT_OK
+}

@@ -1,0 +1,209 @@
+//! `acttrace verify`: logs, rotated logs' directories, export packs and excerpt packs.
+
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+
+use acttrace::verify::{DEFAULT_MAX_LINE_BYTES, VerifyOptions, verify_dir, verify_path};
+use clap::Args;
+
+use crate::exit::{EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE, usage_error};
+use crate::keys::KeyArgs;
+
+#[derive(Args, Debug)]
+pub(crate) struct VerifyArgs {
+    /// Log or export-pack files (JSON lines), or directories of a rotated log's segments.
+    #[arg(required = true, value_name = "FILE|DIR")]
+    files: Vec<PathBuf>,
+    #[command(flatten)]
+    key: KeyArgs,
+    /// The head hash the log must end at, recorded out of band at write time. Catches a cut
+    /// tail, which a hash chain alone cannot see. Only with a single FILE.
+    #[arg(long, value_name = "HEX")]
+    expect_head: Option<String>,
+    /// The number of entries the log must hold, recorded out of band. Only with a single FILE.
+    #[arg(long, value_name = "N")]
+    expect_entries: Option<u64>,
+    /// Print a machine-readable JSON report on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Checks an `--expect-head` value before anything is read: a hash as the format writes it,
+/// 64 lowercase hex digits.
+pub(crate) fn check_expect_head(head: Option<&str>) -> Result<(), String> {
+    match head {
+        Some(h) if !is_hash_hex(h) => Err("--expect-head must be 64 lowercase hex digits".into()),
+        _ => Ok(()),
+    }
+}
+
+/// The library keeps its (branch-free, per-line) hex checks to itself; this one runs once.
+fn is_hash_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Whether `file` starts with an excerpt pack's header (`{"_meta": {..., "excerpt": ...}}`).
+fn is_excerpt_pack(file: &Path) -> bool {
+    let Ok(f) = std::fs::File::open(file) else {
+        return false;
+    };
+    let mut first = Vec::new();
+    let mut reader = std::io::BufReader::new(f).take(DEFAULT_MAX_LINE_BYTES as u64);
+    if reader.read_until(b'\n', &mut first).is_err() {
+        return false;
+    }
+    std::str::from_utf8(&first)
+        .ok()
+        .and_then(|t| acttrace::json::parse(t.trim()).ok())
+        .is_some_and(|v| v.get("_meta").and_then(|m| m.get("excerpt")).is_some())
+}
+
+/// Runs `verify`; returns the exit code.
+pub(crate) fn run(mut args: VerifyArgs) -> u8 {
+    if args.files.len() > 1 && (args.expect_head.is_some() || args.expect_entries.is_some()) {
+        return usage_error("--expect-head and --expect-entries apply to a single FILE");
+    }
+    if let Err(e) = check_expect_head(args.expect_head.as_deref()) {
+        return usage_error(&e);
+    }
+    let key = match args.key.load() {
+        Ok(k) => k,
+        Err(e) => return usage_error(&e),
+    };
+    let opts = VerifyOptions {
+        key,
+        expected_head: args.expect_head.clone(),
+        expect_entries: args.expect_entries,
+        ..VerifyOptions::default()
+    };
+    let mut integrity_failed = false;
+    let mut unreadable = false;
+    let mut reports = Vec::new();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for file in &args.files {
+        if file.is_dir() {
+            match verify_dir(file, &opts) {
+                Ok(report) => {
+                    integrity_failed |= !report.ok();
+                    if args.json {
+                        reports.push(serde_json::json!({
+                            "source": report.dir,
+                            "ok": report.ok(),
+                            "entries": report.entries(),
+                            "head": report.head(),
+                            "deleted_by_retention": report.deleted_by_retention,
+                            "problems": report.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                            "segments": report.segments.iter().map(|s| s.to_json()).collect::<Vec<_>>(),
+                            "summary": report.summary(),
+                        }));
+                    } else {
+                        let _ = writeln!(out, "{}: {}", file.display(), report.summary());
+                        for p in report.problems.iter().skip(1) {
+                            let _ = writeln!(out, "  also: {p}");
+                        }
+                        for seg in report.segments.iter().filter(|s| !s.ok()) {
+                            let _ = writeln!(out, "  {}: {}", seg.source, seg.summary());
+                        }
+                    }
+                }
+                Err(e) => {
+                    unreadable = true;
+                    let _ = writeln!(out, "{}: cannot read: {e}", file.display());
+                }
+            }
+            continue;
+        }
+        if is_excerpt_pack(file) {
+            // A filtered export holds a selection of entries: its links are checked by the
+            // excerpt verifier, not as one contiguous chain.
+            match acttrace::export::verify_excerpt(file, opts.key.as_ref()) {
+                Ok(report) => {
+                    integrity_failed |= !report.ok();
+                    if args.json {
+                        reports.push(serde_json::json!({
+                            "source": file.display().to_string(),
+                            "ok": report.ok(),
+                            "excerpt": true,
+                            "problems": report.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                            "summary": report.summary(),
+                        }));
+                    } else {
+                        let _ = writeln!(out, "{}: {}", file.display(), report.summary());
+                    }
+                }
+                Err(e) => {
+                    unreadable = true;
+                    let _ = writeln!(out, "{}: cannot read: {e}", file.display());
+                }
+            }
+            continue;
+        }
+        match verify_path(file, &opts) {
+            Ok(report) => {
+                integrity_failed |= !report.ok();
+                if args.json {
+                    reports.push(report.to_json());
+                } else {
+                    let _ = writeln!(out, "{}: {}", file.display(), report.summary());
+                    for p in report.problems.iter().skip(1) {
+                        let _ = writeln!(out, "  also: {p}");
+                    }
+                    let listed = report.problems.len() as u64;
+                    if report.problem_count > listed.max(1) {
+                        let _ = writeln!(
+                            out,
+                            "  ... {} more problems not listed",
+                            report.problem_count - listed
+                        );
+                    }
+                }
+            }
+            Err(e) => {
+                unreadable = true;
+                if args.json {
+                    reports.push(serde_json::json!({
+                        "source": file.display().to_string(),
+                        "ok": false,
+                        "error": e.to_string(),
+                    }));
+                } else {
+                    let _ = writeln!(out, "{}: cannot read: {e}", file.display());
+                }
+            }
+        }
+    }
+    if args.json {
+        let all_ok = !integrity_failed && !unreadable;
+        let doc = serde_json::json!({ "ok": all_ok, "results": reports });
+        let _ = writeln!(out, "{doc:#}");
+    }
+    if integrity_failed {
+        EXIT_INTEGRITY
+    } else if unreadable {
+        EXIT_USAGE
+    } else {
+        EXIT_OK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_expect_head;
+
+    #[test]
+    fn an_expected_head_is_64_lowercase_hex_digits() {
+        let head = "0123456789abcdef".repeat(4);
+        assert_eq!(check_expect_head(None), Ok(()));
+        assert_eq!(check_expect_head(Some(&head)), Ok(()));
+        for bad in [
+            &head[1..],
+            &format!("{head}0"),
+            &head.to_uppercase(),
+            &head.replace('a', "g"),
+            "",
+        ] {
+            assert!(check_expect_head(Some(bad)).is_err(), "{bad}");
+        }
+    }
+}
