@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use zeroize::Zeroizing;
 
-use crate::chain::{SigningKey, is_hash_hex};
+use crate::chain::SigningKey;
+use crate::hex::is_hash_hex;
 use crate::verify::{VerifyOptions, verify_path};
 
 /// Exit code: verified.

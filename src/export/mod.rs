@@ -26,10 +26,12 @@ use sha2::{Digest, Sha256};
 /// Everything this module uses from the host crate, in one place. When this tree moves into
 /// acttrace, rewrite `acttrace::` to `crate::` here and nowhere else.
 pub(crate) mod host {
+    pub use crate::chain::{GENESIS, HashAlg, SigningKey, hash_hex, write_body};
     #[cfg(feature = "cli")]
-    pub use crate::chain::is_hash_hex;
-    pub use crate::chain::{GENESIS, HashAlg, SigningKey, hash_hex, to_hex, write_body};
-    pub use crate::json::{Value, parse, to_canonical, write_line_form};
+    pub(crate) use crate::hex::is_hash_hex;
+    pub(crate) use crate::hex::to_hex;
+    pub(crate) use crate::json::{Value, parse, to_canonical, write_line_form};
+    pub(crate) use crate::time::{DateAlone, parse_utc};
     pub use crate::verify::{
         Verification, VerifyOptions, meta_signing_input, verify_path, verify_reader,
     };

@@ -200,7 +200,7 @@ impl GenAiCapture {
     /// by redaction). `None` without a digest key.
     pub fn content_digest(&self, text: &str) -> Option<String> {
         let key = self.digest_key.as_ref()?;
-        Some(crate::chain::to_hex(
+        Some(crate::hex::to_hex(
             blake3::keyed_hash(key, text.as_bytes()).as_bytes(),
         ))
     }
@@ -1064,7 +1064,7 @@ mod tests {
         );
         assert_eq!(da.get("bytes"), Some(&Value::from(7u64)));
         // Unkeyed BLAKE3 of the text must not be what is stored.
-        let unkeyed = crate::chain::to_hex(blake3::hash(b"refund?").as_bytes());
+        let unkeyed = crate::hex::to_hex(blake3::hash(b"refund?").as_bytes());
         assert_ne!(
             da.get("blake3_keyed").and_then(Value::as_str),
             Some(unkeyed.as_str())

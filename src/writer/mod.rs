@@ -16,7 +16,6 @@ mod segmented;
 
 pub use jsonl::{JsonlFileWriter, RepairOutcome, repair};
 pub use memory::{MemoryLog, MemoryWriter};
-pub(crate) use segmented::list_segments;
 pub use segmented::{MIN_RETENTION, Retention, SegmentedWriter};
 
 /// Where an existing chain ends, so that appending continues it.
