@@ -169,7 +169,8 @@ pub fn verify_dir(dir: impl AsRef<Path>, opts: &VerifyOptions) -> Result<DirVeri
                     )));
                 } else if start.previous_head != prev.head || start.first_seq != prev.next_seq() {
                     out.problems.push(problem(format!(
-                        "{} does not link to the end of {} (head {}…, seq {}): entries cut                          from the end of that segment?",
+                        "{} does not link to the end of {} (head {}…, seq {}): entries cut \
+                         from the end of that segment?",
                         name(path),
                         name(prev_path),
                         short(&prev.head),
