@@ -123,7 +123,7 @@ fn demo_key(key_file: &std::path::Path) -> Result<SigningKey, Box<dyn std::error
     if !key_file.exists() {
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
-        let hex = acttrace::chain::to_hex(&bytes);
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create_new(true);
         #[cfg(unix)]

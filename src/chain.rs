@@ -18,6 +18,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use crate::hex::{Hex64, from_hex64, from_lower_hex, hex_str, hex64, to_hex};
 use crate::json::{self, Value};
 
 /// The name of the on-disk format, recorded in every `audit_open` entry.
@@ -122,100 +123,6 @@ pub(crate) fn digest(alg: HashAlg, prev_hash: &[u8], body: &[u8]) -> [u8; 32] {
     }
 }
 
-/// A 32-byte digest as 64 lowercase hex digits, the form hashes and signatures take in a log.
-pub(crate) type Hex64 = [u8; 64];
-
-/// Lowercase hex of a 32-byte digest, without allocating. Four bytes become eight digits in
-/// one 64-bit word (two per entry sealed and per entry verified).
-pub(crate) fn hex64(digest: &[u8; 32]) -> Hex64 {
-    const LOW_NIBBLES: u64 = 0x000F_000F_000F_000F;
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    let mut out = [0u8; 64];
-    for (digits, bytes) in out.chunks_exact_mut(8).zip(digest.chunks_exact(4)) {
-        let x = u64::from(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]));
-        // Each byte into its own 16-bit lane, then its high nibble into the lane's high byte:
-        // eight nibbles, one per byte, in output order.
-        let x = (x | x << 16) & 0x0000_FFFF_0000_FFFF;
-        let x = (x | x << 8) & 0x00FF_00FF_00FF_00FF;
-        let x = (x << 4 & (LOW_NIBBLES << 8)) | (x & LOW_NIBBLES);
-        // '0' + n, plus the gap from '9' + 1 to 'a' where n > 9.
-        let above_nine = ((x + 6 * ONES) >> 4) & ONES;
-        let ascii = x + u64::from(b'0') * ONES + above_nine * u64::from(b'a' - b'0' - 10);
-        digits.copy_from_slice(&ascii.to_be_bytes());
-    }
-    out
-}
-
-/// Lowercase hex of `bytes`.
-pub fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
-
-/// The value of each lowercase hex digit; [`NOT_HEX`] for every other byte. A table, so that
-/// checking and decoding the three 64-digit fields of every log line has no branch per digit.
-const NIBBLE: [u8; 256] = {
-    let mut t = [NOT_HEX; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    t
-};
-const NOT_HEX: u8 = 0x10;
-
-/// Decodes 64 lowercase hex digits into 32 bytes; `None` for anything else.
-fn from_hex64(s: &[u8]) -> Option<[u8; 32]> {
-    if s.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    let mut flags = 0u8;
-    for (b, p) in out.iter_mut().zip(s.chunks_exact(2)) {
-        let (hi, lo) = (NIBBLE[p[0] as usize], NIBBLE[p[1] as usize]);
-        flags |= hi | lo;
-        *b = hi << 4 | (lo & 0xf);
-    }
-    (flags & NOT_HEX == 0).then_some(out)
-}
-
-/// Decodes lowercase hex (the only case the format writes). `None` for anything else.
-pub fn from_lower_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    s.as_bytes()
-        .chunks(2)
-        .map(|p| Some(nibble(p[0])? << 4 | nibble(p[1])?))
-        .collect()
-}
-
-/// Whether `s` is a 64-digit lowercase hex hash.
-pub fn is_hash_hex(s: &str) -> bool {
-    // No early exit and no table, so that the compiler checks many digits per instruction:
-    // every line of a log has three of these fields.
-    s.len() == 64
-        && s.bytes().fold(true, |ok, c| {
-            ok & (c.wrapping_sub(b'0') < 10 || c.wrapping_sub(b'a') < 6)
-        })
-}
-
 /// The secret that signs entries (`sig = HMAC-SHA256(key, hash_hex)`).
 ///
 /// The bytes are zeroized when the key is dropped, never printed by `Debug`, and compared only
@@ -269,9 +176,9 @@ impl SigningKey {
     /// `echo`).
     pub fn from_file(path: impl AsRef<Path>) -> Result<SigningKey, KeyError> {
         let path = path.as_ref();
-        let mut bytes = Zeroizing::new(std::fs::read(path).map_err(|e| KeyError::Io {
+        let mut bytes = Zeroizing::new(std::fs::read(path).map_err(|source| KeyError::Io {
             path: path.display().to_string(),
-            error: e.to_string(),
+            source,
         })?);
         if bytes.ends_with(b"\n") {
             bytes.pop();
@@ -379,7 +286,7 @@ impl fmt::Debug for SigningKey {
 }
 
 /// Why a signing key could not be loaded. Messages never contain key material.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum KeyError {
     /// The environment variable is not set.
     MissingEnv(String),
@@ -394,8 +301,8 @@ pub enum KeyError {
     Io {
         /// The key file.
         path: String,
-        /// The I/O error.
-        error: String,
+        /// The I/O error, also the error's [`source`](std::error::Error::source).
+        source: std::io::Error,
     },
 }
 
@@ -405,12 +312,19 @@ impl fmt::Display for KeyError {
             KeyError::MissingEnv(v) => write!(f, "environment variable {v} is not set"),
             KeyError::Empty { source } => write!(f, "the signing key from {source} is empty"),
             KeyError::NotUtf8(what) => write!(f, "{what} is not valid UTF-8"),
-            KeyError::Io { path, error } => write!(f, "cannot read key file {path}: {error}"),
+            KeyError::Io { path, source } => write!(f, "cannot read key file {path}: {source}"),
         }
     }
 }
 
-impl std::error::Error for KeyError {}
+impl std::error::Error for KeyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            KeyError::Io { source, .. } => Some(source),
+            KeyError::MissingEnv(_) | KeyError::Empty { .. } | KeyError::NotUtf8(_) => None,
+        }
+    }
+}
 
 /// Seals entries one after another: the key's HMAC state is prepared once, and the body and
 /// line buffers are reused, so sealing allocates nothing once they have grown.
@@ -509,11 +423,6 @@ impl Sealer {
     pub(crate) fn hash(&self) -> Hex64 {
         self.hash
     }
-}
-
-/// A [`Hex64`] as text (its bytes are ASCII hex digits by construction).
-pub(crate) fn hex_str(h: &Hex64) -> &str {
-    std::str::from_utf8(h).unwrap_or_default()
 }
 
 /// A sealed entry as the sequencer hands it to a [`ChainWriter`](crate::writer::ChainWriter):
@@ -670,10 +579,11 @@ pub struct ChainTip {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hex::is_hash_hex;
 
     #[test]
     fn reference_entry_hash_and_signature_reproduce() {
-        // seq 0 of shared/vectors/cendor-py-1.14.0/chain1.jsonl (key "key-7-1").
+        // seq 0 of tests/vectors/cendor-py-1.14.0/chain1.jsonl (key "key-7-1").
         let line = r#"{"seq": 0, "ts": "2026-11-26T21:28:45.791750+00:00", "type": "audit_open", "payload": {"system": "sys-7", "risk_tier": "limited", "format": "acttrace-chain/1", "producer": "cendor-acttrace/1.14.0"}, "prev_hash": "0000000000000000000000000000000000000000000000000000000000000000", "hash": "752846f70168a08c008f246cfecc1b270e2bf32f8488df5130814b38e5cd65cf", "sig": "df3056fa298a752c0e495d4f840daa7435217ff9bf70bcff2895427a7b58ad67"}"#;
         let v = json::parse(line).unwrap();
         let payload = v.get("payload").unwrap().clone();
@@ -734,6 +644,20 @@ mod tests {
             SigningKey::from_env("ACTTRACE_TEST_SURELY_UNSET_VAR"),
             Err(KeyError::MissingEnv(_))
         ));
+    }
+
+    #[test]
+    fn an_unreadable_key_file_keeps_its_io_error_as_the_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = SigningKey::from_file(dir.path().join("missing")).unwrap_err();
+        let io = std::error::Error::source(&err)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .expect("the io::Error is the source");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+        assert!(
+            err.to_string().starts_with("cannot read key file "),
+            "{err}"
+        );
     }
 
     #[test]
@@ -800,17 +724,6 @@ mod tests {
                 assert_eq!(got.hash(), body_hash);
                 prev = want.hash;
             }
-        }
-    }
-
-    #[test]
-    fn hex64_is_lowercase_hex() {
-        let mut d = [0u8; 32];
-        for round in 0..=255u8 {
-            for (i, b) in d.iter_mut().enumerate() {
-                *b = round.wrapping_mul(31).wrapping_add(i as u8 * 8);
-            }
-            assert_eq!(hex_str(&hex64(&d)), to_hex(&d));
         }
     }
 

@@ -13,7 +13,7 @@
 //!
 //! let v = json::parse(r#"{"b": 1e-5, "a": [18446744073709551617, "é\u2028"]}"#).unwrap();
 //! assert_eq!(json::to_canonical(&v), "{\"a\":[18446744073709551617,\"é\u{2028}\"],\"b\":1e-05}");
-//! assert_eq!(json::to_line_string(&v), "{\"b\": 1e-05, \"a\": [18446744073709551617, \"é\u{2028}\"]}");
+//! assert_eq!(v.to_string(), "{\"b\": 1e-05, \"a\": [18446744073709551617, \"é\u{2028}\"]}");
 //! ```
 
 use std::fmt::{self, Write as _};
@@ -23,11 +23,11 @@ pub(crate) mod tape;
 /// Nesting deeper than this is refused by [`parse`] (Python's own limit is near 1,000 frames;
 /// no audit payload legitimately nests this deep, and a bound keeps hostile input from
 /// exhausting the stack).
-pub const MAX_DEPTH: usize = 256;
+pub(crate) const MAX_DEPTH: usize = 256;
 
 /// Python refuses to convert integers longer than this many digits (`sys.int_info.
 /// default_max_str_digits`), so a reference verifier rejects such a log; so do we.
-pub const MAX_INT_DIGITS: usize = 4300;
+pub(crate) const MAX_INT_DIGITS: usize = 4300;
 
 /// A JSON value with object keys in insertion order and numbers kept exactly.
 #[derive(Clone, Debug, PartialEq)]
@@ -339,6 +339,35 @@ impl Value {
         }
     }
 
+    /// Sets the member `key` of an object to `value`: a member already named `key` gets the
+    /// new value where it stands, otherwise the member is appended. Returns the value replaced.
+    ///
+    /// # Panics
+    ///
+    /// When `self` is not an object.
+    ///
+    /// ```
+    /// use acttrace::json::Value;
+    ///
+    /// let mut v = Value::Object(vec![("a".into(), Value::from(1u64))]);
+    /// assert_eq!(v.set("b", "x"), None);
+    /// assert_eq!(v.set("a", 2u64), Some(Value::from(1u64)));
+    /// assert_eq!(v.to_string(), r#"{"a": 2, "b": "x"}"#);
+    /// ```
+    pub fn set(&mut self, key: &str, value: impl Into<Value>) -> Option<Value> {
+        let Value::Object(fields) = self else {
+            panic!("Value::set on {}, which is not an object", self.type_name());
+        };
+        let value = value.into();
+        match fields.iter_mut().find(|(k, _)| k == key) {
+            Some((_, slot)) => Some(std::mem::replace(slot, value)),
+            None => {
+                fields.push((key.to_owned(), value));
+                None
+            }
+        }
+    }
+
     /// The string, when `self` is one.
     pub fn as_str(&self) -> Option<&str> {
         match self {
@@ -573,7 +602,7 @@ pub fn to_canonical(v: &Value) -> String {
 
 /// Appends `v` in the layout of a log line: Python's default `json.dumps` (keys in insertion
 /// order, `", "` and `": "` separators, non-ASCII raw).
-pub fn write_line_form(out: &mut String, v: &Value) {
+pub(crate) fn write_line_form(out: &mut String, v: &Value) {
     match v {
         Value::Object(fields) => {
             out.push('{');
@@ -602,7 +631,7 @@ pub fn write_line_form(out: &mut String, v: &Value) {
 }
 
 /// The line layout of `v` as a new string.
-pub fn to_line_string(v: &Value) -> String {
+pub(crate) fn to_line_string(v: &Value) -> String {
     let mut s = String::new();
     write_line_form(&mut s, v);
     s
@@ -622,7 +651,7 @@ fn write_scalar(out: &mut String, v: &Value) {
 /// Appends `s` as a JSON string literal, escaped as Python's `json.dumps(ensure_ascii=False)`
 /// escapes: `"` `\` and the control characters below U+0020 only (`\n` `\r` `\t` `\b` `\f`
 /// by name, the rest as lowercase `\u00XX`). `/`, U+007F and U+2028 stay raw.
-pub fn write_string(out: &mut String, s: &str) {
+pub(crate) fn write_string(out: &mut String, s: &str) {
     out.reserve(s.len() + 2);
     out.push('"');
     let bytes = s.as_bytes();
@@ -741,11 +770,11 @@ impl std::error::Error for ParseError {}
 /// reference verifier, which reads logs with Python's `json.loads`:
 ///
 /// - `NaN`, `Infinity` and `-Infinity` are accepted as numbers (Python writes them);
-/// - integers longer than [`MAX_INT_DIGITS`] digits are refused (Python refuses them).
+/// - integers longer than 4,300 digits are refused (Python refuses them).
 ///
 /// Duplicate object keys are refused (Python would silently keep the last one, which lets a
 /// line show one value to a reader and hash another), as are lone UTF-16 surrogates (Python
-/// cannot encode them to hash) and nesting deeper than [`MAX_DEPTH`].
+/// cannot encode them to hash) and nesting deeper than 256 levels.
 ///
 /// ```
 /// let err = acttrace::json::parse(r#"{"a": 1, "a": 2}"#).unwrap_err();
@@ -1338,5 +1367,23 @@ mod tests {
         assert!(parse(&deep).unwrap_err().message.contains("nesting"));
         let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
         assert!(parse(&ok).is_ok());
+        let too_deep = format!("[{ok}]");
+        assert!(parse(&too_deep).unwrap_err().message.contains("nesting"));
+        // `parse`'s documentation gives both limits in numbers.
+        assert_eq!((MAX_DEPTH, MAX_INT_DIGITS), (256, 4300));
+    }
+
+    #[test]
+    fn set_replaces_a_member_in_place_or_appends_it() {
+        let mut v = parse(r#"{"a": 1, "b": [2], "c": null}"#).unwrap();
+        assert_eq!(v.set("b", "x"), Some(Value::Array(vec![Value::from(2u64)])));
+        assert_eq!(v.set("d", true), None);
+        assert_eq!(v.to_string(), r#"{"a": 1, "b": "x", "c": null, "d": true}"#);
+    }
+
+    #[test]
+    #[should_panic(expected = "not an object")]
+    fn set_on_a_value_that_is_not_an_object_panics() {
+        Value::Array(Vec::new()).set("a", 1u64);
     }
 }

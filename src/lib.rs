@@ -49,11 +49,13 @@ mod error;
 #[cfg(feature = "export")]
 pub mod export;
 pub mod genai;
+mod hex;
 pub mod json;
 mod macros;
 mod queue;
 mod record;
 pub mod redact;
+mod segments;
 mod sequencer;
 mod time;
 pub mod verify;

@@ -249,3 +249,37 @@ fn the_host_verifier_does_not_accept_an_excerpt() {
         v.summary()
     );
 }
+
+#[test]
+fn a_time_filter_outside_the_calendar_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = synthetic_log(dir.path(), false);
+    let mut opts = ExportOptions::new("gdpr", Format::Jsonl);
+    for (from, to, reason) in [
+        (
+            "2026-13-45",
+            None,
+            "--from \"2026-13-45\": month 13 is out of range (01-12)",
+        ),
+        (
+            "2026-02-30",
+            None,
+            "--from \"2026-02-30\": day 30 is out of range for 2026-02 (01-28)",
+        ),
+        (
+            "2026-03-02",
+            Some("2026-03-02T24:00:00Z"),
+            "--to \"2026-03-02T24:00:00Z\": hour 24 is out of range (00-23)",
+        ),
+    ] {
+        opts.filter = Filter {
+            from: Some(from.into()),
+            to: to.map(str::to_owned),
+            ..Filter::default()
+        };
+        let err = export_path(&log, &dir.path().join("x.jsonl"), &opts).unwrap_err();
+        assert!(matches!(err, ExportError::Usage(_)), "{err}");
+        assert!(err.to_string().contains(reason), "{err}");
+    }
+    assert!(!dir.path().join("x.jsonl").exists());
+}

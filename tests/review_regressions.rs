@@ -223,7 +223,7 @@ fn r3_lost_entries_gap_survives_a_dropped_entries_gap() {
                 "{}{}",
                 e.kind,
                 if e.kind == "gap" {
-                    acttrace::json::to_line_string(&e.payload)
+                    e.payload.to_string()
                 } else {
                     String::new()
                 }

@@ -148,7 +148,7 @@ fn missing_reordered_duplicated_and_cut_segments_are_reported() {
     let mut lines: Vec<&str> = text.lines().collect();
     lines.pop();
     std::fs::write(p(1), lines.join("\n") + "\n").unwrap();
-    check("does not link to the end of");
+    check("): entries cut from the end of that segment?");
     restore();
 
     // The first segment deleted by hand, not by retention.

@@ -20,6 +20,11 @@ fn key() -> SigningKey {
     SigningKey::from_bytes(KEY).unwrap()
 }
 
+/// Whether `s` is 64 lowercase hex digits, the form of a signature in a log.
+fn is_hash_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 fn arb_scalar() -> impl Strategy<Value = Value> {
     prop_oneof![
         Just(Value::Null),
@@ -97,21 +102,18 @@ fn rehash_from(entries: &mut [SealedEntry], from: usize) {
 }
 
 fn meta_line(entries: &[String], head: &str, count: u64, signed: bool) -> String {
-    let mut meta = vec![
+    let mut meta = Value::Object(vec![
         ("system".to_owned(), Value::from("matrix")),
         ("risk_tier".to_owned(), Value::from("high")),
         ("head_hash".to_owned(), Value::from(head)),
         ("entries".to_owned(), Value::from(count)),
-    ];
+    ]);
     if signed {
-        let sig = key().sign(&meta_signing_input(&Value::Object(meta.clone())));
-        meta.push(("sig".to_owned(), Value::from(sig)));
+        let sig = key().sign(&meta_signing_input(&meta));
+        meta.set("sig", sig);
     }
     let _ = entries;
-    format!(
-        "{{\"_meta\": {}}}",
-        json::to_line_string(&Value::Object(meta))
-    )
+    format!("{{\"_meta\": {meta}}}")
 }
 
 fn head_of(lines: &[String]) -> (String, u64) {
@@ -255,7 +257,7 @@ impl Case {
                             consistent: if stripped {
                                 n == 1
                             } else {
-                                acttrace::chain::is_hash_hex(&new.1)
+                                is_hash_hex(&new.1)
                             },
                         }
                     }
@@ -359,9 +361,7 @@ impl Case {
             Mutation::EditRehashRewriteMeta { line } => {
                 let i = line % n;
                 let mut entries = self.entries.clone();
-                if let Value::Object(fields) = &mut entries[i].payload {
-                    fields.push(("forged".into(), Value::Bool(true)));
-                }
+                entries[i].payload.set("forged", true);
                 rehash_from(&mut entries, i);
                 let lines = Self::lines(&entries);
                 let claim = head_of(&lines);
@@ -381,7 +381,7 @@ fn effective(v: &Value) -> Option<(Vec<Value>, String)> {
     let sig = match v.get("sig") {
         None => String::new(),
         Some(Value::String(s)) => s.clone(),
-        Some(other) => json::to_line_string(other),
+        Some(other) => other.to_string(),
     };
     Some((fields, sig))
 }

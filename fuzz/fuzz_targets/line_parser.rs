@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     if let Ok(v) = json::parse(text) {
-        let line = json::to_line_string(&v);
+        let line = v.to_string();
         let again = json::parse(&line).expect("our own line layout parses");
         assert_eq!(json::to_canonical(&again), json::to_canonical(&v));
     }

@@ -18,6 +18,7 @@ use std::path::Path;
 
 use crate::chain::{GENESIS, HashAlg, SigningKey, hash_hex, write_body};
 use crate::json::{Value, parse, to_canonical};
+use crate::time::{DateAlone, parse_utc};
 use crate::verify::meta_signing_input;
 
 use super::log::{LogEntry, parse_line};
@@ -33,23 +34,20 @@ pub struct TimeBounds {
 }
 
 impl TimeBounds {
-    /// Parses the filter's `from`/`to`; a malformed time is a usage error.
+    /// Parses the filter's `from`/`to`; a malformed or invalid time is a usage error.
     pub fn parse(f: &Filter) -> Result<TimeBounds, ExportError> {
-        let one = |v: &Option<String>, flag: &str, end: bool| -> Result<_, ExportError> {
+        let one = |v: &Option<String>, flag: &str, date_alone| -> Result<_, ExportError> {
             v.as_deref()
                 .map(|s| {
-                    normalize_ts(s, end).ok_or_else(|| {
-                        ExportError::Usage(format!(
-                            "{flag} \"{s}\": expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.ffffff] \
-                             with Z or +00:00"
-                        ))
-                    })
+                    parse_utc(s, date_alone)
+                        .map(|t| t.without_offset())
+                        .map_err(|e| ExportError::Usage(format!("{flag} \"{s}\": {e}")))
                 })
                 .transpose()
         };
         let b = TimeBounds {
-            from: one(&f.from, "--from", false)?,
-            to: one(&f.to, "--to", true)?,
+            from: one(&f.from, "--from", DateAlone::StartOfDay)?,
+            to: one(&f.to, "--to", DateAlone::EndOfDay)?,
         };
         if let (Some(a), Some(z)) = (&b.from, &b.to)
             && a > z
@@ -71,59 +69,15 @@ impl TimeBounds {
 }
 
 /// Normalises a UTC timestamp to `YYYY-MM-DDTHH:MM:SS.ffffff` for comparison. A date alone is
-/// the start of the day, or its last microsecond with `end_of_day`.
+/// the start of the day, or its last microsecond with `end_of_day`. `None` when the text is not
+/// a valid UTC time (month 13, February 30, hour 24, another offset, ...).
 pub fn normalize_ts(s: &str, end_of_day: bool) -> Option<String> {
-    let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| {
-        b.get(r.clone())
-            .is_some_and(|x| x.iter().all(u8::is_ascii_digit))
+    let date_alone = if end_of_day {
+        DateAlone::EndOfDay
+    } else {
+        DateAlone::StartOfDay
     };
-    if b.len() < 10
-        || !digits(0..4)
-        || b[4] != b'-'
-        || !digits(5..7)
-        || b[7] != b'-'
-        || !digits(8..10)
-    {
-        return None;
-    }
-    if b.len() == 10 {
-        return Some(format!(
-            "{s}T{}",
-            if end_of_day {
-                "23:59:59.999999"
-            } else {
-                "00:00:00.000000"
-            }
-        ));
-    }
-    if b.len() < 19
-        || b[10] != b'T'
-        || !digits(11..13)
-        || b[13] != b':'
-        || !digits(14..16)
-        || b[16] != b':'
-        || !digits(17..19)
-    {
-        return None;
-    }
-    let mut rest = &s[19..];
-    let mut frac = String::new();
-    if let Some(r) = rest.strip_prefix('.') {
-        let n = r.bytes().take_while(u8::is_ascii_digit).count();
-        if n == 0 {
-            return None;
-        }
-        frac = r[..n.min(6)].to_owned();
-        rest = &r[n..];
-    }
-    if !matches!(rest, "" | "Z" | "+00:00") {
-        return None;
-    }
-    while frac.len() < 6 {
-        frac.push('0');
-    }
-    Some(format!("{}.{frac}", &s[..19]))
+    parse_utc(s, date_alone).ok().map(|t| t.without_offset())
 }
 
 /// A human description of a filter, for messages and reports.

@@ -21,7 +21,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::chain::to_hex;
+use crate::hex::to_hex;
 use crate::json::Value;
 
 /// The schema name every mapping file must declare.

@@ -26,7 +26,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::chain::{SigningKey, to_hex};
+use crate::chain::SigningKey;
+use crate::hex::to_hex;
 use crate::verify::{Verification, VerifyOptions, verify_path};
 
 mod csv;

@@ -29,7 +29,7 @@ pub fn derived_uuid(seed: &str) -> String {
     b.copy_from_slice(&h[..16]);
     b[6] = (b[6] & 0x0f) | 0x50;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let hex = crate::chain::to_hex(&b);
+    let hex = crate::hex::to_hex(&b);
     format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],

@@ -152,7 +152,7 @@ impl GenAiCapture {
     /// by redaction). `None` without a digest key.
     pub fn content_digest(&self, text: &str) -> Option<String> {
         let key = self.digest_key.as_ref()?;
-        Some(crate::chain::to_hex(
+        Some(crate::hex::to_hex(
             blake3::keyed_hash(key, text.as_bytes()).as_bytes(),
         ))
     }

@@ -705,7 +705,7 @@ mod tests {
         );
         assert_eq!(da.get("bytes"), Some(&Value::from(7u64)));
         // Unkeyed BLAKE3 of the text must not be what is stored.
-        let unkeyed = crate::chain::to_hex(blake3::hash(b"refund?").as_bytes());
+        let unkeyed = crate::hex::to_hex(blake3::hash(b"refund?").as_bytes());
         assert_ne!(
             da.get("blake3_keyed").and_then(Value::as_str),
             Some(unkeyed.as_str())

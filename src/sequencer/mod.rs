@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
 
-use crate::chain::{self, ChainTip, HashAlg, Hex64, Sealer, SigningKey};
+use crate::chain::{ChainTip, HashAlg, Sealer, SigningKey};
 use crate::error::Error;
 use crate::genai::{self, GenAiCapture};
+use crate::hex::Hex64;
 use crate::json::Value;
 use crate::queue::{LogState, Msg, Queue, Reply, TipReply};
 use crate::record::{ChainedEntry, FieldValue};
@@ -329,7 +330,7 @@ impl Sequencer {
         // repeated seq (which verification reports) rather than a panic.
         self.working.next_seq = seq.saturating_add(1);
         self.working.head.clear();
-        self.working.head.push_str(chain::hex_str(&hash));
+        self.working.head.push_str(crate::hex::hex_str(&hash));
         self.batch_entries += 1;
         (seq, hash)
     }
@@ -579,7 +580,7 @@ impl Sequencer {
                 if let Some(reply) = reply {
                     let chained = ChainedEntry {
                         seq,
-                        hash: chain::hex_str(&hash).to_owned(),
+                        hash: crate::hex::hex_str(&hash).to_owned(),
                         decision_id: self.decision_id(decision).map(str::to_owned),
                     };
                     self.batch_replies.push((reply, chained));
@@ -712,6 +713,6 @@ impl DecisionIds {
     fn next(&mut self) -> String {
         self.counter += 1;
         let h = blake3::keyed_hash(&self.key, &self.counter.to_le_bytes());
-        crate::chain::to_hex(&h.as_bytes()[..16])
+        crate::hex::to_hex(&h.as_bytes()[..16])
     }
 }

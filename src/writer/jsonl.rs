@@ -264,7 +264,7 @@ impl JsonlFileWriter {
         Ok(Recovery {
             line,
             cut_bytes: torn.len() as u64,
-            cut_sha256: crate::chain::to_hex(&sha2::Sha256::digest(&torn)),
+            cut_sha256: crate::hex::to_hex(&sha2::Sha256::digest(&torn)),
             side_file: side_path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())

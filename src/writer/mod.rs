@@ -17,7 +17,6 @@ mod segmented;
 
 pub use jsonl::{JsonlFileWriter, RepairOutcome, repair};
 pub use memory::{MemoryLog, MemoryWriter};
-pub(crate) use segmented::list_segments;
 pub use segmented::{MIN_RETENTION, Retention, SegmentedWriter};
 
 /// What a store already holds when the sequencer opens it.

@@ -17,6 +17,7 @@ use super::{ChainWriter, DeletedSegment, Durability, ExistingChain, JsonlFileWri
 use crate::chain::{RenderedEntry, SealedEntry, SigningKey};
 use crate::error::Error;
 use crate::json;
+use crate::segments::{list_segments, segment_file_name, segment_file_pattern};
 
 /// The shortest retention [`SegmentedWriter::retain_for`] accepts: EU AI Act Art. 19(1) and
 /// 26(6) require providers and deployers of high-risk systems to keep automatically generated
@@ -107,7 +108,7 @@ impl SegmentedWriter {
 
     /// The file name of segment `index`.
     pub fn segment_name(&self, index: u64) -> String {
-        format!("{}-{index:06}.jsonl", self.stem)
+        segment_file_name(&self.stem, index)
     }
 
     fn segment_path(&self, index: u64) -> PathBuf {
@@ -189,29 +190,6 @@ impl SegmentedWriter {
         }
         (deleted, None)
     }
-}
-
-/// `(stem, index, path)` of every `<stem>-NNNNNN.jsonl` file in `dir`.
-pub(crate) fn list_segments(dir: &Path) -> io::Result<Vec<(String, u64, PathBuf)>> {
-    let mut out = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let Some(base) = name.strip_suffix(".jsonl") else {
-            continue;
-        };
-        let Some((stem, digits)) = base.rsplit_once('-') else {
-            continue;
-        };
-        if digits.len() == 6
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && let Ok(index) = digits.parse::<u64>()
-        {
-            out.push((stem.to_owned(), index, entry.path()));
-        }
-    }
-    Ok(out)
 }
 
 /// The seq and hash of a segment's last entry, read from its end (a window that grows up to
@@ -321,7 +299,7 @@ impl ChainWriter for SegmentedWriter {
 
     fn describe(&self) -> String {
         if self.current.is_none() {
-            let pattern = format!("{}-NNNNNN.jsonl", self.stem);
+            let pattern = segment_file_pattern(&self.stem);
             return self.dir.join(pattern).display().to_string();
         }
         self.segment_path(self.index).display().to_string()

@@ -89,7 +89,7 @@ pub(crate) fn run(args: RedactArgs) -> u8 {
                 serde_json::json!({"line": number, "findings": findings})
             )
         } else {
-            writeln!(out, "{}", acttrace::json::to_line_string(&value))
+            writeln!(out, "{}", value)
         };
         if written.is_err() {
             // The reader went away (a closed pipe): stop quietly.

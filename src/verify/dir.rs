@@ -1,0 +1,212 @@
+//! Verifying a directory of segments: each segment on its own, then that they form one chain.
+
+use std::path::{Path, PathBuf};
+
+use crate::chain::GENESIS;
+use crate::error::Error;
+use crate::segments::{list_segments, segment_file_pattern};
+
+use super::{Problem, ProblemKind, Verification, VerifyOptions, short, verify_path};
+
+/// The result of verifying a directory of segments ([`verify_dir`]).
+#[derive(Clone, Debug)]
+pub struct DirVerification {
+    /// The directory.
+    pub dir: String,
+    /// Each segment's own verification, in index order.
+    pub segments: Vec<Verification>,
+    /// Problems between segments (missing, reordered, duplicated, unlinked), and completeness.
+    pub problems: Vec<Problem>,
+    /// Segments absent at the start that `retention` entries record as deleted.
+    pub deleted_by_retention: Vec<String>,
+}
+
+impl DirVerification {
+    /// True when every segment verified and they form one chain.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty() && self.segments.iter().all(Verification::ok)
+    }
+
+    /// Total entries across the segments present.
+    pub fn entries(&self) -> u64 {
+        self.segments.iter().map(|s| s.entries).sum()
+    }
+
+    /// The head of the whole chain (the last segment's head).
+    pub fn head(&self) -> &str {
+        self.segments.last().map_or(GENESIS, |s| s.head.as_str())
+    }
+
+    /// One line: `ok: ...` or the first problem.
+    pub fn summary(&self) -> String {
+        if let Some(p) = self.problems.first() {
+            return p.to_string();
+        }
+        if let Some(bad) = self.segments.iter().find(|s| !s.ok()) {
+            return format!("{}: {}", bad.source, bad.summary());
+        }
+        let mut s = format!(
+            "ok: {} segments, {} entries, head {}…",
+            self.segments.len(),
+            self.entries(),
+            short(self.head())
+        );
+        if !self.deleted_by_retention.is_empty() {
+            s.push_str(&format!(
+                " ({} earlier segments deleted by retention, as recorded on the chain)",
+                self.deleted_by_retention.len()
+            ));
+        }
+        s
+    }
+}
+
+/// Verifies a directory of segments written by [`crate::writer::SegmentedWriter`]: each
+/// segment on its own, then that they form one chain: indexes without holes, each
+/// `segment_open` naming and linking to the segment before it (a reordered, duplicated or
+/// missing segment breaks that), and missing leading segments only where a `retention` entry
+/// records their deletion. `expected_head` applies to the last segment; `expect_entries` to the
+/// whole chain's seq count.
+pub fn verify_dir(dir: impl AsRef<Path>, opts: &VerifyOptions) -> Result<DirVerification, Error> {
+    let dir = dir.as_ref();
+    let io_err = |source| Error::Io {
+        op: "list",
+        path: dir.to_owned(),
+        source,
+    };
+    let mut found = list_segments(dir).map_err(io_err)?;
+    found.sort_by_key(|(_, i, _)| *i);
+    let mut out = DirVerification {
+        dir: dir.display().to_string(),
+        segments: Vec::new(),
+        problems: Vec::new(),
+        deleted_by_retention: Vec::new(),
+    };
+    let problem = |detail: String| Problem {
+        kind: ProblemKind::BrokenLink,
+        line: None,
+        seq: None,
+        detail,
+    };
+    let stems: std::collections::BTreeSet<&str> =
+        found.iter().map(|(s, _, _)| s.as_str()).collect();
+    if stems.len() > 1 {
+        out.problems.push(Problem {
+            kind: ProblemKind::Malformed,
+            line: None,
+            seq: None,
+            detail: format!("segments of several logs in one directory: {stems:?}"),
+        });
+        return Ok(out);
+    }
+    if found.is_empty() {
+        out.problems.push(Problem {
+            kind: ProblemKind::Empty,
+            line: None,
+            seq: None,
+            detail: format!(
+                "no segment files ({}) in {}",
+                segment_file_pattern("<stem>"),
+                dir.display()
+            ),
+        });
+        return Ok(out);
+    }
+    let per_segment = VerifyOptions {
+        expected_head: None,
+        expect_entries: None,
+        ..opts.clone()
+    };
+    let mut retention_deleted: Vec<String> = Vec::new();
+    for (_, _, path) in &found {
+        let v = verify_path(path, &per_segment)?;
+        retention_deleted.extend(v.retention_deleted.iter().cloned());
+        out.segments.push(v);
+    }
+    let name = |p: &PathBuf| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    for k in 0..found.len() {
+        let (_, index, path) = &found[k];
+        let seg = &out.segments[k];
+        if k == 0 {
+            if let Some(start) = &seg.segment_start {
+                if retention_deleted.contains(&start.previous_segment) {
+                    out.deleted_by_retention = retention_deleted.clone();
+                } else {
+                    out.problems.push(problem(format!(
+                        "missing segment {} before {} (not recorded as deleted by retention)",
+                        start.previous_segment,
+                        name(path)
+                    )));
+                }
+            }
+            continue;
+        }
+        let (_, prev_index, prev_path) = &found[k - 1];
+        let prev = &out.segments[k - 1];
+        if *index != prev_index + 1 {
+            out.problems.push(problem(format!(
+                "missing segment(s) between {} and {}",
+                name(prev_path),
+                name(path)
+            )));
+        }
+        match &seg.segment_start {
+            None => out.problems.push(problem(format!(
+                "{} does not start with segment_open: a duplicated or misplaced segment",
+                name(path)
+            ))),
+            Some(start) => {
+                if start.previous_segment != name(prev_path) {
+                    out.problems.push(problem(format!(
+                        "{} continues {}, not {}: segments reordered or duplicated",
+                        name(path),
+                        start.previous_segment,
+                        name(prev_path)
+                    )));
+                } else if start.previous_head != prev.head || start.first_seq != prev.next_seq() {
+                    out.problems.push(problem(format!(
+                        "{} does not link to the end of {} (head {}…, seq {}): entries cut \
+                         from the end of that segment?",
+                        name(path),
+                        name(prev_path),
+                        short(&prev.head),
+                        prev.next_seq()
+                    )));
+                }
+            }
+        }
+    }
+    let last = out.segments.last().expect("at least one segment");
+    if let Some(want) = &opts.expected_head
+        && *want != last.head
+    {
+        out.problems.push(Problem {
+            kind: ProblemKind::Incomplete,
+            line: None,
+            seq: None,
+            detail: format!(
+                "incomplete log: head {}… != expected {}… (trailing entries removed?)",
+                short(&last.head),
+                short(want)
+            ),
+        });
+    }
+    if let Some(n) = opts.expect_entries
+        && n != last.next_seq()
+    {
+        out.problems.push(Problem {
+            kind: ProblemKind::Incomplete,
+            line: None,
+            seq: None,
+            detail: format!(
+                "incomplete log: the chain ends at seq count {}, expected {n} (entries removed?)",
+                last.next_seq()
+            ),
+        });
+    }
+    Ok(out)
+}

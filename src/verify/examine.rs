@@ -1,0 +1,406 @@
+//! Examining one line on its own: parsed (on an allocation-free fast path when it can be),
+//! its hash recomputed and its signature checked, so that lines can be examined in parallel.
+
+use crate::chain::{self, HashAlg, PreparedKey, SigningKey};
+use crate::hex::{Hex64, hex64, hex64_from_checked, is_hash_hex};
+use crate::json::tape::Tape;
+use crate::json::{self, Value};
+
+use super::lines::LineInfo;
+
+/// What one line says on its own: parsed, its hash recomputed, its signature checked. Needs
+/// no other line, so lines can be examined in parallel; [`Walker::apply`](super::walk::Walker::apply) then judges the links
+/// in file order.
+// `Entry` is not boxed: that would be one more allocation per line, freed on another thread.
+// The facts live in a chunk's vector, so their size costs little.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum LineFacts {
+    Blank,
+    TooLong,
+    NotUtf8 { at: usize },
+    Bom,
+    Unparsed(json::ParseError),
+    Meta(Value),
+    Malformed { seq: Option<u64>, detail: String },
+    Entry(EntryFacts),
+}
+
+#[cfg_attr(test, derive(Debug, PartialEq))]
+pub(super) struct EntryFacts {
+    pub(super) seq: u64,
+    /// The entry type when the walker needs it: for an entry that may declare the hash
+    /// algorithm, open a segment or record retention. Empty otherwise (and when it is not a
+    /// string).
+    pub(super) kind: String,
+    /// Both 64 lowercase hex digits (checked), kept inline rather than allocated per line.
+    pub(super) prev_hash: Hex64,
+    pub(super) hash: Hex64,
+    /// Whether `hash` is the recomputed hash.
+    pub(super) hash_ok: bool,
+    pub(super) sig: SigFacts,
+    /// With a key: whether the signature verified.
+    pub(super) sig_valid: Option<bool>,
+    /// The hash algorithm an `audit_open`/`segment_open` declares.
+    pub(super) declared_alg: Option<Result<HashAlg, String>>,
+    /// `segment_open`'s `previous_segment`.
+    pub(super) previous_segment: Option<String>,
+    /// Segment names a `retention` entry records as deleted.
+    pub(super) retention_deleted: Vec<String>,
+}
+
+#[cfg_attr(test, derive(Debug, PartialEq))]
+pub(super) enum SigFacts {
+    Empty,
+    Present,
+    Malformed,
+}
+
+/// Examines lines; remembers the hash algorithm once the first entry has declared it.
+pub(super) struct Examiner {
+    key: Option<PreparedKey>,
+    pub(super) alg: HashAlg,
+    pub(super) alg_decided: bool,
+    /// The canonical body of the line being examined (reused).
+    body: String,
+    /// The allocation-free reading of the line being examined (reused).
+    tape: Tape,
+}
+
+/// Entry types the fast path leaves to [`Examiner::entry`]: the walker needs more than their
+/// hash from them (a declared hash algorithm, a previous segment, deleted segments).
+const TYPES_WITH_FACTS: [&str; 3] = ["audit_open", "segment_open", "retention"];
+
+impl Examiner {
+    pub(super) fn new(key: Option<SigningKey>) -> Self {
+        Examiner {
+            key: key.as_ref().map(SigningKey::prepare),
+            alg: HashAlg::Sha256,
+            alg_decided: false,
+            body: String::with_capacity(1024),
+            tape: Tape::default(),
+        }
+    }
+
+    /// Examines a line in file order: the first entry decides the hash algorithm, and is
+    /// re-examined when it declares a different one.
+    pub(super) fn examine_first_aware(&mut self, info: &LineInfo, raw: &[u8]) -> LineFacts {
+        let facts = self.examine(info, raw);
+        if !self.alg_decided
+            && let LineFacts::Entry(e) = &facts
+        {
+            self.alg_decided = true;
+            if let Some(Ok(alg)) = e.declared_alg
+                && alg != self.alg
+            {
+                self.alg = alg;
+                return self.examine(info, raw);
+            }
+        }
+        facts
+    }
+
+    pub(super) fn examine(&mut self, info: &LineInfo, raw: &[u8]) -> LineFacts {
+        if info.too_long {
+            return LineFacts::TooLong;
+        }
+        let text = match std::str::from_utf8(raw) {
+            Ok(t) => t,
+            // A multi-byte character cut by the end of the line: torn if it is the last line.
+            Err(e) if e.error_len().is_none() => {
+                return LineFacts::Unparsed(json::ParseError {
+                    offset: e.valid_up_to(),
+                    message: "incomplete UTF-8 character at the end of the line".into(),
+                    truncated: true,
+                });
+            }
+            Err(e) => {
+                return LineFacts::NotUtf8 {
+                    at: e.valid_up_to(),
+                };
+            }
+        };
+        if text.starts_with('\u{feff}') {
+            return LineFacts::Bom;
+        }
+        // Like the reference (Python's `line.strip()`), blank lines are skipped and a `\r`
+        // before the `\n` (CRLF) is tolerated.
+        let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
+        if text.is_empty() {
+            return LineFacts::Blank;
+        }
+        if let Some(facts) = self.entry_fast(text) {
+            return LineFacts::Entry(facts);
+        }
+        let row = match json::parse(text) {
+            Ok(v) => v,
+            Err(e) => return LineFacts::Unparsed(e),
+        };
+        if row.get("_meta").is_some() {
+            return LineFacts::Meta(row);
+        }
+        match self.entry(&row) {
+            Ok(e) => LineFacts::Entry(e),
+            Err((seq, detail)) => LineFacts::Malformed { seq, detail },
+        }
+    }
+
+    fn entry(&mut self, row: &Value) -> Result<EntryFacts, (Option<u64>, String)> {
+        let seq = row.get("seq").and_then(Value::as_u64);
+        let field = |name: &str| {
+            row.get(name)
+                .ok_or_else(|| (seq, format!("entry has no \"{name}\" field")))
+        };
+        let seq_value = field("seq")?;
+        let ts = field("ts")?;
+        let kind = field("type")?;
+        let payload = field("payload")?;
+        let (Some(prev_hash), Some(hash)) = (field("prev_hash")?.as_str(), field("hash")?.as_str())
+        else {
+            return Err((seq, "prev_hash and hash must be strings".into()));
+        };
+        if !is_hash_hex(hash) || !is_hash_hex(prev_hash) {
+            return Err((
+                seq,
+                format!(
+                    "hash and prev_hash must be 64 lowercase hex digits (seq {})",
+                    json::to_line_string(seq_value)
+                ),
+            ));
+        }
+        let Some(seq) = seq else {
+            return Err((
+                None,
+                format!(
+                    "seq must be a non-negative integer, found {}",
+                    json::to_line_string(seq_value)
+                ),
+            ));
+        };
+        self.body.clear();
+        chain::write_body(&mut self.body, seq_value, ts, kind, payload);
+        let hash_ok = hash_matches(self.alg, &self.body, prev_hash, hash);
+        let (sig, sig_text) = match row.get("sig") {
+            None => (SigFacts::Empty, ""),
+            Some(Value::String(s)) if s.is_empty() => (SigFacts::Empty, ""),
+            Some(Value::String(s)) if is_hash_hex(s) => (SigFacts::Present, s.as_str()),
+            Some(_) => (SigFacts::Malformed, ""),
+        };
+        let sig_valid = check_sig(self.key.as_ref(), hash, sig_text);
+        let kind = kind.as_str().unwrap_or_default();
+        let kind = if TYPES_WITH_FACTS.contains(&kind) {
+            kind.to_owned()
+        } else {
+            String::new()
+        };
+        let declared_alg = matches!(kind.as_str(), "audit_open" | "segment_open")
+            .then(|| HashAlg::declared_in(payload));
+        let previous_segment = (kind == "segment_open").then(|| {
+            payload
+                .get("previous_segment")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        });
+        let mut retention_deleted = Vec::new();
+        if kind == "retention"
+            && let Some(Value::Array(deleted)) = payload.get("deleted")
+        {
+            retention_deleted.extend(
+                deleted
+                    .iter()
+                    .filter_map(|d| d.get("segment").and_then(Value::as_str).map(str::to_owned)),
+            );
+        }
+        Ok(EntryFacts {
+            seq,
+            kind,
+            prev_hash: hex64_from_checked(prev_hash),
+            hash: hex64_from_checked(hash),
+            hash_ok,
+            sig,
+            sig_valid,
+            declared_alg,
+            previous_segment,
+            retention_deleted,
+        })
+    }
+
+    /// The facts of a sound entry of an ordinary type, read without building a value tree (see
+    /// [`crate::json::tape`]). `None` sends the line to the general path (`json::parse` and
+    /// [`Examiner::entry`]), which also words every problem; for the lines this accepts, both
+    /// paths find the same facts.
+    fn entry_fast(&mut self, text: &str) -> Option<EntryFacts> {
+        let doc = self.tape.parse(text).ok()?;
+        let (mut seq, mut ts, mut kind, mut payload) = (None, None, None, None);
+        let (mut prev_hash, mut hash, mut sig) = (None, None, None);
+        for (key, id) in doc.members(doc.root())? {
+            let slot = match key {
+                "seq" => &mut seq,
+                "ts" => &mut ts,
+                "type" => &mut kind,
+                "payload" => &mut payload,
+                "prev_hash" => &mut prev_hash,
+                "hash" => &mut hash,
+                "sig" => &mut sig,
+                "_meta" => return None,
+                _ => continue,
+            };
+            *slot = Some(id);
+        }
+        let (seq_id, ts, kind, payload) = (seq?, ts?, kind?, payload?);
+        let prev_hash = doc.as_str(prev_hash?).filter(|h| is_hash_hex(h))?;
+        let hash = doc.as_str(hash?).filter(|h| is_hash_hex(h))?;
+        let seq = doc.as_u64(seq_id)?;
+        if TYPES_WITH_FACTS.contains(&doc.as_str(kind)?) {
+            return None;
+        }
+        let (sig, sig_text) = match sig.map(|id| doc.as_str(id)) {
+            None => (SigFacts::Empty, ""),
+            Some(Some("")) => (SigFacts::Empty, ""),
+            Some(Some(s)) if is_hash_hex(s) => (SigFacts::Present, s),
+            Some(_) => (SigFacts::Malformed, ""),
+        };
+        // The same bytes as `chain::write_body`: keys in sorted order.
+        self.body.clear();
+        self.body.push_str("{\"payload\":");
+        doc.write_canonical(&mut self.body, payload);
+        self.body.push_str(",\"seq\":");
+        doc.write_canonical(&mut self.body, seq_id);
+        self.body.push_str(",\"ts\":");
+        doc.write_canonical(&mut self.body, ts);
+        self.body.push_str(",\"type\":");
+        doc.write_canonical(&mut self.body, kind);
+        self.body.push('}');
+        Some(EntryFacts {
+            seq,
+            kind: String::new(),
+            prev_hash: hex64_from_checked(prev_hash),
+            hash: hex64_from_checked(hash),
+            hash_ok: hash_matches(self.alg, &self.body, prev_hash, hash),
+            sig,
+            sig_valid: check_sig(self.key.as_ref(), hash, sig_text),
+            declared_alg: None,
+            previous_segment: None,
+            retention_deleted: Vec::new(),
+        })
+    }
+}
+
+/// Whether `hash` is the hash of `prev_hash` and `body`.
+fn hash_matches(alg: HashAlg, body: &str, prev_hash: &str, hash: &str) -> bool {
+    let digest = chain::digest(alg, prev_hash.as_bytes(), body.as_bytes());
+    hex64(&digest) == hash.as_bytes()
+}
+
+/// With a key: whether `sig_hex` signs `hash` (`false` for an empty or malformed one).
+fn check_sig(key: Option<&PreparedKey>, hash: &str, sig_hex: &str) -> Option<bool> {
+    key.map(|k| k.verify(hash.as_bytes(), sig_hex.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A signed entry line with `payload`, and its key.
+    fn entry_line(payload: Value, kind: &str) -> (String, SigningKey) {
+        let key = SigningKey::from_bytes("k").unwrap();
+        let e = chain::SealedEntry::seal(
+            HashAlg::Sha256,
+            Some(&key),
+            7,
+            "2026-01-01T00:00:00.000001+00:00".into(),
+            kind.into(),
+            payload,
+            "ab".repeat(32),
+        );
+        let line = e.to_line();
+        (line.trim_end().to_owned(), key)
+    }
+
+    /// What the general path finds in `text`, when it parses.
+    fn general_facts(examiner: &mut Examiner, text: &str) -> Option<EntryFacts> {
+        let row = json::parse(text).ok()?;
+        if row.get("_meta").is_some() {
+            return None;
+        }
+        examiner.entry(&row).ok()
+    }
+
+    fn arb_payload() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::from),
+            "[a\\x00-\\x1f\"\\\\é\u{2028}🚀]{0,6}".prop_map(Value::from),
+        ];
+        let value = leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-zA-Zé_]{0,5}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        });
+        proptest::collection::btree_map("[a-z_]{1,8}", value, 0..6)
+            .prop_map(|m| Value::Object(m.into_iter().collect()))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 1000,
+            failure_persistence: None,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0xface),
+            ..ProptestConfig::default()
+        })]
+
+        /// The allocation-free path finds exactly the facts the general path finds: the same
+        /// hash verdict (so the same canonical bytes), signature verdict, seq and links, on
+        /// sound lines and on lines with one byte changed.
+        #[test]
+        fn fast_and_general_paths_find_the_same_facts(
+            payload in arb_payload(),
+            kind in prop_oneof![Just("llm_call"), Just("tool_call"), Just("x\"y")],
+            at in any::<prop::sample::Index>(),
+            byte in 0x20u8..0x7f,
+        ) {
+            let (line, key) = entry_line(payload, kind);
+            let mut fast = Examiner::new(Some(key.clone()));
+            let mut general = Examiner::new(Some(key));
+            let facts = fast.entry_fast(&line);
+            prop_assert!(facts.is_some(), "a sound ordinary entry takes the fast path: {}", line);
+            prop_assert_eq!(&facts, &general_facts(&mut general, &line));
+            prop_assert!(facts.is_some_and(|f| f.hash_ok && f.sig_valid == Some(true)));
+
+            let mut damaged = line.into_bytes();
+            let i = at.index(damaged.len());
+            damaged[i] = byte;
+            if let Ok(text) = std::str::from_utf8(&damaged)
+                && let Some(facts) = fast.entry_fast(text)
+            {
+                prop_assert_eq!(Some(facts), general_facts(&mut general, text), "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn lines_the_walker_needs_more_from_take_the_general_path() {
+        for kind in TYPES_WITH_FACTS {
+            let (line, key) = entry_line(Value::Object(vec![]), kind);
+            assert!(
+                Examiner::new(Some(key)).entry_fast(&line).is_none(),
+                "{kind}"
+            );
+        }
+        let mut e = Examiner::new(None);
+        for text in [
+            r#"{"_meta": {}, "seq": 0}"#,
+            "[]",
+            r#"{"seq": -1, "ts": "", "type": "x", "payload": {}, "prev_hash": "", "hash": ""}"#,
+            r#"{"a": 1, "a": 2}"#,
+        ] {
+            assert!(e.entry_fast(text).is_none(), "{text}");
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! Offline verification of a log or an evidence pack.
+//!
+//! The verifier streams the file line by line in bounded memory, re-walks the chain (link, then
+//! recomputed hash, then signature when a key is given, then seq continuity), checks an export
+//! pack's `_meta` header, and finally checks completeness against an out-of-band head or count
+//! or, failing that, the header. Unlike the reference it does not stop at the first problem: it
+//! re-synchronises on the stored hash and reports every problem (up to
+//! [`VerifyOptions::max_problems`] of them, counting the rest).
+//!
+//! ```
+//! use acttrace::verify::{verify_reader, VerifyOptions};
+//!
+//! let log = concat!(
+//!   r#"{"seq": 0, "ts": "2026-11-26T21:28:45.791750+00:00", "type": "audit_open", "payload": {"system": "sys-7", "risk_tier": "limited", "format": "acttrace-chain/1", "producer": "cendor-acttrace/1.14.0"}, "prev_hash": "0000000000000000000000000000000000000000000000000000000000000000", "hash": "752846f70168a08c008f246cfecc1b270e2bf32f8488df5130814b38e5cd65cf", "sig": "df3056fa298a752c0e495d4f840daa7435217ff9bf70bcff2895427a7b58ad67"}"#, "\n");
+//! let report = verify_reader(log.as_bytes(), "inline", &VerifyOptions::default()).unwrap();
+//! assert!(report.ok(), "{}", report.summary());
+//! assert_eq!(report.entries, 1);
+//! ```
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::path::Path;
+
+use crate::chain::{HashAlg, SigningKey};
+use crate::error::Error;
+use crate::json::{self, Value};
+
+mod dir;
+mod examine;
+mod lines;
+mod parallel;
+mod walk;
+
+pub use dir::{DirVerification, verify_dir};
+
+use examine::Examiner;
+use lines::LineSplitter;
+use parallel::verify_parallel;
+use walk::Walker;
+
+/// Lines longer than this are refused (with the line number) instead of being read into memory.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+/// What to check besides the chain itself.
+#[derive(Clone, Debug)]
+pub struct VerifyOptions {
+    /// Check every entry's `sig` (and a pack header's `sig`) with this key.
+    pub key: Option<SigningKey>,
+    /// The head hash the log must end at, obtained out of band (for example from
+    /// [`crate::AuditHandle::head`] at write time). Overrides a pack header.
+    pub expected_head: Option<String>,
+    /// The number of entries the log must hold, obtained out of band. Overrides a pack header.
+    pub expect_entries: Option<u64>,
+    /// Longest line accepted, in bytes.
+    pub max_line_bytes: usize,
+    /// How many problems are listed in full; the rest are only counted.
+    pub max_problems: usize,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            key: None,
+            expected_head: None,
+            expect_entries: None,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            max_problems: 100,
+        }
+    }
+}
+
+/// The kind of a verification problem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// `prev_hash` is not the previous entry's hash: an entry was deleted, inserted or moved.
+    BrokenLink,
+    /// The recomputed hash differs from the stored one: the entry was edited.
+    TamperedEntry,
+    /// The signature is missing or wrong for the given key.
+    BadSignature,
+    /// `seq` does not follow the previous entry's (the chain was renumbered or rebuilt).
+    SeqMismatch,
+    /// A line is not a well-formed entry (not JSON, a field missing or of the wrong type).
+    Malformed,
+    /// The last line is cut short, as a crash during a write leaves it.
+    TornLine,
+    /// A line exceeds the length limit.
+    LineTooLong,
+    /// The chain ends before the expected head or count: entries were removed from the end.
+    Incomplete,
+    /// The pack header's signature does not match its completeness fields.
+    ForgedMeta,
+    /// A key was given but the pack header carries no signature.
+    UnauthenticatedMeta,
+    /// The file holds no entries at all.
+    Empty,
+    /// The chain declares a hash algorithm this verifier does not know.
+    UnknownHashAlg,
+}
+
+impl ProblemKind {
+    /// A stable snake_case name, used in JSON reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProblemKind::BrokenLink => "broken_link",
+            ProblemKind::TamperedEntry => "tampered_entry",
+            ProblemKind::BadSignature => "bad_signature",
+            ProblemKind::SeqMismatch => "seq_mismatch",
+            ProblemKind::Malformed => "malformed",
+            ProblemKind::TornLine => "torn_line",
+            ProblemKind::LineTooLong => "line_too_long",
+            ProblemKind::Incomplete => "incomplete",
+            ProblemKind::ForgedMeta => "forged_meta",
+            ProblemKind::UnauthenticatedMeta => "unauthenticated_meta",
+            ProblemKind::Empty => "empty",
+            ProblemKind::UnknownHashAlg => "unknown_hash_alg",
+        }
+    }
+}
+
+/// One problem found in a log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// What kind of problem.
+    pub kind: ProblemKind,
+    /// 1-based line number, when the problem is on a line.
+    pub line: Option<u64>,
+    /// The entry's seq, when known.
+    pub seq: Option<u64>,
+    /// A sentence describing it.
+    pub detail: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.detail)?;
+        match (self.seq, self.line) {
+            (_, None) => Ok(()),
+            (Some(_), Some(line)) | (None, Some(line)) => write!(f, " (line {line})"),
+        }
+    }
+}
+
+/// What the signatures tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signatures {
+    /// No key was given, so signatures were not checked.
+    NotChecked,
+    /// Every entry's signature matched the key.
+    Verified,
+    /// At least one signature was missing or wrong.
+    Failed,
+}
+
+/// What the completeness check rested on. A hash chain alone cannot see entries cut from its
+/// end; only an expected head or count can.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Completeness {
+    /// Nothing to check against: a cut tail would go unnoticed. Pass an expected head or count.
+    NotChecked,
+    /// Checked against the head and/or count given out of band (authoritative).
+    OutOfBand,
+    /// Checked against a pack header whose HMAC signature verified with the key.
+    SignedHeader,
+    /// Checked against a pack header that nobody authenticated (anyone can rewrite it).
+    UnauthenticatedHeader,
+}
+
+/// The result of verifying one log or pack.
+#[derive(Clone, Debug)]
+pub struct Verification {
+    /// The file's name (or the label given to [`verify_reader`]).
+    pub source: String,
+    /// Number of chain entries read.
+    pub entries: u64,
+    /// The hash of the last entry ([`GENESIS`](crate::chain::GENESIS) when there is none).
+    pub head: String,
+    /// The chain's hash algorithm, from its `audit_open` entry.
+    pub hash_alg: HashAlg,
+    /// Whether the file was an export pack (had a `_meta` header).
+    pub is_pack: bool,
+    /// The signature outcome.
+    pub signatures: Signatures,
+    /// What completeness rested on.
+    pub completeness: Completeness,
+    /// The problems found, in file order (at most `max_problems`).
+    pub problems: Vec<Problem>,
+    /// The total number of problems, including those not listed.
+    pub problem_count: u64,
+    /// Entries without a signature (empty `sig`).
+    pub unsigned_entries: u64,
+    /// Where a torn last line starts, when the file ends with one.
+    pub torn_tail: Option<TornTail>,
+    /// Whether the file's last line ends with `\n` (an empty file counts as ending with one).
+    pub ends_with_newline: bool,
+    /// When the file is a segment of a rotated log (it starts with `segment_open`), where it
+    /// continues from.
+    pub segment_start: Option<SegmentStart>,
+    /// Segments that `retention` entries in this file record as deleted.
+    pub retention_deleted: Vec<String>,
+    /// The seq of the last entry read.
+    pub last_seq: Option<u64>,
+}
+
+impl Verification {
+    /// The seq the next entry appended to this chain gets.
+    pub fn next_seq(&self) -> u64 {
+        self.last_seq.map_or(0, |s| s.saturating_add(1))
+    }
+}
+
+/// Where a segment of a rotated log continues its predecessor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentStart {
+    /// The seq of its first entry (`segment_open`).
+    pub first_seq: u64,
+    /// The previous segment's head, which `segment_open` links to.
+    pub previous_head: String,
+    /// The previous segment's file name, as `segment_open` records it.
+    pub previous_segment: String,
+}
+
+/// A last line cut short by a crash mid-write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TornTail {
+    /// Its 1-based line number.
+    pub line: u64,
+    /// The byte offset where it starts; everything from here to the end of the file is torn.
+    pub offset: u64,
+}
+
+impl Verification {
+    /// True when the log verified: no problem of any kind.
+    pub fn ok(&self) -> bool {
+        self.problem_count == 0
+    }
+
+    /// The first problem, if any.
+    pub fn first_problem(&self) -> Option<&Problem> {
+        self.problems.first()
+    }
+
+    /// One line in the reference verifier's style, for example `ok: 24 entries, head
+    /// 482936863390… (signatures verified)` or `tampered entry at seq 3: hash mismatch (line 4)`.
+    pub fn summary(&self) -> String {
+        if let Some(p) = self.first_problem() {
+            let more = self.problem_count - 1;
+            if more > 0 {
+                return format!(
+                    "{p} [and {more} more problem{}]",
+                    if more == 1 { "" } else { "s" }
+                );
+            }
+            return p.to_string();
+        }
+        let mut notes: Vec<&str> = Vec::new();
+        if self.signatures == Signatures::Verified {
+            notes.push("signatures verified");
+        }
+        match self.completeness {
+            Completeness::SignedHeader => notes.push("metadata signature verified"),
+            Completeness::OutOfBand => {
+                notes.push("completeness checked against the expected head/count")
+            }
+            Completeness::UnauthenticatedHeader => notes.push(
+                "completeness from unauthenticated in-file _meta — pass expected_head/\
+                 expect_entries out-of-band for an authoritative check",
+            ),
+            Completeness::NotChecked => notes.push(
+                "completeness not checked: a cut tail is invisible without --expect-head or \
+                 --expect-entries",
+            ),
+        }
+        if self.signatures == Signatures::NotChecked && self.unsigned_entries < self.entries {
+            notes.push("signatures present but not checked (no key given)");
+        }
+        if self.hash_alg != HashAlg::Sha256 {
+            notes.push("hash blake3");
+        }
+        let segment_note;
+        if let Some(seg) = &self.segment_start {
+            segment_note = format!(
+                "a segment continuing {} from seq {}; verify the directory to check that link",
+                seg.previous_segment, seg.first_seq
+            );
+            notes.push(&segment_note);
+        }
+        format!(
+            "ok: {} entries, head {}… ({})",
+            self.entries,
+            short(&self.head),
+            notes.join("; ")
+        )
+    }
+
+    /// A machine-readable report.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "source": self.source,
+            "ok": self.ok(),
+            "entries": self.entries,
+            "head": self.head,
+            "hash_alg": self.hash_alg.name(),
+            "is_pack": self.is_pack,
+            "signatures": match self.signatures {
+                Signatures::NotChecked => "not_checked",
+                Signatures::Verified => "verified",
+                Signatures::Failed => "failed",
+            },
+            "completeness": match self.completeness {
+                Completeness::NotChecked => "not_checked",
+                Completeness::OutOfBand => "out_of_band",
+                Completeness::SignedHeader => "signed_header",
+                Completeness::UnauthenticatedHeader => "unauthenticated_header",
+            },
+            "unsigned_entries": self.unsigned_entries,
+            "problem_count": self.problem_count,
+            "problems": self.problems.iter().map(|p| serde_json::json!({
+                "kind": p.kind.name(),
+                "line": p.line,
+                "seq": p.seq,
+                "detail": p.detail,
+            })).collect::<Vec<_>>(),
+            "summary": self.summary(),
+        })
+    }
+}
+
+/// Verifies the log or pack at `path`. `Err` only when the file cannot be opened or read;
+/// every integrity problem is reported in the returned [`Verification`].
+///
+/// Large files are verified on every available core: lines are examined (parsed, re-hashed,
+/// signatures checked) in parallel chunks and then walked in file order for the links, so
+/// memory stays bounded by the chunks in flight.
+pub fn verify_path(path: impl AsRef<Path>, opts: &VerifyOptions) -> Result<Verification, Error> {
+    let path = path.as_ref();
+    let file = File::open(path).map_err(|source| Error::Io {
+        op: "open",
+        path: path.to_owned(),
+        source,
+    })?;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let large = file.metadata().map(|m| m.len() > 4 << 20).unwrap_or(false);
+    let reader = BufReader::with_capacity(256 * 1024, file);
+    let source = path.display().to_string();
+    let result = if large && workers > 1 {
+        verify_parallel(reader, &source, opts, workers)
+    } else {
+        verify_reader(reader, &source, opts)
+    };
+    result.map_err(|source| Error::Io {
+        op: "read",
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Verifies a log read from `reader`, on the calling thread; `source` names it in messages.
+pub fn verify_reader(
+    mut reader: impl BufRead,
+    source: &str,
+    opts: &VerifyOptions,
+) -> io::Result<Verification> {
+    let mut w = Walker::new(source, opts);
+    let mut lines = LineSplitter::new(opts.max_line_bytes);
+    let mut examiner = Examiner::new(opts.key.clone());
+    while let Some(info) = lines.next(&mut reader)? {
+        let facts = examiner.examine_first_aware(&info, lines.buf());
+        w.apply(&info, facts);
+    }
+    Ok(w.finish())
+}
+
+/// The first 12 characters of a hash, for messages (safe on any string).
+fn short(s: &str) -> &str {
+    s.char_indices().nth(12).map_or(s, |(i, _)| &s[..i])
+}
+
+/// The text a pack header's `sig` covers: the canonical form of its `system`, `risk_tier`,
+/// `head_hash` and `entries` (missing ones as `null`).
+pub fn meta_signing_input(meta: &Value) -> String {
+    let pick = |k: &str| meta.get(k).cloned().unwrap_or(Value::Null);
+    json::to_canonical(&Value::Object(vec![
+        ("system".into(), pick("system")),
+        ("risk_tier".into(), pick("risk_tier")),
+        ("head_hash".into(), pick("head_hash")),
+        ("entries".into(), pick("entries")),
+    ]))
+}
