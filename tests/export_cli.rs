@@ -1,10 +1,10 @@
 //! The command line: exit codes (0 ok, 1 integrity failure, 2 usage) and messages.
 
-mod export_common;
+mod common;
 
 use std::process::{Command, Output};
 
-use export_common::*;
+use common::*;
 
 fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_acttrace"))

@@ -1,12 +1,12 @@
 //! Excerpt packs (filtered exports): what they hold, and that `verify_excerpt` catches edits,
 //! deletions, reordering and a rewritten header.
 
-mod export_common;
+mod common;
 
 use std::path::{Path, PathBuf};
 
 use acttrace::export::{ExportError, ExportOptions, Filter, Format, export_path, verify_excerpt};
-use export_common::*;
+use common::*;
 
 fn excerpt(dir: &Path, filter: Filter, signed: bool) -> PathBuf {
     let log = synthetic_log(dir, signed);
@@ -29,7 +29,7 @@ fn decision(id: &str) -> Filter {
 }
 
 fn seqs(path: &Path) -> Vec<u64> {
-    pack_lines(path)[1..]
+    entries(path)[1..]
         .iter()
         .map(|e| e["seq"].as_u64().unwrap())
         .collect()
@@ -40,7 +40,7 @@ fn a_decision_excerpt_holds_audit_open_and_the_decisions_entries() {
     let dir = tempfile::tempdir().unwrap();
     let out = excerpt(dir.path(), decision(D2), true);
     assert_eq!(seqs(&out), vec![0, 9, 10, 11, 12]);
-    let meta = &pack_lines(&out)[0]["_meta"];
+    let meta = &entries(&out)[0]["_meta"];
     let ex = &meta["excerpt"];
     assert_eq!(ex["filter"]["decision"], D2);
     assert_eq!(ex["from_seq"], 0);

@@ -6,13 +6,13 @@
 //! prints "skipped". With `ACTTRACE_SAVE_REPORT_PNG=1` it also saves its screenshot as
 //! docs/report.png.
 
-mod export_common;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use acttrace::export::{ExportOptions, Format, export_path};
-use export_common::*;
+use common::*;
 
 fn export_dir(dir: &Path, log: &Path, fw: &str) -> PathBuf {
     let out = dir.join(format!("ev-{fw}"));
@@ -112,7 +112,7 @@ fn the_report_renders_in_chromium_with_the_summary_numbers() {
         );
         let dom = String::from_utf8(dump.stdout).unwrap();
         assert!(dom.contains("Evidence report"), "the page rendered");
-        let meta = &pack_lines(&out.join("pack.jsonl"))[0]["_meta"];
+        let meta = &entries(&out.join("pack.jsonl"))[0]["_meta"];
         let summary = &meta["summary"];
         for key in [
             "decisions",

@@ -1,13 +1,13 @@
 //! Mapping files: the built-ins are valid and versioned; user files add or override a
 //! framework; malformed files are refused naming the file and the key.
 
-mod export_common;
+mod common;
 
 use acttrace::export::{
     BUILTIN_FRAMEWORKS, ExportError, ExportOptions, Format, Mapping, MappingOrigin, MappingSet,
     export_path,
 };
-use export_common::*;
+use common::*;
 
 #[test]
 fn builtin_mappings_are_valid_versioned_and_cover_guardrails() {
@@ -129,7 +129,7 @@ fn a_user_mapping_adds_a_framework_and_is_recorded_with_its_hash() {
     opts.mapping_files = vec![file.clone()];
     opts.key = Some(key());
     export_path(&log, &out, &opts).unwrap();
-    let lines = pack_lines(&out);
+    let lines = entries(&out);
     let meta = &lines[0]["_meta"];
     assert_eq!(meta["framework"], "acme_policy");
     assert_eq!(meta["mapping"]["version"], "7.2");
@@ -146,7 +146,7 @@ fn a_user_mapping_adds_a_framework_and_is_recorded_with_its_hash() {
     let mut all = opts.clone();
     all.framework = "all".into();
     export_path(&log, &dir.path().join("all.jsonl"), &all).unwrap();
-    let meta = &pack_lines(&dir.path().join("all.jsonl"))[0]["_meta"];
+    let meta = &entries(&dir.path().join("all.jsonl"))[0]["_meta"];
     assert_eq!(meta["mapping"].as_array().unwrap().len(), 5);
 }
 
@@ -161,7 +161,7 @@ fn a_user_mapping_overrides_a_builtin() {
     let mut opts = ExportOptions::new("gdpr", Format::Jsonl);
     opts.mapping_files = vec![file];
     export_path(&log, &out, &opts).unwrap();
-    let meta = &pack_lines(&out)[0]["_meta"];
+    let meta = &entries(&out)[0]["_meta"];
     assert_eq!(meta["mapping"]["origin"], "file:my-gdpr.json");
     assert!(!meta["controls_covered"].to_string().contains("Art. 22"));
 }

@@ -4,12 +4,12 @@
 //! compliance-trestle installed (see scripts/trestle_venv.sh); under CI (env `CI` set) it fails
 //! without one; otherwise it prints "skipped".
 
-mod export_common;
+mod common;
 
 use std::process::Command;
 
 use acttrace::export::{ExportOptions, Filter, Format, export_path};
-use export_common::*;
+use common::*;
 
 fn is_v5_uuid(s: &str) -> bool {
     let b = s.as_bytes();
@@ -94,7 +94,7 @@ fn the_document_is_an_honest_assessment_result() {
     let mut o = ExportOptions::new("eu_ai_act", Format::Jsonl);
     o.key = Some(key());
     export_path(&dir.path().join("quickstart.jsonl"), &pack, &o).unwrap();
-    let meta = &pack_lines(&pack)[0]["_meta"];
+    let meta = &entries(&pack)[0]["_meta"];
     assert_eq!(
         obs.len(),
         meta["controls_covered"].as_array().unwrap().len()

@@ -1,10 +1,10 @@
 //! `summarize_path`: counts, oversight coverage, verification status and byte progress.
 
-mod export_common;
+mod common;
 
 use acttrace::export::{Progress, SummaryOptions, summarize_path};
 use acttrace::verify::VerifyOptions;
-use export_common::*;
+use common::*;
 
 #[test]
 fn the_summary_counts_match_the_log() {

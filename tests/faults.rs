@@ -98,8 +98,26 @@ fn a_full_disk_reaches_the_caller_damages_nothing_and_the_chain_records_the_gap(
     assert_verifies(&path, &tip);
 }
 
-/// A writer whose commits stall.
-struct Stalled(MemoryWriter);
+/// Holds a writer's commits while closed, so a test stalls the writer exactly when it wants to
+/// and releases it when it has seen what it waits for: no timing involved.
+#[derive(Clone, Default)]
+struct Gate(std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+
+impl Gate {
+    fn set_closed(&self, closed: bool) {
+        *self.0.0.lock().unwrap() = closed;
+        self.0.1.notify_all();
+    }
+    fn pass(&self) {
+        let mut closed = self.0.0.lock().unwrap();
+        while *closed {
+            closed = self.0.1.wait(closed).unwrap();
+        }
+    }
+}
+
+/// A writer whose commits stall while its gate is closed.
+struct Stalled(MemoryWriter, Gate);
 
 impl ChainWriter for Stalled {
     fn open(&mut self, key: Option<&SigningKey>) -> Result<Option<ExistingChain>, Error> {
@@ -109,7 +127,7 @@ impl ChainWriter for Stalled {
         self.0.append(entry)
     }
     fn commit(&mut self, d: Durability) -> std::io::Result<()> {
-        std::thread::sleep(Duration::from_millis(20));
+        self.1.pass();
         self.0.commit(d)
     }
     fn describe(&self) -> String {
@@ -117,29 +135,40 @@ impl ChainWriter for Stalled {
     }
 }
 
+/// Runs `callers` on another thread against a stalled writer and returns once they are done.
+/// In fail-open mode they never wait for the writer, so they finish while it is stalled; a
+/// regression that made them wait would never finish, and the (generous) bound turns that hang
+/// into a failure. It is not a performance limit.
+fn run_while_stalled(gate: &Gate, dispatch: &tracing::Dispatch, callers: fn()) {
+    gate.set_closed(true);
+    let (done, finished) = std::sync::mpsc::channel();
+    let dispatch = dispatch.clone();
+    std::thread::spawn(move || {
+        tracing::dispatcher::with_default(&dispatch, callers);
+        let _ = done.send(());
+    });
+    let result = finished.recv_timeout(Duration::from_secs(300));
+    gate.set_closed(false);
+    result.expect("callers waited for a stalled writer in fail-open mode");
+}
+
 #[test]
 fn fail_open_mode_drops_when_full_and_chains_the_count() {
     let (mem, log) = MemoryWriter::new();
+    let gate = Gate::default();
     let (layer, guard) = AuditLayer::builder()
-        .writer(Stalled(mem))
+        .writer(Stalled(mem, gate.clone()))
         .queue_capacity(8)
         .queue_full(QueueFullPolicy::DropAndRecord)
         .build()
         .unwrap();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
-    let start = std::time::Instant::now();
-    tracing::dispatcher::with_default(&dispatch, || {
+    run_while_stalled(&gate, &dispatch, || {
         for i in 0..500u64 {
             acttrace::tool_call!(name = "op", i);
         }
     });
-    // The caller never waited for the stalled writer (500 commits would take 10 s).
-    assert!(
-        start.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        start.elapsed()
-    );
-    let report = guard.shutdown(Duration::from_secs(30)).unwrap();
+    let report = guard.shutdown(Duration::from_secs(300)).unwrap();
     let entries = log.entries();
     let kept = entries.iter().filter(|e| e.kind == "tool_call").count() as u64;
     let chained_drops: u64 = entries
@@ -170,21 +199,22 @@ fn fail_open_mode_drops_when_full_and_chains_the_count() {
 #[test]
 fn fail_open_mode_never_drops_a_decision_close() {
     let (mem, log) = MemoryWriter::new();
+    let gate = Gate::default();
     let (layer, guard) = AuditLayer::builder()
-        .writer(Stalled(mem))
+        .writer(Stalled(mem, gate.clone()))
         .queue_capacity(4)
         .queue_full(QueueFullPolicy::DropAndRecord)
         .build()
         .unwrap();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
-    tracing::dispatcher::with_default(&dispatch, || {
+    run_while_stalled(&gate, &dispatch, || {
         for i in 0..300u64 {
             let d = tracing::info_span!("d", audit.decision = "burst", i);
             let _e = d.enter();
             acttrace::tool_call!(name = "op", i);
         }
     });
-    guard.shutdown(Duration::from_secs(60)).unwrap();
+    guard.shutdown(Duration::from_secs(300)).unwrap();
     let entries = log.entries();
     let id = |e: &acttrace::SealedEntry| {
         e.payload

@@ -1,7 +1,5 @@
 //! Bounded work: huge strings, pathological inputs, lossy UTF-8, deep nesting.
 
-use std::time::{Duration, Instant};
-
 use acttrace::json::Value;
 use acttrace::redact::{Policy, redact_str, redact_value, scan};
 
@@ -15,12 +13,11 @@ fn repeat_to(unit: &str, len: usize) -> String {
     s
 }
 
-/// Generous bound: debug builds are ~20x slower than release; quadratic behaviour on
-/// 10 MB would take hours, so any bound in seconds proves linear-ish work.
-const LIMIT: Duration = Duration::from_secs(60);
-
+/// Pathological 10 MB inputs are redacted completely. Quadratic behaviour on 10 MB would take
+/// hours, so finishing at all shows the work is linear-ish; how fast it is, is measured by
+/// `benches/redact.rs` (release build), never by a wall-clock limit in a debug test.
 #[test]
-fn ten_megabyte_inputs_finish_quickly() {
+fn ten_megabyte_inputs_are_redacted() {
     let cases = [
         (
             "prose",
@@ -49,11 +46,8 @@ fn ten_megabyte_inputs_finish_quickly() {
         ),
     ];
     for (name, text) in &cases {
-        let t = Instant::now();
         let (out, _report) = redact_str(text, &Policy::redact_all());
-        let dt = t.elapsed();
-        assert!(dt < LIMIT, "{name}: {dt:?}");
-        assert!(!out.is_empty());
+        assert!(!out.is_empty(), "{name}");
     }
     // the PEM case redacts everything from the first BEGIN
     let (out, r) = redact_str(&cases[7].1, &Policy::redact_all());

@@ -9,7 +9,8 @@ use tracing_subscriber::Registry;
 use tracing_subscriber::layer::Layered;
 use tracing_subscriber::prelude::*;
 
-/// The log's lines as JSON values (parsed with serde_json, independently of our parser).
+/// The lines of a log or pack as JSON values (parsed with serde_json, independently of the
+/// crate's own parser).
 pub fn entries(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap()
@@ -56,9 +57,16 @@ pub fn subscriber(path: &Path) -> (Subscriber, AuditGuard) {
     (tracing_subscriber::registry().with(layer), guard)
 }
 
+mod fixtures;
 mod reference;
-#[allow(unused_imports)] // Not every test binary that includes `common` runs the reference.
+mod tools;
+// Not every test binary uses every helper.
+#[allow(unused_imports)]
+pub use fixtures::*;
+#[allow(unused_imports)]
 pub use reference::{reference_python, reference_verify};
+#[allow(unused_imports)]
+pub use tools::*;
 
 /// The signing key of the GenAI tests' logs.
 pub const GENAI_KEY: &str = "genai-test-key";

@@ -1,8 +1,7 @@
-//! Helpers shared by the integration tests: test logs, external tools, the reference verifier.
-#![allow(dead_code)]
+//! Test logs shared by the export tests: the quickstart's log written through the layer, and a
+//! hand-sealed synthetic log with fixed timestamps.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use acttrace::chain::{GENESIS, HashAlg, SealedEntry, SigningKey};
 use acttrace::json::Value;
@@ -193,82 +192,7 @@ pub fn synthetic_log(dir: &Path, signed: bool) -> PathBuf {
 pub const D1: &str = "d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1";
 pub const D2: &str = "d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2d2";
 
-/// A tool the test needs: `Some` when found; when missing, fails under CI (env `CI` set) and
-/// otherwise prints "skipped" and returns `None`.
-pub fn require<T>(found: Option<T>, what: &str) -> Option<T> {
-    if found.is_some() {
-        return found;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{what} is required under CI but was not found");
-    }
-    println!("skipped: {what} not found");
-    None
-}
-
-fn existing(candidates: &[PathBuf]) -> Option<PathBuf> {
-    candidates.iter().find(|p| p.exists()).cloned()
-}
-
-/// A python with `cendor-acttrace==1.14.0`: `ACTTRACE_REFERENCE_PYTHON` (set by
-/// scripts/test.sh), or the venv that script creates.
-pub fn reference_python() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("ACTTRACE_REFERENCE_PYTHON").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    existing(&[PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/refvenv/bin/python")])
-}
-
-/// A python with compliance-trestle: `ACTTRACE_TRESTLE_PYTHON`.
-pub fn trestle_python() -> Option<PathBuf> {
-    std::env::var_os("ACTTRACE_TRESTLE_PYTHON").map(PathBuf::from)
-}
-
-/// Headless Chromium: `ACTTRACE_CHROMIUM`, or `chromium`/`chromium-browser` on PATH.
-pub fn chromium() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("ACTTRACE_CHROMIUM") {
-        return Some(PathBuf::from(p));
-    }
-    let path = std::env::var_os("PATH")?;
-    for dir in std::env::split_paths(&path) {
-        for name in ["chromium", "chromium-browser"] {
-            let p = dir.join(name);
-            if p.is_file() {
-                return Some(p);
-            }
-        }
-    }
-    None
-}
-
-/// Runs the reference verifier: `(ok, detail)`.
-pub fn reference_verify(python: &Path, file: &Path, key: Option<&str>) -> (bool, String) {
-    let script = "import sys, json\nfrom cendor.acttrace import verify\nkey = sys.argv[2] or None\nok, detail = verify(sys.argv[1], key=key)\nprint(json.dumps([ok, detail]))\n";
-    let out = Command::new(python)
-        .args(["-c", script])
-        .arg(file)
-        .arg(key.unwrap_or(""))
-        .output()
-        .expect("run the reference python");
-    assert!(
-        out.status.success(),
-        "reference verifier crashed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    (v[0].as_bool().unwrap(), v[1].as_str().unwrap().to_owned())
-}
-
-/// The pack's lines parsed with serde_json (independently of the host's parser).
-pub fn pack_lines(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// The conformance vectors directory.
+/// The reference writers' chains with their verifier's verdicts (tests/vectors).
 pub fn vectors() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors"))
 }
