@@ -238,12 +238,12 @@ fn control_mappings_follow_the_corrected_texts() {
             .iter()
             .any(|c| c.starts_with("gdpr:PCI DSS"))
     );
-    // Runtime policy flags: EU AI Act Art. 9, 12(2)(a), 15 — never Art. 10.
+    // Runtime policy flags: EU AI Act Art. 9(2)(d), 12(2)(a), 15(5) — never Art. 10.
     let f = controls_of(&lines, 5);
     for c in [
-        "eu_ai_act:Art. 9",
+        "eu_ai_act:Art. 9(2)(d)",
         "eu_ai_act:Art. 12(2)(a)",
-        "eu_ai_act:Art. 15",
+        "eu_ai_act:Art. 15(5)",
     ] {
         assert!(f.contains(&c.to_owned()), "{c} missing from {f:?}");
     }
@@ -434,7 +434,7 @@ fn csv_is_the_control_index_with_rfc4180_quoting() {
     assert_eq!(
         *row,
         "nist_rmf,MAP 3.5,\"Processes for human oversight are defined, assessed and documented\",\
-         direct,1,2026-03-01T09:00:07.000000+00:00,2026-03-01T09:00:07.000000+00:00,verified"
+         supporting,1,2026-03-01T09:00:07.000000+00:00,2026-03-01T09:00:07.000000+00:00,verified"
     );
 }
 

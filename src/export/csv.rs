@@ -2,7 +2,10 @@
 //!
 //! Columns: `framework, control_id, title, strength, entry_count, first_seen, last_seen,
 //! evidence_status` — the last is `verified` or `unverified` (the source log's verification), so
-//! that the file, read alone, still says whether its evidence can be relied on.
+//! that the file, read alone, still says whether its evidence can be relied on. `strength` is
+//! the strongest support (`direct` or `supporting`); entries recording a failure of a control
+//! (a `gap`) get a row of their own with `strength` `adverse`, after the control's support row,
+//! and are never counted in it.
 //! Lines end with CRLF; a field is quoted when it holds a comma, a double quote, CR or LF, and
 //! a double quote inside a quoted field is doubled.
 

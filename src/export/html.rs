@@ -5,7 +5,9 @@
 //! tool) can check carry stable ids and `data-*` attributes: `#sum-<key>[data-value]` for each
 //! `_meta.summary` count, `tr.flag-action[data-key][data-count]`,
 //! `tr.flag-severity[data-key][data-count]`, `#oversight-with`, `#oversight-without`,
-//! `#verification[data-status]`, and `#control-index` rows.
+//! `#verification[data-status]`, and `#control-index` rows: `tr.control` for support,
+//! `tr.control-adverse` (in red) for entries recording a failure of a control, which never count
+//! as support.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -64,6 +66,8 @@ code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font
 .pill.direct{background:#e7eef6;border-color:#bcd0e4;color:#204a73}
 .pill.yes{background:var(--okbg);border-color:#b7dcc7;color:var(--ok)}
 .pill.no{background:#fff4e0;border-color:#f0d29c;color:var(--warn)}
+.pill.adverse{background:var(--badbg);border-color:#efc0c5;color:var(--bad);font-weight:600}
+tr.control-adverse td{color:var(--bad);background:var(--badbg)}
 details{border:1px solid var(--line);border-radius:6px;margin:6px 0;background:#fff}
 details>summary{cursor:pointer;padding:8px 10px;list-style:none;display:grid;grid-template-columns:2.2fr 1.4fr 1.6fr .8fr 1fr .8fr;gap:8px;align-items:center}
 details>summary::-webkit-details-marker{display:none}
@@ -331,17 +335,22 @@ pub fn render(ev: &Evidence, pack_sha256: &str) -> String {
     );
     h.push('\n');
     // Control index.
-    h.push_str("<section><h2>Control index</h2><p class=\"legend\">Controls the log's entries are evidence for, per the mapping below. Evidence pointers, not a determination that any control is met.</p><table id=\"control-index\"><tr><th>Framework</th><th>Control</th><th>Title</th><th>Strength</th><th class=\"n\">Entries</th><th>First seen</th><th>Last seen</th></tr>");
+    h.push_str("<section><h2>Control index</h2><p class=\"legend\">Controls the log's entries are evidence for, per the mapping below. Evidence pointers, not a determination that any control is met. Rows in red (<span class=\"pill adverse\">adverse</span>) count entries that record a failure of what the control asks, such as lost log entries; they are never counted as support.</p><table id=\"control-index\"><tr><th>Framework</th><th>Control</th><th>Title</th><th>Strength</th><th class=\"n\">Entries</th><th>First seen</th><th>Last seen</th></tr>");
     for c in &ev.index {
         let first = c.entries.iter().map(|e| e.3.as_str()).min().unwrap_or("");
         let last = c.entries.iter().map(|e| e.3.as_str()).max().unwrap_or("");
         let _ = write!(
             h,
-            r#"<tr class="control" data-framework="{f}" data-control="{id}" data-count="{n}"><td>{f}</td><td class="cid"><b>{id}</b></td><td title="{rat}">{t}</td><td><span class="pill {st}">{st}</span></td><td class="n">{n}</td>{a}{b}</tr>"#,
+            r#"<tr class="{class}" data-framework="{f}" data-control="{id}" data-count="{n}"><td>{f}</td><td class="cid"><b>{id}</b></td><td title="{rat}">{t}</td><td><span class="pill {st}">{st}</span></td><td class="n">{n}</td>{a}{b}</tr>"#,
             f = escape(&c.framework),
             id = escape(&c.control_id),
             t = escape(&c.title),
             rat = escape(&c.rationale),
+            class = if c.strength.is_adverse() {
+                "control-adverse"
+            } else {
+                "control"
+            },
             st = c.strength.as_str(),
             n = c.entries.len(),
             a = ts_cell(first),
@@ -473,6 +482,12 @@ fn entry_table(h: &mut String, ev: &Evidence, idx: &[usize]) {
         let controls = ev.controls[i]
             .iter()
             .map(|c| escape(c))
+            .chain(ev.adverse[i].iter().map(|c| {
+                format!(
+                    "<span class=\"pill adverse\" title=\"adverse: this entry records a failure of the control\">{}</span>",
+                    escape(c)
+                )
+            }))
             .collect::<Vec<_>>()
             .join("<br>");
         let _ = write!(

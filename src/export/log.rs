@@ -23,7 +23,8 @@ pub struct LogEntry {
     pub hash: String,
     /// `sig` (empty when unsigned or missing).
     pub sig: String,
-    /// The entry's line without its line ending (and without a pack's `controls`).
+    /// The entry's line without its line ending (and without a pack's `controls` and
+    /// `adverse_controls`).
     pub line: String,
 }
 
@@ -114,14 +115,9 @@ pub fn parse_line(text: &str) -> Result<Option<LogEntry>, String> {
         .and_then(Value::as_u64)
         .ok_or("`seq` missing or not an integer")?;
     let payload = v.get("payload").cloned().ok_or("`payload` missing")?;
-    let line = if fields.iter().any(|(k, _)| k == "controls") {
-        let stripped = Value::Object(
-            fields
-                .iter()
-                .filter(|(k, _)| k != "controls")
-                .cloned()
-                .collect(),
-        );
+    let added = |k: &str| k == "controls" || k == "adverse_controls";
+    let line = if fields.iter().any(|(k, _)| added(k)) {
+        let stripped = Value::Object(fields.iter().filter(|(k, _)| !added(k)).cloned().collect());
         let mut out = String::new();
         write_line_form(&mut out, &stripped);
         out

@@ -3,7 +3,7 @@
 //! A mapping is a JSON document (schema `acttrace-mapping/1`, see `docs/EXPORT.md`):
 //!
 //! ```json
-//! {"schema": "acttrace-mapping/1", "id": "eu_ai_act", "version": "2026.2", "title": "...",
+//! {"schema": "acttrace-mapping/1", "id": "eu_ai_act", "version": "2026.3", "title": "...",
 //!  "source": "...", "disclaimer": "...",
 //!  "entry_types": {"human_oversight": [{"control_id": "Art. 14(4)(d)", "title": "...",
 //!                                       "rationale": "...", "strength": "direct"}]},
@@ -13,7 +13,9 @@
 //!
 //! `entry_types` maps an entry type to the controls every entry of that type points at;
 //! `categories` adds controls to a `policy_flag` whose `data` names a category (or a category of
-//! that group). Mappings are evidence pointers, never a claim of compliance.
+//! that group). A control's `strength` says whether the entry supports it (`direct`,
+//! `supporting`) or records a failure of it (`adverse`, never counted as support). Mappings are
+//! evidence pointers, never a claim of compliance.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -23,6 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::hex::to_hex;
 use crate::json::Value;
+use crate::redact::category_group;
 
 /// The schema name every mapping file must declare.
 pub const MAPPING_SCHEMA: &str = "acttrace-mapping/1";
@@ -37,47 +40,36 @@ const BUILTIN_FILES: [(&str, &str); 4] = [
     ("nist_rmf", include_str!("mappings/nist_rmf.json")),
 ];
 
-/// The detector categories of the reference redactor and the group each belongs to. A mapping's
-/// `categories` may be keyed by either; its `category_groups` can add more.
-pub const CATEGORY_GROUPS: [(&str, &str); 20] = [
-    ("api_key", "secret"),
-    ("aws_key", "secret"),
-    ("google_api_key", "secret"),
-    ("jwt", "secret"),
-    ("bearer_token", "secret"),
-    ("github_token", "secret"),
-    ("slack_token", "secret"),
-    ("private_key", "secret"),
-    ("password", "credential"),
-    ("credit_card", "financial"),
-    ("iban", "financial"),
-    ("us_routing", "financial"),
-    ("swift_bic", "financial"),
-    ("us_ssn", "gov_id"),
-    ("email", "pii"),
-    ("phone", "pii"),
-    ("ipv4", "pii"),
-    ("ipv6", "pii"),
-    ("mac_address", "pii"),
-    ("special_category", "special_category"),
-];
-
-/// How strongly an entry evidences a control.
+/// How an entry bears on a control: as evidence for it (`Direct`, `Supporting`) or as a record
+/// of its failure (`Adverse`).
+///
+/// The order is from strongest support to none: a roll-up over supporting evidence takes the
+/// minimum. Adverse evidence is never counted as support: the export keeps it apart (its own
+/// `adverse_controls`, CSV row, OSCAL finding and red HTML row).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Strength {
     /// The entry is a direct record of the activity the control asks for.
     Direct,
     /// The entry supports, but does not by itself evidence, the control.
     Supporting,
+    /// The entry records a failure of what the control asks (a `gap`: entries were lost, against
+    /// a control that asks for events to be recorded).
+    Adverse,
 }
 
 impl Strength {
-    /// `direct` or `supporting`.
+    /// `direct`, `supporting` or `adverse`.
     pub fn as_str(self) -> &'static str {
         match self {
             Strength::Direct => "direct",
             Strength::Supporting => "supporting",
+            Strength::Adverse => "adverse",
         }
+    }
+
+    /// Whether the entry records a failure of the control rather than evidence for it.
+    pub fn is_adverse(self) -> bool {
+        self == Strength::Adverse
     }
 }
 
@@ -310,16 +302,14 @@ impl Mapping {
         out
     }
 
-    /// The group a category belongs to: this mapping's `category_groups`, then the built-in
-    /// table.
+    /// The group a category belongs to: this mapping's `category_groups`, then the detection
+    /// engine's own (`redact::category_group`, every category it has, locale packs and opt-in
+    /// detectors included).
     pub fn group_of<'a>(&'a self, category: &str) -> Option<&'a str> {
         if let Some(g) = self.category_groups.get(category) {
             return Some(g);
         }
-        CATEGORY_GROUPS
-            .iter()
-            .find(|(c, _)| *c == category)
-            .map(|(_, g)| *g)
+        category_group(category)
     }
 
     /// Where the mapping came from, as recorded in a pack (`builtin` or `file:<name>`).
@@ -427,10 +417,14 @@ fn control_table(
             let strength = match field("strength")?.as_str() {
                 "direct" => Strength::Direct,
                 "supporting" => Strength::Supporting,
+                "adverse" => Strength::Adverse,
                 other => {
                     return Err(err(
                         &format!("{ipath}.strength"),
-                        format!("must be \"direct\" or \"supporting\", found \"{other}\""),
+                        format!(
+                            "must be \"direct\" or \"supporting\" (evidence for the control) or \
+                             \"adverse\" (a record of its failure), found \"{other}\""
+                        ),
                     ));
                 }
             };

@@ -211,7 +211,9 @@ pub struct ControlEvidence {
     pub control_id: String,
     /// The control's title.
     pub title: String,
-    /// The strongest strength with which any entry points at it.
+    /// `Direct` or `Supporting`: the strongest with which any entry supports it. `Adverse`: this
+    /// row holds the entries recording a failure of it instead (a control can have both rows;
+    /// adverse entries are never counted in the support row).
     pub strength: Strength,
     /// The rationale of the first mapping rule that pointed at it.
     pub rationale: String,
@@ -232,7 +234,7 @@ pub struct ExportReport {
     pub entries: u64,
     /// Whether the export is an excerpt.
     pub excerpt: bool,
-    /// Controls with at least one entry.
+    /// Controls with at least one entry supporting them (adverse evidence not counted).
     pub controls_covered: usize,
 }
 
@@ -241,8 +243,11 @@ pub struct ExportReport {
 pub struct Evidence {
     /// The exported entries (all, or the excerpt's).
     pub entries: Vec<LogEntry>,
-    /// Per exported entry, its `controls` labels (prefixed `framework:` with `all`).
+    /// Per exported entry, its `controls` labels (prefixed `framework:` with `all`): the
+    /// controls it is evidence for.
     pub controls: Vec<Vec<String>>,
+    /// Per exported entry, its `adverse_controls` labels: the controls whose failure it records.
+    pub adverse: Vec<Vec<String>>,
     /// What `audit_open` declares.
     pub info: ChainInfo,
     /// The framework selection (`all` or an id).
@@ -273,11 +278,21 @@ impl Evidence {
 
     /// The control labels covered (sorted, deduplicated), as in `_meta.controls_covered`.
     pub fn controls_covered(&self) -> Vec<String> {
-        let mut all: Vec<String> = self.controls.iter().flatten().cloned().collect();
-        all.sort();
-        all.dedup();
-        all
+        sorted_union(&self.controls)
     }
+
+    /// The control labels with adverse evidence (sorted, deduplicated), as in
+    /// `_meta.adverse_controls`.
+    pub fn adverse_controls(&self) -> Vec<String> {
+        sorted_union(&self.adverse)
+    }
+}
+
+fn sorted_union(labels: &[Vec<String>]) -> Vec<String> {
+    let mut all: Vec<String> = labels.iter().flatten().cloned().collect();
+    all.sort();
+    all.dedup();
+    all
 }
 
 /// Verifies the log, applies the filter and mappings: the common first step of every format.
@@ -334,19 +349,27 @@ pub fn prepare(log_path: &Path, opts: &ExportOptions) -> Result<Evidence, Export
     };
     let all = opts.framework == "all";
     let mut controls = Vec::with_capacity(entries.len());
-    let mut index: std::collections::BTreeMap<(String, String), ControlEvidence> =
+    let mut adverse = Vec::with_capacity(entries.len());
+    // Keyed by (framework, control, adverse): adverse evidence gets its own row, never merged
+    // into (or counted as) support.
+    let mut index: std::collections::BTreeMap<(String, String, bool), ControlEvidence> =
         Default::default();
     for e in &entries {
-        let mut labels = Vec::new();
+        let (mut labels, mut against) = (Vec::new(), Vec::new());
         for m in &mappings {
             for c in m.controls_for(&e.kind, &e.payload) {
-                labels.push(if all {
+                let label = if all {
                     format!("{}:{}", m.id, c.control_id)
                 } else {
                     c.control_id.clone()
-                });
+                };
+                if c.strength.is_adverse() {
+                    against.push(label);
+                } else {
+                    labels.push(label);
+                }
                 let ev = index
-                    .entry((m.id.clone(), c.control_id.clone()))
+                    .entry((m.id.clone(), c.control_id.clone(), c.strength.is_adverse()))
                     .or_insert_with(|| ControlEvidence {
                         framework: m.id.clone(),
                         control_id: c.control_id.clone(),
@@ -361,11 +384,13 @@ pub fn prepare(log_path: &Path, opts: &ExportOptions) -> Result<Evidence, Export
             }
         }
         controls.push(labels);
+        adverse.push(against);
     }
     let summary = Summary::of(&entries);
     Ok(Evidence {
         entries,
         controls,
+        adverse,
         info,
         framework: opts.framework.clone(),
         mappings,
@@ -492,6 +517,6 @@ pub fn export_path(
         verification: ev.verification.summary(),
         entries: ev.entries.len() as u64,
         excerpt: ev.filter.is_some(),
-        controls_covered: ev.index.len(),
+        controls_covered: ev.index.iter().filter(|c| !c.strength.is_adverse()).count(),
     })
 }

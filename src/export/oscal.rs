@@ -1,16 +1,19 @@
 //! OSCAL 1.1.2 assessment results: one observation per control with evidence.
 //!
-//! The document makes no determination: it has no finding that claims a control "satisfied".
-//! Each observation (method `EXAMINE`) states how many log entries point at the control, how
-//! strongly, when they were first and last seen, and links to the evidence pack (a back-matter
-//! resource carrying the pack's SHA-256) and to up to [`EVIDENCE_LINKS`] entries by seq and hash.
-//! When the source log did not verify, one finding records, honestly, that the integrity of the
-//! evidence is "not-satisfied". UUIDs are derived from the head hash, framework and filter
+//! The document makes no determination of support: it has no finding that claims a control
+//! "satisfied". Each observation (method `EXAMINE`) states how many log entries point at the
+//! control, how strongly, when they were first and last seen, and links to the evidence pack (a
+//! back-matter resource carrying the pack's SHA-256) and to up to [`EVIDENCE_LINKS`] entries by
+//! seq and hash. Adverse evidence (entries recording a failure of what a control asks, such as a
+//! `gap`) is not an observation of support: its observation is typed `finding` and a finding
+//! targeting the control records it as "not-satisfied" for those entries. When the source log
+//! did not verify, one finding records, honestly, that the integrity of the evidence is
+//! "not-satisfied". UUIDs are derived from the head hash, framework and filter
 //! (SHA-256, formatted as version-5 UUIDs) and times come from the log, so the output is
 //! deterministic.
 
 use super::excerpt::{describe_filter, normalize_ts};
-use super::{DISCLAIMER, Evidence, names};
+use super::{ControlEvidence, DISCLAIMER, Evidence, names};
 
 /// The OSCAL version the document declares.
 pub const OSCAL_VERSION: &str = "1.1.2";
@@ -86,6 +89,16 @@ pub fn render(ev: &Evidence, pack_sha256: &str) -> String {
         filter.as_deref().unwrap_or("")
     );
     let uuid = |what: &str| derived_uuid(&format!("{seed}|{what}"));
+    let observation_uuid = |c: &ControlEvidence| {
+        if c.strength.is_adverse() {
+            uuid(&format!(
+                "observation:{}:{}:adverse",
+                c.framework, c.control_id
+            ))
+        } else {
+            uuid(&format!("observation:{}:{}", c.framework, c.control_id))
+        }
+    };
     let pack_uuid = uuid("resource:pack");
     let plan_uuid = uuid("resource:no-assessment-plan");
     let first = oscal_time(ev.summary.first_ts.as_deref());
@@ -122,19 +135,33 @@ pub fn render(ev: &Evidence, pack_sha256: &str) -> String {
                 }));
             }
             let shown = c.entries.len().min(EVIDENCE_LINKS);
-            serde_json::json!({
-                "uuid": uuid(&format!("observation:{}:{}", c.framework, c.control_id)),
-                "title": format!("{} {} — {}", c.framework, c.control_id, c.title),
-                "description": format!(
-                    "{} log entr{} of {} point at {} {} ({} evidence). Rationale: {} This is an \
-                     evidence pointer, not a determination that the control is satisfied.",
-                    c.entries.len(),
-                    if c.entries.len() == 1 { "y" } else { "ies" },
-                    system,
-                    c.framework,
-                    c.control_id,
-                    c.strength.as_str(),
-                    c.rationale),
+            let adverse = c.strength.is_adverse();
+            let n = c.entries.len();
+            let entries = format!("{n} log entr{} of {system}", if n == 1 { "y" } else { "ies" });
+            let mut obs = serde_json::json!({
+                "uuid": observation_uuid(c),
+                "title": if adverse {
+                    format!("{} {} — {} (adverse evidence)", c.framework, c.control_id, c.title)
+                } else {
+                    format!("{} {} — {}", c.framework, c.control_id, c.title)
+                },
+                "description": if adverse {
+                    format!(
+                        "{entries} record{} a failure of what {} {} asks. Rationale: {} This is \
+                         adverse evidence, never counted as support for the control.",
+                        if n == 1 { "s" } else { "" },
+                        c.framework,
+                        c.control_id,
+                        c.rationale)
+                } else {
+                    format!(
+                        "{entries} point at {} {} ({} evidence). Rationale: {} This is an \
+                         evidence pointer, not a determination that the control is satisfied.",
+                        c.framework,
+                        c.control_id,
+                        c.strength.as_str(),
+                        c.rationale)
+                },
                 "props": [
                     prop("framework", c.framework.clone()),
                     prop("control-id", c.control_id.clone()),
@@ -150,13 +177,23 @@ pub fn render(ev: &Evidence, pack_sha256: &str) -> String {
                 "remarks": format!(
                     "{shown} of {} entries linked individually; all are in the pack.",
                     c.entries.len()),
-            })
+            });
+            if adverse {
+                obs["types"] = serde_json::json!(["finding"]);
+            }
+            obs
         })
         .collect();
-    let controls: Vec<serde_json::Value> = ev
+    let mut tokens: Vec<String> = ev
         .index
         .iter()
-        .map(|c| serde_json::json!({"control-id": control_token(&c.framework, &c.control_id)}))
+        .map(|c| control_token(&c.framework, &c.control_id))
+        .collect();
+    // A control with both support and adverse evidence is reviewed once.
+    tokens.dedup();
+    let controls: Vec<serde_json::Value> = tokens
+        .iter()
+        .map(|t| serde_json::json!({"control-id": t}))
         .collect();
     let mut result = serde_json::json!({
         "uuid": uuid("result"),
@@ -185,8 +222,11 @@ pub fn render(ev: &Evidence, pack_sha256: &str) -> String {
         },
         "observations": observations,
         "remarks": "No finding claims that any control is satisfied: the log evidences activity; \
-                    compliance is determined by an assessor.",
+                    compliance is determined by an assessor. Findings record adverse evidence \
+                    (entries recording a failure of what a control asks) and, for a log that did \
+                    not verify, the integrity failure.",
     });
+    let mut findings = Vec::new();
     if !verified {
         let obs_uuid = uuid("observation:log-integrity");
         result["observations"]
@@ -200,7 +240,7 @@ pub fn render(ev: &Evidence, pack_sha256: &str) -> String {
                 "relevant-evidence": [{"href": format!("#{pack_uuid}"), "description": "The evidence pack, marked unverified."}],
                 "collected": last,
             }));
-        result["findings"] = serde_json::json!([{
+        findings.push(serde_json::json!({
             "uuid": uuid("finding:log-integrity"),
             "title": "Integrity of the evidence not established",
             "description": format!(
@@ -212,7 +252,37 @@ pub fn render(ev: &Evidence, pack_sha256: &str) -> String {
                 "status": {"state": "not-satisfied", "reason": "fail"},
             },
             "related-observations": [{"observation-uuid": obs_uuid}],
-        }]);
+        }));
+    }
+    for c in ev.index.iter().filter(|c| c.strength.is_adverse()) {
+        let mut kinds: Vec<&str> = c.entries.iter().map(|e| e.1.as_str()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        findings.push(serde_json::json!({
+            "uuid": uuid(&format!("finding:{}:{}:adverse", c.framework, c.control_id)),
+            "title": format!("{} {}: the log records a failure of this control", c.framework, c.control_id),
+            "description": format!(
+                "{} entr{} ({}) record{} a failure of what {} {} ({}) asks: {} The finding is \
+                 limited to those entries (see the related observation); what they mean for the \
+                 control as a whole is for an assessor to decide.",
+                c.entries.len(),
+                if c.entries.len() == 1 { "y" } else { "ies" },
+                kinds.join(", "),
+                if c.entries.len() == 1 { "s" } else { "" },
+                c.framework,
+                c.control_id,
+                c.title,
+                c.rationale),
+            "target": {
+                "type": "objective-id",
+                "target-id": control_token(&c.framework, &c.control_id),
+                "status": {"state": "not-satisfied", "reason": "fail"},
+            },
+            "related-observations": [{"observation-uuid": observation_uuid(c)}],
+        }));
+    }
+    if !findings.is_empty() {
+        result["findings"] = serde_json::Value::Array(findings);
     }
     let doc = serde_json::json!({
         "assessment-results": {

@@ -2,11 +2,13 @@
 //!
 //! Line 1 is `{"_meta": {...}}` with the reference members (`system`, `risk_tier`,
 //! `framework`, `controls_covered`, `summary`, `head_hash`, `entries`, `disclaimer`, `sig`)
-//! and these additions: `time_range`, `chain` (format, producer, hash algorithm), `mapping`
-//! (id, version, SHA-256, origin; a list with `all`), `verified` (the source log's
-//! verification), `oversight` (decisions with and without sign-off) and, for a filtered
-//! export, `excerpt` (see [`super::excerpt`]). `sig` is last. Every entry follows exactly as the
-//! log has it, with `, "controls": [...]` inserted before its closing brace.
+//! and these additions: `adverse_controls` (after `controls_covered`), `time_range`, `chain`
+//! (format, producer, hash algorithm), `mapping` (id, version, SHA-256, origin; a list with
+//! `all`), `verified` (the source log's verification), `oversight` (decisions with and without
+//! sign-off) and, for a filtered export, `excerpt` (see [`super::excerpt`]). `sig` is last.
+//! Every entry follows exactly as the log has it, with `, "controls": [...]` inserted before its
+//! closing brace, then `, "adverse_controls": [...]` when it records a failure of a control
+//! (a `gap`): those controls are never in `controls` or `controls_covered`.
 
 use crate::json::{Value, write_line_form};
 use crate::verify::meta_signing_input;
@@ -52,6 +54,15 @@ pub fn meta(ev: &Evidence) -> Value {
             "controls_covered".into(),
             Value::Array(
                 ev.controls_covered()
+                    .into_iter()
+                    .map(Value::String)
+                    .collect(),
+            ),
+        ),
+        (
+            "adverse_controls".into(),
+            Value::Array(
+                ev.adverse_controls()
                     .into_iter()
                     .map(Value::String)
                     .collect(),
@@ -143,15 +154,18 @@ pub fn render(ev: &Evidence) -> String {
     let mut out = String::with_capacity(ev.entries.iter().map(|e| e.line.len() + 64).sum());
     write_line_form(&mut out, &Value::Object(vec![("_meta".into(), meta(ev))]));
     out.push('\n');
-    for (e, controls) in ev.entries.iter().zip(&ev.controls) {
+    let list =
+        |labels: &[String]| Value::Array(labels.iter().map(|c| Value::from(c.as_str())).collect());
+    for ((e, controls), adverse) in ev.entries.iter().zip(&ev.controls).zip(&ev.adverse) {
         let line = e.line.trim_end();
         let body = line.strip_suffix('}').unwrap_or(line);
         out.push_str(body);
         out.push_str(", \"controls\": ");
-        write_line_form(
-            &mut out,
-            &Value::Array(controls.iter().map(|c| Value::from(c.as_str())).collect()),
-        );
+        write_line_form(&mut out, &list(controls));
+        if !adverse.is_empty() {
+            out.push_str(", \"adverse_controls\": ");
+            write_line_form(&mut out, &list(adverse));
+        }
         out.push_str("}\n");
     }
     out
