@@ -7,7 +7,10 @@
 //! (a `gap`) get a row of their own with `strength` `adverse`, after the control's support row,
 //! and are never counted in it.
 //! Lines end with CRLF; a field is quoted when it holds a comma, a double quote, CR or LF, and
-//! a double quote inside a quoted field is doubled.
+//! a double quote inside a quoted field is doubled. A field that starts with `=`, `+`, `-`, `@`,
+//! a tab or CR gets a `'` in front (OWASP's CSV-injection rule), so that a spreadsheet shows it
+//! as text instead of running it as a formula: a hostile `ts` or mapping title cannot become a
+//! `=HYPERLINK(...)`.
 
 use super::Evidence;
 
@@ -23,8 +26,16 @@ pub const COLUMNS: [&str; 8] = [
     "evidence_status",
 ];
 
-/// Quotes one field as RFC 4180 requires.
+/// Quotes one field as RFC 4180 requires, after neutralising a leading formula character
+/// (`=`, `+`, `-`, `@`, tab, CR) with a `'`.
 pub fn field(s: &str) -> String {
+    let neutral;
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        neutral = format!("'{s}");
+        neutral.as_str()
+    } else {
+        s
+    };
     if s.contains([',', '"', '\r', '\n']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -77,5 +88,25 @@ mod tests {
     fn fields_are_quoted_as_rfc_4180_requires() {
         assert_eq!(field("a \"b\", c"), "\"a \"\"b\"\", c\"");
         assert_eq!(field("x\ny"), "\"x\ny\"");
+    }
+
+    /// Item 11 of issue #12: OWASP's CSV-injection rule, on every leading formula character.
+    #[test]
+    fn a_leading_formula_character_is_neutralised() {
+        assert_eq!(
+            field("=HYPERLINK(\"http://x\",\"y\")"),
+            "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""
+        );
+        for lead in ['=', '+', '-', '@', '\t'] {
+            let text = format!("{lead}1+1");
+            assert_eq!(field(&text), format!("'{text}"), "{lead:?}");
+        }
+        assert_eq!(field("\r1"), "\"'\r1\"");
+        // Only a leading one: text that merely contains them is left alone.
+        assert_eq!(field("a=b-c+d@e"), "a=b-c+d@e");
+        assert_eq!(
+            field("2026-03-01T09:00:00+00:00"),
+            "2026-03-01T09:00:00+00:00"
+        );
     }
 }

@@ -6,7 +6,13 @@ use crate::chain::GENESIS;
 use crate::error::Error;
 use crate::segments::{list_segments, segment_file_pattern};
 
-use super::{Problem, ProblemKind, Verification, VerifyOptions, short, verify_path};
+use super::{
+    Completeness, Problem, ProblemKind, Signatures, Verification, VerifyOptions, completeness_note,
+    short, signatures_note, verify_path,
+};
+
+/// At most this many stripped segments are named in the problem that reports them.
+const NAMED_STRIPPED: usize = 5;
 
 /// The result of verifying a directory of segments ([`verify_dir`]).
 #[derive(Clone, Debug)]
@@ -19,6 +25,11 @@ pub struct DirVerification {
     pub problems: Vec<Problem>,
     /// Segments absent at the start that `retention` entries record as deleted.
     pub deleted_by_retention: Vec<String>,
+    /// The signature outcome over every segment: checked only with a key, verified only when
+    /// every segment's signatures verified.
+    pub signatures: Signatures,
+    /// What completeness rested on: the expected head/count given out of band, or nothing.
+    pub completeness: Completeness,
 }
 
 impl DirVerification {
@@ -30,6 +41,11 @@ impl DirVerification {
     /// Total entries across the segments present.
     pub fn entries(&self) -> u64 {
         self.segments.iter().map(|s| s.entries).sum()
+    }
+
+    /// Entries without a signature, across the segments present.
+    pub fn unsigned_entries(&self) -> u64 {
+        self.segments.iter().map(|s| s.unsigned_entries).sum()
     }
 
     /// The head of the whole chain (the last segment's head).
@@ -45,19 +61,23 @@ impl DirVerification {
         if let Some(bad) = self.segments.iter().find(|s| !s.ok()) {
             return format!("{}: {}", bad.source, bad.summary());
         }
-        let mut s = format!(
-            "ok: {} segments, {} entries, head {}…",
-            self.segments.len(),
-            self.entries(),
-            short(self.head())
-        );
+        let mut notes = vec![
+            signatures_note(self.signatures, self.unsigned_entries(), self.entries()).to_owned(),
+            completeness_note(self.completeness).to_owned(),
+        ];
         if !self.deleted_by_retention.is_empty() {
-            s.push_str(&format!(
-                " ({} earlier segments deleted by retention, as recorded on the chain)",
+            notes.push(format!(
+                "{} earlier segments deleted by retention, as recorded on the chain",
                 self.deleted_by_retention.len()
             ));
         }
-        s
+        format!(
+            "ok: {} segments, {} entries, head {}… ({})",
+            self.segments.len(),
+            self.entries(),
+            short(self.head()),
+            notes.join("; ")
+        )
     }
 }
 
@@ -67,6 +87,10 @@ impl DirVerification {
 /// missing segment breaks that), and missing leading segments only where a `retention` entry
 /// records their deletion. `expected_head` applies to the last segment; `expect_entries` to the
 /// whole chain's seq count.
+///
+/// A signed chain stays signed across segments: when any entry of any segment carries a
+/// signature, a segment without one is reported as signatures stripped, with or without a key
+/// (each segment alone reports the entries stripped inside it).
 pub fn verify_dir(dir: impl AsRef<Path>, opts: &VerifyOptions) -> Result<DirVerification, Error> {
     let dir = dir.as_ref();
     let io_err = |source| Error::Io {
@@ -81,6 +105,13 @@ pub fn verify_dir(dir: impl AsRef<Path>, opts: &VerifyOptions) -> Result<DirVeri
         segments: Vec::new(),
         problems: Vec::new(),
         deleted_by_retention: Vec::new(),
+        // Set once the segments are verified.
+        signatures: Signatures::NotChecked,
+        completeness: if opts.expected_head.is_some() || opts.expect_entries.is_some() {
+            Completeness::OutOfBand
+        } else {
+            Completeness::NotChecked
+        },
     };
     let problem = |detail: String| Problem {
         kind: ProblemKind::BrokenLink,
@@ -179,6 +210,41 @@ pub fn verify_dir(dir: impl AsRef<Path>, opts: &VerifyOptions) -> Result<DirVeri
                 }
             }
         }
+    }
+    if opts.key.is_some() {
+        let failed = out
+            .segments
+            .iter()
+            .any(|s| s.signatures == Signatures::Failed);
+        out.signatures = if failed {
+            Signatures::Failed
+        } else {
+            Signatures::Verified
+        };
+    }
+    // Item 3 of issue #12: a writer signs every entry or none, in every segment it writes.
+    let signed = out.segments.iter().any(|s| s.unsigned_entries < s.entries);
+    let stripped: Vec<String> = found
+        .iter()
+        .zip(&out.segments)
+        .filter(|(_, s)| s.entries > 0 && s.unsigned_entries == s.entries)
+        .map(|((_, _, path), _)| name(path))
+        .collect();
+    if signed && !stripped.is_empty() {
+        let mut named = stripped[..stripped.len().min(NAMED_STRIPPED)].join(", ");
+        if stripped.len() > NAMED_STRIPPED {
+            named.push_str(&format!(" and {} more", stripped.len() - NAMED_STRIPPED));
+        }
+        out.problems.push(Problem {
+            kind: ProblemKind::BadSignature,
+            line: None,
+            seq: None,
+            detail: format!(
+                "signatures stripped: {} of {} segments hold no signed entry in a signed chain ({named})",
+                stripped.len(),
+                found.len()
+            ),
+        });
     }
     let last = out.segments.last().expect("at least one segment");
     if let Some(want) = &opts.expected_head

@@ -5,6 +5,7 @@ use crate::chain::{self, HashAlg, PreparedKey, SigningKey};
 use crate::hex::{Hex64, hex64, hex64_from_checked, is_hash_hex};
 use crate::json::tape::Tape;
 use crate::json::{self, Value};
+use crate::time::{DateAlone, TimestampError, parse_utc};
 
 use super::lines::LineInfo;
 
@@ -46,6 +47,9 @@ pub(super) struct EntryFacts {
     pub(super) previous_segment: Option<String>,
     /// Segment names a `retention` entry records as deleted.
     pub(super) retention_deleted: Vec<String>,
+    /// Why `ts` is not a sealing time as writers write it (see [`ts_problem`]), naming the
+    /// seq; `None` when it is one.
+    pub(super) ts_problem: Option<String>,
 }
 
 #[cfg_attr(test, derive(Debug, PartialEq))]
@@ -222,6 +226,7 @@ impl Examiner {
             declared_alg,
             previous_segment,
             retention_deleted,
+            ts_problem: ts_problem(seq, ts),
         })
     }
 
@@ -254,6 +259,10 @@ impl Examiner {
         if TYPES_WITH_FACTS.contains(&doc.as_str(kind)?) {
             return None;
         }
+        // A `ts` that is not a sealing time is worded by the general path.
+        if !is_sealing_time(doc.as_str(ts)?) {
+            return None;
+        }
         let (sig, sig_text) = match sig.map(|id| doc.as_str(id)) {
             None => (SigFacts::Empty, ""),
             Some(Some("")) => (SigFacts::Empty, ""),
@@ -282,8 +291,45 @@ impl Examiner {
             declared_alg: None,
             previous_segment: None,
             retention_deleted: Vec::new(),
+            ts_problem: None,
         })
     }
+}
+
+/// Whether `ts` is a sealing time as the writers write it: an RFC 3339 date and time in UTC,
+/// `YYYY-MM-DDTHH:MM:SS[.f...]` followed by `+00:00` (Python's `isoformat`, which leaves the
+/// fraction out when it is zero, and acttrace-rs) or `Z` (TypeScript's `toISOString`), every
+/// field in range. A date alone or a time without an offset is not one.
+fn is_sealing_time(ts: &str) -> bool {
+    (ts.ends_with('Z') || ts.ends_with("+00:00")) && parse_utc(ts, DateAlone::StartOfDay).is_ok()
+}
+
+/// Why the entry's `ts` is not a sealing time ([`is_sealing_time`]), naming its seq. The value
+/// is quoted shortened, so that a hostile `ts` cannot fill the report.
+fn ts_problem(seq: u64, ts: &Value) -> Option<String> {
+    const SHOWN: usize = 40;
+    let text = json::to_line_string(ts);
+    let shown = match text.char_indices().nth(SHOWN) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text,
+    };
+    let Some(s) = ts.as_str() else {
+        return Some(format!(
+            "malformed ts at seq {seq}: {shown} is not a string (an RFC 3339 UTC time)"
+        ));
+    };
+    if is_sealing_time(s) {
+        return None;
+    }
+    let why = match parse_utc(s, DateAlone::StartOfDay) {
+        Err(TimestampError::Layout) | Ok(_) => {
+            "expected YYYY-MM-DDTHH:MM:SS[.ffffff] with Z or +00:00".to_owned()
+        }
+        Err(e) => e.to_string(),
+    };
+    Some(format!(
+        "malformed ts at seq {seq}: {shown} is not an RFC 3339 UTC time: {why}"
+    ))
 }
 
 /// Whether `hash` is the hash of `prev_hash` and `body`.

@@ -243,7 +243,10 @@ impl Verification {
     }
 
     /// One line in the reference verifier's style, for example `ok: 24 entries, head
-    /// 482936863390… (signatures verified)` or `tampered entry at seq 3: hash mismatch (line 4)`.
+    /// 482936863390… (signatures verified; completeness checked against the expected
+    /// head/count)` or `tampered entry at seq 3: hash mismatch (line 4)`. A verified log's line
+    /// always says what was checked: signatures (verified, present but not checked, or
+    /// unsigned) and what completeness rested on.
     pub fn summary(&self) -> String {
         if let Some(p) = self.first_problem() {
             let more = self.problem_count - 1;
@@ -255,27 +258,10 @@ impl Verification {
             }
             return p.to_string();
         }
-        let mut notes: Vec<&str> = Vec::new();
-        if self.signatures == Signatures::Verified {
-            notes.push("signatures verified");
-        }
-        match self.completeness {
-            Completeness::SignedHeader => notes.push("metadata signature verified"),
-            Completeness::OutOfBand => {
-                notes.push("completeness checked against the expected head/count")
-            }
-            Completeness::UnauthenticatedHeader => notes.push(
-                "completeness from unauthenticated in-file _meta — pass expected_head/\
-                 expect_entries out-of-band for an authoritative check",
-            ),
-            Completeness::NotChecked => notes.push(
-                "completeness not checked: a cut tail is invisible without --expect-head or \
-                 --expect-entries",
-            ),
-        }
-        if self.signatures == Signatures::NotChecked && self.unsigned_entries < self.entries {
-            notes.push("signatures present but not checked (no key given)");
-        }
+        let mut notes: Vec<&str> = vec![
+            signatures_note(self.signatures, self.unsigned_entries, self.entries),
+            completeness_note(self.completeness),
+        ];
         if self.hash_alg != HashAlg::Sha256 {
             notes.push("hash blake3");
         }
@@ -371,6 +357,37 @@ pub fn verify_reader(
         w.apply(&info, facts);
     }
     Ok(w.finish())
+}
+
+/// What a verdict says of signatures: verified with the key, present but not checked (no key),
+/// or absent (an unsigned log).
+fn signatures_note(signatures: Signatures, unsigned: u64, entries: u64) -> &'static str {
+    match signatures {
+        Signatures::Verified => "signatures verified",
+        Signatures::Failed => "signatures failed",
+        Signatures::NotChecked if unsigned >= entries => "unsigned (no entry carries a signature)",
+        Signatures::NotChecked => "signatures present but not checked (no key given)",
+    }
+}
+
+/// What a verdict says completeness rested on.
+fn completeness_note(completeness: Completeness) -> &'static str {
+    match completeness {
+        // Item 11 of issue #12: the header's signature covers four members, not the header.
+        Completeness::SignedHeader => {
+            "metadata signature verified (it covers system, risk_tier, head_hash and entries; \
+             the other _meta members are not signed)"
+        }
+        Completeness::OutOfBand => "completeness checked against the expected head/count",
+        Completeness::UnauthenticatedHeader => {
+            "completeness from unauthenticated in-file _meta — pass expected_head/\
+             expect_entries out-of-band for an authoritative check"
+        }
+        Completeness::NotChecked => {
+            "completeness not checked: a cut tail is invisible without --expect-head or \
+             --expect-entries"
+        }
+    }
 }
 
 /// The first 12 characters of a hash, for messages (safe on any string).

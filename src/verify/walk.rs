@@ -27,6 +27,8 @@ pub(super) struct Walker<'o> {
     /// The hash the next entry must link to; `None` right after an unreadable line, when the
     /// next entry's link cannot be judged.
     prev: Option<Hex64>,
+    /// The seq the next entry must have; `None` after an entry at `u64::MAX`, which no entry
+    /// can follow.
     expected_seq: Option<u64>,
     entries: u64,
     head: String,
@@ -253,15 +255,27 @@ impl<'o> Walker<'o> {
             self.problem(ProblemKind::BadSignature, Some(seq), detail);
             entry_ok = false;
         }
-        if entry_ok
-            && let Some(expected) = self.expected_seq
-            && expected != seq
-        {
-            self.problem(
-                ProblemKind::SeqMismatch,
-                Some(seq),
-                format!("seq out of order: expected seq {expected}, found seq {seq}"),
-            );
+        if let Some(detail) = e.ts_problem {
+            self.problem(ProblemKind::Malformed, Some(seq), detail);
+        }
+        if entry_ok {
+            match self.expected_seq {
+                Some(expected) if expected != seq => self.problem(
+                    ProblemKind::SeqMismatch,
+                    Some(seq),
+                    format!("seq out of order: expected seq {expected}, found seq {seq}"),
+                ),
+                // Item 11 of issue #12: nothing may follow the largest seq; the check stays on.
+                None => self.problem(
+                    ProblemKind::SeqMismatch,
+                    Some(seq),
+                    format!(
+                        "seq out of order: seq {seq} follows seq {}, the largest a seq can be",
+                        u64::MAX
+                    ),
+                ),
+                Some(_) => {}
+            }
         }
         // Deletions are believed only from entries that verified, and kept bounded (the names
         // are only needed to excuse segments missing before the first one present).

@@ -184,6 +184,15 @@ pub(crate) fn run_summary(args: SummaryArgs) -> u8 {
         Ok(k) => k,
         Err(e) => return usage_error(&e),
     };
+    if args.log.is_dir() {
+        // The same exit status as `verify` on a directory without segment files: nothing to
+        // read as one log is a usage error (2).
+        return usage_error(&format!(
+            "{} is a directory: summary reads one log file (verify a rotated log's directory \
+             with `acttrace verify DIR`)",
+            args.log.display()
+        ));
+    }
     let opts = SummaryOptions {
         verify: VerifyOptions {
             key,

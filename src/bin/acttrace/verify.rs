@@ -3,7 +3,10 @@
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 
-use acttrace::verify::{DEFAULT_MAX_LINE_BYTES, VerifyOptions, verify_dir, verify_path};
+use acttrace::verify::{
+    Completeness, DEFAULT_MAX_LINE_BYTES, ProblemKind, Signatures, VerifyOptions, verify_dir,
+    verify_path,
+};
 use clap::Args;
 
 use crate::exit::{EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE, usage_error};
@@ -17,10 +20,12 @@ pub(crate) struct VerifyArgs {
     #[command(flatten)]
     key: KeyArgs,
     /// The head hash the log must end at, recorded out of band at write time. Catches a cut
-    /// tail, which a hash chain alone cannot see. Only with a single FILE.
+    /// tail, which a hash chain alone cannot see. Only with a single FILE or DIR (a rotated
+    /// log's directory: its last segment's head).
     #[arg(long, value_name = "HEX")]
     expect_head: Option<String>,
-    /// The number of entries the log must hold, recorded out of band. Only with a single FILE.
+    /// The number of entries the log must hold, recorded out of band (for a rotated log's
+    /// directory: the whole chain's). Only with a single FILE or DIR.
     #[arg(long, value_name = "N")]
     expect_entries: Option<u64>,
     /// Print a machine-readable JSON report on stdout.
@@ -34,6 +39,25 @@ pub(crate) fn check_expect_head(head: Option<&str>) -> Result<(), String> {
     match head {
         Some(h) if !is_hash_hex(h) => Err("--expect-head must be 64 lowercase hex digits".into()),
         _ => Ok(()),
+    }
+}
+
+/// A signature outcome's name in JSON reports (as a file's report names it).
+fn signatures_name(s: Signatures) -> &'static str {
+    match s {
+        Signatures::NotChecked => "not_checked",
+        Signatures::Verified => "verified",
+        Signatures::Failed => "failed",
+    }
+}
+
+/// A completeness basis's name in JSON reports (as a file's report names it).
+fn completeness_name(c: Completeness) -> &'static str {
+    match c {
+        Completeness::NotChecked => "not_checked",
+        Completeness::OutOfBand => "out_of_band",
+        Completeness::SignedHeader => "signed_header",
+        Completeness::UnauthenticatedHeader => "unauthenticated_header",
     }
 }
 
@@ -61,7 +85,7 @@ fn is_excerpt_pack(file: &Path) -> bool {
 /// Runs `verify`; returns the exit code.
 pub(crate) fn run(mut args: VerifyArgs) -> u8 {
     if args.files.len() > 1 && (args.expect_head.is_some() || args.expect_entries.is_some()) {
-        return usage_error("--expect-head and --expect-entries apply to a single FILE");
+        return usage_error("--expect-head and --expect-entries apply to a single FILE or DIR");
     }
     if let Err(e) = check_expect_head(args.expect_head.as_deref()) {
         return usage_error(&e);
@@ -85,13 +109,24 @@ pub(crate) fn run(mut args: VerifyArgs) -> u8 {
         if file.is_dir() {
             match verify_dir(file, &opts) {
                 Ok(report) => {
-                    integrity_failed |= !report.ok();
+                    // No segment files at all: nothing was found to verify, as for a path that
+                    // does not exist, so a usage error (2) like `summary DIR` (see README).
+                    let nothing_found = report.segments.is_empty()
+                        && report.problems.iter().any(|p| p.kind == ProblemKind::Empty);
+                    if nothing_found {
+                        unreadable = true;
+                    } else {
+                        integrity_failed |= !report.ok();
+                    }
                     if args.json {
                         reports.push(serde_json::json!({
                             "source": report.dir,
                             "ok": report.ok(),
                             "entries": report.entries(),
                             "head": report.head(),
+                            "signatures": signatures_name(report.signatures),
+                            "completeness": completeness_name(report.completeness),
+                            "unsigned_entries": report.unsigned_entries(),
                             "deleted_by_retention": report.deleted_by_retention,
                             "problems": report.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
                             "segments": report.segments.iter().map(|s| s.to_json()).collect::<Vec<_>>(),
