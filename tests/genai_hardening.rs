@@ -439,7 +439,10 @@ fn issue12_item10_a_text_with_placeholders_matches_with_what_is_not_proven() {
             assert_eq!(redacted_by_writer, &["email"]);
             assert_eq!(placeholders, &["email"]);
             let text = proof.to_string();
-            assert!(text.contains("not proven: what the writer redacted"), "{text}");
+            assert!(
+                text.contains("not proven: what the writer redacted"),
+                "{text}"
+            );
             assert!(text.contains("<redacted:email>"), "{text}");
         }
         other => panic!("{other:?}"),

@@ -372,7 +372,9 @@ pub fn verify_excerpt_reader(
         out.entries += 1;
         if first_difference.is_none()
             && let Some(list) = &listed
-            && list.get(position).is_none_or(|(s, h)| *s != e.seq || *h != e.hash)
+            && list
+                .get(position)
+                .is_none_or(|(s, h)| *s != e.seq || *h != e.hash)
         {
             first_difference = Some(position);
         }

@@ -1,7 +1,8 @@
 //! Evidence-pack export: turn a verified audit log into what a reviewer or auditor reads.
 //!
-//! [`export_path`] verifies the log first (refusing one that does not verify unless
-//! [`ExportOptions::allow_unverified`] is set), annotates every entry with the framework controls
+//! [`export_path`] verifies the log (refusing one that does not verify unless
+//! [`ExportOptions::allow_unverified`] is set) in the same single read that collects its
+//! entries (`-` is standard input), annotates every entry with the framework controls
 //! it is evidence for (see [`MappingSet`]), and writes one of:
 //!
 //! - `jsonl`: the reference evidence pack (`{"_meta": ...}` then every entry with `controls`),
@@ -40,7 +41,8 @@ mod pack;
 mod summary;
 
 pub use excerpt::{
-    ExcerptVerification, MAX_LISTED_PROBLEMS, verify_excerpt, verify_excerpt_reader, verify_excerpt_with,
+    ExcerptVerification, MAX_LISTED_PROBLEMS, verify_excerpt, verify_excerpt_reader,
+    verify_excerpt_with,
 };
 pub use log::{ChainInfo, LogEntry, Progress};
 pub use mapping::{
@@ -282,7 +284,9 @@ impl Evidence {
     }
 }
 
-/// Verifies the log, applies the filter and mappings: the common first step of every format.
+/// Verifies the log at `log_path` (`-` is standard input) and collects its entries in one read,
+/// then applies the filter and mappings: the common first step of every format. No line over
+/// the verifier's line cap is held; one is refused even with `allow_unverified`.
 pub fn prepare(log_path: &Path, opts: &ExportOptions) -> Result<Evidence, ExportError> {
     let set = MappingSet::with_files(&opts.mapping_files).map_err(ExportError::Mapping)?;
     let mappings: Vec<Mapping> = set
@@ -308,31 +312,32 @@ pub fn prepare(log_path: &Path, opts: &ExportOptions) -> Result<Evidence, Export
     // is ever held, with or without `allow_unverified`.
     let mut entries: Vec<LogEntry> = Vec::new();
     let mut first_unreadable: Option<(u64, bool, String)> = None;
-    let verification = verify_observed(
-        input.reader,
-        &input.name,
-        &verify_opts,
-        &mut |seen| match seen {
-            Observed::Entry(e) => entries.push(LogEntry::from_observed(&e)),
-            Observed::Meta { .. } => {}
-            Observed::Unreadable {
-                line,
-                too_long,
-                detail,
-            } => {
-                // A line too long to hold is refused even in an unverified export; other
-                // unreadable lines are left out of one (it is marked unverified).
-                let worse = too_long && !first_unreadable.as_ref().is_some_and(|u| u.1);
-                if first_unreadable.is_none() || worse {
-                    first_unreadable = Some((line, too_long, detail));
+    let verification =
+        verify_observed(
+            input.reader,
+            &input.name,
+            &verify_opts,
+            &mut |seen| match seen {
+                Observed::Entry(e) => entries.push(LogEntry::from_observed(&e)),
+                Observed::Meta { .. } => {}
+                Observed::Unreadable {
+                    line,
+                    too_long,
+                    detail,
+                } => {
+                    // A line too long to hold is refused even in an unverified export; other
+                    // unreadable lines are left out of one (it is marked unverified).
+                    let worse = too_long && !first_unreadable.as_ref().is_some_and(|u| u.1);
+                    if first_unreadable.is_none() || worse {
+                        first_unreadable = Some((line, too_long, detail));
+                    }
                 }
-            }
-        },
-    )
-    .map_err(|e| ExportError::Io {
-        path: log_path.to_owned(),
-        source: e,
-    })?;
+            },
+        )
+        .map_err(|e| ExportError::Io {
+            path: log_path.to_owned(),
+            source: e,
+        })?;
     if !verification.ok() && !opts.allow_unverified {
         return Err(ExportError::Unverified {
             detail: verification.summary(),
@@ -350,14 +355,17 @@ pub fn prepare(log_path: &Path, opts: &ExportOptions) -> Result<Evidence, Export
     let source_entries = entries.len() as u64;
     let source_head = entries.last().map(|e| e.hash.clone()).unwrap_or_default();
     // What is reported must be what was verified: in a verified log every line is an entry.
-    if verification.ok() && (source_entries != verification.entries || source_head != verification.head)
+    if verification.ok()
+        && (source_entries != verification.entries || source_head != verification.head)
     {
         return Err(ExportError::Corrupt(format!(
             "{}: read {source_entries} entries ending at {source_head}, verified {} ending at {}",
             input.name, verification.entries, verification.head
         )));
     }
-    let first = entries.first().map(|e| (e.seq, e.kind.as_str(), &e.payload));
+    let first = entries
+        .first()
+        .map(|e| (e.seq, e.kind.as_str(), &e.payload));
     let info = log::chain_info_of(first);
     let (entries, filter) = if opts.filter.is_empty() {
         (entries, None)

@@ -232,7 +232,12 @@ pub fn prove_content(
         detail,
     };
     let recorded = match found.entry {
-        None => return Err(no_digest(None, format!("the log has no entry with seq {seq}"))),
+        None => {
+            return Err(no_digest(
+                None,
+                format!("the log has no entry with seq {seq}"),
+            ));
+        }
         Some((line, Err(detail))) => return Err(no_digest(Some(line), detail)),
         Some((_, Ok(digest))) => digest,
     };
