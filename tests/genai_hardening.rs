@@ -398,3 +398,95 @@ fn r10_decision_span_with_genai_content() {
         "prompt kept in `none` mode"
     );
 }
+
+/// Issue #12 item 10: a claimed text that carries the writer's placeholders (`<redacted:email>`)
+/// matches the digest, since the writer digested the placeholder; the proof says what it does not
+/// cover, from the log's own `policy_flag` for the entry and from the placeholders in the text.
+#[test]
+fn issue12_item10_a_text_with_placeholders_matches_with_what_is_not_proven() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.jsonl");
+    digest_log(
+        &path,
+        GenAiCapture::default().messages(ContentCapture::Digest),
+        Some(KEY),
+        "Wire the refund to alice@example.com",
+    );
+    let seq = llm_seq(&path);
+    let key = SigningKey::from_bytes(KEY).unwrap();
+    let r = prove_content(
+        &path,
+        seq,
+        "input_messages",
+        "Wire the refund to <redacted:email>",
+        Some(&key),
+        &key,
+        &Policy::default_preset(),
+    );
+    match &r {
+        Ok(
+            proof @ ContentProof::Match {
+                unproven,
+                redacted_by_writer,
+                placeholders,
+                ..
+            },
+        ) => {
+            // Nothing in the claimed text itself was redacted...
+            assert!(unproven.is_empty(), "{proof:?}");
+            // ...but the log records that the writer redacted an email from this entry, and
+            // the text stands a placeholder where it was.
+            assert_eq!(redacted_by_writer, &["email"]);
+            assert_eq!(placeholders, &["email"]);
+            let text = proof.to_string();
+            assert!(
+                text.contains("not proven: what the writer redacted"),
+                "{text}"
+            );
+            assert!(text.contains("<redacted:email>"), "{text}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Issue #12 item 11 (prove-content part): its errors speak of proving, not of appending (the
+/// writer's `Error::CorruptLog` wording), and still name the file and the seq.
+#[test]
+fn issue12_item11_prove_content_errors_have_their_own_wording() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.jsonl");
+    digest_log(
+        &path,
+        GenAiCapture::default().messages(ContentCapture::Digest),
+        Some(KEY),
+        "hello",
+    );
+    let key = SigningKey::from_bytes(KEY).unwrap();
+    let wrong = SigningKey::from_bytes("not-the-key").unwrap();
+    let prove = |seq: u64, signing: &SigningKey| {
+        prove_content(
+            &path,
+            seq,
+            "input_messages",
+            "hello",
+            Some(signing),
+            &key,
+            &Policy::default_preset(),
+        )
+        .unwrap_err()
+        .to_string()
+    };
+    let name = path.display().to_string();
+    for (message, expected) in [
+        (prove(llm_seq(&path), &wrong), "the log does not verify"),
+        (prove(999, &key), "the log has no entry with seq 999"),
+        (prove(0, &key), "(seq 0): the entry has no `input_messages`"),
+    ] {
+        assert!(!message.contains("refusing to append"), "{message}");
+        assert!(
+            message.starts_with(&format!("cannot prove content from {name}: ")),
+            "{message}"
+        );
+        assert!(message.contains(expected), "{message}");
+    }
+}

@@ -12,14 +12,13 @@
 //! header signatures verify. An edited entry fails its hash; a removed, added or reordered entry
 //! fails `selected` (authenticated with a key).
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::path::Path;
 
 use crate::chain::{GENESIS, HashAlg, SigningKey, hash_hex, write_body};
 use crate::json::{Value, parse, to_canonical};
 use crate::time::{DateAlone, parse_utc};
-use crate::verify::meta_signing_input;
+use crate::verify::{Input, LineSplitter, VerifyOptions, meta_signing_input};
 
 use super::log::{LogEntry, parse_line};
 use super::{ExportError, Filter};
@@ -192,24 +191,40 @@ pub fn excerpt_signing_input(meta: &Value) -> Option<String> {
 pub struct ExcerptVerification {
     /// Entries in the excerpt.
     pub entries: u64,
-    /// Problems found, in file order (empty when it verified).
+    /// Problems found, in file order (empty when it verified; at most
+    /// [`MAX_LISTED_PROBLEMS`], the rest are counted in `problem_count`).
     pub problems: Vec<String>,
+    /// How many problems were found, listed or not.
+    pub problem_count: u64,
     /// Whether a key was given (signatures and both header signatures were checked).
     pub key_checked: bool,
+    /// Whether the source log's head and/or entry count given out of band were checked against
+    /// the header.
+    pub expected_checked: bool,
     /// The source log's entry count, as the header states it.
     pub source_entries: Option<u64>,
 }
 
+/// At most this many problems are listed in an [`ExcerptVerification`].
+pub const MAX_LISTED_PROBLEMS: usize = 100;
+
 impl ExcerptVerification {
     /// True when no problem was found.
     pub fn ok(&self) -> bool {
-        self.problems.is_empty()
+        self.problem_count == 0
+    }
+
+    fn problem(&mut self, p: String) {
+        self.problem_count += 1;
+        if self.problems.len() < MAX_LISTED_PROBLEMS {
+            self.problems.push(p);
+        }
     }
 
     /// One line: `ok: excerpt of N entries ...` or the first problem.
     pub fn summary(&self) -> String {
         if let Some(p) = self.problems.first() {
-            let more = self.problems.len() - 1;
+            let more = self.problem_count - 1;
             return if more > 0 {
                 format!("{p} [and {more} more]")
             } else {
@@ -217,7 +232,7 @@ impl ExcerptVerification {
             };
         }
         format!(
-            "ok: excerpt of {} entries from a {}-entry log ({})",
+            "ok: excerpt of {} entries from a {}-entry log ({}{})",
             self.entries,
             self.source_entries
                 .map(|n| n.to_string())
@@ -226,41 +241,96 @@ impl ExcerptVerification {
                 "signatures and excerpt header verified"
             } else {
                 "no key: hashes and links checked; the header is unauthenticated"
+            },
+            if self.expected_checked {
+                "; the source head/count match the expected"
+            } else {
+                ""
             }
         )
     }
 }
 
-/// Verifies an excerpt pack written by an export with a filter. `Err` only when the file cannot
-/// be read.
+/// Verifies the excerpt pack at `path` (`-` is standard input) with `key`. See
+/// [`verify_excerpt_with`] for the other options.
 pub fn verify_excerpt(
     path: &Path,
     key: Option<&SigningKey>,
+) -> Result<ExcerptVerification, ExportError> {
+    verify_excerpt_with(
+        path,
+        &VerifyOptions {
+            key: key.cloned(),
+            ..VerifyOptions::default()
+        },
+    )
+}
+
+/// Verifies the excerpt pack at `path` (`-` is standard input), reading it once. `Err` only
+/// when it cannot be read.
+pub fn verify_excerpt_with(
+    path: &Path,
+    opts: &VerifyOptions,
 ) -> Result<ExcerptVerification, ExportError> {
     let io = |source| ExportError::Io {
         path: path.to_owned(),
         source,
     };
-    let mut reader = BufReader::new(File::open(path).map_err(io)?);
+    let input = Input::open(path).map_err(|e| io(std::io::Error::other(e)))?;
+    verify_excerpt_reader(input.reader, opts).map_err(io)
+}
+
+/// Verifies an excerpt pack written by an export with a filter, read once from `reader`, in
+/// memory bounded by the line cap ([`VerifyOptions::max_line_bytes`]) and the header: entries
+/// are checked as they stream by. The key checks entry signatures and both header signatures;
+/// an expected head or count (given out of band) must be the header's source `head_hash` and
+/// `entries`. `Err` only when the reader fails.
+pub fn verify_excerpt_reader(
+    mut reader: impl BufRead,
+    opts: &VerifyOptions,
+) -> std::io::Result<ExcerptVerification> {
+    let key = opts.key.as_ref();
     let mut out = ExcerptVerification {
         entries: 0,
         problems: Vec::new(),
+        problem_count: 0,
         key_checked: key.is_some(),
+        expected_checked: false,
         source_entries: None,
     };
-    let mut buf = String::new();
-    let mut line_no = 0u64;
+    let mut lines = LineSplitter::new(opts.max_line_bytes);
     let mut meta: Option<Value> = None;
+    // `_meta.excerpt.selected`, compared with the entries as they come.
+    let mut listed: Option<Vec<(u64, String)>> = None;
+    let mut first_difference: Option<usize> = None;
     let mut alg = HashAlg::Sha256;
-    let mut prev: Option<(u64, String)> = None;
-    let mut seen: Vec<(u64, String)> = Vec::new();
-    loop {
-        buf.clear();
-        if reader.read_line(&mut buf).map_err(io)? == 0 {
-            break;
+    let mut last: Option<(u64, String)> = None;
+    let mut body = String::new();
+    while let Some(info) = lines.next(&mut reader)? {
+        let line_no = info.number;
+        if info.too_long {
+            if meta.is_none() {
+                out.problem(format!(
+                    "not an excerpt pack: the first line is longer than {} bytes",
+                    opts.max_line_bytes
+                ));
+                return Ok(out);
+            }
+            out.problem(format!(
+                "line {line_no} is longer than {} bytes",
+                opts.max_line_bytes
+            ));
+            continue;
         }
-        line_no += 1;
-        let text = buf.trim_end_matches(['\n', '\r']);
+        let Ok(text) = std::str::from_utf8(lines.buf()) else {
+            if meta.is_none() {
+                out.problem("not an excerpt pack: the first line is not UTF-8".into());
+                return Ok(out);
+            }
+            out.problem(format!("malformed line {line_no}: invalid UTF-8"));
+            continue;
+        };
+        let text = text.trim_end_matches(['\n', '\r']);
         if text.trim().is_empty() {
             continue;
         }
@@ -270,8 +340,7 @@ pub fn verify_excerpt(
                 .and_then(|v| v.get("_meta").cloned())
                 .filter(|m| m.get("excerpt").and_then(Value::as_object).is_some());
             let Some(m) = m else {
-                out.problems
-                    .push("not an excerpt pack: the first line has no _meta.excerpt".into());
+                out.problem("not an excerpt pack: the first line has no _meta.excerpt".into());
                 return Ok(out);
             };
             let ex = m.get("excerpt").expect("checked");
@@ -281,10 +350,9 @@ pub fn verify_excerpt(
                 .and_then(HashAlg::from_name)
             {
                 Some(a) => alg = a,
-                None => out
-                    .problems
-                    .push("_meta.excerpt.hash_alg missing or unknown".into()),
+                None => out.problem("_meta.excerpt.hash_alg missing or unknown".into()),
             }
+            listed = selected_list(ex);
             out.source_entries = m.get("entries").and_then(Value::as_u64);
             meta = Some(m);
             continue;
@@ -292,18 +360,25 @@ pub fn verify_excerpt(
         let e = match parse_line(text) {
             Ok(Some(e)) => e,
             Ok(None) => {
-                out.problems
-                    .push(format!("a second _meta line (line {line_no})"));
+                out.problem(format!("a second _meta line (line {line_no})"));
                 continue;
             }
             Err(msg) => {
-                out.problems
-                    .push(format!("malformed line {line_no}: {msg}"));
+                out.problem(format!("malformed line {line_no}: {msg}"));
                 continue;
             }
         };
+        let position = out.entries as usize;
         out.entries += 1;
-        let mut body = String::new();
+        if first_difference.is_none()
+            && let Some(list) = &listed
+            && list
+                .get(position)
+                .is_none_or(|(s, h)| *s != e.seq || *h != e.hash)
+        {
+            first_difference = Some(position);
+        }
+        body.clear();
         write_body(
             &mut body,
             &Value::from(e.seq),
@@ -312,23 +387,23 @@ pub fn verify_excerpt(
             &e.payload,
         );
         if hash_hex(alg, &e.prev_hash, &body) != e.hash {
-            out.problems.push(format!(
+            out.problem(format!(
                 "tampered entry at seq {}: hash mismatch (line {line_no})",
                 e.seq
             ));
         }
-        match &prev {
-            Some((pseq, _)) if e.seq <= *pseq => out.problems.push(format!(
+        match &last {
+            Some((pseq, _)) if e.seq <= *pseq => out.problem(format!(
                 "out of order at seq {}: follows seq {pseq} (line {line_no})",
                 e.seq
             )),
             Some((pseq, phash)) if e.seq == pseq + 1 && &e.prev_hash != phash => {
-                out.problems.push(format!(
+                out.problem(format!(
                     "broken link at seq {}: prev_hash mismatch (line {line_no})",
                     e.seq
                 ))
             }
-            None if e.seq == 0 && e.prev_hash != GENESIS => out.problems.push(format!(
+            None if e.seq == 0 && e.prev_hash != GENESIS => out.problem(format!(
                 "broken link at seq 0: prev_hash is not genesis (line {line_no})"
             )),
             _ => {}
@@ -336,18 +411,90 @@ pub fn verify_excerpt(
         if let Some(k) = key
             && !k.verify(&e.hash, &e.sig)
         {
-            out.problems
-                .push(format!("bad signature at seq {} (line {line_no})", e.seq));
+            out.problem(format!("bad signature at seq {} (line {line_no})", e.seq));
         }
-        prev = Some((e.seq, e.hash.clone()));
-        seen.push((e.seq, e.hash));
+        last = Some((e.seq, e.hash));
     }
     let Some(meta) = meta else {
-        out.problems.push("empty file".into());
+        out.problem("empty file".into());
         return Ok(out);
     };
     let ex = meta.get("excerpt").expect("checked");
-    let listed: Option<Vec<(u64, String)>> = match ex.get("selected") {
+    match listed {
+        None => out.problem("_meta.excerpt.selected missing or malformed".into()),
+        Some(list) if first_difference.is_some() || list.len() as u64 != out.entries => {
+            let at = first_difference.unwrap_or(list.len().min(out.entries as usize));
+            out.problem(format!(
+                "excerpt altered: the pack holds {} entries, _meta.excerpt.selected lists {} \
+                 (first difference at position {at}: entries removed, added, reordered or rehashed)",
+                out.entries,
+                list.len()
+            ));
+        }
+        Some(_) => {}
+    }
+    let meta_head = meta.get("head_hash").and_then(Value::as_str);
+    if let (Some(n), Some((last_seq, last_hash))) = (out.source_entries, &last)
+        && n > 0
+        && *last_seq == n - 1
+        && meta_head != Some(last_hash.as_str())
+    {
+        out.problem(format!(
+            "incomplete log: the excerpt ends at the source's last seq {last_seq} but its hash \
+             is not _meta.head_hash"
+        ));
+    }
+    // The source head and count given out of band: the header must name them (with a key, the
+    // header's signature then vouches that the excerpt was cut from that log).
+    if let Some(want) = &opts.expected_head {
+        out.expected_checked = true;
+        if meta_head != Some(want.as_str()) {
+            out.problem(format!(
+                "incomplete log: the excerpt's source head {}… != expected {}…",
+                short(meta_head.unwrap_or("(none)")),
+                short(want)
+            ));
+        }
+    }
+    if let Some(want) = opts.expect_entries {
+        out.expected_checked = true;
+        if out.source_entries != Some(want) {
+            out.problem(format!(
+                "incomplete log: the excerpt's source has {} entries, expected {want}",
+                out.source_entries
+                    .map_or_else(|| "an unstated number of".to_owned(), |n| n.to_string())
+            ));
+        }
+    }
+    if let Some(k) = key {
+        match meta.get("sig").and_then(Value::as_str) {
+            None | Some("") => {
+                out.problem("unauthenticated _meta: header carries no signature".into())
+            }
+            Some(sig) if !k.verify(&meta_signing_input(&meta), sig) => out.problem(
+                "forged _meta: header signature mismatch (completeness fields altered?)".into(),
+            ),
+            Some(_) => {}
+        }
+        match (
+            ex.get("sig").and_then(Value::as_str),
+            excerpt_signing_input(&meta),
+        ) {
+            (None | Some(""), _) | (_, None) => out.problem(
+                "unauthenticated _meta.excerpt: the excerpt header carries no signature".into(),
+            ),
+            (Some(sig), Some(input)) if !k.verify(&input, sig) => out.problem(
+                "forged _meta.excerpt: excerpt signature mismatch (selection altered?)".into(),
+            ),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// `_meta.excerpt.selected` as `(seq, hash)` pairs, or `None` when missing or malformed.
+fn selected_list(ex: &Value) -> Option<Vec<(u64, String)>> {
+    match ex.get("selected") {
         Some(Value::Array(items)) => items
             .iter()
             .map(|it| match it {
@@ -358,58 +505,10 @@ pub fn verify_excerpt(
             })
             .collect(),
         _ => None,
-    };
-    match listed {
-        None => out
-            .problems
-            .push("_meta.excerpt.selected missing or malformed".into()),
-        Some(list) if list != seen => {
-            let at = list
-                .iter()
-                .zip(&seen)
-                .position(|(a, b)| a != b)
-                .unwrap_or(list.len().min(seen.len()));
-            out.problems.push(format!(
-                "excerpt altered: the pack holds {} entries, _meta.excerpt.selected lists {} \
-                 (first difference at position {at}: entries removed, added, reordered or rehashed)",
-                seen.len(),
-                list.len()
-            ));
-        }
-        Some(_) => {}
     }
-    if let (Some(n), Some((last_seq, last_hash))) = (out.source_entries, seen.last())
-        && n > 0
-        && *last_seq == n - 1
-        && meta.get("head_hash").and_then(Value::as_str) != Some(last_hash.as_str())
-    {
-        out.problems.push(format!(
-            "incomplete log: the excerpt ends at the source's last seq {last_seq} but its hash \
-             is not _meta.head_hash"
-        ));
-    }
-    if let Some(k) = key {
-        match meta.get("sig").and_then(Value::as_str) {
-            None | Some("") => out
-                .problems
-                .push("unauthenticated _meta: header carries no signature".into()),
-            Some(sig) if !k.verify(&meta_signing_input(&meta), sig) => out.problems.push(
-                "forged _meta: header signature mismatch (completeness fields altered?)".into(),
-            ),
-            Some(_) => {}
-        }
-        match (
-            ex.get("sig").and_then(Value::as_str),
-            excerpt_signing_input(&meta),
-        ) {
-            (None | Some(""), _) | (_, None) => out.problems.push(
-                "unauthenticated _meta.excerpt: the excerpt header carries no signature".into(),
-            ),
-            (Some(sig), Some(input)) if !k.verify(&input, sig) => out.problems.push(
-                "forged _meta.excerpt: excerpt signature mismatch (selection altered?)".into(),
-            ),
-            _ => {}
-        }
-    }
-    Ok(out)
+}
+
+/// The first 12 characters of a hash, for messages (safe on any string).
+fn short(s: &str) -> &str {
+    s.char_indices().nth(12).map_or(s, |(i, _)| &s[..i])
 }

@@ -1,10 +1,9 @@
 //! Reading a log (or an export pack) into entries, keeping each entry's line as written.
 
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
-use std::path::Path;
+use std::io::{self, Read};
 
 use crate::json::{Value, parse, write_line_form};
+use crate::verify::ObservedEntry;
 
 /// One chain entry of a log, with its original line.
 #[derive(Clone, Debug)]
@@ -55,23 +54,14 @@ pub struct ChainInfo {
     pub hash_alg: String,
 }
 
-/// A whole log in memory.
-#[derive(Clone, Debug)]
-pub struct LoadedLog {
-    /// The entries, in file order.
-    pub entries: Vec<LogEntry>,
-    /// What the chain declares about itself.
-    pub info: ChainInfo,
-}
-
-/// Byte progress of a pass over a file.
+/// Byte progress of the (single) pass over a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Progress {
-    /// Which pass: `verify` or `read`.
+    /// Which pass: always `verify` (the file is verified and read in one pass).
     pub phase: &'static str,
     /// Bytes read so far.
     pub bytes: u64,
-    /// The file's size.
+    /// The file's size (0 when unknown: a pipe).
     pub total: u64,
 }
 
@@ -97,13 +87,45 @@ impl<R: Read> Read for CountingReader<'_, R> {
     }
 }
 
+impl LogEntry {
+    /// The entry the verifier observed, with a pack's `controls` left out of its line.
+    pub fn from_observed(e: &ObservedEntry<'_>) -> LogEntry {
+        LogEntry {
+            seq: e.seq,
+            ts: e.ts.to_owned(),
+            kind: e.kind.to_owned(),
+            payload: e.payload.clone(),
+            prev_hash: e.prev_hash.to_owned(),
+            hash: e.hash.to_owned(),
+            sig: e.sig.to_owned(),
+            line: line_without_controls(e.text, e.row),
+        }
+    }
+}
+
+/// `text`, the line of `row`, without a pack's `controls` member.
+fn line_without_controls(text: &str, row: &Value) -> String {
+    // What an export pack adds to each entry's line, and a re-export strips again.
+    let added = |k: &str| k == "controls" || k == "adverse_controls";
+    match row.as_object() {
+        Some(fields) if fields.iter().any(|(k, _)| added(k)) => {
+            let stripped =
+                Value::Object(fields.iter().filter(|(k, _)| !added(k)).cloned().collect());
+            let mut out = String::new();
+            write_line_form(&mut out, &stripped);
+            out
+        }
+        _ => text.to_owned(),
+    }
+}
+
 /// Parses one line into an entry; `Ok(None)` for a pack's `_meta` line.
 pub fn parse_line(text: &str) -> Result<Option<LogEntry>, String> {
     let v = parse(text).map_err(|e| format!("not JSON: {}", e.message))?;
     if v.get("_meta").is_some() {
         return Ok(None);
     }
-    let fields = v.as_object().ok_or("not a JSON object")?;
+    v.as_object().ok_or("not a JSON object")?;
     let s = |k: &str| -> Result<String, String> {
         v.get(k)
             .and_then(Value::as_str)
@@ -115,15 +137,7 @@ pub fn parse_line(text: &str) -> Result<Option<LogEntry>, String> {
         .and_then(Value::as_u64)
         .ok_or("`seq` missing or not an integer")?;
     let payload = v.get("payload").cloned().ok_or("`payload` missing")?;
-    let added = |k: &str| k == "controls" || k == "adverse_controls";
-    let line = if fields.iter().any(|(k, _)| added(k)) {
-        let stripped = Value::Object(fields.iter().filter(|(k, _)| !added(k)).cloned().collect());
-        let mut out = String::new();
-        write_line_form(&mut out, &stripped);
-        out
-    } else {
-        text.to_owned()
-    };
+    let line = line_without_controls(text, &v);
     Ok(Some(LogEntry {
         seq,
         ts: s("ts")?,
@@ -136,73 +150,16 @@ pub fn parse_line(text: &str) -> Result<Option<LogEntry>, String> {
     }))
 }
 
-/// Reads a log or pack. With `lenient`, unreadable lines are skipped (an export of a log that
-/// does not verify is marked unverified, so they need no list); otherwise the first one is an
-/// error naming its line.
-pub fn load_path(
-    path: &Path,
-    lenient: bool,
-    progress: &mut dyn FnMut(Progress),
-) -> io::Result<Result<LoadedLog, String>> {
-    let file = File::open(path)?;
-    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let reader = BufReader::with_capacity(
-        256 * 1024,
-        CountingReader {
-            inner: file,
-            read: 0,
-            total,
-            phase: "read",
-            callback: progress,
-        },
-    );
-    load_reader(reader, lenient)
-}
-
-/// As [`load_path`], from any reader.
-pub fn load_reader(
-    mut reader: impl BufRead,
-    lenient: bool,
-) -> io::Result<Result<LoadedLog, String>> {
-    let mut entries = Vec::new();
-    let mut buf = Vec::new();
-    let mut line_no = 0u64;
-    loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
-            break;
-        }
-        line_no += 1;
-        let mut bytes = buf.as_slice();
-        if bytes.last() == Some(&b'\n') {
-            bytes = &bytes[..bytes.len() - 1];
-        }
-        if bytes.last() == Some(&b'\r') {
-            bytes = &bytes[..bytes.len() - 1];
-        }
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let parsed = std::str::from_utf8(bytes)
-            .map_err(|_| "invalid UTF-8".to_owned())
-            .and_then(parse_line);
-        match parsed {
-            Ok(Some(e)) => entries.push(e),
-            Ok(None) => {}
-            Err(_) if lenient => {}
-            Err(e) => return Ok(Err(format!("line {line_no}: {e}"))),
-        }
-    }
-    let info = chain_info(&entries);
-    Ok(Ok(LoadedLog { entries, info }))
-}
-
-/// What the `audit_open` entry at seq 0 declares, if the log starts with one.
-pub fn chain_info(entries: &[LogEntry]) -> ChainInfo {
-    let open = entries
-        .first()
-        .filter(|e| e.seq == 0 && e.kind == "audit_open");
-    let get = |k: &str| open.and_then(|e| e.payload_str(k)).map(str::to_owned);
+/// What the first entry (seq, type, payload) declares, if it is the `audit_open` at seq 0.
+pub fn chain_info_of(first: Option<(u64, &str, &Value)>) -> ChainInfo {
+    let open = first
+        .filter(|(seq, kind, _)| *seq == 0 && *kind == "audit_open")
+        .map(|(_, _, payload)| payload);
+    let get = |k: &str| {
+        open.and_then(|p| p.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
     ChainInfo {
         system: get("system"),
         risk_tier: get("risk_tier"),

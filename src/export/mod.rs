@@ -1,7 +1,8 @@
 //! Evidence-pack export: turn a verified audit log into what a reviewer or auditor reads.
 //!
-//! [`export_path`] verifies the log first (refusing one that does not verify unless
-//! [`ExportOptions::allow_unverified`] is set), annotates every entry with the framework controls
+//! [`export_path`] verifies the log (refusing one that does not verify unless
+//! [`ExportOptions::allow_unverified`] is set) in the same single read that collects its
+//! entries (`-` is standard input), annotates every entry with the framework controls
 //! it is evidence for (see [`MappingSet`]), and writes one of:
 //!
 //! - `jsonl`: the reference evidence pack (`{"_meta": ...}` then every entry with `controls`),
@@ -28,7 +29,7 @@ use sha2::{Digest, Sha256};
 
 use crate::chain::SigningKey;
 use crate::hex::to_hex;
-use crate::verify::{Verification, VerifyOptions, verify_path};
+use crate::verify::{Input, Observed, Verification, VerifyOptions, verify_observed};
 
 mod csv;
 mod excerpt;
@@ -39,12 +40,15 @@ mod oscal;
 mod pack;
 mod summary;
 
-pub use excerpt::{ExcerptVerification, verify_excerpt};
+pub use excerpt::{
+    ExcerptVerification, MAX_LISTED_PROBLEMS, verify_excerpt, verify_excerpt_reader,
+    verify_excerpt_with,
+};
 pub use log::{ChainInfo, LogEntry, Progress};
 pub use mapping::{
     BUILTIN_FRAMEWORKS, ControlRef, Mapping, MappingError, MappingOrigin, MappingSet, Strength,
 };
-pub use summary::{Summary, SummaryOptions, SummaryReport, summarize_path};
+pub use summary::{MAX_LISTED_UNREADABLE, Summary, SummaryOptions, SummaryReport, summarize_path};
 
 /// The sentence every output carries.
 pub(crate) const DISCLAIMER: &str = "Evidence to support compliance — not legal advice. Control \
@@ -295,7 +299,9 @@ fn sorted_union(labels: &[Vec<String>]) -> Vec<String> {
     all
 }
 
-/// Verifies the log, applies the filter and mappings: the common first step of every format.
+/// Verifies the log at `log_path` (`-` is standard input) and collects its entries in one read,
+/// then applies the filter and mappings: the common first step of every format. No line over
+/// the verifier's line cap is held; one is refused even with `allow_unverified`.
 pub fn prepare(log_path: &Path, opts: &ExportOptions) -> Result<Evidence, ExportError> {
     let set = MappingSet::with_files(&opts.mapping_files).map_err(ExportError::Mapping)?;
     let mappings: Vec<Mapping> = set
@@ -305,40 +311,81 @@ pub fn prepare(log_path: &Path, opts: &ExportOptions) -> Result<Evidence, Export
         .cloned()
         .collect();
     let bounds = excerpt::TimeBounds::parse(&opts.filter)?;
-    let verification = verify_path(
-        log_path,
-        &VerifyOptions {
-            key: opts.key.clone(),
-            expected_head: opts.expected_head.clone(),
-            expect_entries: opts.expect_entries,
-            ..VerifyOptions::default()
-        },
-    )
-    .map_err(|e| ExportError::Io {
+    let io_err = |e: crate::Error| ExportError::Io {
         path: log_path.to_owned(),
         source: io::Error::other(e),
-    })?;
+    };
+    let input = Input::open(log_path).map_err(io_err)?;
+    let verify_opts = VerifyOptions {
+        key: opts.key.clone(),
+        expected_head: opts.expected_head.clone(),
+        expect_entries: opts.expect_entries,
+        ..VerifyOptions::default()
+    };
+    // One pass: the entries exported are the very bytes verified (a file swapped or a FIFO
+    // serving other bytes on a second open cannot slip in), and no line over the verifier's cap
+    // is ever held, with or without `allow_unverified`.
+    let mut entries: Vec<LogEntry> = Vec::new();
+    let mut first_unreadable: Option<(u64, bool, String)> = None;
+    let verification =
+        verify_observed(
+            input.reader,
+            &input.name,
+            &verify_opts,
+            &mut |seen| match seen {
+                Observed::Entry(e) => entries.push(LogEntry::from_observed(&e)),
+                Observed::Meta { .. } => {}
+                Observed::Unreadable {
+                    line,
+                    too_long,
+                    detail,
+                } => {
+                    // A line too long to hold is refused even in an unverified export; other
+                    // unreadable lines are left out of one (it is marked unverified).
+                    let worse = too_long && !first_unreadable.as_ref().is_some_and(|u| u.1);
+                    if first_unreadable.is_none() || worse {
+                        first_unreadable = Some((line, too_long, detail));
+                    }
+                }
+            },
+        )
+        .map_err(|e| ExportError::Io {
+            path: log_path.to_owned(),
+            source: e,
+        })?;
     if !verification.ok() && !opts.allow_unverified {
         return Err(ExportError::Unverified {
             detail: verification.summary(),
         });
     }
-    let loaded = log::load_path(log_path, opts.allow_unverified, &mut |_| {})
-        .map_err(|source| ExportError::Io {
-            path: log_path.to_owned(),
-            source,
-        })?
-        .map_err(ExportError::Corrupt)?;
-    if loaded.entries.is_empty() {
+    if let Some((line, true, detail)) = &first_unreadable {
+        return Err(ExportError::Corrupt(format!(
+            "{}: line {line}: {detail}; an export cannot include it",
+            input.name
+        )));
+    }
+    if entries.is_empty() {
         return Err(ExportError::Corrupt("the log holds no entries".into()));
     }
-    let source_entries = loaded.entries.len() as u64;
-    let source_head = loaded.entries.last().map(|e| e.hash.clone()).unwrap();
-    let info = loaded.info.clone();
+    let source_entries = entries.len() as u64;
+    let source_head = entries.last().map(|e| e.hash.clone()).unwrap_or_default();
+    // What is reported must be what was verified: in a verified log every line is an entry.
+    if verification.ok()
+        && (source_entries != verification.entries || source_head != verification.head)
+    {
+        return Err(ExportError::Corrupt(format!(
+            "{}: read {source_entries} entries ending at {source_head}, verified {} ending at {}",
+            input.name, verification.entries, verification.head
+        )));
+    }
+    let first = entries
+        .first()
+        .map(|e| (e.seq, e.kind.as_str(), &e.payload));
+    let info = log::chain_info_of(first);
     let (entries, filter) = if opts.filter.is_empty() {
-        (loaded.entries, None)
+        (entries, None)
     } else {
-        let picked = excerpt::select(&loaded.entries, &opts.filter, &bounds);
+        let picked = excerpt::select(&entries, &opts.filter, &bounds);
         if picked.iter().all(|e| e.seq == 0 && e.kind == "audit_open") {
             return Err(ExportError::Usage(format!(
                 "the filter selects no entries ({})",

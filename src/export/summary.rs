@@ -2,15 +2,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
 use crate::json::Value;
-use crate::verify::{Verification, VerifyOptions, verify_reader};
+use crate::verify::{Input, Observed, Verification, VerifyOptions, verify_observed};
 
 use super::ExportError;
-use super::log::{ChainInfo, CountingReader, LogEntry, Progress, chain_info, parse_line};
+use super::log::{ChainInfo, CountingReader, LogEntry, Progress, chain_info_of};
 use crate::genai::CurrencyTotals;
 
 /// Counts over a log's entries.
@@ -72,25 +71,41 @@ fn bump(list: &mut Vec<(String, u64)>, key: String) {
 impl SummaryBuilder {
     /// Counts one entry.
     pub fn add(&mut self, e: &LogEntry) {
+        self.add_parts(&e.ts, &e.kind, &e.payload);
+    }
+
+    /// Counts one entry given by its `ts`, `type` and `payload`.
+    pub fn add_parts(&mut self, ts: &str, kind: &str, payload: &Value) {
+        let payload_str = |k: &str| payload.get(k).and_then(Value::as_str);
+        let decision_id = payload_str("decision_id");
         let s = &mut self.s;
         s.entries += 1;
         if s.first_ts.is_none() {
-            s.first_ts = Some(e.ts.clone());
+            s.first_ts = Some(ts.to_owned());
         }
-        s.last_ts = Some(e.ts.clone());
-        *s.entry_types.entry(e.kind.clone()).or_default() += 1;
-        match e.kind.as_str() {
+        match &mut s.last_ts {
+            Some(last) => {
+                last.clear();
+                last.push_str(ts);
+            }
+            None => s.last_ts = Some(ts.to_owned()),
+        }
+        match s.entry_types.get_mut(kind) {
+            Some(n) => *n += 1,
+            None => {
+                s.entry_types.insert(kind.to_owned(), 1);
+            }
+        }
+        match kind {
             "decision" => {
                 s.decisions += 1;
-                if let Some(id) = e.decision_id() {
+                if let Some(id) = decision_id {
                     self.decision_ids.insert(id.to_owned());
                 }
             }
             "llm_call" => {
                 s.llm_calls += 1;
-                let added = e
-                    .payload_str("cost")
-                    .is_some_and(|cost| self.costs.add(cost));
+                let added = payload_str("cost").is_some_and(|cost| self.costs.add(cost));
                 if !added {
                     s.uncosted_llm_calls += 1;
                 }
@@ -100,14 +115,14 @@ impl SummaryBuilder {
             "guardrail_decision" => s.guardrail_decisions += 1,
             "human_oversight" => {
                 s.human_oversight += 1;
-                if let Some(id) = e.decision_id() {
+                if let Some(id) = decision_id {
                     self.overseen.insert(id.to_owned());
                 }
             }
             "policy_flag" => {
                 s.policy_flags += 1;
                 let label = |k: &str| {
-                    e.payload_str(k)
+                    payload_str(k)
                         .map(str::to_owned)
                         .unwrap_or_else(|| "null".into())
                 };
@@ -214,9 +229,16 @@ pub struct SummaryReport {
     pub info: ChainInfo,
     /// The counts.
     pub summary: Summary,
-    /// Lines that could not be read as entries (1-based).
+    /// Lines that could not be read as entries (1-based): the first
+    /// [`MAX_LISTED_UNREADABLE`] of them.
     pub unreadable_lines: Vec<u64>,
+    /// How many lines could not be read as entries (all of them, listed or not).
+    pub unreadable_count: u64,
 }
+
+/// At most this many unreadable line numbers are listed in a [`SummaryReport`] (the rest are
+/// counted), so that a summary's memory does not grow with a file's garbage.
+pub const MAX_LISTED_UNREADABLE: usize = 1000;
 
 impl SummaryReport {
     /// The terminal rendering.
@@ -305,11 +327,11 @@ impl SummaryReport {
             list(&s.flags_by_action),
             list(&s.flags_by_severity)
         );
-        if !self.unreadable_lines.is_empty() {
+        if self.unreadable_count > 0 {
             let _ = writeln!(
                 out,
                 "unreadable:  {} line(s) not counted",
-                self.unreadable_lines.len()
+                self.unreadable_count
             );
         }
         out
@@ -326,81 +348,63 @@ impl SummaryReport {
             "producer": self.info.producer,
             "summary": self.summary.to_json(),
             "unreadable_lines": self.unreadable_lines,
+            "unreadable_count": self.unreadable_count,
         })
     }
 }
 
-/// Verifies and summarises the log or pack at `path` in two streaming passes, reporting byte
-/// progress of each through `progress`. A log that fails verification is still summarised; the
-/// report says it failed.
+/// Verifies and summarises the log or pack at `path` (`-` is standard input) in one streaming
+/// pass, reporting byte progress through `progress`: the counts are of the very bytes verified,
+/// and memory holds only the counts (and the decision ids, for oversight coverage), whatever the
+/// file's size. Lines longer than the verifier's cap are never held. A log that fails
+/// verification is still summarised; the report says it failed.
 pub fn summarize_path(
     path: &Path,
     opts: &SummaryOptions,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<SummaryReport, ExportError> {
-    let io_err = |source| ExportError::Io {
+    let input = Input::open(path).map_err(|e| ExportError::Io {
         path: path.to_owned(),
-        source,
-    };
-    let open = || File::open(path).map_err(io_err);
-    let file = open()?;
-    let total = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let verification = verify_reader(
-        BufReader::with_capacity(
-            256 * 1024,
-            CountingReader {
-                inner: file,
-                read: 0,
-                total,
-                phase: "verify",
-                callback: progress,
-            },
-        ),
-        &path.display().to_string(),
-        &opts.verify,
-    )
-    .map_err(io_err)?;
-    let mut reader = BufReader::with_capacity(
+        source: std::io::Error::other(e),
+    })?;
+    let reader = BufReader::with_capacity(
         256 * 1024,
         CountingReader {
-            inner: open()?,
+            inner: input.reader,
             read: 0,
-            total,
-            phase: "read",
+            total: input.regular_len.unwrap_or(0),
+            phase: "verify",
             callback: progress,
         },
     );
     let mut b = SummaryBuilder::default();
-    let mut first = Vec::new();
+    let mut info: Option<ChainInfo> = None;
     let mut unreadable = Vec::new();
-    let mut buf = Vec::new();
-    let mut line_no = 0u64;
-    loop {
-        buf.clear();
-        if std::io::BufRead::read_until(&mut reader, b'\n', &mut buf).map_err(io_err)? == 0 {
-            break;
-        }
-        line_no += 1;
-        let text = String::from_utf8_lossy(&buf);
-        let text = text.trim_end_matches(['\n', '\r']);
-        if text.trim().is_empty() {
-            continue;
-        }
-        match parse_line(text) {
-            Ok(Some(e)) => {
-                if first.is_empty() {
-                    first.push(e.clone());
-                }
-                b.add(&e);
+    let mut unreadable_count = 0u64;
+    let verification = verify_observed(reader, &input.name, &opts.verify, &mut |seen| match seen {
+        Observed::Entry(e) => {
+            if info.is_none() {
+                info = Some(chain_info_of(Some((e.seq, e.kind, e.payload))));
             }
-            Ok(None) => {}
-            Err(_) => unreadable.push(line_no),
+            b.add_parts(e.ts, e.kind, e.payload);
         }
-    }
+        Observed::Meta { .. } => {}
+        Observed::Unreadable { line, .. } => {
+            unreadable_count += 1;
+            if unreadable.len() < MAX_LISTED_UNREADABLE {
+                unreadable.push(line);
+            }
+        }
+    })
+    .map_err(|source| ExportError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
     Ok(SummaryReport {
         verification,
-        info: chain_info(&first),
+        info: info.unwrap_or_else(|| chain_info_of(None)),
         summary: b.finish(),
         unreadable_lines: unreadable,
+        unreadable_count,
     })
 }

@@ -45,7 +45,7 @@ pub(crate) use mapping::{
 pub use prices::{
     Cost, Decimal, PRICE_FORMAT, PriceTable, PriceTableError, Rates, TokenUsage, Unpriced,
 };
-pub use proof::{ContentProof, prove_content};
+pub use proof::{ContentProof, ProofError, prove_content};
 
 /// The version of the OpenTelemetry semantic conventions for GenAI that the mapping follows,
 /// recorded in every entry made from a GenAI span (`semconv`).

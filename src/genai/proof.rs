@@ -6,16 +6,14 @@
 //! log ever holding the text.
 
 use std::fmt;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use super::{ContentCapture, GenAiCapture, captured_content};
 use crate::SigningKey;
 use crate::error::Error;
-use crate::json::{self, Value};
+use crate::json::Value;
 use crate::redact::{Policy, redact_value};
-use crate::verify::{VerifyOptions, verify_path};
+use crate::verify::{Input, Observed, ObservedEntry, VerifyOptions, verify_observed};
 
 /// The outcome of [`prove_content`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +25,14 @@ pub enum ContentProof {
         /// Categories redacted from the text before digesting. Those parts are not proven: any
         /// text that differs only inside them matches too (the log never held them).
         unproven: Vec<&'static str>,
+        /// Categories the log's own `policy_flag` entries record the writer redacting (or
+        /// blocking) from this entry. The writer digested its placeholders, not what stood
+        /// there: a text carrying the placeholders (`<redacted:email>`) matches too, and proves
+        /// nothing about those parts.
+        redacted_by_writer: Vec<String>,
+        /// Categories whose placeholders (`<redacted:CATEGORY>`) the given text itself holds:
+        /// the text claims nothing about what stood there.
+        placeholders: Vec<String>,
         /// Whether the log's signatures were checked with its signing key. Without, the chain
         /// is consistent but anyone could have written it.
         authenticated: bool,
@@ -47,6 +53,8 @@ impl fmt::Display for ContentProof {
             ContentProof::Match {
                 digest,
                 unproven,
+                redacted_by_writer,
+                placeholders,
                 authenticated,
             } => {
                 write!(f, "match (digest {digest})")?;
@@ -56,6 +64,26 @@ impl fmt::Display for ContentProof {
                         "; not proven: the parts redacted before digesting ({}), where any \
                          text matches",
                         unproven.join(", ")
+                    )?;
+                }
+                if !redacted_by_writer.is_empty() {
+                    write!(
+                        f,
+                        "; not proven: what the writer redacted from this entry ({}), as the \
+                         log's policy_flag records; the digest covers only its placeholders",
+                        redacted_by_writer.join(", ")
+                    )?;
+                }
+                if !placeholders.is_empty() {
+                    write!(
+                        f,
+                        "; not proven: the text holds redaction placeholders ({}), which say \
+                         nothing about what stood there",
+                        placeholders
+                            .iter()
+                            .map(|c| format!("<redacted:{c}>"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )?;
                 }
                 if !authenticated {
@@ -74,15 +102,91 @@ impl fmt::Display for ContentProof {
     }
 }
 
+/// Why [`prove_content`] could not give a verdict.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ProofError {
+    /// The log could not be opened or read.
+    Io(Error),
+    /// The log does not verify, so it proves nothing.
+    Unverified {
+        /// The log.
+        source_name: String,
+        /// The verifier's one-line verdict.
+        detail: String,
+    },
+    /// The log holds no usable digest for the seq and field asked about.
+    NoDigest {
+        /// The log.
+        source_name: String,
+        /// The entry's 1-based line, when the entry was found.
+        line: Option<u64>,
+        /// The seq asked about.
+        seq: u64,
+        /// What is missing.
+        detail: String,
+    },
+}
+
+impl fmt::Display for ProofError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProofError::Io(e) => write!(f, "cannot prove content: {e}"),
+            ProofError::Unverified {
+                source_name,
+                detail,
+            } => write!(
+                f,
+                "cannot prove content from {source_name}: the log does not verify, so it \
+                 proves nothing: {detail}"
+            ),
+            ProofError::NoDigest {
+                source_name,
+                line,
+                seq,
+                detail,
+            } => {
+                write!(f, "cannot prove content from {source_name}: ")?;
+                match line {
+                    Some(line) => write!(f, "line {line} (seq {seq}): {detail}"),
+                    None => f.write_str(detail),
+                }
+            }
+        }
+    }
+}
+
+impl std::error::Error for ProofError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ProofError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// What the single pass over the log found about the entry asked about.
+#[derive(Default)]
+struct Found {
+    /// The entry's line, and its digest or why it has none.
+    entry: Option<(u64, Result<String, String>)>,
+    /// Categories `policy_flag` entries record as redacted or blocked from the entry.
+    redacted: Vec<String>,
+}
+
 /// Checks `text` against the content digest the entry at `seq` of the log at `path` records in
 /// `field` (`input_messages`, `output_messages`, `system_instructions`, `arguments`, `result`).
+/// `path` may be `-` for standard input.
 ///
-/// The log is verified first, with `signing_key` when given (signatures checked) or without
-/// (the chain's consistency only). `digest_key` is the key the writer's digests were made with:
-/// the one given to [`GenAiCapture::digest_key`], or the signing key when none was. `policy`
-/// must be the writer's redaction policy: the text is redacted before it is digested, as the
-/// writer did (a writer with a custom redactor cannot be reproduced here). Errors name the
-/// file, the seq and the field.
+/// The log is read once: verified, with `signing_key` when given (signatures checked) or
+/// without (the chain's consistency only), while the digest and the `policy_flag` entries about
+/// the entry are picked up, so the digest compared is one that verified. `digest_key` is the
+/// key the writer's digests were made with: the one given to [`GenAiCapture::digest_key`], or
+/// the signing key when none was. `policy` must be the writer's redaction policy: the text is
+/// redacted before it is digested, as the writer did (a writer with a custom redactor cannot be
+/// reproduced here). A match says what it does not prove: parts redacted from the text, parts
+/// the log records the writer redacting, and placeholders in the text. Errors name the file,
+/// the seq and the field.
 pub fn prove_content(
     path: &Path,
     seq: u64,
@@ -91,26 +195,52 @@ pub fn prove_content(
     signing_key: Option<&SigningKey>,
     digest_key: &SigningKey,
     policy: &Policy,
-) -> Result<ContentProof, Error> {
-    let verdict = verify_path(
-        path,
+) -> Result<ContentProof, ProofError> {
+    let input = Input::open(path).map_err(ProofError::Io)?;
+    let source_name = input.name.clone();
+    let mut found = Found::default();
+    let verdict = verify_observed(
+        input.reader,
+        &input.name,
         &VerifyOptions {
             key: signing_key.cloned(),
             ..VerifyOptions::default()
         },
-    )?;
+        &mut |seen| {
+            if let Observed::Entry(e) = seen {
+                observe(&mut found, &e, seq, field);
+            }
+        },
+    )
+    .map_err(|source| {
+        ProofError::Io(Error::Io {
+            op: "read",
+            path: path.to_owned(),
+            source,
+        })
+    })?;
     if !verdict.ok() {
-        return Err(Error::CorruptLog {
-            source_name: path.display().to_string(),
-            line: None,
-            seq: Some(seq),
-            detail: format!(
-                "the log does not verify, so it proves nothing: {}",
-                verdict.summary()
-            ),
+        return Err(ProofError::Unverified {
+            source_name,
+            detail: verdict.summary(),
         });
     }
-    let recorded = recorded_digest(path, seq, field)?;
+    let no_digest = |line, detail| ProofError::NoDigest {
+        source_name: source_name.clone(),
+        line,
+        seq,
+        detail,
+    };
+    let recorded = match found.entry {
+        None => {
+            return Err(no_digest(
+                None,
+                format!("the log has no entry with seq {seq}"),
+            ));
+        }
+        Some((line, Err(detail))) => return Err(no_digest(Some(line), detail)),
+        Some((_, Ok(digest))) => digest,
+    };
     let mut redacted = Value::String(text.to_owned());
     let report = redact_value(&mut redacted, policy);
     let unproven: Vec<&'static str> = report
@@ -126,11 +256,13 @@ pub fn prove_content(
                 .and_then(Value::as_str)
                 .map(str::to_owned)
         })
-        .ok_or_else(|| Error::Config("no digest key".into()))?;
+        .ok_or_else(|| no_digest(None, "no digest key".into()))?;
     Ok(if computed == recorded {
         ContentProof::Match {
             digest: computed,
             unproven,
+            redacted_by_writer: found.redacted,
+            placeholders: placeholders_in(text),
             authenticated: signing_key.is_some(),
         }
     } else {
@@ -138,50 +270,60 @@ pub fn prove_content(
     })
 }
 
-/// The digest the entry at `seq` records in `field`.
-fn recorded_digest(path: &Path, seq: u64, field: &str) -> Result<String, Error> {
-    let name = path.display().to_string();
-    let fail = |line: Option<u64>, detail: String| Error::CorruptLog {
-        source_name: name.clone(),
-        line,
-        seq: Some(seq),
-        detail,
-    };
-    let file = File::open(path).map_err(|source| Error::Io {
-        op: "open",
-        path: path.to_owned(),
-        source,
-    })?;
-    for (index, line) in BufReader::new(file).lines().enumerate() {
-        let number = index as u64 + 1;
-        let line = line.map_err(|source| Error::Io {
-            op: "read",
-            path: path.to_owned(),
-            source,
-        })?;
-        let entry = json::parse(&line).map_err(|e| fail(Some(number), e.to_string()))?;
-        if entry.get("seq").and_then(Value::as_u64) != Some(seq) {
-            continue;
-        }
-        let payload = entry.get("payload");
-        let content = payload.and_then(|p| p.get(field)).ok_or_else(|| {
-            fail(
-                Some(number),
-                format!(
-                    "the entry has no `{field}` (what it kept of content is in `content_capture`)"
-                ),
-            )
-        })?;
-        return content
-            .get("blake3_keyed")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| {
-                fail(
-                    Some(number),
-                    format!("`{field}` is not a content digest (it was kept in another mode)"),
-                )
-            });
+/// Picks up, from one verified entry, the digest asked about or a `policy_flag` about it.
+fn observe(found: &mut Found, e: &ObservedEntry<'_>, seq: u64, field: &str) {
+    if e.seq == seq && found.entry.is_none() {
+        let digest = match e.payload.get(field) {
+            None => Err(format!(
+                "the entry has no `{field}` (what it kept of content is in `content_capture`)"
+            )),
+            Some(content) => content
+                .get("blake3_keyed")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    format!("`{field}` is not a content digest (it was kept in another mode)")
+                }),
+        };
+        found.entry = Some((e.line, digest));
+        return;
     }
-    Err(fail(None, format!("the log has no entry with seq {seq}")))
+    if e.kind != "policy_flag"
+        || e.payload.get("entry_seq").and_then(Value::as_u64) != Some(seq)
+        || !matches!(
+            e.payload.get("action").and_then(Value::as_str),
+            Some("redacted" | "blocked")
+        )
+    {
+        return;
+    }
+    if let Some(Value::Array(data)) = e.payload.get("data") {
+        for category in data.iter().filter_map(Value::as_str) {
+            if !found.redacted.iter().any(|c| c == category) {
+                found.redacted.push(category.to_owned());
+            }
+        }
+    }
+}
+
+/// The categories of the `<redacted:CATEGORY>` placeholders in `text`, in order of first
+/// appearance.
+fn placeholders_in(text: &str) -> Vec<String> {
+    const OPEN: &str = "<redacted:";
+    let mut out: Vec<String> = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(OPEN) {
+        rest = &rest[at + OPEN.len()..];
+        let Some(end) = rest.find('>') else { break };
+        let category = &rest[..end];
+        if !category.is_empty()
+            && category
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            && !out.iter().any(|c| c == category)
+        {
+            out.push(category.to_owned());
+        }
+    }
+    out
 }

@@ -5,19 +5,19 @@ use std::io::{self, BufRead};
 
 /// Where a line sits in the file.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct LineInfo {
+pub(crate) struct LineInfo {
     /// 1-based line number.
-    pub(super) number: u64,
+    pub(crate) number: u64,
     /// Byte offset of the line's start.
-    pub(super) offset: u64,
+    pub(crate) offset: u64,
     /// Whether it ended with `\n`.
-    pub(super) terminated: bool,
+    pub(crate) terminated: bool,
     /// Whether it exceeded the length cap (its bytes were skipped).
-    pub(super) too_long: bool,
+    pub(crate) too_long: bool,
 }
 
 /// Splits a reader into lines with [`read_line_capped`], numbering them.
-pub(super) struct LineSplitter {
+pub(crate) struct LineSplitter {
     buf: Vec<u8>,
     consumed: u64,
     number: u64,
@@ -25,7 +25,7 @@ pub(super) struct LineSplitter {
 }
 
 impl LineSplitter {
-    pub(super) fn new(cap: usize) -> Self {
+    pub(crate) fn new(cap: usize) -> Self {
         LineSplitter {
             buf: Vec::new(),
             consumed: 0,
@@ -35,7 +35,7 @@ impl LineSplitter {
     }
 
     /// The next line's position; its bytes are in [`buf`](Self::buf).
-    pub(super) fn next(&mut self, reader: &mut impl BufRead) -> io::Result<Option<LineInfo>> {
+    pub(crate) fn next(&mut self, reader: &mut impl BufRead) -> io::Result<Option<LineInfo>> {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         let line = self.append_next(reader, &mut buf);
@@ -66,7 +66,7 @@ impl LineSplitter {
         }))
     }
 
-    pub(super) fn buf(&self) -> &[u8] {
+    pub(crate) fn buf(&self) -> &[u8] {
         &self.buf
     }
 }

@@ -19,7 +19,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
 use crate::chain::{HashAlg, SigningKey};
@@ -34,8 +34,8 @@ mod walk;
 
 pub use dir::{DirVerification, verify_dir};
 
-use examine::Examiner;
-use lines::LineSplitter;
+use examine::{Examiner, LineFacts};
+pub(crate) use lines::{LineInfo, LineSplitter};
 use parallel::verify_parallel;
 use walk::Walker;
 
@@ -314,31 +314,98 @@ impl Verification {
     }
 }
 
-/// Verifies the log or pack at `path`. `Err` only when the file cannot be opened or read;
-/// every integrity problem is reported in the returned [`Verification`].
+/// An input opened once: a file (a regular file, a FIFO, a device) or, for the path `-`,
+/// standard input. Every command that reads a log reads it through one `Input`, once: a pipe
+/// cannot be read twice, and a file read twice may not hold the same bytes the second time.
+pub struct Input {
+    /// The name for messages: the path as given, or `stdin` for `-`.
+    pub name: String,
+    /// The size when the input is a regular file; `None` for a pipe, FIFO or terminal.
+    pub regular_len: Option<u64>,
+    /// The bytes.
+    pub reader: Box<dyn BufRead + Send>,
+}
+
+impl fmt::Debug for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Input")
+            .field("name", &self.name)
+            .field("regular_len", &self.regular_len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Input {
+    /// Opens `path`; `-` is standard input.
+    pub fn open(path: &Path) -> Result<Input, Error> {
+        if path.as_os_str() == "-" {
+            return Ok(Input {
+                name: "stdin".into(),
+                regular_len: None,
+                reader: Box::new(BufReader::with_capacity(256 * 1024, io::stdin())),
+            });
+        }
+        let file = File::open(path).map_err(|source| Error::Io {
+            op: "open",
+            path: path.to_owned(),
+            source,
+        })?;
+        let regular_len = file
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len());
+        Ok(Input {
+            name: path.display().to_string(),
+            regular_len,
+            reader: Box::new(BufReader::with_capacity(256 * 1024, file)),
+        })
+    }
+
+    /// Reads the input's first line (at most `cap` bytes of it, without its `\n`) and puts it
+    /// back in front of the rest, so that the input can be classified (an excerpt pack, say)
+    /// and then read from its start without a second open. A first line longer than `cap` is
+    /// returned cut at `cap` bytes (and still read whole, from the start, by what follows).
+    pub fn peek_first_line(&mut self, cap: usize) -> io::Result<Vec<u8>> {
+        let mut first = Vec::new();
+        (&mut self.reader)
+            .take(cap as u64 + 1)
+            .read_until(b'\n', &mut first)?;
+        let rest = std::mem::replace(&mut self.reader, Box::new(io::empty()));
+        let peeked = first.clone();
+        self.reader = Box::new(io::Cursor::new(peeked).chain(rest));
+        if first.last() == Some(&b'\n') {
+            first.pop();
+        }
+        first.truncate(cap);
+        Ok(first)
+    }
+}
+
+/// Verifies the log or pack at `path` (`-` is standard input). `Err` only when the input cannot
+/// be opened or read; every integrity problem is reported in the returned [`Verification`].
 ///
-/// Large files are verified on every available core: lines are examined (parsed, re-hashed,
-/// signatures checked) in parallel chunks and then walked in file order for the links, so
-/// memory stays bounded by the chunks in flight.
+/// Large regular files are verified on every available core: lines are examined (parsed,
+/// re-hashed, signatures checked) in parallel chunks and then walked in file order for the
+/// links, so memory stays bounded by the chunks in flight. Pipes are verified on this thread.
 pub fn verify_path(path: impl AsRef<Path>, opts: &VerifyOptions) -> Result<Verification, Error> {
-    let path = path.as_ref();
-    let file = File::open(path).map_err(|source| Error::Io {
-        op: "open",
-        path: path.to_owned(),
-        source,
-    })?;
+    verify_input(Input::open(path.as_ref())?, opts)
+}
+
+/// Verifies an opened [`Input`], reading it once (in parallel when it is a large regular
+/// file). `Err` only when it cannot be read.
+pub fn verify_input(input: Input, opts: &VerifyOptions) -> Result<Verification, Error> {
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let large = file.metadata().map(|m| m.len() > 4 << 20).unwrap_or(false);
-    let reader = BufReader::with_capacity(256 * 1024, file);
-    let source = path.display().to_string();
+    let large = input.regular_len.is_some_and(|n| n > 4 << 20);
+    let Input { name, reader, .. } = input;
     let result = if large && workers > 1 {
-        verify_parallel(reader, &source, opts, workers)
+        verify_parallel(reader, &name, opts, workers)
     } else {
-        verify_reader(reader, &source, opts)
+        verify_reader(reader, &name, opts)
     };
     result.map_err(|source| Error::Io {
         op: "read",
-        path: path.to_owned(),
+        path: name.into(),
         source,
     })
 }
@@ -386,6 +453,145 @@ fn completeness_note(completeness: Completeness) -> &'static str {
         Completeness::NotChecked => {
             "completeness not checked: a cut tail is invisible without --expect-head or \
              --expect-entries"
+        }
+    }
+}
+
+/// One chain entry as [`verify_observed`] read it, parsed.
+#[derive(Debug)]
+pub struct ObservedEntry<'a> {
+    /// Its 1-based line number.
+    pub line: u64,
+    /// The line as written, without its line ending.
+    pub text: &'a str,
+    /// The whole line, parsed.
+    pub row: &'a Value,
+    /// `seq`.
+    pub seq: u64,
+    /// `ts`.
+    pub ts: &'a str,
+    /// `type`.
+    pub kind: &'a str,
+    /// `payload`.
+    pub payload: &'a Value,
+    /// `prev_hash`.
+    pub prev_hash: &'a str,
+    /// `hash`.
+    pub hash: &'a str,
+    /// `sig` (empty when unsigned).
+    pub sig: &'a str,
+}
+
+/// What [`verify_observed`] hands its observer for each non-blank line, in file order.
+#[derive(Debug)]
+pub enum Observed<'a> {
+    /// A chain entry. Whether it verified is in the final [`Verification`]: an observer builds
+    /// its report as it goes and trusts it only when the verification is ok.
+    Entry(ObservedEntry<'a>),
+    /// An export pack's header line (`{"_meta": ...}`), parsed.
+    Meta {
+        /// Its 1-based line number.
+        line: u64,
+        /// The whole line.
+        row: &'a Value,
+    },
+    /// A line that is not an entry the observer can use: longer than
+    /// [`VerifyOptions::max_line_bytes`] (its bytes were never held), not UTF-8, not JSON, a
+    /// member missing or of the wrong type.
+    Unreadable {
+        /// Its 1-based line number.
+        line: u64,
+        /// Whether it was longer than the line cap.
+        too_long: bool,
+        /// What is wrong with it.
+        detail: String,
+    },
+}
+
+/// Verifies a log read from `reader` in one pass and hands every line to `observer` as it is
+/// verified, so that a report (a summary, an export, a proof) is built from exactly the bytes
+/// that were verified, never from a second read. Lines longer than
+/// [`VerifyOptions::max_line_bytes`] are neither buffered nor observed as entries. Runs on
+/// the calling thread; memory is what the observer keeps plus one capped line.
+pub fn verify_observed(
+    mut reader: impl BufRead,
+    source: &str,
+    opts: &VerifyOptions,
+    observer: &mut dyn FnMut(Observed<'_>),
+) -> io::Result<Verification> {
+    let mut w = Walker::new(source, opts);
+    let mut lines = LineSplitter::new(opts.max_line_bytes);
+    let mut examiner = Examiner::new(opts.key.clone());
+    while let Some(info) = lines.next(&mut reader)? {
+        let facts = examiner.examine_first_aware(&info, lines.buf());
+        observe(&info, lines.buf(), &facts, opts.max_line_bytes, observer);
+        w.apply(&info, facts);
+    }
+    Ok(w.finish())
+}
+
+/// Hands one examined line to an observer.
+fn observe(
+    info: &LineInfo,
+    raw: &[u8],
+    facts: &LineFacts,
+    cap: usize,
+    observer: &mut dyn FnMut(Observed<'_>),
+) {
+    let line = info.number;
+    let unreadable = |detail: String| Observed::Unreadable {
+        line,
+        too_long: false,
+        detail,
+    };
+    match facts {
+        LineFacts::Blank => {}
+        LineFacts::TooLong => observer(Observed::Unreadable {
+            line,
+            too_long: true,
+            detail: format!("line longer than {cap} bytes"),
+        }),
+        LineFacts::NotUtf8 { .. } | LineFacts::Bom => {
+            observer(unreadable("not UTF-8 without a byte-order mark".into()))
+        }
+        LineFacts::Unparsed(e) => observer(unreadable(format!("not JSON: {e}"))),
+        LineFacts::Malformed { detail, .. } => observer(unreadable(detail.clone())),
+        LineFacts::Meta(row) => observer(Observed::Meta { line, row }),
+        LineFacts::Entry(facts) => {
+            // The examiner read this line as UTF-8 JSON already; it is parsed again here into a
+            // value tree only because an observer wants one.
+            let text = std::str::from_utf8(raw)
+                .unwrap_or_default()
+                .trim_matches(|c: char| c.is_ascii_whitespace());
+            let row = match json::parse(text) {
+                Ok(row) => row,
+                Err(e) => return observer(unreadable(format!("not JSON: {e}"))),
+            };
+            let s = |k: &str| row.get(k).and_then(Value::as_str);
+            let (Some(ts), Some(kind), Some(payload), Some(prev_hash), Some(hash)) = (
+                s("ts"),
+                s("type"),
+                row.get("payload"),
+                s("prev_hash"),
+                s("hash"),
+            ) else {
+                return observer(unreadable(format!(
+                    "entry at seq {}: ts and type must be strings",
+                    facts.seq
+                )));
+            };
+            observer(Observed::Entry(ObservedEntry {
+                line,
+                text,
+                row: &row,
+                seq: facts.seq,
+                ts,
+                kind,
+                payload,
+                prev_hash,
+                hash,
+                sig: s("sig").unwrap_or_default(),
+            }));
         }
     }
 }

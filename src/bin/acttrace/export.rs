@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use acttrace::export::{
     ExportOptions, Filter, Format, Progress, SummaryOptions, export_path, summarize_path,
-    verify_excerpt,
+    verify_excerpt_with,
 };
 use acttrace::verify::VerifyOptions;
 use clap::{Args, ValueEnum};
@@ -49,7 +49,7 @@ impl From<FormatArg> for Format {
 /// `acttrace export LOG --framework F [--format jsonl|oscal|html|csv|dir] -o OUT ...`
 #[derive(Args, Debug, Clone)]
 pub(crate) struct ExportArgs {
-    /// The audit log (or an export pack) to export.
+    /// The audit log (or an export pack) to export; `-` reads standard input. Read once.
     #[arg(value_name = "LOG")]
     log: PathBuf,
     /// eu_ai_act, iso_42001, gdpr, nist_rmf, a framework added with --mapping, or all.
@@ -92,7 +92,7 @@ pub(crate) struct ExportArgs {
 /// `acttrace summary LOG [--json]`
 #[derive(Args, Debug, Clone)]
 pub(crate) struct SummaryArgs {
-    /// The audit log (or export pack).
+    /// The audit log (or export pack); `-` reads standard input. Read once.
     #[arg(value_name = "LOG")]
     log: PathBuf,
     /// The signing key's source.
@@ -112,12 +112,18 @@ pub(crate) struct SummaryArgs {
 /// `acttrace verify-excerpt PACK`
 #[derive(Args, Debug, Clone)]
 pub(crate) struct VerifyExcerptArgs {
-    /// The excerpt pack written by a filtered export.
+    /// The excerpt pack written by a filtered export; `-` reads standard input.
     #[arg(value_name = "PACK")]
     pack: PathBuf,
     /// The signing key's source.
     #[command(flatten)]
     key: ExportKeyArgs,
+    /// The source log's head hash, recorded out of band: the pack's header must name it.
+    #[arg(long, value_name = "HEX")]
+    expect_head: Option<String>,
+    /// The source log's entry count, recorded out of band: the pack's header must state it.
+    #[arg(long, value_name = "N")]
+    expect_entries: Option<u64>,
 }
 
 /// Runs `export`; returns the exit code.
@@ -242,11 +248,20 @@ pub(crate) fn run_summary(args: SummaryArgs) -> u8 {
 
 /// Runs `verify-excerpt`; returns the exit code.
 pub(crate) fn run_verify_excerpt(args: VerifyExcerptArgs) -> u8 {
+    if let Err(e) = check_expect_head(args.expect_head.as_deref()) {
+        return usage_error(&e);
+    }
     let key = match args.key.load() {
         Ok(k) => k,
         Err(e) => return usage_error(&e),
     };
-    match verify_excerpt(&args.pack, key.as_ref()) {
+    let opts = VerifyOptions {
+        key,
+        expected_head: args.expect_head,
+        expect_entries: args.expect_entries,
+        ..VerifyOptions::default()
+    };
+    match verify_excerpt_with(&args.pack, &opts) {
         Ok(v) => {
             println!("{}: {}", args.pack.display(), v.summary());
             for p in v.problems.iter().skip(1) {

@@ -13,7 +13,7 @@ use crate::redact::load_policy;
 
 #[derive(Args, Debug)]
 pub(crate) struct ProveContentArgs {
-    /// The log file.
+    /// The log file; `-` reads standard input (then the text must come from --text-file).
     #[arg(value_name = "FILE")]
     file: PathBuf,
     /// The entry's seq.
@@ -64,6 +64,12 @@ pub(crate) fn run(mut args: ProveContentArgs) -> u8 {
         },
         Err(e) => return usage_error(&e.to_string()),
     };
+    if args.file.as_os_str() == "-" && args.text_file.is_none() {
+        return usage_error(
+            "the log and the text cannot both come from standard input: give the text with \
+             --text-file",
+        );
+    }
     let policy = match load_policy(&args.policy) {
         Ok(p) => p,
         Err(e) => return usage_error(&e),

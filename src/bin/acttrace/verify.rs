@@ -1,11 +1,10 @@
 //! `acttrace verify`: logs, rotated logs' directories, export packs and excerpt packs.
 
-use std::io::{BufRead, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::PathBuf;
 
 use acttrace::verify::{
-    Completeness, DEFAULT_MAX_LINE_BYTES, ProblemKind, Signatures, VerifyOptions, verify_dir,
-    verify_path,
+    Completeness, Input, ProblemKind, Signatures, VerifyOptions, verify_dir, verify_input,
 };
 use clap::Args;
 
@@ -14,7 +13,8 @@ use crate::keys::KeyArgs;
 
 #[derive(Args, Debug)]
 pub(crate) struct VerifyArgs {
-    /// Log or export-pack files (JSON lines), or directories of a rotated log's segments.
+    /// Log or export-pack files (JSON lines), or directories of a rotated log's segments. `-`
+    /// (once) reads standard input; a FIFO works too: every input is read once.
     #[arg(required = true, value_name = "FILE|DIR")]
     files: Vec<PathBuf>,
     #[command(flatten)]
@@ -66,20 +66,37 @@ fn is_hash_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// Whether `file` starts with an excerpt pack's header (`{"_meta": {..., "excerpt": ...}}`).
-fn is_excerpt_pack(file: &Path) -> bool {
-    let Ok(f) = std::fs::File::open(file) else {
-        return false;
-    };
-    let mut first = Vec::new();
-    let mut reader = std::io::BufReader::new(f).take(DEFAULT_MAX_LINE_BYTES as u64);
-    if reader.read_until(b'\n', &mut first).is_err() {
-        return false;
-    }
-    std::str::from_utf8(&first)
+/// Whether `first_line` is an excerpt pack's header (`{"_meta": {..., "excerpt": ...}}`).
+fn is_excerpt_header(first_line: &[u8]) -> bool {
+    std::str::from_utf8(first_line)
         .ok()
         .and_then(|t| acttrace::json::parse(t.trim()).ok())
         .is_some_and(|v| v.get("_meta").and_then(|m| m.get("excerpt")).is_some())
+}
+
+/// What one input file was found to be, read once.
+enum Outcome {
+    Chain(acttrace::verify::Verification),
+    Excerpt(acttrace::export::ExcerptVerification),
+}
+
+/// Opens `file` once, classifies it from its first line (read from the same reader), and
+/// verifies it as an excerpt pack or as a log/pack.
+fn verify_file(file: &std::path::Path, opts: &VerifyOptions) -> Result<Outcome, String> {
+    let mut input = Input::open(file).map_err(|e| e.to_string())?;
+    let first = input
+        .peek_first_line(opts.max_line_bytes)
+        .map_err(|e| format!("{}: {e}", input.name))?;
+    if is_excerpt_header(&first) {
+        // A filtered export holds a selection of entries: its links are checked by the
+        // excerpt verifier, not as one contiguous chain.
+        return acttrace::export::verify_excerpt_reader(input.reader, opts)
+            .map(Outcome::Excerpt)
+            .map_err(|e| format!("{}: {e}", input.name));
+    }
+    verify_input(input, opts)
+        .map(Outcome::Chain)
+        .map_err(|e| e.to_string())
 }
 
 /// Runs `verify`; returns the exit code.
@@ -89,6 +106,9 @@ pub(crate) fn run(mut args: VerifyArgs) -> u8 {
     }
     if let Err(e) = check_expect_head(args.expect_head.as_deref()) {
         return usage_error(&e);
+    }
+    if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        return usage_error("standard input (`-`) can be read only once");
     }
     let key = match args.key.load() {
         Ok(k) => k,
@@ -149,33 +169,25 @@ pub(crate) fn run(mut args: VerifyArgs) -> u8 {
             }
             continue;
         }
-        if is_excerpt_pack(file) {
-            // A filtered export holds a selection of entries: its links are checked by the
-            // excerpt verifier, not as one contiguous chain.
-            match acttrace::export::verify_excerpt(file, opts.key.as_ref()) {
-                Ok(report) => {
-                    integrity_failed |= !report.ok();
-                    if args.json {
-                        reports.push(serde_json::json!({
-                            "source": file.display().to_string(),
-                            "ok": report.ok(),
-                            "excerpt": true,
-                            "problems": report.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
-                            "summary": report.summary(),
-                        }));
-                    } else {
-                        let _ = writeln!(out, "{}: {}", file.display(), report.summary());
+        match verify_file(file, &opts) {
+            Ok(Outcome::Excerpt(report)) => {
+                integrity_failed |= !report.ok();
+                if args.json {
+                    reports.push(serde_json::json!({
+                        "source": file.display().to_string(),
+                        "ok": report.ok(),
+                        "excerpt": true,
+                        "problems": report.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                        "summary": report.summary(),
+                    }));
+                } else {
+                    let _ = writeln!(out, "{}: {}", file.display(), report.summary());
+                    for p in report.problems.iter().skip(1) {
+                        let _ = writeln!(out, "  also: {p}");
                     }
                 }
-                Err(e) => {
-                    unreadable = true;
-                    let _ = writeln!(out, "{}: cannot read: {e}", file.display());
-                }
             }
-            continue;
-        }
-        match verify_path(file, &opts) {
-            Ok(report) => {
+            Ok(Outcome::Chain(report)) => {
                 integrity_failed |= !report.ok();
                 if args.json {
                     reports.push(report.to_json());
@@ -200,7 +212,7 @@ pub(crate) fn run(mut args: VerifyArgs) -> u8 {
                     reports.push(serde_json::json!({
                         "source": file.display().to_string(),
                         "ok": false,
-                        "error": e.to_string(),
+                        "error": e,
                     }));
                 } else {
                     let _ = writeln!(out, "{}: cannot read: {e}", file.display());
