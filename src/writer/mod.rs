@@ -141,12 +141,15 @@ pub struct DeletedSegment {
     pub head: String,
 }
 
-/// A torn last line that was cut off a log and kept in a side file, so that the chain can
-/// continue without losing those bytes silently.
+/// A torn last line (or a NUL-padded tail) that was cut off a log and kept in a side file, so
+/// that the chain can continue without losing those bytes silently.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Recovery {
     /// The torn line's 1-based line number.
     pub line: u64,
+    /// How many of the cut bytes were the run of NUL bytes that ended the file (0 when the
+    /// tail was only a line cut short).
+    pub nul_bytes: u64,
     /// How many bytes were cut.
     pub cut_bytes: u64,
     /// SHA-256 of the cut bytes, lowercase hex.
@@ -156,16 +159,33 @@ pub struct Recovery {
 }
 
 impl Recovery {
-    /// The payload of the `recovery` entry that records this repair.
+    /// What was cut: `torn last line`, `NUL-padded tail` (only NUL bytes after the last
+    /// newline) or `torn last line with a NUL-padded tail`.
+    pub fn reason(&self) -> &'static str {
+        match self.nul_bytes {
+            0 => "torn last line",
+            n if n == self.cut_bytes => "NUL-padded tail",
+            _ => "torn last line with a NUL-padded tail",
+        }
+    }
+
+    /// The payload of the `recovery` entry that records this repair (`nul_bytes` only when the
+    /// tail had NUL bytes).
     pub fn to_payload(&self) -> crate::json::Value {
         use crate::json::Value;
-        Value::Object(vec![
-            ("reason".into(), Value::from("torn last line")),
+        let mut fields = vec![
+            ("reason".into(), Value::from(self.reason())),
             ("line".into(), Value::from(self.line)),
             ("cut_bytes".into(), Value::from(self.cut_bytes)),
+        ];
+        if self.nul_bytes > 0 {
+            fields.push(("nul_bytes".into(), Value::from(self.nul_bytes)));
+        }
+        fields.extend([
             ("cut_sha256".into(), Value::from(self.cut_sha256.as_str())),
             ("side_file".into(), Value::from(self.side_file.as_str())),
             ("producer".into(), Value::from(crate::chain::PRODUCER)),
-        ])
+        ]);
+        Value::Object(fields)
     }
 }
