@@ -19,6 +19,17 @@ pub use jsonl::{JsonlFileWriter, RepairOutcome, repair};
 pub use memory::{MemoryLog, MemoryWriter};
 pub use segmented::{MIN_RETENTION, Retention, SegmentedWriter};
 
+/// The longest log line (its `\n` included) the sequencer hands a writer by default: the
+/// verifier's line cap ([`crate::verify::DEFAULT_MAX_LINE_BYTES`]) less 64 KiB of headroom for
+/// what an export pack adds to each line (its `controls`). See
+/// [`ChainWriter::max_entry_bytes`].
+pub const DEFAULT_MAX_ENTRY_BYTES: usize = crate::verify::DEFAULT_MAX_LINE_BYTES - 64 * 1024;
+
+/// The smallest bound the sequencer applies, whatever a writer's
+/// [`max_entry_bytes`](ChainWriter::max_entry_bytes) says: room for the log's own entries and
+/// for the `policy_flag` that records an oversized one.
+pub const MIN_ENTRY_BYTES: usize = 16 * 1024;
+
 /// What a store already holds when the sequencer opens it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExistingChain {
@@ -98,6 +109,23 @@ pub trait ChainWriter: Send + 'static {
     /// first `append`. The default: nothing to repair.
     fn recover(&mut self) -> Result<Option<Recovery>, Error> {
         Ok(None)
+    }
+
+    /// The longest entry line, in bytes with its `\n`, the store takes; the default is
+    /// [`DEFAULT_MAX_ENTRY_BYTES`] (what the verifier reads, less headroom). A store with a
+    /// smaller limit (a message broker's maximum payload, say) returns it. The sequencer reads
+    /// it once, when it starts, and keeps it within [`MIN_ENTRY_BYTES`] and
+    /// [`DEFAULT_MAX_ENTRY_BYTES`].
+    ///
+    /// An entry whose line would be longer never reaches the store: its longest string values
+    /// (inside arrays and objects too) are replaced, largest first, by
+    /// `{"omitted_bytes": N, "sha256": "<hex>"}` (the redacted string's UTF-8 length and
+    /// SHA-256) until it fits, and a `policy_flag` (action `redacted`) after it names each
+    /// replaced field's path and size. An entry that cannot fit even so is refused: a
+    /// `policy_flag` (action `blocked`) takes its place on the chain and
+    /// [`Status::oversized_refused`](crate::Status::oversized_refused) counts it.
+    fn max_entry_bytes(&self) -> usize {
+        DEFAULT_MAX_ENTRY_BYTES
     }
 
     /// Whether the store wants to start a new segment before the next batch (size or age
