@@ -589,5 +589,4 @@ fn item2_the_writer_limit_is_kept_within_what_the_verifier_reads() {
         let (seq, _queue, _log, _rx) = sequencer(&writer, QueueFullPolicy::Block);
         assert_eq!(seq.max_entry, used, "{asked}");
     }
-    assert!(crate::writer::DEFAULT_MAX_ENTRY_BYTES < crate::verify::DEFAULT_MAX_LINE_BYTES);
 }

@@ -30,6 +30,12 @@ pub const DEFAULT_MAX_ENTRY_BYTES: usize = crate::verify::DEFAULT_MAX_LINE_BYTES
 /// for the `policy_flag` that records an oversized one.
 pub const MIN_ENTRY_BYTES: usize = 16 * 1024;
 
+// A line the writer takes is one the verifier reads (its cap counts the line without `\n`).
+const _: () = assert!(
+    MIN_ENTRY_BYTES < DEFAULT_MAX_ENTRY_BYTES
+        && DEFAULT_MAX_ENTRY_BYTES <= crate::verify::DEFAULT_MAX_LINE_BYTES
+);
+
 /// What a store already holds when the sequencer opens it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExistingChain {
