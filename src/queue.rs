@@ -302,6 +302,7 @@ pub(crate) struct LogState {
     head: Mutex<ChainTip>,
     committed_entries: AtomicU64,
     lost_entries: AtomicU64,
+    oversized_refused: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
@@ -312,6 +313,7 @@ impl LogState {
             head: Mutex::new(tip),
             committed_entries: AtomicU64::new(0),
             lost_entries: AtomicU64::new(0),
+            oversized_refused: AtomicU64::new(0),
             last_error: Mutex::new(None),
         }
     }
@@ -332,6 +334,17 @@ impl LogState {
     /// Entries sealed by this run that the writer failed to persist.
     pub(crate) fn lost_entries(&self) -> u64 {
         self.lost_entries.load(Ordering::Relaxed)
+    }
+
+    /// Entries refused because they could not fit the writer's line limit.
+    pub(crate) fn oversized_refused(&self) -> u64 {
+        self.oversized_refused.load(Ordering::Relaxed)
+    }
+
+    /// Publishes an entry refused as oversized.
+    pub(crate) fn publish_oversized_refusal(&self, error: String) {
+        self.oversized_refused.fetch_add(1, Ordering::Relaxed);
+        self.publish_error(error);
     }
 
     /// The last persistence error, if any.

@@ -42,6 +42,11 @@ pub struct Status {
     /// GenAI spans and events that had no decision above them (spawned tasks that lost their
     /// span context, say): recorded with `decision_id: null`.
     pub gen_ai_orphans: u64,
+    /// Entries refused because even with their longest strings replaced by digests they
+    /// exceed the writer's line limit
+    /// ([`ChainWriter::max_entry_bytes`](crate::writer::ChainWriter::max_entry_bytes)); a
+    /// `policy_flag` (action `blocked`) is chained in place of each.
+    pub oversized_refused: u64,
     /// The last persistence error, if any.
     pub last_error: Option<String>,
 }
@@ -58,6 +63,7 @@ impl Shared {
             queue_len: self.queue.len(),
             dropped_when_full: self.queue.dropped_when_full(),
             gen_ai_orphans: self.gen_ai_orphans.load(Ordering::Relaxed),
+            oversized_refused: self.log.oversized_refused(),
             last_error: self.log.last_error(),
         }
     }

@@ -22,8 +22,9 @@ use crate::queue::{LogState, Msg, Queue, Reply, TipReply};
 use crate::record::{ChainedEntry, FieldValue};
 use crate::redact::{Redactor, Report};
 use crate::time;
-use crate::writer::{ChainWriter, Durability};
+use crate::writer::{ChainWriter, DEFAULT_MAX_ENTRY_BYTES, Durability, MIN_ENTRY_BYTES};
 
+mod oversize;
 mod payload;
 #[cfg(test)]
 mod tests;
@@ -107,7 +108,14 @@ pub(crate) struct Sequencer {
     pending_segment: Vec<(String, Value)>,
     /// Entries lost since the last flush: the next flush reports them.
     lost_since_flush: u64,
-    batch_replies: Vec<(Reply, ChainedEntry)>,
+    /// Replies to explicit entries, sent when their batch is committed: the entry, or the
+    /// refusal of an oversized one.
+    batch_replies: Vec<(Reply, Result<ChainedEntry, Error>)>,
+    /// The longest line the writer takes (its `max_entry_bytes`, kept within bounds).
+    max_entry: usize,
+    /// Set when the entry last sealed was refused as oversized (a `policy_flag` took its
+    /// place).
+    refused: bool,
     decisions: HashMap<u64, OpenDecision>,
     ids: DecisionIds,
     lost: u64,
@@ -132,7 +140,12 @@ impl Sequencer {
         tip: ChainTip,
         gen_ai: GenAiCapture,
     ) -> Result<Sequencer, Error> {
+        let max_entry = writer
+            .max_entry_bytes()
+            .clamp(MIN_ENTRY_BYTES, DEFAULT_MAX_ENTRY_BYTES);
         Ok(Sequencer {
+            max_entry,
+            refused: false,
             writer,
             redaction,
             sealer: Sealer::new(alg, key.as_ref()),
@@ -188,7 +201,8 @@ impl Sequencer {
             fields.extend(prepared);
         }
         let sealed = self.seal_raw(kind, &payload);
-        if self.redaction.auto_flag && !report.is_empty() {
+        // A refused entry is not on the chain: the flag in its place says why.
+        if self.redaction.auto_flag && !report.is_empty() && !self.refused {
             // The redactor never sees `decision_id` (see `redact`): it is the one the entry
             // was given.
             let decision_id = payload.get("decision_id").and_then(Value::as_str);
@@ -320,10 +334,68 @@ impl Sequencer {
         }
     }
 
+    /// Seals an entry into the current batch, bounded by the writer's line limit: an entry
+    /// that would be longer has its longest strings replaced by their digests (and a
+    /// `policy_flag` follows it), or is refused (and a `policy_flag` takes its place). Returns
+    /// the seq and hash of what was sealed in its place; [`Sequencer::refused`] says which.
     fn seal_entry(&mut self, kind: &str, payload: &Value) -> (u64, Hex64) {
+        self.refused = false;
+        match self.seal_bounded(kind, payload, true) {
+            Ok(sealed) => sealed,
+            Err(line_len) => self.seal_oversized(kind, payload, line_len),
+        }
+    }
+
+    /// Seals an entry whose line would exceed the writer's limit (`line_len` bytes).
+    fn seal_oversized(&mut self, kind: &str, payload: &Value, line_len: usize) -> (u64, Hex64) {
+        let decision_id = payload
+            .get("decision_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let need = line_len - self.max_entry;
+        if let Some((bounded, omitted)) = oversize::omit_longest_strings(payload, need)
+            && let Ok(sealed) = self.seal_bounded(kind, &bounded, true)
+        {
+            let flag = oversize::omitted_flag(
+                &omitted,
+                kind,
+                sealed.0,
+                decision_id.as_deref(),
+                self.max_entry,
+            );
+            // Bounded by construction (a few KiB, below `MIN_ENTRY_BYTES`).
+            let _ = self.seal_bounded("policy_flag", &flag, false);
+            return sealed;
+        }
+        self.log.publish_oversized_refusal(format!(
+            "{}: a {} entry of {line_len} bytes was refused: it exceeds the writer's limit of              {} bytes per line even with its strings replaced by their digests",
+            self.writer.describe(),
+            kind.chars().take(128).collect::<String>(),
+            self.max_entry
+        ));
+        let flag = oversize::refused_flag(kind, line_len, self.max_entry, decision_id.as_deref());
+        let sealed = self
+            .seal_bounded("policy_flag", &flag, false)
+            .unwrap_or_else(|_| unreachable!("an unchecked seal always seals"));
+        self.refused = true;
+        sealed
+    }
+
+    /// Seals an entry onto the working tip and appends it to the writer's batch; with `check`,
+    /// only when its line fits the writer's limit (else `Err` with its length, and nothing
+    /// changes).
+    fn seal_bounded(
+        &mut self,
+        kind: &str,
+        payload: &Value,
+        check: bool,
+    ) -> Result<(u64, Hex64), usize> {
         let seq = self.working.next_seq;
         let ts = self.stamper.now();
         let entry = self.sealer.seal(seq, ts, kind, payload, &self.working.head);
+        if check && entry.line().len() > self.max_entry {
+            return Err(entry.line().len());
+        }
         self.writer.append_rendered(&entry);
         let hash = self.sealer.hash();
         // Saturating: 2^64 entries are never reached; a crafted chain at the limit gets a
@@ -332,7 +404,7 @@ impl Sequencer {
         self.working.head.clear();
         self.working.head.push_str(crate::hex::hex_str(&hash));
         self.batch_entries += 1;
-        (seq, hash)
+        Ok((seq, hash))
     }
 
     /// Seals the decision closes that found the queue full in fail-open mode. Called when the
@@ -386,8 +458,8 @@ impl Sequencer {
                 } else {
                     self.unsynced = true;
                 }
-                for (reply, entry) in replies {
-                    let _ = reply.send(Ok(entry));
+                for (reply, answer) in replies {
+                    let _ = reply.send(answer);
                 }
                 Ok(())
             }
@@ -583,7 +655,17 @@ impl Sequencer {
                         hash: crate::hex::hex_str(&hash).to_owned(),
                         decision_id: self.decision_id(decision).map(str::to_owned),
                     };
-                    self.batch_replies.push((reply, chained));
+                    // A refused entry's caller learns it, with the flag chained in its place.
+                    let answer = if self.refused {
+                        Err(Error::Blocked {
+                            operation: kind.into_owned(),
+                            categories: vec!["oversized_entry".to_owned()],
+                            entry: chained,
+                        })
+                    } else {
+                        Ok(chained)
+                    };
+                    self.batch_replies.push((reply, answer));
                 }
             }
             Msg::GenAi {

@@ -28,6 +28,8 @@ struct Store {
     /// Whether the writer asks for a new segment before each batch.
     wants_rotation: bool,
     rotations: usize,
+    /// What the writer answers to `max_entry_bytes` (the default when `None`).
+    max_entry: Option<usize>,
 }
 
 /// An in-memory writer that fails on command, dropping the failed batch as the all-or-nothing
@@ -95,6 +97,12 @@ impl ChainWriter for FailingWriter {
 
     fn wants_rotation(&self) -> bool {
         self.store().wants_rotation
+    }
+
+    fn max_entry_bytes(&self) -> usize {
+        self.store()
+            .max_entry
+            .unwrap_or(crate::writer::DEFAULT_MAX_ENTRY_BYTES)
     }
 
     fn rotate(&mut self) -> Result<Rotation, Error> {
@@ -364,4 +372,221 @@ fn the_segment_opening_entries_of_a_failed_batch_open_the_next_one() {
     assert_eq!(open.get("segment"), Some(&Value::from("seg-2")));
     drop(store);
     writer.assert_linked();
+}
+
+/// A writer that takes lines of at most [`MIN_ENTRY_BYTES`](crate::writer::MIN_ENTRY_BYTES).
+fn small_writer() -> FailingWriter {
+    let writer = FailingWriter::default();
+    writer.store().max_entry = Some(crate::writer::MIN_ENTRY_BYTES);
+    writer
+}
+
+/// Issue #12 item 2: every committed line fits the writer's limit.
+fn assert_lines_fit(writer: &FailingWriter) {
+    for e in &writer.store().committed {
+        let len = e.to_line().len();
+        assert!(
+            len <= crate::writer::MIN_ENTRY_BYTES,
+            "seq {} is {len} bytes",
+            e.seq
+        );
+    }
+}
+
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest;
+    crate::hex::to_hex(&sha2::Sha256::digest(s.as_bytes()))
+}
+
+#[test]
+fn item2_an_oversized_field_is_replaced_by_its_digest_and_the_flag_names_it() {
+    let writer = small_writer();
+    let (mut seq, _queue, log, _rx) = sequencer(&writer, QueueFullPolicy::Block);
+    let result = "r".repeat(100_000);
+    let mut payload = tool_call("fetch");
+    payload.set("result", result.as_str());
+    let (entry_seq, _) = seq.seal("tool_call", payload);
+    seq.commit(Durability::Synced).unwrap();
+    assert_eq!(writer.kinds(), ["tool_call", "policy_flag"]);
+    writer.assert_linked();
+    assert_lines_fit(&writer);
+    let store = writer.store();
+    let entry = &store.committed[0].payload;
+    assert_eq!(entry.get("name"), Some(&Value::from("fetch")));
+    assert_eq!(
+        entry.get("result"),
+        Some(&Value::Object(vec![
+            ("omitted_bytes".into(), Value::from(100_000u64)),
+            ("sha256".into(), Value::from(sha256_hex(&result))),
+        ]))
+    );
+    let flag = &store.committed[1].payload;
+    assert_eq!(flag.get("action"), Some(&Value::from("redacted")));
+    assert_eq!(flag.get("entry_seq"), Some(&Value::from(entry_seq)));
+    assert_eq!(flag.get("entry_type"), Some(&Value::from("tool_call")));
+    assert_eq!(
+        flag.get("fields"),
+        Some(&Value::Array(vec![Value::Object(vec![
+            ("path".into(), Value::from("/result")),
+            ("bytes".into(), Value::from(100_000u64)),
+        ])]))
+    );
+    let reason = flag.get("reason").and_then(Value::as_str).unwrap();
+    assert!(reason.contains("/result (100000 bytes)"), "{reason}");
+    // The value itself is nowhere on the chain.
+    assert!(!crate::json::to_line_string(flag).contains("rrrr"));
+    assert_eq!(log.oversized_refused(), 0);
+}
+
+#[test]
+fn item2_nested_oversized_strings_go_largest_first_and_small_ones_stay() {
+    let writer = small_writer();
+    let (mut seq, _queue, _log, _rx) = sequencer(&writer, QueueFullPolicy::Block);
+    let message = |role: &str, content: String| {
+        Value::Object(vec![
+            ("role".into(), Value::from(role)),
+            ("content".into(), Value::from(content)),
+        ])
+    };
+    let mut payload = tool_call("chat");
+    payload.set(
+        "input_messages",
+        Value::Array(vec![
+            message("system", "s".repeat(500)),
+            message("user", "u".repeat(20_000)),
+            message("user", "v".repeat(14_000)),
+        ]),
+    );
+    payload.set("arguments", "a".repeat(3_000));
+    seq.seal("llm_call", payload);
+    seq.commit(Durability::Synced).unwrap();
+    assert_lines_fit(&writer);
+    let store = writer.store();
+    let entry = &store.committed[0].payload;
+    let Some(Value::Array(messages)) = entry.get("input_messages") else {
+        panic!("{entry}")
+    };
+    // 37.5 KB of strings against a 16 KiB line: the two longest go, the rest stay.
+    assert!(
+        messages[1]
+            .get("content")
+            .unwrap()
+            .get("omitted_bytes")
+            .is_some()
+    );
+    assert!(
+        messages[2]
+            .get("content")
+            .unwrap()
+            .get("omitted_bytes")
+            .is_some()
+    );
+    assert_eq!(
+        messages[0].get("content"),
+        Some(&Value::from("s".repeat(500)))
+    );
+    assert_eq!(
+        entry.get("arguments"),
+        Some(&Value::from("a".repeat(3_000)))
+    );
+    let flag = &store.committed[1].payload;
+    let Some(Value::Array(fields)) = flag.get("fields") else {
+        panic!("{flag}")
+    };
+    let paths: Vec<&str> = fields
+        .iter()
+        .filter_map(|f| f.get("path").and_then(Value::as_str))
+        .collect();
+    assert_eq!(
+        paths,
+        ["/input_messages/1/content", "/input_messages/2/content"]
+    );
+}
+
+#[test]
+fn item2_an_entry_that_cannot_fit_is_refused_counted_and_flagged_in_its_place() {
+    let writer = small_writer();
+    let (mut seq, _queue, log, _rx) = sequencer(&writer, QueueFullPolicy::Block);
+    // Thousands of short fields: no string is worth replacing, the skeleton alone is too long.
+    let mut payload = tool_call("wide");
+    for i in 0..3000 {
+        payload.set(&format!("k{i}"), i as u64);
+    }
+    let (tx, rx) = bounded(1);
+    seq.seal("tool_call", payload);
+    // An explicit entry that fits once its long note is omitted: its caller gets its position.
+    let explicit = Msg::Event {
+        kind: "human_oversight".into(),
+        decision: None,
+        fields: vec![("note", FieldValue::Str("n".repeat(20_000)))],
+        reply: Some(tx),
+    };
+    assert!(seq.handle(explicit).is_none());
+    seq.commit(Durability::Synced).unwrap();
+    assert_lines_fit(&writer);
+    writer.assert_linked();
+    assert_eq!(
+        writer.kinds(),
+        ["policy_flag", "human_oversight", "policy_flag"]
+    );
+    assert_eq!(log.oversized_refused(), 1);
+    let store = writer.store();
+    let refusal = &store.committed[0].payload;
+    assert_eq!(refusal.get("action"), Some(&Value::from("blocked")));
+    assert_eq!(refusal.get("entry_type"), Some(&Value::from("tool_call")));
+    assert!(
+        log.last_error()
+            .is_some_and(|e| e.contains("tool_call entry") && e.contains("refused"))
+    );
+    let answer = rx.recv().unwrap().unwrap();
+    assert_eq!(answer.seq, 1);
+}
+
+#[test]
+fn item2_an_explicit_entry_that_is_refused_answers_its_caller_with_the_refusal() {
+    let writer = small_writer();
+    let (mut seq, _queue, log, _rx) = sequencer(&writer, QueueFullPolicy::Block);
+    let (tx, rx) = bounded(1);
+    let many: Vec<String> = (0..3000).map(|i| format!("c{i}")).collect();
+    let data = Value::Array(many.iter().map(|c| Value::from(c.as_str())).collect());
+    let flag = Msg::Event {
+        kind: "policy_flag".into(),
+        decision: None,
+        fields: vec![
+            ("reason", FieldValue::Str("too many".into())),
+            ("data", FieldValue::Json(data)),
+        ],
+        reply: Some(tx),
+    };
+    assert!(seq.handle(flag).is_none());
+    seq.commit(Durability::Synced).unwrap();
+    let err = rx.recv().unwrap().unwrap_err();
+    match err {
+        Error::Blocked {
+            operation,
+            categories,
+            entry,
+        } => {
+            assert_eq!(operation, "policy_flag");
+            assert_eq!(categories, ["oversized_entry"]);
+            assert_eq!(entry.seq, 0);
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(log.oversized_refused(), 1);
+    assert_lines_fit(&writer);
+}
+
+#[test]
+fn item2_the_writer_limit_is_kept_within_what_the_verifier_reads() {
+    for (asked, used) in [
+        (usize::MAX, crate::writer::DEFAULT_MAX_ENTRY_BYTES),
+        (0, crate::writer::MIN_ENTRY_BYTES),
+        (1 << 20, 1 << 20),
+    ] {
+        let writer = FailingWriter::default();
+        writer.store().max_entry = Some(asked);
+        let (seq, _queue, _log, _rx) = sequencer(&writer, QueueFullPolicy::Block);
+        assert_eq!(seq.max_entry, used, "{asked}");
+    }
 }

@@ -18,11 +18,24 @@ use super::lines::LineInfo;
 pub(super) enum LineFacts {
     Blank,
     TooLong,
-    NotUtf8 { at: usize },
+    NotUtf8 {
+        at: usize,
+    },
     Bom,
     Unparsed(json::ParseError),
+    /// The line ends with a run of `nul_bytes` NUL bytes after `prefix_bytes` other bytes, as
+    /// power loss can leave the end of a file (XFS, ext4 in writeback mode); `sound_prefix` when
+    /// that prefix is empty, a line cut short, or a whole line: the shape of a crash.
+    NulTail {
+        prefix_bytes: u64,
+        nul_bytes: u64,
+        sound_prefix: bool,
+    },
     Meta(Value),
-    Malformed { seq: Option<u64>, detail: String },
+    Malformed {
+        seq: Option<u64>,
+        detail: String,
+    },
     Entry(EntryFacts),
 }
 
@@ -106,6 +119,15 @@ impl Examiner {
     pub(super) fn examine(&mut self, info: &LineInfo, raw: &[u8]) -> LineFacts {
         if info.too_long {
             return LineFacts::TooLong;
+        }
+        if let Some(first) = memchr::memchr(0, raw)
+            && raw[first..].iter().all(|&b| b == 0)
+        {
+            return LineFacts::NulTail {
+                prefix_bytes: first as u64,
+                nul_bytes: (raw.len() - first) as u64,
+                sound_prefix: crash_prefix(&raw[..first]),
+            };
         }
         let text = match std::str::from_utf8(raw) {
             Ok(t) => t,
@@ -330,6 +352,27 @@ fn ts_problem(seq: u64, ts: &Value) -> Option<String> {
     Some(format!(
         "malformed ts at seq {seq}: {shown} is not an RFC 3339 UTC time: {why}"
     ))
+}
+
+/// Whether `prefix` (what precedes a run of NUL bytes) is what a crash leaves before them:
+/// nothing, a line cut short (its JSON, or a UTF-8 character, unfinished), or a whole object
+/// whose newline never reached the disk.
+fn crash_prefix(prefix: &[u8]) -> bool {
+    let text = match std::str::from_utf8(prefix) {
+        Ok(t) => t,
+        Err(e) if e.error_len().is_none() => {
+            // Cut inside a character: the part before it must itself be cut short.
+            return std::str::from_utf8(&prefix[..e.valid_up_to()])
+                .is_ok_and(|t| json::parse(t.trim()).is_err_and(|e| e.truncated));
+        }
+        Err(_) => return false,
+    };
+    let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
+    text.is_empty()
+        || match json::parse(text) {
+            Ok(v) => matches!(v, Value::Object(_)),
+            Err(e) => e.truncated,
+        }
 }
 
 /// Whether `hash` is the hash of `prev_hash` and `body`.

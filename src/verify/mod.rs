@@ -222,13 +222,16 @@ pub struct SegmentStart {
     pub previous_segment: String,
 }
 
-/// A last line cut short by a crash mid-write.
+/// A last line cut short by a crash mid-write, or a run of NUL bytes that power loss left at
+/// the end of the file (after the last newline, possibly after a line cut short).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TornTail {
     /// Its 1-based line number.
     pub line: u64,
     /// The byte offset where it starts; everything from here to the end of the file is torn.
     pub offset: u64,
+    /// How many NUL bytes end the file (0 for a line that is only cut short).
+    pub nul_bytes: u64,
 }
 
 impl Verification {
@@ -555,6 +558,9 @@ fn observe(
             observer(unreadable("not UTF-8 without a byte-order mark".into()))
         }
         LineFacts::Unparsed(e) => observer(unreadable(format!("not JSON: {e}"))),
+        LineFacts::NulTail { nul_bytes, .. } => observer(unreadable(format!(
+            "ends with {nul_bytes} NUL bytes (a NUL-padded tail: `acttrace repair` recovers it)"
+        ))),
         LineFacts::Malformed { detail, .. } => observer(unreadable(detail.clone())),
         LineFacts::Meta(row) => observer(Observed::Meta { line, row }),
         LineFacts::Entry(facts) => {

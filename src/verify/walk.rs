@@ -108,7 +108,11 @@ impl<'o> Walker<'o> {
         if let Some((line, offset, e)) = self.unparsed.take() {
             let torn = at_end && e.truncated;
             if torn {
-                self.torn_tail = Some(TornTail { line, offset });
+                self.torn_tail = Some(TornTail {
+                    line,
+                    offset,
+                    nul_bytes: 0,
+                });
             }
             let (kind, what) = if torn {
                 (
@@ -119,6 +123,41 @@ impl<'o> Walker<'o> {
                 (ProblemKind::Malformed, "malformed line")
             };
             self.problem_at(kind, Some(line), None, format!("{what}: {e}"));
+        }
+    }
+
+    /// A line ending in a run of NUL bytes: a tail left by power loss when nothing follows it
+    /// (the line is unterminated, so it is the file's last) and what precedes the NULs is what
+    /// a crash leaves; corruption otherwise (NULs in the middle of the file are not a crash
+    /// tail).
+    fn nul_tail(&mut self, info: &LineInfo, prefix_bytes: u64, nul_bytes: u64, sound_prefix: bool) {
+        self.prev = None;
+        if !info.terminated && sound_prefix {
+            self.torn_tail = Some(TornTail {
+                line: info.number,
+                offset: info.offset,
+                nul_bytes,
+            });
+            let detail = format!(
+                "NUL-padded tail: the file ends with {nul_bytes} NUL bytes{} (as power loss \
+                 leaves a file on some file systems)",
+                if prefix_bytes == 0 {
+                    ""
+                } else {
+                    " after an unfinished line"
+                }
+            );
+            self.problem(ProblemKind::TornLine, None, detail);
+        } else {
+            let detail = format!(
+                "malformed line: {nul_bytes} NUL bytes {}",
+                if info.terminated {
+                    "inside the file, not at its end"
+                } else {
+                    "after text that is not a line cut short"
+                }
+            );
+            self.problem(ProblemKind::Malformed, None, detail);
         }
     }
 
@@ -168,6 +207,11 @@ impl<'o> Walker<'o> {
                 self.unparsed = Some((info.number, info.offset, e));
                 self.prev = None;
             }
+            LineFacts::NulTail {
+                prefix_bytes,
+                nul_bytes,
+                sound_prefix,
+            } => self.nul_tail(info, prefix_bytes, nul_bytes, sound_prefix),
             LineFacts::Meta(row) => {
                 if self.entries == 0 && self.meta.is_none() {
                     self.meta = Some((info.number, row));

@@ -25,8 +25,8 @@ pub struct JsonlFileWriter {
     committed_len: u64,
     batch: String,
     synced: bool,
-    /// A torn tail found by `open` (its line and offset), cut off by `recover`.
-    torn: Option<(u64, u64)>,
+    /// A torn (or NUL-padded) tail found by `open`, cut off by `recover`.
+    torn: Option<verify::TornTail>,
     /// Set when a failed batch could not be cut back: the file's end is unknown, so nothing
     /// more is appended until the log is reopened (and re-verified).
     poisoned: Option<String>,
@@ -114,7 +114,7 @@ impl ChainWriter for JsonlFileWriter {
                 // A crash mid-write left a torn last line and nothing else is wrong: move it
                 // aside and continue (the sequencer records a `recovery` entry).
                 (Some(torn), _) if report.problem_count == 1 => {
-                    self.torn = Some((torn.line, torn.offset));
+                    self.torn = Some(torn);
                 }
                 (_, Some(p)) => {
                     return Err(Error::CorruptLog {
@@ -209,24 +209,29 @@ impl ChainWriter for JsonlFileWriter {
     }
 
     fn recover(&mut self) -> Result<Option<Recovery>, Error> {
-        let Some((line, offset)) = self.torn else {
+        let Some(torn) = self.torn else {
             return Ok(None);
         };
         let file = self
             .file
             .as_ref()
             .ok_or_else(|| Error::Config("recover() called before open()".into()))?;
-        let recovery = self.cut_torn_tail(file, line, offset)?;
+        let recovery = self.cut_torn_tail(file, torn)?;
         self.torn = None;
-        self.committed_len = offset;
+        self.committed_len = torn.offset;
         Ok(Some(recovery))
     }
 }
 
 impl JsonlFileWriter {
-    /// Moves the bytes from `offset` to the end of the file into a new side file beside the log
-    /// (`<log>.torn.<n>`), synced, then cuts them off the log.
-    fn cut_torn_tail(&self, file: &File, line: u64, offset: u64) -> Result<Recovery, Error> {
+    /// Moves the bytes from the torn tail's offset to the end of the file into a new side file
+    /// beside the log (`<log>.torn.<n>`), synced, then cuts them off the log.
+    fn cut_torn_tail(&self, file: &File, tail: verify::TornTail) -> Result<Recovery, Error> {
+        let verify::TornTail {
+            line,
+            offset,
+            nul_bytes,
+        } = tail;
         use std::io::{Read, Seek, SeekFrom};
         let mut torn = Vec::new();
         let mut reader = file;
@@ -263,6 +268,7 @@ impl JsonlFileWriter {
         sync_parent_dir(&self.path);
         Ok(Recovery {
             line,
+            nul_bytes,
             cut_bytes: torn.len() as u64,
             cut_sha256: crate::hex::to_hex(&sha2::Sha256::digest(&torn)),
             side_file: side_path

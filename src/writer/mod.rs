@@ -19,6 +19,23 @@ pub use jsonl::{JsonlFileWriter, RepairOutcome, repair};
 pub use memory::{MemoryLog, MemoryWriter};
 pub use segmented::{MIN_RETENTION, Retention, SegmentedWriter};
 
+/// The longest log line (its `\n` included) the sequencer hands a writer by default: the
+/// verifier's line cap ([`crate::verify::DEFAULT_MAX_LINE_BYTES`]) less 64 KiB of headroom for
+/// what an export pack adds to each line (its `controls`). See
+/// [`ChainWriter::max_entry_bytes`].
+pub const DEFAULT_MAX_ENTRY_BYTES: usize = crate::verify::DEFAULT_MAX_LINE_BYTES - 64 * 1024;
+
+/// The smallest bound the sequencer applies, whatever a writer's
+/// [`max_entry_bytes`](ChainWriter::max_entry_bytes) says: room for the log's own entries and
+/// for the `policy_flag` that records an oversized one.
+pub const MIN_ENTRY_BYTES: usize = 16 * 1024;
+
+// A line the writer takes is one the verifier reads (its cap counts the line without `\n`).
+const _: () = assert!(
+    MIN_ENTRY_BYTES < DEFAULT_MAX_ENTRY_BYTES
+        && DEFAULT_MAX_ENTRY_BYTES <= crate::verify::DEFAULT_MAX_LINE_BYTES
+);
+
 /// What a store already holds when the sequencer opens it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExistingChain {
@@ -100,6 +117,23 @@ pub trait ChainWriter: Send + 'static {
         Ok(None)
     }
 
+    /// The longest entry line, in bytes with its `\n`, the store takes; the default is
+    /// [`DEFAULT_MAX_ENTRY_BYTES`] (what the verifier reads, less headroom). A store with a
+    /// smaller limit (a message broker's maximum payload, say) returns it. The sequencer reads
+    /// it once, when it starts, and keeps it within [`MIN_ENTRY_BYTES`] and
+    /// [`DEFAULT_MAX_ENTRY_BYTES`].
+    ///
+    /// An entry whose line would be longer never reaches the store: its longest string values
+    /// (inside arrays and objects too) are replaced, largest first, by
+    /// `{"omitted_bytes": N, "sha256": "<hex>"}` (the redacted string's UTF-8 length and
+    /// SHA-256) until it fits, and a `policy_flag` (action `redacted`) after it names each
+    /// replaced field's path and size. An entry that cannot fit even so is refused: a
+    /// `policy_flag` (action `blocked`) takes its place on the chain and
+    /// [`Status::oversized_refused`](crate::Status::oversized_refused) counts it.
+    fn max_entry_bytes(&self) -> usize {
+        DEFAULT_MAX_ENTRY_BYTES
+    }
+
     /// Whether the store wants to start a new segment before the next batch (size or age
     /// reached). The default: never.
     fn wants_rotation(&self) -> bool {
@@ -141,12 +175,15 @@ pub struct DeletedSegment {
     pub head: String,
 }
 
-/// A torn last line that was cut off a log and kept in a side file, so that the chain can
-/// continue without losing those bytes silently.
+/// A torn last line (or a NUL-padded tail) that was cut off a log and kept in a side file, so
+/// that the chain can continue without losing those bytes silently.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Recovery {
     /// The torn line's 1-based line number.
     pub line: u64,
+    /// How many of the cut bytes were the run of NUL bytes that ended the file (0 when the
+    /// tail was only a line cut short).
+    pub nul_bytes: u64,
     /// How many bytes were cut.
     pub cut_bytes: u64,
     /// SHA-256 of the cut bytes, lowercase hex.
@@ -156,16 +193,33 @@ pub struct Recovery {
 }
 
 impl Recovery {
-    /// The payload of the `recovery` entry that records this repair.
+    /// What was cut: `torn last line`, `NUL-padded tail` (only NUL bytes after the last
+    /// newline) or `torn last line with a NUL-padded tail`.
+    pub fn reason(&self) -> &'static str {
+        match self.nul_bytes {
+            0 => "torn last line",
+            n if n == self.cut_bytes => "NUL-padded tail",
+            _ => "torn last line with a NUL-padded tail",
+        }
+    }
+
+    /// The payload of the `recovery` entry that records this repair (`nul_bytes` only when the
+    /// tail had NUL bytes).
     pub fn to_payload(&self) -> crate::json::Value {
         use crate::json::Value;
-        Value::Object(vec![
-            ("reason".into(), Value::from("torn last line")),
+        let mut fields = vec![
+            ("reason".into(), Value::from(self.reason())),
             ("line".into(), Value::from(self.line)),
             ("cut_bytes".into(), Value::from(self.cut_bytes)),
+        ];
+        if self.nul_bytes > 0 {
+            fields.push(("nul_bytes".into(), Value::from(self.nul_bytes)));
+        }
+        fields.extend([
             ("cut_sha256".into(), Value::from(self.cut_sha256.as_str())),
             ("side_file".into(), Value::from(self.side_file.as_str())),
             ("producer".into(), Value::from(crate::chain::PRODUCER)),
-        ])
+        ]);
+        Value::Object(fields)
     }
 }

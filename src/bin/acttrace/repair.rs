@@ -34,8 +34,12 @@ pub(crate) fn run(mut args: RepairArgs) -> u8 {
             recovery_seq,
         }) => {
             print!(
-                "{shown}: moved the torn line {} ({} bytes, sha256 {}) to {}",
-                recovery.line, recovery.cut_bytes, recovery.cut_sha256, recovery.side_file
+                "{shown}: moved the {} at line {} ({} bytes, sha256 {}) to {}",
+                recovery.reason(),
+                recovery.line,
+                recovery.cut_bytes,
+                recovery.cut_sha256,
+                recovery.side_file
             );
             match recovery_seq {
                 Some(seq) => println!("; recorded as a recovery entry at seq {seq}"),
