@@ -87,7 +87,7 @@ fn two_hundred_kills_lose_no_acknowledged_entry() {
             .spawn()
             .unwrap();
         let mut acks = Acks(BufReader::new(child.stdout.take().unwrap()));
-        if rng.next() % 5 == 0 {
+        if rng.next().is_multiple_of(5) {
             // During start-up: reopening, verifying and recovering the log. Where exactly the
             // kill lands does not matter to any assertion below.
             startup_kills += 1;
