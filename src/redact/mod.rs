@@ -3,10 +3,10 @@
 //! The engine finds 20 reference categories plus Stripe keys (and, opt-in, four locale
 //! packs and a high-entropy token detector) in one pass over the text:
 //!
-//! 1. one [`regex::RegexSet`] pass over the whole text tells which detectors can match at
-//!    all (benign text usually stops here);
-//! 2. only those detectors run their own (literal-accelerated) regex, and only their
-//!    candidates are validated (Luhn, mod-97, ABA, ISO 3166, SSA rules, ...).
+//! 1. a byte-level lexer reads each line once and notes which token kinds it holds (see
+//!    *How it stays fast*); benign text usually stops here;
+//! 2. only the detectors whose token kind occurs run their own regex on that line, and
+//!    only their candidates are validated (Luhn, mod-97, ABA, ISO 3166, SSA rules, ...).
 //!
 //! | group | categories |
 //! |---|---|
@@ -68,9 +68,8 @@
 
 mod detectors;
 mod gate;
-pub mod policy;
-pub mod report;
-pub mod validators;
+mod policy;
+mod report;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -226,7 +225,7 @@ static INFOS: Lazy<Vec<DetectorInfo>> = Lazy::new(|| {
             category: d.category,
             group: d.group,
             severity: d.severity,
-            validator: d.validator,
+            validator: d.validator_name,
             locale_pack: match d.feature {
                 Feature::Pack(p) => Some(p),
                 _ => None,
