@@ -48,6 +48,7 @@ pub mod chain;
 mod error;
 #[cfg(feature = "export")]
 pub mod export;
+pub mod filter;
 pub mod genai;
 mod hex;
 pub mod json;
