@@ -937,3 +937,143 @@ fn dropping_the_guard_waits_at_most_its_bound() {
     // Released, the sequencer finishes in the background.
     drop(gate_tx);
 }
+
+/// A console that keeps what a fmt layer prints.
+#[derive(Clone, Default)]
+struct Console(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Console {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl std::io::Write for Console {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Console {
+    type Writer = Console;
+    fn make_writer(&'a self) -> Console {
+        self.clone()
+    }
+}
+
+#[instrument(skip_all, fields(audit.decision = "charge", input = %card), err)]
+fn charge(card: &str) -> Result<(), String> {
+    acttrace::tool_call!(name = "payments", arguments = %format!("card {card}"));
+    tracing::info!("ordinary line in a decision");
+    Err(format!("card {card} declined"))
+}
+
+/// Runs `charge` with a fmt layer (filtered by `exclude_audit` or not) beside the audit layer:
+/// what the console printed, and the chain.
+fn print_charge(exclude: bool) -> (String, Vec<SealedEntry>) {
+    let (mem, log) = MemoryWriter::new();
+    let (audit, guard) = AuditLayer::builder().writer(mem).build().unwrap();
+    let console = Console::default();
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(console.clone())
+        .with_ansi(false);
+    let run = || {
+        let _ = charge("4111 1111 1111 1111");
+    };
+    if exclude {
+        let subscriber = tracing_subscriber::registry()
+            .with(fmt.with_filter(acttrace::filter::exclude_audit()))
+            .with(audit);
+        tracing::subscriber::with_default(subscriber, run);
+    } else {
+        tracing::subscriber::with_default(
+            tracing_subscriber::registry().with(fmt).with(audit),
+            run,
+        );
+    }
+    guard.flush().unwrap();
+    (console.text(), log.entries())
+}
+
+// Issue #15 §3: the chain redacts the card number, but a console layer prints what it is given;
+// `exclude_audit()` keeps decision spans, audit events and a decision's `err` out of it.
+#[test]
+fn exclude_audit_keeps_raw_secrets_out_of_other_layers() {
+    let (printed, chain) = print_charge(false);
+    // Without the filter the console shows the card (what the issue reported).
+    assert!(printed.contains("4111 1111 1111 1111"), "{printed}");
+    let (printed, chain_filtered) = print_charge(true);
+    assert!(!printed.contains("4111"), "{printed}");
+    assert!(!printed.contains("declined"), "{printed}");
+    assert!(printed.contains("ordinary line in a decision"), "{printed}");
+    // The chain is the same either way, and holds no raw card number.
+    let kinds = |c: &[SealedEntry]| c.iter().map(|e| e.kind.clone()).collect::<Vec<_>>();
+    assert_eq!(kinds(&chain), kinds(&chain_filtered));
+    assert!(kinds(&chain).contains(&"tool_call".to_owned()));
+    let text: String = chain_filtered.iter().map(SealedEntry::to_line).collect();
+    assert!(!text.contains("4111 1111 1111 1111"));
+}
+
+/// Keeps the target and level of every event it sees.
+#[derive(Clone, Default)]
+struct Seen(Arc<std::sync::Mutex<Vec<(String, tracing::Level)>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Seen {
+    fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let m = e.metadata();
+        self.0
+            .lock()
+            .unwrap()
+            .push((m.target().to_owned(), *m.level()));
+    }
+}
+
+// Issue #15 §2: audit macros take `target:` and `level:` like tracing's, and default to the
+// dedicated `acttrace::audit` target at INFO.
+#[test]
+fn audit_macros_take_target_and_level() {
+    let (mem, log) = MemoryWriter::new();
+    let (audit, guard) = AuditLayer::builder().writer(mem).build().unwrap();
+    let seen = Seen::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(seen.clone())
+        .with(audit);
+    tracing::subscriber::with_default(subscriber, || {
+        acttrace::tool_call!(name = "default");
+        acttrace::llm_call!(target: "billing", model = "m");
+        acttrace::policy_flag!(level: tracing::Level::WARN, reason = "r");
+        acttrace::oversight!(target: "review", level: tracing::Level::ERROR, reviewer = "a");
+        acttrace::cost!(level: tracing::Level::DEBUG, amount = "1", currency = "USD");
+        acttrace::context!(target: "rag", sources = "a.md");
+    });
+    guard.flush().unwrap();
+    let seen = seen.0.lock().unwrap().clone();
+    assert_eq!(acttrace::filter::AUDIT_TARGET, "acttrace::audit");
+    let expected = [
+        ("acttrace::audit", tracing::Level::INFO),
+        ("billing", tracing::Level::INFO),
+        ("acttrace::audit", tracing::Level::WARN),
+        ("review", tracing::Level::ERROR),
+        ("acttrace::audit", tracing::Level::DEBUG),
+        ("rag", tracing::Level::INFO),
+    ];
+    let seen: Vec<(&str, tracing::Level)> = seen.iter().map(|(t, l)| (t.as_str(), *l)).collect();
+    assert_eq!(seen, expected);
+    let kinds: Vec<_> = log.entries().into_iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            "audit_open",
+            "tool_call",
+            "llm_call",
+            "policy_flag",
+            "human_oversight",
+            "cost",
+            "context_assembly"
+        ]
+    );
+}
