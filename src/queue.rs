@@ -64,8 +64,6 @@ pub(crate) enum Msg {
         fields: Fields,
         duration: Option<Duration>,
     },
-    /// Callsites wait in [`Queue::watch`] to be checked for visibility.
-    CheckCallsites,
     Flush(TipReply),
     Shutdown(TipReply),
 }
@@ -295,12 +293,12 @@ impl Queue {
 
     /// Queues a decision or audit-event callsite for a visibility check (at most once while it
     /// waits) and wakes the sequencer without ever blocking: this runs inside
-    /// `register_callsite`, where `tracing` holds its dispatcher list locked, so waiting for room
-    /// could deadlock with a sequencer thread that registers a callsite of its own. When the
-    /// queue is full the check waits for the sequencer's next idle moment instead.
+    /// `register_callsite`, where `tracing` holds its dispatcher list locked, so waiting could
+    /// deadlock with a sequencer thread that registers a callsite of its own. The wake-up has a
+    /// channel of its own, so checks never take room in the queue from records.
     pub(crate) fn watch_callsite(&self, meta: &'static Metadata<'static>, what: &'static str) {
-        if self.watch.push(meta, what) && !self.closed.load(Ordering::SeqCst) {
-            let _ = self.sender.try_send(Msg::CheckCallsites);
+        if self.watch.push(meta, what) {
+            let _ = self.watch.wake.0.try_send(());
         }
     }
 
@@ -317,6 +315,17 @@ impl Queue {
     /// Records dropped because the queue was full, chained or not yet.
     pub(crate) fn dropped_when_full(&self) -> u64 {
         self.dropped_total.load(Ordering::Relaxed) + self.dropped_when_full.load(Ordering::Relaxed)
+    }
+}
+
+/// The sequencer's wake-up for callsite checks: a channel apart from the queue, holding at most
+/// one wake-up.
+pub(crate) struct Wake(Sender<()>, Receiver<()>);
+
+impl Default for Wake {
+    fn default() -> Self {
+        let (tx, rx) = bounded(1);
+        Wake(tx, rx)
     }
 }
 
@@ -343,6 +352,7 @@ pub(crate) struct CallsiteWatch {
     dispatch: Mutex<Option<WeakDispatch>>,
     pending: Mutex<Vec<(&'static Metadata<'static>, &'static str)>>,
     has_pending: AtomicBool,
+    wake: Wake,
     /// Callsites already reported (by metadata address): each is chained once.
     reported: Mutex<HashSet<usize>>,
     invisible: AtomicU64,
@@ -408,6 +418,11 @@ impl CallsiteWatch {
             }
         }
         invisible
+    }
+
+    /// Where the sequencer, while it waits for records, hears that callsites wait for a check.
+    pub(crate) fn woken(&self) -> &Receiver<()> {
+        &self.wake.1
     }
 
     /// Callsites found invisible so far.

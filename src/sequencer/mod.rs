@@ -458,7 +458,7 @@ impl Sequencer {
                         Err(RecvTimeoutError::Disconnected) => None,
                     }
                 }
-                _ => rx.recv().ok(),
+                _ => self.recv(&rx),
             };
             let Some(first) = first else {
                 self.seal_kept_closes();
@@ -488,6 +488,21 @@ impl Sequencer {
             }
             self.seal_kept_closes();
             let _ = self.commit(self.drain_durability());
+        }
+    }
+
+    /// Waits for the next message; callsites queued for a visibility check meanwhile are
+    /// checked (and any invisible one chained) while waiting.
+    fn recv(&mut self, rx: &Receiver<Msg>) -> Option<Msg> {
+        let queue = self.queue.clone();
+        loop {
+            crossbeam_channel::select! {
+                recv(rx) -> msg => return msg.ok(),
+                recv(queue.watch.woken()) -> _ => {
+                    self.seal_invisible_callsites();
+                    let _ = self.commit(self.drain_durability());
+                }
+            }
         }
     }
 
@@ -617,7 +632,6 @@ impl Sequencer {
                 }
                 self.seal_genai(id, mapped);
             }
-            Msg::CheckCallsites => self.seal_invisible_callsites(),
             Msg::Flush(reply) => {
                 // Record an earlier loss now rather than with the next entry.
                 self.seal_lost_gap();
