@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use acttrace::verify::{VerifyOptions, verify_path};
 use acttrace::{AuditLayer, FlagAction, RiskTier, Severity, SigningKey};
 use tracing::instrument;
+use tracing_subscriber::EnvFilter;
 use tracing_subscriber::prelude::*;
 
 #[instrument(skip_all, fields(audit.decision = "loan.approve", actor = "agent", applicant = id, amount), ret)]
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
 }
 
 fn run(path: &std::path::Path) -> Result<bool, Box<dyn std::error::Error>> {
+    // The builder creates the log's directory; the demo key lives there too.
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -70,15 +72,16 @@ fn run(path: &std::path::Path) -> Result<bool, Box<dyn std::error::Error>> {
         .path(path)
         .signing_key(key.clone())
         .build()?;
-    let console =
-        tracing_subscriber::fmt::layer().with_filter(tracing_subscriber::filter::LevelFilter::WARN);
+    // Filters per layer: a filter added with `.with(..)` would apply to every layer, the audit
+    // layer included, and the decisions it disables would never be recorded. The console never
+    // prints audit records (redaction protects the chain, not other layers).
+    let console = tracing_subscriber::fmt::layer()
+        .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_filter(acttrace::filter::exclude_audit());
     tracing_subscriber::registry()
-        .with(audit)
         .with(console)
+        .with(audit)
         .init();
-    if !guard.decisions_visible(tracing::Level::INFO) {
-        eprintln!("warning: a global filter hides INFO decision spans; nothing would be audited");
-    }
 
     for (id, amount) in [(1001, 12_000), (1002, 80_000), (1003, 45_500)] {
         approve(id, amount);

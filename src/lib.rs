@@ -10,6 +10,11 @@
 //! one, so `acttrace verify` catches edits, reordering and deletion, and with an expected head
 //! (or a signed export header) truncation too.
 //!
+//! Attach other layers' filters to those layers (`.with_filter(..)`), not to the whole
+//! subscriber: a global filter hides decisions from the audit layer too (the layer reports and
+//! chains each callsite it cannot see). Redaction protects the chain, not other layers:
+//! [`filter::exclude_audit`] keeps audit records off a console.
+//!
 //! The on-disk format is `acttrace-chain/1` (see `docs/FORMAT.md`), byte-compatible with the
 //! Python and TypeScript `cendor-acttrace` implementations.
 //!
@@ -29,7 +34,11 @@
 //! let dir = tempfile::tempdir().unwrap();
 //! let path = dir.path().join("audit.jsonl");
 //! let (layer, guard) = acttrace::AuditLayer::builder().system("loan-desk").path(&path).build().unwrap();
-//! tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || approve(7));
+//! let console = tracing_subscriber::fmt::layer()
+//!     .with_filter(tracing_subscriber::filter::LevelFilter::WARN)
+//!     .with_filter(acttrace::filter::exclude_audit());
+//! let subscriber = tracing_subscriber::registry().with(console).with(layer);
+//! tracing::subscriber::with_default(subscriber, || approve(7));
 //! let tip = guard.flush().unwrap();
 //!
 //! let report = acttrace::verify::verify_path(&path, &acttrace::verify::VerifyOptions {
@@ -48,6 +57,7 @@ pub mod chain;
 mod error;
 #[cfg(feature = "export")]
 pub mod export;
+pub mod filter;
 pub mod genai;
 mod hex;
 pub mod json;

@@ -1,9 +1,35 @@
 //! Macros that emit audit events, so callers need remember neither the event names nor the
-//! `audit.kind` field. Each expands to `tracing::event!(name: "...", Level::INFO, fields...)`
-//! and takes the same field syntax (`key = value`, `key = ?debug`, `key = %display`, dotted
-//! keys), so the fields arrive as typed values, not as formatted text.
+//! `audit.kind` field. Each expands to `tracing::event!(name: "...", target: "acttrace::audit",
+//! Level::INFO, fields...)` and takes the same field syntax (`key = value`, `key = ?debug`,
+//! `key = %display`, dotted keys), so the fields arrive as typed values, not as formatted text.
+//!
+//! Like `tracing`'s own macros they accept a leading `target: "..."` and/or `level: Level::X`
+//! (in that order, each optional). The default target, [`crate::filter::AUDIT_TARGET`]
+//! (`acttrace::audit`), is the same for every audit event whatever module emits it, so any
+//! filter can name it: `EnvFilter::new("warn,acttrace::audit=info")` for a global filter, or
+//! [`crate::filter::exclude_audit`] to keep audit events (whose raw field values the chain
+//! redacts but other layers would print) out of a console layer.
 
-/// Records an `llm_call` entry. Token counts (`input_tokens`, `output_tokens`, `cached_tokens`,
+/// Expands an audit macro's `target:`/`level:` prefix into a `tracing::event!` call.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __audit_event {
+    ($name:literal; target: $target:expr, level: $level:expr, $($fields:tt)*) => {
+        $crate::__tracing::event!(name: $name, target: $target, $level, $($fields)*)
+    };
+    ($name:literal; target: $target:expr, $($fields:tt)*) => {
+        $crate::__tracing::event!(name: $name, target: $target, $crate::__tracing::Level::INFO, $($fields)*)
+    };
+    ($name:literal; level: $level:expr, $($fields:tt)*) => {
+        $crate::__tracing::event!(name: $name, target: $crate::filter::AUDIT_TARGET, $level, $($fields)*)
+    };
+    ($name:literal; $($fields:tt)*) => {
+        $crate::__tracing::event!(name: $name, target: $crate::filter::AUDIT_TARGET, $crate::__tracing::Level::INFO, $($fields)*)
+    };
+}
+
+/// Records an `llm_call` entry (target `acttrace::audit`, level INFO unless given, as in
+/// `llm_call!(target: "billing", level: Level::WARN, ...)`). Token counts (`input_tokens`, `output_tokens`, `cached_tokens`,
 /// `reasoning_tokens`, `cache_write`, or any `usage.*` field) are grouped under `usage` as in
 /// the reference format.
 ///
@@ -14,7 +40,7 @@
 #[macro_export]
 macro_rules! llm_call {
     ($($fields:tt)*) => {
-        $crate::__tracing::event!(name: "llm.call", $crate::__tracing::Level::INFO, $($fields)*)
+        $crate::__audit_event!("llm.call"; $($fields)*)
     };
 }
 
@@ -26,7 +52,7 @@ macro_rules! llm_call {
 #[macro_export]
 macro_rules! tool_call {
     ($($fields:tt)*) => {
-        $crate::__tracing::event!(name: "tool.call", $crate::__tracing::Level::INFO, $($fields)*)
+        $crate::__audit_event!("tool.call"; $($fields)*)
     };
 }
 
@@ -38,7 +64,7 @@ macro_rules! tool_call {
 #[macro_export]
 macro_rules! oversight {
     ($($fields:tt)*) => {
-        $crate::__tracing::event!(name: "oversight", $crate::__tracing::Level::INFO, $($fields)*)
+        $crate::__audit_event!("oversight"; $($fields)*)
     };
 }
 
@@ -52,7 +78,7 @@ macro_rules! oversight {
 #[macro_export]
 macro_rules! policy_flag {
     ($($fields:tt)*) => {
-        $crate::__tracing::event!(name: "policy_flag", $crate::__tracing::Level::INFO, $($fields)*)
+        $crate::__audit_event!("policy_flag"; $($fields)*)
     };
 }
 
@@ -65,7 +91,7 @@ macro_rules! policy_flag {
 #[macro_export]
 macro_rules! cost {
     ($($fields:tt)*) => {
-        $crate::__tracing::event!(name: "cost", $crate::__tracing::Level::INFO, $($fields)*)
+        $crate::__audit_event!("cost"; $($fields)*)
     };
 }
 
@@ -78,6 +104,6 @@ macro_rules! cost {
 #[macro_export]
 macro_rules! context {
     ($($fields:tt)*) => {
-        $crate::__tracing::event!(name: "context", $crate::__tracing::Level::INFO, $($fields)*)
+        $crate::__audit_event!("context"; $($fields)*)
     };
 }

@@ -7,11 +7,14 @@
 //! the last error) and what a status snapshot reads.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
+use tracing_core::Metadata;
+use tracing_core::dispatcher::{Dispatch, WeakDispatch};
 
 use crate::chain::ChainTip;
 use crate::error::Error;
@@ -29,6 +32,9 @@ pub(crate) enum Msg {
     DecisionOpen {
         span: u64,
         parent: Option<u64>,
+        /// The span's name (the function's, for `#[instrument]`): the decision's name when
+        /// `audit.decision` is a bare marker.
+        name: &'static str,
         fields: Fields,
     },
     DecisionRecord {
@@ -101,6 +107,9 @@ pub(crate) struct Queue {
     /// open decision.
     closes_when_full: Mutex<Vec<(u64, Duration)>>,
     closes_pending: AtomicBool,
+    /// Decision and audit-event callsites registered with the layer, waiting for the sequencer
+    /// to ask the subscriber whether its filters let anyone see them.
+    pub(crate) watch: CallsiteWatch,
 }
 
 impl Queue {
@@ -123,6 +132,7 @@ impl Queue {
             dropped_total: AtomicU64::new(0),
             closes_when_full: Mutex::new(Vec::new()),
             closes_pending: AtomicBool::new(false),
+            watch: CallsiteWatch::default(),
         };
         (queue, receiver)
     }
@@ -281,6 +291,17 @@ impl Queue {
         )
     }
 
+    /// Queues a decision or audit-event callsite for a visibility check (at most once while it
+    /// waits) and wakes the sequencer without ever blocking: this runs inside
+    /// `register_callsite`, where `tracing` holds its dispatcher list locked, so waiting could
+    /// deadlock with a sequencer thread that registers a callsite of its own. The wake-up has a
+    /// channel of its own, so checks never take room in the queue from records.
+    pub(crate) fn watch_callsite(&self, meta: &'static Metadata<'static>, what: &'static str) {
+        if self.watch.push(meta, what) {
+            let _ = self.watch.wake.0.try_send(());
+        }
+    }
+
     /// Messages waiting for the sequencer.
     pub(crate) fn len(&self) -> usize {
         self.sender.len()
@@ -294,6 +315,119 @@ impl Queue {
     /// Records dropped because the queue was full, chained or not yet.
     pub(crate) fn dropped_when_full(&self) -> u64 {
         self.dropped_total.load(Ordering::Relaxed) + self.dropped_when_full.load(Ordering::Relaxed)
+    }
+}
+
+/// The sequencer's wake-up for callsite checks: a channel apart from the queue, holding at most
+/// one wake-up.
+pub(crate) struct Wake(Sender<()>, Receiver<()>);
+
+impl Default for Wake {
+    fn default() -> Self {
+        let (tx, rx) = bounded(1);
+        Wake(tx, rx)
+    }
+}
+
+/// A callsite the subscriber's filters disable for every layer, the audit layer included: the
+/// log can never record it.
+pub(crate) struct InvisibleCallsite {
+    /// What it is to the log: `decision span` or `audit event`.
+    pub(crate) what: &'static str,
+    pub(crate) meta: &'static Metadata<'static>,
+}
+
+/// Decision and audit-event callsites to check for visibility, and the dispatch to ask.
+///
+/// The layer sees every callsite's registration when it is outside the filters (added after
+/// them), but not whether an inner global filter then disables it: the combined interest is
+/// only known once every layer answered. So the layer queues the callsite here and the
+/// sequencer asks the dispatch for the combined interest afterwards, on its own thread (no
+/// re-entrancy into a registration in progress, no per-layer filter state disturbed on a
+/// caller's thread). A global filter answers `never`; per-layer filters make the stack answer
+/// `sometimes` or `always` because some layer still sees the callsite, so they are not reported.
+#[derive(Default)]
+pub(crate) struct CallsiteWatch {
+    /// The dispatch the layer was registered with (weak: the dispatch owns the layer).
+    dispatch: Mutex<Option<WeakDispatch>>,
+    pending: Mutex<Vec<(&'static Metadata<'static>, &'static str)>>,
+    has_pending: AtomicBool,
+    wake: Wake,
+    /// Callsites already reported (by metadata address): each is chained once.
+    reported: Mutex<HashSet<usize>>,
+    invisible: AtomicU64,
+}
+
+impl CallsiteWatch {
+    /// Remembers the dispatch the layer belongs to.
+    pub(crate) fn set_dispatch(&self, dispatch: &Dispatch) {
+        *self.dispatch.lock().unwrap_or_else(PoisonError::into_inner) = Some(dispatch.downgrade());
+    }
+
+    /// Queues a callsite; false when it was already waiting or reported.
+    fn push(&self, meta: &'static Metadata<'static>, what: &'static str) -> bool {
+        let addr = meta as *const Metadata<'static> as usize;
+        if self
+            .reported
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&addr)
+        {
+            return false;
+        }
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if pending.iter().any(|(m, _)| std::ptr::eq(*m, meta)) {
+            return false;
+        }
+        pending.push((meta, what));
+        self.has_pending.store(true, Ordering::SeqCst);
+        true
+    }
+
+    /// On the sequencer: asks the dispatch about every waiting callsite and returns those no
+    /// layer can see, each once. No lock is held while the dispatch is asked.
+    pub(crate) fn take_invisible(&self) -> Vec<InvisibleCallsite> {
+        if !self.has_pending.swap(false, Ordering::SeqCst) {
+            return Vec::new();
+        }
+        let pending =
+            std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner));
+        let dispatch = self
+            .dispatch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .and_then(WeakDispatch::upgrade);
+        let Some(dispatch) = dispatch else {
+            return Vec::new();
+        };
+        let mut invisible = Vec::new();
+        for (meta, what) in pending {
+            if !dispatch.register_callsite(meta).is_never() {
+                continue;
+            }
+            let addr = meta as *const Metadata<'static> as usize;
+            if self
+                .reported
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(addr)
+            {
+                self.invisible.fetch_add(1, Ordering::Relaxed);
+                invisible.push(InvisibleCallsite { what, meta });
+            }
+        }
+        invisible
+    }
+
+    /// Where the sequencer, while it waits for records, hears that callsites wait for a check.
+    pub(crate) fn woken(&self) -> &Receiver<()> {
+        &self.wake.1
+    }
+
+    /// Callsites found invisible so far.
+    pub(crate) fn invisible(&self) -> u64 {
+        self.invisible.load(Ordering::Relaxed)
     }
 }
 

@@ -11,7 +11,7 @@ pub(crate) const DECISION_FIELD: &str = "audit.decision";
 pub(crate) const KIND_FIELD: &str = "audit.kind";
 
 /// Entry types a user event must not claim: the log writes them itself.
-pub(crate) const RESERVED_KINDS: [&str; 8] = [
+pub(crate) const RESERVED_KINDS: [&str; 9] = [
     "audit_open",
     "audit_resume",
     "recovery",
@@ -20,7 +20,13 @@ pub(crate) const RESERVED_KINDS: [&str; 8] = [
     "decision_record",
     "decision_end",
     "gap",
+    "invisible_callsite",
 ];
+
+/// The target the audit macros give their events unless told otherwise: name it in a filter to
+/// route audit events (`acttrace::audit=info`), or keep them out of other layers with
+/// `acttrace::filter::exclude_audit()`.
+pub const AUDIT_TARGET: &str = "acttrace::audit";
 
 /// A captured field value, owned so it can cross to the sequencer thread.
 #[derive(Clone, Debug, PartialEq)]

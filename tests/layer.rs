@@ -87,9 +87,12 @@ fn decisions_nest_and_events_find_their_nearest_decision() {
     assert_eq!(es[6]["payload"]["result"], "42");
     assert!(es[6]["payload"]["duration_ms"].as_f64().unwrap() >= 0.0);
     assert_eq!(es[7]["payload"]["decision_id"], outer_id);
-    assert!(es[7]["payload"].get("outcome").is_none());
-    // `err` gives a failed outcome; an unnamed decision has no name.
-    assert!(es[8]["payload"].get("name").is_none());
+    // Issue #15 §4: a decision that returned with no error reported is `ok`.
+    assert_eq!(es[7]["payload"]["outcome"], "ok");
+    assert!(es[7]["payload"].get("result").is_none());
+    // `err` gives a failed outcome; issue #15 §4: a bare `audit.decision` marker is named
+    // after its span (the function).
+    assert_eq!(es[8]["payload"]["name"], "failing");
     assert_eq!(es[9]["payload"]["outcome"], "error");
     assert_eq!(es[9]["payload"]["error"], "model refused");
     assert_verifies(&path, &tip);
@@ -740,28 +743,337 @@ fn records_after_shutdown_are_refused_and_counted() {
 }
 
 #[test]
-fn a_global_filter_that_hides_decisions_is_detectable() {
-    let (mem, _log) = MemoryWriter::new();
-    let (layer, guard) = AuditLayer::builder().writer(mem).build().unwrap();
-    let sub = tracing_subscriber::registry()
-        .with(layer)
-        .with(tracing_subscriber::filter::LevelFilter::WARN);
-    tracing::subscriber::with_default(sub, || {
-        assert!(!guard.decisions_visible(tracing::Level::INFO));
-        assert!(guard.decisions_visible(tracing::Level::WARN));
-    });
-    // A filter on another layer only (per-layer filtering) does not hide them.
+fn a_filter_on_another_layer_hides_nothing_from_the_audit_layer() {
     let (mem, log) = MemoryWriter::new();
     let (layer, guard) = AuditLayer::builder().writer(mem).build().unwrap();
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::sink)
         .with_filter(tracing_subscriber::filter::LevelFilter::ERROR);
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer).with(fmt), || {
-        assert!(guard.decisions_visible(tracing::Level::INFO));
         let d = tracing::info_span!("d", audit.decision = "x");
         let _e = d.enter();
         acttrace::tool_call!(name = "op");
     });
+    assert_eq!(guard.status().invisible_callsites, 0);
     drop(guard);
     assert_eq!(log.entries().len(), 4);
+}
+
+#[instrument(skip_all, fields(audit.decision = "err-only"), err)]
+fn err_only(fail: bool) -> Result<u32, String> {
+    if fail { Err("declined".into()) } else { Ok(7) }
+}
+
+#[instrument(skip_all, fields(audit.decision = "panics"))]
+fn panics() {
+    panic!("model client panicked");
+}
+
+// Issue #15 §4: with only `#[instrument(err)]` a success records `ok` (no event tells it), a
+// failure `error`, and a panic unwinding through the decision `error` too.
+#[test]
+fn outcomes_with_err_only_and_panics() {
+    let (mem, log) = MemoryWriter::new();
+    let (layer, guard) = AuditLayer::builder().writer(mem).build().unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || {
+        assert_eq!(err_only(false), Ok(7));
+        assert!(err_only(true).is_err());
+        assert!(std::panic::catch_unwind(panics).is_err());
+    });
+    guard.flush().unwrap();
+    let ends: Vec<_> = log
+        .entries()
+        .into_iter()
+        .filter(|e| e.kind == "decision_end")
+        .map(|e| e.payload)
+        .collect();
+    assert_eq!(ends.len(), 3);
+    let get = |i: usize, k: &str| ends[i].get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    assert_eq!(get(0, "outcome").as_deref(), Some("ok"));
+    assert_eq!(get(0, "error"), None);
+    assert_eq!(get(1, "outcome").as_deref(), Some("error"));
+    assert_eq!(get(1, "error").as_deref(), Some("declined"));
+    assert_eq!(get(2, "outcome").as_deref(), Some("error"));
+    assert_eq!(get(2, "error").as_deref(), Some("panicked"));
+}
+
+// Issue #15 §4: `policy_flag!` values outside the format's are brought to valid ones, and the
+// chain keeps what was given.
+#[test]
+fn policy_flag_macro_values_are_validated_and_corrections_chained() {
+    let (mem, log) = MemoryWriter::new();
+    let (layer, guard) = AuditLayer::builder().writer(mem).build().unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || {
+        acttrace::policy_flag!(reason = "r1", action = "blocked", severity = "critical");
+        acttrace::policy_flag!(reason = "r2", action = "deny", severity = "medium");
+        acttrace::policy_flag!(reason = "r3", action = "shrug", severity = "whatever");
+    });
+    guard.flush().unwrap();
+    let flags: Vec<_> = log
+        .entries()
+        .into_iter()
+        .filter(|e| e.kind == "policy_flag")
+        .map(|e| serde_json::from_str::<serde_json::Value>(&e.payload.to_string()).unwrap())
+        .collect();
+    assert_eq!(flags.len(), 3);
+    assert_eq!(flags[0]["severity"], "critical");
+    assert!(flags[0].get("corrected").is_none());
+    assert_eq!(flags[1]["action"], "blocked");
+    assert_eq!(flags[1]["severity"], "warning");
+    assert_eq!(
+        flags[1]["corrected"],
+        serde_json::json!({"action": "deny", "severity": "medium"})
+    );
+    // Unknown values claim no action taken and never understate the severity.
+    assert_eq!(flags[2]["action"], "flagged");
+    assert_eq!(flags[2]["severity"], "critical");
+    assert_eq!(flags[2]["corrected"]["severity"], "whatever");
+}
+
+// Issue #15 §4: audit events outside any decision are counted (GenAI orphans apart).
+#[test]
+fn audit_events_outside_decisions_are_counted() {
+    let (mem, _log) = MemoryWriter::new();
+    let (layer, guard) = AuditLayer::builder().writer(mem).build().unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || {
+        acttrace::tool_call!(name = "outside-1");
+        {
+            let d = tracing::info_span!("d", audit.decision = "x");
+            let _e = d.enter();
+            acttrace::tool_call!(name = "inside");
+        }
+        acttrace::cost!(item = "outside-2", amount = "1", currency = "USD");
+        tracing::info!("ordinary, not counted");
+    });
+    guard.flush().unwrap();
+    let status = guard.status();
+    assert_eq!(status.audit_events_outside_decisions, 2);
+    assert_eq!(status.gen_ai_orphans, 0);
+}
+
+// Issue #15 §4: the builder creates the log's directory.
+#[test]
+fn the_builder_creates_the_logs_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a").join("b").join("audit.jsonl");
+    let (_layer, guard) = AuditLayer::builder().path(&path).build().unwrap();
+    guard.flush().unwrap();
+    assert_eq!(entries(&path).len(), 1);
+    // A directory that cannot be made is an error naming it.
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, b"").unwrap();
+    let err = AuditLayer::builder()
+        .path(blocker.join("audit.jsonl"))
+        .build()
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains(&*blocker.to_string_lossy()),
+        "{err}"
+    );
+}
+
+/// A writer whose commits wait for permission, to stall the sequencer on command.
+struct GatedWriter {
+    inner: MemoryWriter,
+    gate: crossbeam_channel::Receiver<()>,
+    entered: crossbeam_channel::Sender<()>,
+}
+
+impl ChainWriter for GatedWriter {
+    fn open(&mut self, key: Option<&SigningKey>) -> Result<Option<ExistingChain>, Error> {
+        self.inner.open(key)
+    }
+    fn append(&mut self, entry: &SealedEntry) {
+        self.inner.append(entry)
+    }
+    fn commit(&mut self, d: Durability) -> std::io::Result<()> {
+        let _ = self.entered.send(());
+        let _ = self.gate.recv();
+        self.inner.commit(d)
+    }
+    fn describe(&self) -> String {
+        "gated".into()
+    }
+}
+
+// Issue #15 §4: dropping the guard waits at most its bound when the writer is stalled (before
+// the fix it waited for ever), and the records it could not write are written in the background
+// once the writer moves again.
+#[test]
+fn dropping_the_guard_waits_at_most_its_bound() {
+    let (mem, log) = MemoryWriter::new();
+    let (gate_tx, gate) = crossbeam_channel::unbounded();
+    let (entered, entered_rx) = crossbeam_channel::unbounded();
+    // The builder's own first commit (audit_open) passes.
+    gate_tx.send(()).unwrap();
+    let writer = GatedWriter {
+        inner: mem,
+        gate,
+        entered,
+    };
+    let (layer, guard) = AuditLayer::builder()
+        .writer(writer)
+        .drop_timeout(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    entered_rx.recv().unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    tracing::dispatcher::with_default(&dispatch, || acttrace::tool_call!(name = "stuck"));
+    // The sequencer is now inside a commit that waits for the gate.
+    entered_rx.recv().unwrap();
+    let (done_tx, done) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        drop(guard);
+        let _ = done_tx.send(());
+    });
+    // A ceiling, not a floor: the drop must return although the writer never moves.
+    done.recv_timeout(Duration::from_secs(60))
+        .expect("dropping the guard hung on a stalled writer");
+    assert_eq!(log.entries().len(), 1);
+    // Released, the sequencer finishes in the background.
+    drop(gate_tx);
+}
+
+/// A console that keeps what a fmt layer prints.
+#[derive(Clone, Default)]
+struct Console(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Console {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl std::io::Write for Console {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Console {
+    type Writer = Console;
+    fn make_writer(&'a self) -> Console {
+        self.clone()
+    }
+}
+
+#[instrument(skip_all, fields(audit.decision = "charge", input = %card), err)]
+fn charge(card: &str) -> Result<(), String> {
+    acttrace::tool_call!(name = "payments", arguments = %format!("card {card}"));
+    tracing::info!("ordinary line in a decision");
+    Err(format!("card {card} declined"))
+}
+
+/// Runs `charge` with a fmt layer (filtered by `exclude_audit` or not) beside the audit layer:
+/// what the console printed, and the chain.
+fn print_charge(exclude: bool) -> (String, Vec<SealedEntry>) {
+    let (mem, log) = MemoryWriter::new();
+    let (audit, guard) = AuditLayer::builder().writer(mem).build().unwrap();
+    let console = Console::default();
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(console.clone())
+        .with_ansi(false);
+    let run = || {
+        let _ = charge("4111 1111 1111 1111");
+    };
+    if exclude {
+        let subscriber = tracing_subscriber::registry()
+            .with(fmt.with_filter(acttrace::filter::exclude_audit()))
+            .with(audit);
+        tracing::subscriber::with_default(subscriber, run);
+    } else {
+        tracing::subscriber::with_default(
+            tracing_subscriber::registry().with(fmt).with(audit),
+            run,
+        );
+    }
+    guard.flush().unwrap();
+    (console.text(), log.entries())
+}
+
+// Issue #15 §3: the chain redacts the card number, but a console layer prints what it is given;
+// `exclude_audit()` keeps decision spans, audit events and a decision's `err` out of it.
+#[test]
+fn exclude_audit_keeps_raw_secrets_out_of_other_layers() {
+    let (printed, chain) = print_charge(false);
+    // Without the filter the console shows the card (what the issue reported).
+    assert!(printed.contains("4111 1111 1111 1111"), "{printed}");
+    let (printed, chain_filtered) = print_charge(true);
+    assert!(!printed.contains("4111"), "{printed}");
+    assert!(!printed.contains("declined"), "{printed}");
+    assert!(printed.contains("ordinary line in a decision"), "{printed}");
+    // The chain is the same either way, and holds no raw card number.
+    let kinds = |c: &[SealedEntry]| c.iter().map(|e| e.kind.clone()).collect::<Vec<_>>();
+    assert_eq!(kinds(&chain), kinds(&chain_filtered));
+    assert!(kinds(&chain).contains(&"tool_call".to_owned()));
+    let text: String = chain_filtered.iter().map(SealedEntry::to_line).collect();
+    assert!(!text.contains("4111 1111 1111 1111"));
+}
+
+/// Keeps the target and level of every event it sees.
+#[derive(Clone, Default)]
+struct Seen(Arc<std::sync::Mutex<Vec<(String, tracing::Level)>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Seen {
+    fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let m = e.metadata();
+        self.0
+            .lock()
+            .unwrap()
+            .push((m.target().to_owned(), *m.level()));
+    }
+}
+
+// Issue #15 §2: audit macros take `target:` and `level:` like tracing's, and default to the
+// dedicated `acttrace::audit` target at INFO.
+#[test]
+fn audit_macros_take_target_and_level() {
+    let (mem, log) = MemoryWriter::new();
+    let (audit, guard) = AuditLayer::builder().writer(mem).build().unwrap();
+    let seen = Seen::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(seen.clone())
+        .with(audit);
+    tracing::subscriber::with_default(subscriber, || {
+        acttrace::tool_call!(name = "default");
+        acttrace::llm_call!(target: "billing", model = "m");
+        acttrace::policy_flag!(level: tracing::Level::WARN, reason = "r");
+        acttrace::oversight!(target: "review", level: tracing::Level::ERROR, reviewer = "a");
+        acttrace::cost!(level: tracing::Level::DEBUG, amount = "1", currency = "USD");
+        acttrace::context!(target: "rag", sources = "a.md");
+    });
+    guard.flush().unwrap();
+    let seen = seen.0.lock().unwrap().clone();
+    assert_eq!(acttrace::filter::AUDIT_TARGET, "acttrace::audit");
+    let expected = [
+        ("acttrace::audit", tracing::Level::INFO),
+        ("billing", tracing::Level::INFO),
+        ("acttrace::audit", tracing::Level::WARN),
+        ("review", tracing::Level::ERROR),
+        ("acttrace::audit", tracing::Level::DEBUG),
+        ("rag", tracing::Level::INFO),
+    ];
+    let seen: Vec<(&str, tracing::Level)> = seen.iter().map(|(t, l)| (t.as_str(), *l)).collect();
+    assert_eq!(seen, expected);
+    let kinds: Vec<_> = log.entries().into_iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            "audit_open",
+            "tool_call",
+            "llm_call",
+            "policy_flag",
+            "human_oversight",
+            "cost",
+            "context_assembly"
+        ]
+    );
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use super::{AuditGuard, AuditHandle, AuditLayer, IN_SEQUENCER, Shared};
 use crate::chain::{self, ChainTip, FORMAT, HashAlg, PRODUCER, SigningKey};
@@ -57,6 +58,9 @@ pub struct AuditLayerBuilder {
     custom_redactor: Option<Arc<dyn Redactor>>,
     flag_on_redact: bool,
     gen_ai: GenAiCapture,
+    /// The directory `.path(..)` asked for, created by `build`.
+    log_dir: Option<PathBuf>,
+    drop_timeout: Duration,
 }
 
 impl Default for AuditLayerBuilder {
@@ -74,6 +78,8 @@ impl Default for AuditLayerBuilder {
             custom_redactor: None,
             flag_on_redact: true,
             gen_ai: GenAiCapture::default(),
+            log_dir: None,
+            drop_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -98,14 +104,32 @@ impl AuditLayerBuilder {
         self
     }
 
-    /// Writes the log as JSON lines to `path` (created if missing, continued if present).
+    /// Writes the log as JSON lines to `path` (created if missing, continued if present). Its
+    /// directory is created too when missing.
     pub fn path(self, path: impl Into<PathBuf>) -> Self {
-        self.writer(JsonlFileWriter::new(path))
+        let path = path.into();
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(PathBuf::from);
+        let mut this = self.writer(JsonlFileWriter::new(path));
+        this.log_dir = dir;
+        this
     }
 
     /// Sends entries to a custom [`ChainWriter`].
     pub fn writer(mut self, writer: impl ChainWriter) -> Self {
         self.writer = Some(Box::new(writer));
+        self.log_dir = None;
+        self
+    }
+
+    /// How long dropping the [`AuditGuard`] waits for the log to be written and synced
+    /// (default 10 s), like `tracing_appender`'s `WorkerGuard`. Past it the drop reports on
+    /// stderr how many records were not yet written and returns; the sequencer keeps writing
+    /// in the background until the process exits.
+    pub fn drop_timeout(mut self, timeout: Duration) -> Self {
+        self.drop_timeout = timeout;
         self
     }
 
@@ -194,6 +218,13 @@ impl AuditLayerBuilder {
         let mut writer = self.writer.ok_or_else(|| {
             Error::Config("no writer: call .path(..) or .writer(..) on the builder".into())
         })?;
+        if let Some(dir) = &self.log_dir {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                op: "create the log's directory",
+                path: dir.clone(),
+                source,
+            })?;
+        }
         let source = writer.describe();
         let existing = writer.open(key.as_ref())?;
         let (alg, tip, first_kind) = match &existing {
@@ -235,6 +266,8 @@ impl AuditLayerBuilder {
             log: Arc::new(LogState::new(tip.clone())),
             redactor: Arc::new(BuiltinRedactor::new(self.policy.clone())),
             gen_ai_orphans: AtomicU64::new(0),
+            outside_decisions: AtomicU64::new(0),
+            drop_timeout: self.drop_timeout,
         });
         let redaction = match self.custom_redactor {
             Some(redactor) => Redaction {

@@ -9,7 +9,7 @@ use tracing_core::{Event, Metadata};
 
 use super::fields::KindField;
 use crate::genai;
-use crate::record::{DECISION_FIELD, KIND_FIELD, RESERVED_KINDS};
+use crate::record::{AUDIT_TARGET, DECISION_FIELD, KIND_FIELD, RESERVED_KINDS};
 
 /// The entry type an event name or `audit.kind` value stands for, when it is a known alias.
 fn known_kind(name: &str) -> Option<&'static str> {
@@ -67,6 +67,53 @@ pub(super) enum CallsiteClass {
     Outcome,
     /// A span or event with a `gen_ai.*` field.
     GenAi,
+}
+
+impl CallsiteClass {
+    /// What the log calls a callsite it must see (for the `invisible_callsite` entry), or
+    /// `None` for callsites whose absence is not reported (ordinary, GenAI, outcomes).
+    pub(super) fn watched(self) -> Option<&'static str> {
+        match self {
+            CallsiteClass::Decision => Some("decision span"),
+            CallsiteClass::AuditNamed | CallsiteClass::AuditKindField => Some("audit event"),
+            _ => None,
+        }
+    }
+}
+
+/// What a callsite is to [`crate::filter::exclude_audit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AuditRelevance {
+    /// Not the log's business.
+    None,
+    /// A decision span, an audit event, or an event in the audit target.
+    Audit,
+    /// An event whose only field is `return` or `error`: a decision's outcome when it is
+    /// emitted in a decision span (`#[instrument(ret, err)]`).
+    MaybeOutcome,
+}
+
+/// What a callsite is to [`crate::filter::exclude_audit`] (not cached: the metadata of a
+/// converted `log` record is not `'static`).
+pub(crate) fn audit_relevance(meta: &Metadata<'_>) -> AuditRelevance {
+    if meta.target().starts_with(AUDIT_TARGET)
+        && (meta.target().len() == AUDIT_TARGET.len()
+            || meta.target()[AUDIT_TARGET.len()..].starts_with("::"))
+    {
+        return AuditRelevance::Audit;
+    }
+    match classify(meta) {
+        CallsiteClass::Decision | CallsiteClass::AuditNamed | CallsiteClass::AuditKindField => {
+            AuditRelevance::Audit
+        }
+        CallsiteClass::Outcome => AuditRelevance::MaybeOutcome,
+        CallsiteClass::Ordinary | CallsiteClass::GenAi => AuditRelevance::None,
+    }
+}
+
+/// Whether a span is a decision span.
+pub(crate) fn is_decision_span(meta: &Metadata<'_>) -> bool {
+    meta.is_span() && meta.fields().field(DECISION_FIELD).is_some()
 }
 
 fn classify(meta: &Metadata<'_>) -> CallsiteClass {

@@ -80,3 +80,72 @@ impl Visit for KindField {
         }
     }
 }
+
+/// The `severity` a `policy_flag` may carry, for a value given in another spelling.
+fn policy_severity(given: &str) -> &'static str {
+    match given.trim().to_ascii_lowercase().as_str() {
+        "info" | "informational" | "low" | "minor" | "debug" | "trace" | "none" => "info",
+        "warning" | "warn" | "medium" | "moderate" => "warning",
+        // Anything else, known ("high", "error") or not, is taken at its most serious: a flag
+        // must never understate.
+        _ => "critical",
+    }
+}
+
+/// The `action` a `policy_flag` may carry, for a value given in another spelling.
+fn policy_action(given: &str) -> &'static str {
+    match given.trim().to_ascii_lowercase().as_str() {
+        "redact" | "redacted" | "mask" | "masked" => "redacted",
+        "block" | "blocked" | "deny" | "denied" | "refuse" | "refused" | "reject" | "rejected" => {
+            "blocked"
+        }
+        // Anything else claims no more than that the data was noted and went through.
+        _ => "flagged",
+    }
+}
+
+/// Brings a `policy_flag` event's `severity` and `action` to the values the format allows
+/// (`info`/`warning`/`critical`, `flagged`/`redacted`/`blocked`), as `Severity` and
+/// `FlagAction` do for [`AuditHandle::flag`](crate::AuditHandle::flag). A value given
+/// otherwise is replaced, and what was given is kept in a `corrected` member
+/// (`{"severity": "medium"}`) so the chain shows the correction; the first correction of the
+/// process is also reported on stderr.
+pub(super) fn check_policy_flag(fields: &mut Fields) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let mut corrected = Vec::new();
+    for (name, value) in fields.iter_mut() {
+        let fix: fn(&str) -> &'static str = match *name {
+            "severity" => policy_severity,
+            "action" => policy_action,
+            _ => continue,
+        };
+        let given = match &*value {
+            FieldValue::Str(s) => s.clone(),
+            other => other.clone().into_value().to_string(),
+        };
+        let valid = fix(&given);
+        if given != valid {
+            corrected.push(((*name).to_owned(), crate::json::Value::from(given)));
+            *value = FieldValue::Str(valid.to_owned());
+        }
+    }
+    if corrected.is_empty() {
+        return;
+    }
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        let list: Vec<String> = corrected
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect();
+        eprintln!(
+            "acttrace: policy_flag! with {}: severity must be info, warning or critical and \
+             action flagged, redacted or blocked; recorded the nearest valid value, with what \
+             was given under `corrected` (reported once)",
+            list.join(", ")
+        );
+    }
+    fields.push((
+        "corrected",
+        FieldValue::Json(crate::json::Value::Object(corrected)),
+    ));
+}

@@ -8,7 +8,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::bounded;
-use tracing_core::Level;
 use tracing_subscriber::registry::LookupSpan;
 
 use super::Shared;
@@ -47,6 +46,16 @@ pub struct Status {
     /// ([`ChainWriter::max_entry_bytes`](crate::writer::ChainWriter::max_entry_bytes)); a
     /// `policy_flag` (action `blocked`) is chained in place of each.
     pub oversized_refused: u64,
+    /// Audit events (not GenAI) recorded with no decision above them: emitted outside any
+    /// decision span, or in a task that lost its span context. Recorded with
+    /// `decision_id: null`.
+    pub audit_events_outside_decisions: u64,
+    /// Decision spans and audit events that the subscriber's filters hide from every layer, the
+    /// audit layer included (a global filter): each is reported once on stderr and chained as
+    /// an `invisible_callsite` entry. Seen only when the audit layer is added after the
+    /// filters (`.with(audit)` last) or the filters are per layer; checked when the sequencer
+    /// is next idle, so a [`flush`](AuditHandle::flush) makes the count current.
+    pub invisible_callsites: u64,
     /// The last persistence error, if any.
     pub last_error: Option<String>,
 }
@@ -64,6 +73,8 @@ impl Shared {
             dropped_when_full: self.queue.dropped_when_full(),
             gen_ai_orphans: self.gen_ai_orphans.load(Ordering::Relaxed),
             oversized_refused: self.log.oversized_refused(),
+            audit_events_outside_decisions: self.outside_decisions.load(Ordering::Relaxed),
+            invisible_callsites: self.queue.watch.invisible(),
             last_error: self.log.last_error(),
         }
     }
@@ -93,6 +104,16 @@ impl FlagAction {
 
 /// A cheap, cloneable handle to a running audit log: flush it, read its head, and record
 /// explicit entries whose chained position the caller needs.
+///
+/// [`flush`](Self::flush), [`flag`](Self::flag), [`oversight`](Self::oversight) and
+/// [`preflight`](Self::preflight) (when it blocks) wait for the sequencer to commit, which
+/// includes an `fdatasync`. In async code, do not call them on a runtime worker thread: move the
+/// call to a blocking thread, for example with tokio's `spawn_blocking`:
+///
+/// ```ignore
+/// let handle = guard.handle();
+/// let tip = tokio::task::spawn_blocking(move || handle.flush()).await??;
+/// ```
 #[derive(Clone)]
 pub struct AuditHandle {
     pub(super) shared: Arc<Shared>,
@@ -223,22 +244,6 @@ impl AuditHandle {
             })
         })
     }
-
-    /// Whether a decision span at `level` is enabled by the current dispatcher's filters.
-    ///
-    /// A global filter (for example an `EnvFilter` added as a layer of its own) that disables
-    /// the decisions' level hides them from every layer, this one included, and nothing is
-    /// recorded. Call this at startup to catch that. The check uses this crate's target; a
-    /// filter with per-target directives may treat your decisions' targets differently.
-    pub fn decisions_visible(&self, level: Level) -> bool {
-        match level {
-            Level::TRACE => tracing::span_enabled!(Level::TRACE, audit.decision),
-            Level::DEBUG => tracing::span_enabled!(Level::DEBUG, audit.decision),
-            Level::INFO => tracing::span_enabled!(Level::INFO, audit.decision),
-            Level::WARN => tracing::span_enabled!(Level::WARN, audit.decision),
-            Level::ERROR => tracing::span_enabled!(Level::ERROR, audit.decision),
-        }
-    }
 }
 
 /// What [`AuditHandle::preflight`] found in content it let through.
@@ -252,6 +257,12 @@ pub struct Preflight {
 
 /// Owns the running log. Dropping it flushes, syncs and joins the sequencer thread, like
 /// `tracing_appender`'s `WorkerGuard`; keep it alive for as long as the program audits.
+///
+/// Like `WorkerGuard`, the drop waits at most a bound (10 s by default,
+/// [`AuditLayerBuilder::drop_timeout`](crate::AuditLayerBuilder::drop_timeout)): a stalled
+/// writer cannot hang the program's exit. When the bound passes, the drop says on stderr how many
+/// records were not yet written; the sequencer keeps writing them in the background until the
+/// process exits. Call [`shutdown`](Self::shutdown) to handle the outcome yourself.
 #[must_use = "dropping the guard shuts the audit log down"]
 pub struct AuditGuard {
     pub(super) handle: AuditHandle,
@@ -280,26 +291,30 @@ impl AuditGuard {
     /// Seals everything enqueued so far, syncs it and stops the sequencer, waiting at most
     /// `timeout`. Records that arrive later are refused and counted.
     pub fn shutdown(mut self, timeout: Duration) -> Result<ShutdownReport, Error> {
-        self.stop(Some(timeout))
+        self.stop(timeout).map_err(|(e, _)| e)
     }
 
-    fn stop(&mut self, timeout: Option<Duration>) -> Result<ShutdownReport, Error> {
+    /// Stops the sequencer, waiting at most `timeout`; on failure, also how many records were
+    /// still queued.
+    fn stop(&mut self, timeout: Duration) -> Result<ShutdownReport, (Error, usize)> {
         let Some(thread) = self.thread.take() else {
-            return Err(Error::Closed);
+            return Err((Error::Closed, 0));
         };
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = Instant::now() + timeout;
         let (tx, rx) = bounded(1);
         let shared = &self.handle.shared;
-        shared.queue.send_shutdown(tx, deadline)?;
-        let result = match deadline {
-            Some(d) => rx.recv_deadline(d).map_err(|e| match e {
-                crossbeam_channel::RecvTimeoutError::Timeout => Error::Timeout,
-                crossbeam_channel::RecvTimeoutError::Disconnected => Error::Closed,
-            })?,
-            None => rx.recv().map_err(|_| Error::Closed)?,
-        };
+        // A shutdown request that found no room is not in the queue; one that was sent is.
+        if let Err(e) = shared.queue.send_shutdown(tx, Some(deadline)) {
+            return Err((e, shared.queue.len()));
+        }
+        let result = rx.recv_deadline(deadline).map_err(|e| match e {
+            crossbeam_channel::RecvTimeoutError::Timeout => {
+                (Error::Timeout, shared.queue.len().saturating_sub(1))
+            }
+            crossbeam_channel::RecvTimeoutError::Disconnected => (Error::Closed, 0),
+        })?;
         let _ = thread.join();
-        let head = result?;
+        let head = result.map_err(|e| (e, 0))?;
         Ok(ShutdownReport {
             head,
             committed_entries: shared.log.committed_entries(),
@@ -321,16 +336,45 @@ impl Drop for AuditGuard {
         if self.thread.is_none() {
             return;
         }
-        match self.stop(None) {
+        let shared = self.handle.shared.clone();
+        match self.stop(shared.drop_timeout) {
             Ok(report) if report.lost_entries > 0 => eprintln!(
                 "acttrace: {} audit entries of {} were not persisted (see the gap entry)",
-                report.lost_entries, self.handle.shared.source
+                report.lost_entries, shared.source
             ),
             Ok(_) => {}
-            Err(e) => eprintln!(
+            Err((Error::Timeout, queued)) => eprintln!(
+                "{}",
+                drop_timeout_message(&shared.source, shared.drop_timeout, queued)
+            ),
+            Err((e, _)) => eprintln!(
                 "acttrace: shutting down the audit log {} failed: {e}",
-                self.handle.shared.source
+                shared.source
             ),
         }
+    }
+}
+
+/// What a guard's drop says when the log was not written within its bound.
+fn drop_timeout_message(source: &str, timeout: Duration, queued: usize) -> String {
+    format!(
+        "acttrace: the audit log {source} was not written within {timeout:?} of dropping its \
+         guard: {queued} records were still queued, besides the batch being written; they are \
+         not on the chain yet. The sequencer keeps writing in the background until the process \
+         exits"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Issue #15 §4 (guard drop bound): the message names the log, the bound and the count.
+    #[test]
+    fn drop_timeout_message_says_what_was_not_written() {
+        let m = drop_timeout_message("audit.jsonl", Duration::from_millis(250), 7);
+        assert!(m.contains("audit.jsonl"), "{m}");
+        assert!(m.contains("250ms"), "{m}");
+        assert!(m.contains("7 records were still queued"), "{m}");
     }
 }

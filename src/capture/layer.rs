@@ -5,13 +5,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use tracing_core::dispatcher::Dispatch;
 use tracing_core::span::{Attributes, Id, Record};
-use tracing_core::{Event, Subscriber};
+use tracing_core::subscriber::Interest;
+use tracing_core::{Event, LevelFilter, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use super::callsite::{CallsiteClass, class_of, event_kind};
-use super::fields::{Accumulate, Capture};
+use super::fields::{Accumulate, Capture, check_policy_flag};
 use super::{AuditLayerBuilder, IN_SEQUENCER, Shared, Status};
 use crate::genai;
 use crate::queue::Msg;
@@ -155,8 +157,16 @@ impl AuditLayer {
         let decision = ctx
             .event_scope(event)
             .and_then(|scope| self.nearest_decision(scope));
+        if decision.is_none() {
+            self.shared
+                .outside_decisions
+                .fetch_add(1, Ordering::Relaxed);
+        }
         let mut fields = Fields::new();
         event.record(&mut Capture(&mut fields));
+        if kind == "policy_flag" {
+            check_policy_flag(&mut fields);
+        }
         let _ = self.shared.queue.send(Msg::Event {
             kind,
             decision,
@@ -216,6 +226,31 @@ impl<S> Layer<S> for AuditLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_register_dispatch(&self, dispatch: &Dispatch) {
+        self.shared.queue.watch.set_dispatch(dispatch);
+    }
+
+    /// Sees every callsite's registration when the layer is outside the subscriber's filters
+    /// (added after them): a decision or audit-event callsite is queued for the sequencer,
+    /// which asks the dispatch whether the filters let any layer see it (see
+    /// `queue::CallsiteWatch`).
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        if !IN_SEQUENCER.get()
+            && let Some(what) = class_of(meta).watched()
+        {
+            self.shared.queue.watch_callsite(meta, what);
+        }
+        Interest::always()
+    }
+
+    /// Every level: `tracing` registers a callsite only when its level passes the subscriber's
+    /// maximum, so without this a global `warn` filter would keep the layer from ever hearing
+    /// of the INFO decisions it hides. Callsites the filters disable are still disabled (their
+    /// interest is `never`); they cost one more atomic load when reached.
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(LevelFilter::TRACE)
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let class = class_of(attrs.metadata());
         if class == CallsiteClass::Ordinary || IN_SEQUENCER.get() {
@@ -268,6 +303,7 @@ where
         let _ = self.shared.queue.send(Msg::DecisionOpen {
             span: our_id,
             parent,
+            name: attrs.metadata().name(),
             fields,
         });
     }
@@ -348,6 +384,14 @@ where
                 .map(|m| (m.span, m.opened.elapsed()))
         };
         if let Some((our_id, duration)) = closed {
+            if std::thread::panicking() {
+                // A span dropped while its thread unwinds: the decision did not return.
+                let _ = self.shared.queue.send(Msg::DecisionOutcome {
+                    span: our_id,
+                    field: "error",
+                    value: crate::record::FieldValue::Str("panicked".to_owned()),
+                });
+            }
             self.shared.queue.send_close(our_id, duration);
         }
     }

@@ -21,6 +21,7 @@ mod handle;
 mod layer;
 
 pub use builder::{AuditLayerBuilder, RiskTier};
+pub(crate) use callsite::{AuditRelevance, audit_relevance, is_decision_span};
 pub use handle::{AuditGuard, AuditHandle, FlagAction, Preflight, ShutdownReport, Status};
 pub use layer::AuditLayer;
 
@@ -45,4 +46,8 @@ struct Shared {
     redactor: Arc<BuiltinRedactor>,
     /// GenAI spans and events recorded without a decision above them.
     gen_ai_orphans: AtomicU64,
+    /// Audit events (not GenAI) recorded without a decision above them.
+    outside_decisions: AtomicU64,
+    /// How long dropping the guard waits for the log to be written.
+    drop_timeout: std::time::Duration,
 }

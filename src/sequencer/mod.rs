@@ -407,9 +407,23 @@ impl Sequencer {
         Ok((seq, hash))
     }
 
+    /// Chains an `invisible_callsite` entry for each decision or audit-event callsite that the
+    /// subscriber's filters hide from every layer, and says so on stderr: the log can never
+    /// record it, and an auditor must be able to tell.
+    fn seal_invisible_callsites(&mut self) {
+        for c in self.queue.watch.take_invisible() {
+            eprintln!(
+                "{}",
+                payload::invisible_warning(&self.writer.describe(), &c)
+            );
+            self.seal_raw("invisible_callsite", &payload::invisible_payload(&c));
+        }
+    }
+
     /// Seals the decision closes that found the queue full in fail-open mode. Called when the
     /// queue has run dry, so every record enqueued before a close has been sealed first.
     fn seal_kept_closes(&mut self) {
+        self.seal_invisible_callsites();
         for (span, duration) in self.queue.take_kept_closes() {
             self.handle(Msg::DecisionClose { span, duration });
         }
@@ -516,7 +530,7 @@ impl Sequencer {
                         Err(RecvTimeoutError::Disconnected) => None,
                     }
                 }
-                _ => rx.recv().ok(),
+                _ => self.recv(&rx),
             };
             let Some(first) = first else {
                 self.seal_kept_closes();
@@ -549,6 +563,21 @@ impl Sequencer {
         }
     }
 
+    /// Waits for the next message; callsites queued for a visibility check meanwhile are
+    /// checked (and any invisible one chained) while waiting.
+    fn recv(&mut self, rx: &Receiver<Msg>) -> Option<Msg> {
+        let queue = self.queue.clone();
+        loop {
+            crossbeam_channel::select! {
+                recv(rx) -> msg => return msg.ok(),
+                recv(queue.watch.woken()) -> _ => {
+                    self.seal_invisible_callsites();
+                    let _ = self.commit(self.drain_durability());
+                }
+            }
+        }
+    }
+
     /// Closes the queue, seals whatever callers had already enqueued, commits durably and
     /// answers the shutdown request.
     fn shut_down(mut self, rx: Receiver<Msg>, reply: TipReply) {
@@ -574,6 +603,7 @@ impl Sequencer {
             Msg::DecisionOpen {
                 span,
                 parent,
+                name,
                 mut fields,
             } => {
                 let content = genai::take_decision_content(&mut fields, &self.gen_ai);
@@ -582,7 +612,7 @@ impl Sequencer {
                 if let Some(parent) = parent.and_then(|p| self.decisions.get(&p)) {
                     p.put("parent_decision_id", Value::from(parent.id.as_str()));
                 }
-                p.decision_fields(fields);
+                p.decision_fields(fields, Some(name));
                 self.decisions.insert(
                     span,
                     OpenDecision {
@@ -597,7 +627,7 @@ impl Sequencer {
             Msg::DecisionRecord { span, mut fields } => {
                 let content = genai::take_decision_content(&mut fields, &self.gen_ai);
                 let mut p = Payload::with_decision(self.decision_id(Some(span)));
-                p.decision_fields(fields);
+                p.decision_fields(fields, None);
                 let (kept, report) = self.prepare_content(content);
                 self.seal_with("decision_record", p.finish(), kept, report);
             }
@@ -614,13 +644,13 @@ impl Sequencer {
                         Value::from((duration.as_micros() as f64) / 1000.0),
                     );
                     d.calls.put_into(&mut p);
-                    if !d.outcome.is_empty() {
-                        let failed = d.outcome.iter().any(|(f, _)| *f == "error");
-                        p.put("outcome", Value::from(if failed { "error" } else { "ok" }));
-                        for (field, value) in d.outcome {
-                            let key = if field == "return" { "result" } else { field };
-                            p.put(key, value.into_value());
-                        }
+                    // `ok` unless an error was reported (`#[instrument(err)]`, or a panic
+                    // unwinding through the span): `err` alone reports nothing on success.
+                    let failed = d.outcome.iter().any(|(f, _)| *f == "error");
+                    p.put("outcome", Value::from(if failed { "error" } else { "ok" }));
+                    for (field, value) in d.outcome {
+                        let key = if field == "return" { "result" } else { field };
+                        p.put(key, value.into_value());
                     }
                     self.seal("decision_end", p.finish());
                 }
@@ -687,6 +717,7 @@ impl Sequencer {
             Msg::Flush(reply) => {
                 // Record an earlier loss now rather than with the next entry.
                 self.seal_lost_gap();
+                self.seal_invisible_callsites();
                 let committed = self.commit(Durability::Synced);
                 // Each flush reports the losses since the previous one, once.
                 let lost = std::mem::take(&mut self.lost_since_flush);

@@ -4,6 +4,7 @@
 
 use crate::genai;
 use crate::json::Value;
+use crate::queue::InvisibleCallsite;
 use crate::record::{DECISION_FIELD, FieldValue, Fields};
 use crate::redact::{Action, Report};
 
@@ -51,7 +52,15 @@ impl Payload {
         }
     }
 
-    pub(super) fn decision_fields(&mut self, fields: Fields) {
+    /// A decision span's fields; `span_name` names the decision (from `decision` entries)
+    /// when `audit.decision` is a bare marker rather than a string.
+    pub(super) fn decision_fields(&mut self, fields: Fields, span_name: Option<&str>) {
+        let named = fields
+            .iter()
+            .any(|(n, v)| *n == DECISION_FIELD && matches!(v, FieldValue::Str(_)));
+        if let Some(span_name) = span_name.filter(|_| !named) {
+            self.put("name", Value::from(span_name));
+        }
         for (name, value) in fields {
             if name == DECISION_FIELD {
                 // `audit.decision = "loan.approve"` names the decision; a bare marker does not.
@@ -212,4 +221,47 @@ pub(super) fn auto_flags(
         ]));
     }
     flags
+}
+
+/// The payload of an `invisible_callsite` entry: which callsite the log cannot see.
+pub(super) fn invisible_payload(c: &InvisibleCallsite) -> Value {
+    let m = c.meta;
+    Value::Object(vec![
+        ("callsite".into(), Value::from(c.what)),
+        ("name".into(), Value::from(m.name())),
+        ("target".into(), Value::from(m.target())),
+        ("level".into(), Value::from(m.level().as_str())),
+        (
+            "module_path".into(),
+            m.module_path().map_or(Value::Null, Value::from),
+        ),
+        ("file".into(), m.file().map_or(Value::Null, Value::from)),
+        (
+            "line".into(),
+            m.line().map_or(Value::Null, |l| Value::from(u64::from(l))),
+        ),
+        (
+            "reason".into(),
+            Value::from("the subscriber's filters disable it for every layer: never recorded"),
+        ),
+    ])
+}
+
+/// The stderr warning for a callsite the log cannot see: what, where, and the fix.
+pub(super) fn invisible_warning(source: &str, c: &InvisibleCallsite) -> String {
+    let m = c.meta;
+    format!(
+        "acttrace: the audit log {source} cannot see the {} `{}` (target `{}`, level {}) at \
+         {}:{}: a global filter disables it for every layer, so it is never recorded. Filter \
+         per layer instead (`fmt::layer().with_filter(EnvFilter::from_default_env())`) or \
+         enable `{}={}` in the global filter. Chained as an `invisible_callsite` entry.",
+        c.what,
+        m.name(),
+        m.target(),
+        m.level(),
+        m.file().unwrap_or("?"),
+        m.line().map_or_else(|| "?".to_owned(), |l| l.to_string()),
+        m.target(),
+        m.level().as_str().to_ascii_lowercase(),
+    )
 }
