@@ -130,7 +130,8 @@ pub(crate) struct Timestamp {
 
 impl Timestamp {
     /// `YYYY-MM-DDTHH:MM:SS.ffffff`: the time in UTC without its offset. Such texts order as the
-    /// times they spell do.
+    /// times they spell do. (Export's time filters compare these.)
+    #[cfg_attr(not(feature = "export"), allow(dead_code))]
     pub(crate) fn without_offset(&self) -> String {
         let Timestamp {
             year,
@@ -150,7 +151,9 @@ impl Timestamp {
 pub(crate) enum DateAlone {
     /// The day's first microsecond, `00:00:00.000000`.
     StartOfDay,
-    /// The day's last microsecond, `23:59:59.999999`.
+    /// The day's last microsecond, `23:59:59.999999` (an export filter's `--to` date; only
+    /// export reads dates alone as ends of days).
+    #[cfg_attr(not(feature = "export"), allow(dead_code))]
     EndOfDay,
 }
 
