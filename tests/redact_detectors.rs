@@ -448,7 +448,10 @@ fn ssn_outside_the_allocation_rules_needs_a_context_word() {
         ("tax id: 900-12-3456", "900-12-3456"),
         ("Taxpayer ID 912345678", "912345678"),
         ("social_security_number: 900 12 3456", "900 12 3456"),
-        ("Social Security number (ITIN range) 987-65-4321", "987-65-4321"),
+        (
+            "Social Security number (ITIN range) 987-65-4321",
+            "987-65-4321",
+        ),
     ] {
         assert_eq!(found(text), vec![("us_ssn", value.to_string())], "{text}");
     }
@@ -462,7 +465,11 @@ fn ssn_outside_the_allocation_rules_needs_a_context_word() {
         "tax 912345678",
         "ssn 9123456789",
     ] {
-        assert!(found(text).iter().all(|(c, _)| *c != "us_ssn"), "{text}: {:?}", found(text));
+        assert!(
+            found(text).iter().all(|(c, _)| *c != "us_ssn"),
+            "{text}: {:?}",
+            found(text)
+        );
     }
 }
 
@@ -476,10 +483,18 @@ fn nino_with_administrative_prefix_needs_a_context_word() {
         ("national_insurance_number: ZZ123456C", "ZZ123456C"),
         ("NI number GB 12 34 56 D", "GB 12 34 56 D"),
     ] {
-        assert_eq!(with_packs(text), vec![("uk_nino", value.to_string())], "{text}");
+        assert_eq!(
+            with_packs(text),
+            vec![("uk_nino", value.to_string())],
+            "{text}"
+        );
     }
     for text in ["ZZ123456A", "code ZZ 12 34 56 A", "NINO ZZ123456E"] {
-        assert!(with_packs(text).is_empty(), "{text}: {:?}", with_packs(text));
+        assert!(
+            with_packs(text).is_empty(),
+            "{text}: {:?}",
+            with_packs(text)
+        );
     }
 }
 
@@ -500,4 +515,33 @@ fn grouped_phones_with_extensions_and_any_exchange() {
     for text in ["187.711.9043", "911-711-9043", "2877119043"] {
         assert!(found(text).is_empty(), "{text}: {:?}", found(text));
     }
+}
+
+/// Issue 12 (locale corpora): the spaced tail of a French NIR with a wrong key is not a
+/// trunk-prefix phone number.
+#[test]
+fn spaced_digit_groups_inside_a_longer_run_are_not_phones() {
+    for text in [
+        "2 54 10 06 059 837 90 (clé erronée)",
+        "NIR 1 06 08 44 810 646 01",
+    ] {
+        assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+    }
+    hit("appelez le 01 23 45 67 89.", "phone", "01 23 45 67 89");
+}
+
+/// Issue 12 (de_DE corpus): an 11-digit number starting with 1 needs a phone context word
+/// unless written with `+`, and German/French identifier labels keep bare 10-digit ids
+/// from reading as phone numbers.
+#[test]
+fn eleven_digit_ids_and_localised_labels_are_not_phones() {
+    for text in [
+        "Prüfziffer falsch: 18607734250",
+        "Artikel 6764961675 ist nicht auf Lager",
+        "Commande 4976704291",
+    ] {
+        assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+    }
+    hit("call 15185843282", "phone", "15185843282");
+    hit("+15185843282", "phone", "+15185843282");
 }

@@ -265,7 +265,11 @@ fn integral_floats_are_redacted_like_integers() {
         let rb = redact_value(&mut b, &policy);
         assert!(!ra.is_empty(), "{int}");
         assert_eq!(a, b, "{float}");
-        assert_eq!(ra.categories_redacted(), rb.categories_redacted(), "{float}");
+        assert_eq!(
+            ra.categories_redacted(),
+            rb.categories_redacted(),
+            "{float}"
+        );
     }
     for float in ["4111111111111111.5", "12.0", "1e-5"] {
         let mut v = obj(vec![("ssn", num(float))]);

@@ -337,5 +337,8 @@ fn redact_all_keeps_the_policys_locale_packs_and_adds_every_pack() {
     );
     // Without a policy, `--all` still means every category, locale packs included.
     let (_, out, _) = redact_cli(&["--all"], input);
-    assert!(out.contains("<redacted:fr_nir>") && out.contains("<redacted:uk_nino>"), "{out}");
+    assert!(
+        out.contains("<redacted:fr_nir>") && out.contains("<redacted:uk_nino>"),
+        "{out}"
+    );
 }

@@ -56,6 +56,17 @@
 //!   ("religion: X", "diagnosed with X") the finding covers the value.
 //! * `Block` removes the value like `Redact` and additionally marks the [`Report`] as
 //!   blocked: the caller should refuse the operation and log the refusal.
+//! * `us_ssn` and `uk_nino` candidates that fail the allocation rules (the ITIN range
+//!   `9xx`, a `00` group, `ZZ`/`TN` prefixes) are redacted only after a context word (`SSN`,
+//!   `ITIN`, `tax id`, `NINO`, `national insurance`, ...) or under a field so named.
+//! * JSON floats with an integral value (`4111111111111111.0`) are scanned as their integer
+//!   digits.
+//! * The locale packs stay opt-in. Measured on `tests/corpus` with all four packs on: 0 false
+//!   positives in the 1,000 en_US and 900 fr_FR/de_DE/en_GB benign lines, as with them off. But
+//!   bare JSON numbers are scanned by the packs too, and a random number passes as an
+//!   Aadhaar about 10 % of the time (one Verhoeff digit), as a Steuer-ID or NIR about 0.4 %:
+//!   on-by-default would redact ordinary 11-15 digit ids in busy logs. Enable the packs of your
+//!   users' countries in the policy (`locale_packs`); `acttrace redact --all` enables them all.
 //! * [`Policy::default_preset`] also redacts financial and government ids (the reference
 //!   only flagged them and left card numbers and SSNs in an append-only log).
 //!

@@ -224,6 +224,11 @@ fn val_phone_bare(text: &str, s: usize, e: usize, out: &mut Vec<Span>) {
     if !ctx && id_label_before(text, s) {
         return;
     }
+    // `1` + ten digits without `+` is as often an 11-digit id (a German Steuer-ID with a
+    // wrong check digit, an account number) as a phone number: it needs a context word.
+    if !ctx && d.len() == 11 && t[s] != b'+' {
+        return;
+    }
     out.push((s, e));
 }
 
@@ -248,6 +253,11 @@ fn val_phone_national(text: &str, s: usize, e: usize, out: &mut Vec<Span>) {
         return;
     }
     if body.iter().all(u8::is_ascii_digit) && id_label_before(text, s) {
+        return;
+    }
+    // The tail of a longer run of spaced digit groups (a French NIR `2 54 10 06 059 837 90`
+    // whose key does not check) is not a phone number of its own.
+    if before(t, s) == Some(b' ') && s >= 2 && t[s - 2].is_ascii_digit() {
         return;
     }
     out.push((s, e));
