@@ -275,7 +275,9 @@ fn email_phone() {
     miss("order #0123456789", "phone");
     miss("routing 011346847", "phone");
     miss("123-456-7890", "phone"); // NPA starting with 1
-    miss("212-155-1234", "phone"); // NXX starting with 1
+    // Issue 12: the grouped shape checks the area code only (exchange 155 is outside the
+    // plan, but the number is written as a phone number).
+    hit("212-155-1234", "phone", "212-155-1234");
     miss("on 2024-01-08 at 10:17:09", "phone");
     miss("version 4.16.31", "phone");
     miss("order #5185843282", "phone");
@@ -432,4 +434,114 @@ fn offsets_are_char_boundaries_in_unicode_text() {
         assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
     }
     hit(text, "email", "ann@example.org");
+}
+
+/// Issue 12 (recall): SSN-shaped numbers outside the SSA allocation (the ITIN range 9xx,
+/// a `00` group) are redacted after a context word; bare digit runs stay unflagged.
+#[test]
+fn ssn_outside_the_allocation_rules_needs_a_context_word() {
+    for (text, value) in [
+        ("SSN 912-34-5678", "912-34-5678"),
+        ("ssn: 123-00-4567", "123-00-4567"),
+        ("ss# 912345678", "912345678"),
+        ("ITIN 912 70 1234", "912 70 1234"),
+        ("tax id: 900-12-3456", "900-12-3456"),
+        ("Taxpayer ID 912345678", "912345678"),
+        ("social_security_number: 900 12 3456", "900 12 3456"),
+        (
+            "Social Security number (ITIN range) 987-65-4321",
+            "987-65-4321",
+        ),
+    ] {
+        assert_eq!(found(text), vec![("us_ssn", value.to_string())], "{text}");
+    }
+    for text in [
+        "912-34-5678",
+        "ref 123-00-4567",
+        "itinerary 912345678",
+        "taxidermy 912-34-5678",
+        "ssn 912-34 5678",
+        "ssn 912-34-5678-9",
+        "tax 912345678",
+        "ssn 9123456789",
+    ] {
+        assert!(
+            found(text).iter().all(|(c, _)| *c != "us_ssn"),
+            "{text}: {:?}",
+            found(text)
+        );
+    }
+}
+
+/// Issue 12 (recall): NINOs with administrative prefixes (`ZZ`, `TN`, ...) are redacted
+/// after a context word or under a field naming them; bare ones stay unflagged.
+#[test]
+fn nino_with_administrative_prefix_needs_a_context_word() {
+    for (text, value) in [
+        ("NINO ZZ 12 34 56 A", "ZZ 12 34 56 A"),
+        ("national insurance number: TN123456B", "TN123456B"),
+        ("national_insurance_number: ZZ123456C", "ZZ123456C"),
+        ("NI number GB 12 34 56 D", "GB 12 34 56 D"),
+    ] {
+        assert_eq!(
+            with_packs(text),
+            vec![("uk_nino", value.to_string())],
+            "{text}"
+        );
+    }
+    for text in ["ZZ123456A", "code ZZ 12 34 56 A", "NINO ZZ123456E"] {
+        assert!(
+            with_packs(text).is_empty(),
+            "{text}: {:?}",
+            with_packs(text)
+        );
+    }
+}
+
+/// Issue 12 (recall): grouped NANP numbers with dotted separators and extensions are
+/// phones even when the exchange code is outside the plan (N11, leading 0/1).
+#[test]
+fn grouped_phones_with_extensions_and_any_exchange() {
+    for text in [
+        "287.711.9043x4591",
+        "287.711.9043 ext. 12",
+        "287-011-9043 ext 12",
+        "(287) 711-9043 extension 7",
+        "+1-287-711-9043x12",
+    ] {
+        assert_eq!(found(text), vec![("phone", text.to_string())], "{text}");
+    }
+    // The area code is still checked, and bare 10-digit runs keep the full NANP rules.
+    for text in ["187.711.9043", "911-711-9043", "2877119043"] {
+        assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+    }
+}
+
+/// Issue 12 (locale corpora): the spaced tail of a French NIR with a wrong key is not a
+/// trunk-prefix phone number.
+#[test]
+fn spaced_digit_groups_inside_a_longer_run_are_not_phones() {
+    for text in [
+        "2 54 10 06 059 837 90 (clé erronée)",
+        "NIR 1 06 08 44 810 646 01",
+    ] {
+        assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+    }
+    hit("appelez le 01 23 45 67 89.", "phone", "01 23 45 67 89");
+}
+
+/// Issue 12 (de_DE corpus): an 11-digit number starting with 1 needs a phone context word
+/// unless written with `+`, and German/French identifier labels keep bare 10-digit ids
+/// from reading as phone numbers.
+#[test]
+fn eleven_digit_ids_and_localised_labels_are_not_phones() {
+    for text in [
+        "Prüfziffer falsch: 18607734250",
+        "Artikel 6764961675 ist nicht auf Lager",
+        "Commande 4976704291",
+    ] {
+        assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+    }
+    hit("call 15185843282", "phone", "15185843282");
+    hit("+15185843282", "phone", "+15185843282");
 }

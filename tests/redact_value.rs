@@ -246,3 +246,35 @@ fn reviewer_email_in_oversight_is_flagged_when_redacted() {
     let r = BuiltinRedactor::default().redact(&mut v);
     assert_eq!(r.categories_redacted(), vec!["email"]);
 }
+
+/// Issue 12 item 8: integral floats are scanned as their integer digits, so a card number
+/// or SSN stored as `4111111111111111.0` does not reach the log while its integer form is
+/// redacted; fractional floats are left alone.
+#[test]
+fn integral_floats_are_redacted_like_integers() {
+    let policy = Policy::default_preset();
+    for (key, int, float) in [
+        ("n", "4111111111111111", "4111111111111111.0"),
+        ("n", "4111111111111111", "4.111111111111111e15"),
+        ("ssn", "123456789", "123456789.0"),
+        ("ssn", "-123456789", "-123456789.0"),
+    ] {
+        let mut a = obj(vec![(key, num(int))]);
+        let mut b = obj(vec![(key, num(float))]);
+        let ra = redact_value(&mut a, &policy);
+        let rb = redact_value(&mut b, &policy);
+        assert!(!ra.is_empty(), "{int}");
+        assert_eq!(a, b, "{float}");
+        assert_eq!(
+            ra.categories_redacted(),
+            rb.categories_redacted(),
+            "{float}"
+        );
+    }
+    for float in ["4111111111111111.5", "12.0", "1e-5"] {
+        let mut v = obj(vec![("ssn", num(float))]);
+        let before = v.clone();
+        assert!(redact_value(&mut v, &policy).is_empty(), "{float}");
+        assert_eq!(v, before);
+    }
+}

@@ -315,3 +315,30 @@ fn huge_and_deeply_nested_payloads_are_handled_in_bounded_time() {
         2
     );
 }
+
+/// Issue 12 (recall): `redact --all` keeps the policy's detector options and adds every
+/// locale pack; before, it replaced the policy by `redact_all` and lost its packs.
+#[test]
+fn redact_all_keeps_the_policys_locale_packs_and_adds_every_pack() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("packs.toml");
+    std::fs::write(
+        &policy,
+        "locale_packs = [\"uk_nino\", \"de_steuer_id\", \"fr_nir\", \"in_aadhaar\"]\n",
+    )
+    .unwrap();
+    let policy = policy.to_str().unwrap();
+    let input = "{\"nir\": \"NIR 2 55 08 14 168 025 38\", \"ni\": \"NI number AB 12 34 56 C\"}\n";
+    let (code, out, _) = redact_cli(&["--policy", policy, "--all"], input);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.trim(),
+        "{\"nir\": \"NIR <redacted:fr_nir>\", \"ni\": \"NI number <redacted:uk_nino>\"}"
+    );
+    // Without a policy, `--all` still means every category, locale packs included.
+    let (_, out, _) = redact_cli(&["--all"], input);
+    assert!(
+        out.contains("<redacted:fr_nir>") && out.contains("<redacted:uk_nino>"),
+        "{out}"
+    );
+}

@@ -57,7 +57,7 @@ pub(crate) const PHONE_AREA: u32 = 1 << 23;
 pub(crate) const LIT_STRIPE: u32 = 1 << 24;
 /// `://` (URL with a scheme).
 pub(crate) const SCHEME: u32 = 1 << 25;
-/// `ssn`, `ss#`, `social` (security).
+/// `ssn`, `ss#`, `social` (security), `itin`, `tax` (id).
 pub(crate) const SSN_KW: u32 = 1 << 15;
 
 /// Features of one line.
@@ -171,7 +171,7 @@ static STEMS: Lazy<StemIndex> = Lazy::new(|| {
         (PASSWORD, PASSWORD_STEMS),
         (SPECIAL, SPECIAL_STEMS),
         (LIT_BEARER, &["bearer"][..]),
-        (SSN_KW, &["ssn", "social"][..]),
+        (SSN_KW, &["ssn", "social", "itin", "tax"][..]),
     ] {
         for s in list {
             let b = s.as_bytes();

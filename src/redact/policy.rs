@@ -200,6 +200,26 @@ impl Policy {
         Policy::with_default(Action::Redact)
     }
 
+    /// What `acttrace redact --all` applies: every category redacted (nothing blocked) and
+    /// every locale pack enabled, on top of this policy's detector options (its entropy
+    /// switch is kept: the entropy detector stays its own switch).
+    ///
+    /// ```
+    /// use acttrace::redact::{Action, LocalePack, Policy};
+    /// let p = Policy::pci().to_builder().entropy(true).build().unwrap().redact_every_category();
+    /// assert_eq!(p.action_for("iban"), Action::Redact);
+    /// assert!(LocalePack::ALL.iter().all(|&l| p.scan_options().pack_enabled(l)));
+    /// assert!(p.scan_options().entropy);
+    /// ```
+    pub fn redact_every_category(&self) -> Policy {
+        let mut p = Policy::redact_all();
+        p.options = self.options;
+        for pack in LocalePack::ALL {
+            p.options.enable_pack(pack);
+        }
+        p
+    }
+
     /// A preset by name: `default`, `gdpr`, `pci`, `strict`, `redact_all`.
     pub fn preset(name: &str) -> Option<Policy> {
         match name {

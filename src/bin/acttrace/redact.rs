@@ -13,7 +13,8 @@ pub(crate) struct RedactArgs {
     /// A preset (default, gdpr, pci, strict) or a policy TOML file.
     #[arg(long, value_name = "PRESET|FILE", default_value = "default")]
     policy: String,
-    /// Redact every category, whatever the policy says.
+    /// Redact every category the engine has, locale packs included, whatever the policy's
+    /// actions say (the policy's entropy switch is kept).
     #[arg(long)]
     all: bool,
     /// Print the findings of each line instead of the redacted value.
@@ -37,13 +38,10 @@ pub(crate) fn load_policy(spec: &str) -> Result<Policy, String> {
 
 /// Runs `redact`; returns the exit code.
 pub(crate) fn run(args: RedactArgs) -> u8 {
-    let policy = if args.all {
-        Policy::redact_all()
-    } else {
-        match load_policy(&args.policy) {
-            Ok(p) => p,
-            Err(e) => return usage_error(&e),
-        }
+    let policy = match load_policy(&args.policy) {
+        Ok(p) if args.all => p.redact_every_category(),
+        Ok(p) => p,
+        Err(e) => return usage_error(&e),
     };
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();

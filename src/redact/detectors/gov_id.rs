@@ -5,15 +5,15 @@
 //!
 //! | check | specification |
 //! |---|---|
-//! | `ssn_valid` | SSA rules: area not 000/666/900-999, group not 00, serial not 0000 |
+//! | `ssn_valid` | SSA rules: area not 000/666/900-999, group not 00, serial not 0000 (waived after a context word: `SSN`, `social security`, `ITIN`, `tax id`) |
 //! | `verhoeff_valid` | Verhoeff dihedral-group check digit (Aadhaar) |
 //! | `steuer_id_valid` | German Steuer-ID: ISO 7064 MOD 11,10 and the digit-repetition rule |
 //! | `nir_valid` | French NIR: key = 97 - (number mod 97), Corsica 2A/2B substitution |
-//! | `nino_valid` | UK National Insurance number prefix/suffix rules (HMRC NIM39110) |
+//! | `nino_valid` | UK National Insurance number prefix/suffix rules (HMRC NIM39110; prefix rules waived after `NINO`, `national insurance`, `NI number`) |
 
 use super::LocalePack;
 use super::Severity::Critical;
-use super::{Def, Feature, GOV_ID, Gate, Span, at, digits_of, gate, standalone_number};
+use super::{Def, Feature, GOV_ID, Gate, Span, context_before, digits_of, gate, standalone_number};
 
 pub(super) const US_SSN: Def = Def {
     category: "us_ssn",
@@ -35,11 +35,11 @@ pub(super) const US_SSN_AFTER_KEYWORD: Def = Def {
     severity: Critical,
     feature: Feature::Core,
     gate: Gate::Bits(gate::SSN_KW),
-    pattern: r"(?i-u:\b(?:ssn|ss#|social[ \t]+security(?:[ \t]+(?:number|no\.?|#))?))[^0-9\n]{0,20}[0-9]{9}(?-u:\b)",
+    pattern: r"(?i-u:\b(?:ssn|ss#|itin|tax[ \t_\-]?(?:payer[ \t_\-]?)?id|social[ \t_\-]+security))(?:[^A-Za-z0-9\n][^0-9\n]{0,19})?[0-9]{3}(?:[ \-]?)[0-9]{2}(?:[ \-]?)[0-9]{4}(?-u:\b)",
     validate: val_ssn_context,
-    validator_name: Some("SSA rules, context word required"),
+    validator_name: Some("context word required; SSA rules relaxed"),
     numeric_ok: false,
-    key_context: &["ssn", "social"],
+    key_context: &["ssn", "social", "itin", "tax"],
     multiline: false,
 };
 
@@ -123,12 +123,34 @@ fn val_ssn(text: &str, s: usize, e: usize, out: &mut Vec<Span>) {
     out.push((s, e));
 }
 
+/// After a context word (`SSN`, `social security`, `ITIN`, `tax id`, or a field named so):
+/// nine digits, bare or grouped 3-2-4, are the identifier even when they fail the SSA
+/// allocation rules (issue 12: ITINs and test numbers in the 9xx range, `00` groups and
+/// placeholders are still written where an SSN belongs). Not part of a longer number.
 fn val_ssn_context(text: &str, _s: usize, e: usize, out: &mut Vec<Span>) {
     let t = text.as_bytes();
-    let ds = e - 9;
-    if ssn_digits_ok(&t[ds..e]) && at(t, e).is_none_or(|b| !b.is_ascii_digit()) {
-        out.push((ds, e));
+    // The candidate ends with 9 digits and at most two separators.
+    let mut ds = e;
+    let mut digits = 0;
+    while digits < 9 {
+        ds -= 1;
+        if t[ds].is_ascii_digit() {
+            digits += 1;
+        }
     }
+    if !standalone_number(t, ds, e) {
+        return;
+    }
+    // Grouped forms use one separator kind (`912-34-5678`, `912 34 5678`).
+    let seps: Vec<u8> = t[ds..e]
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_digit())
+        .collect();
+    if seps.len() == 1 || (seps.len() == 2 && seps[0] != seps[1]) {
+        return;
+    }
+    out.push((ds, e));
 }
 
 fn compact_upper(s: &[u8]) -> Vec<u8> {
@@ -138,8 +160,24 @@ fn compact_upper(s: &[u8]) -> Vec<u8> {
         .collect()
 }
 
+/// Words that say a National Insurance number follows (a field name such as
+/// `national_insurance_number` reads as `national_insurance_number: VALUE`).
+const NINO_CONTEXT: &[&str] = &[
+    "nino",
+    "national insurance",
+    "national_insurance",
+    "nationalinsurance",
+    "ni number",
+    "ni no",
+    "ni_number",
+    "ni#",
+];
+
 fn val_nino(text: &str, s: usize, e: usize, out: &mut Vec<Span>) {
-    if nino_valid(&compact_upper(&text.as_bytes()[s..e])) {
+    let c = compact_upper(&text.as_bytes()[s..e]);
+    // Administrative and placeholder prefixes (`ZZ`, `TN`, ...) are never issued but real
+    // forms still carry them: after a context word they are the identifier (issue 12).
+    if nino_valid(&c) || (nino_shape(&c) && context_before(text, s, 40, NINO_CONTEXT)) {
         out.push((s, e));
     }
 }
@@ -314,7 +352,16 @@ fn nino_valid(s: &[u8]) -> bool {
     {
         return false;
     }
-    s[2..8].iter().all(u8::is_ascii_digit) && matches!(s[8], b'A'..=b'D')
+    nino_shape(s)
+}
+
+/// The shape of a National Insurance number (compact, uppercase) without the allocation
+/// rules: two letters, six digits, suffix A-D.
+fn nino_shape(s: &[u8]) -> bool {
+    s.len() == 9
+        && s[..2].iter().all(u8::is_ascii_uppercase)
+        && s[2..8].iter().all(u8::is_ascii_digit)
+        && matches!(s[8], b'A'..=b'D')
 }
 
 #[cfg(test)]

@@ -193,6 +193,18 @@ const ID_LABELS: &[&str] = &[
     "lot",
     "no",
     "nr",
+    // German and French labels (issue 12, locale corpora)
+    "artikel",
+    "art",
+    "auftrag",
+    "bestellung",
+    "rechnung",
+    "vorgang",
+    "kundennummer",
+    "commande",
+    "facture",
+    "dossier",
+    "article",
 ];
 
 /// True when the token at `start` is directly preceded by `#` or by an identifier label

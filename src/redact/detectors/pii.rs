@@ -3,7 +3,8 @@
 //!
 //! | check | specification |
 //! |---|---|
-//! | `nanp_valid` | North American Numbering Plan: NPA and NXX start with 2-9, NXX not N11 |
+//! | `nanp_valid` | North American Numbering Plan: NPA and NXX start with 2-9, neither N11 (bare 10-digit numbers) |
+//! | `npa_valid` | the NPA rules only (grouped `NNN-NNN-NNNN` / `NNN.NNN.NNNN` forms, with or without `x`/`ext.`/`extension` and an extension) |
 
 use super::Severity::{Info, Warning};
 use super::{
@@ -31,9 +32,9 @@ pub(super) const PHONE_NANP: Def = Def {
     severity: Warning,
     feature: Feature::Core,
     gate: Gate::Bits(gate::PHONE),
-    pattern: r"(?:(?:\+|00)?1[ .\-]?|001[ .\-]?)?(?:\([0-9]{3}\)[ .\-]?|[0-9]{3}[ .\-])[0-9]{3}[ .\-][0-9]{4}(?:[ ]?(?:x|ext\.?|#)[ ]?[0-9]{1,6})?",
+    pattern: r"(?:(?:\+|00)?1[ .\-]?|001[ .\-]?)?(?:\([0-9]{3}\)[ .\-]?|[0-9]{3}[ .\-])[0-9]{3}[ .\-][0-9]{4}(?:[ ]?(?:x|ext(?:ension)?\.?|#)[ ]?[0-9]{1,6})?",
     validate: val_phone_nanp,
-    validator_name: Some("NANP NPA/NXX rules"),
+    validator_name: Some("NANP NPA rules"),
     numeric_ok: false,
     key_context: &[],
     multiline: false,
@@ -195,7 +196,10 @@ fn val_phone_nanp(text: &str, s: usize, e: usize, out: &mut Vec<Span>) {
         return;
     }
     let national = &d[d.len() - 10..];
-    if nanp_valid(national) {
+    // The grouped 3-3-4 shape is a phone number on its own: only the area code is checked.
+    // Exchange codes outside the plan (`287.711.9043`, N11 or leading 0/1) are still written
+    // as phone numbers (test and fictional numbers, data entry), issue 12.
+    if npa_valid(national) {
         out.push((s, e));
     }
 }
@@ -218,6 +222,11 @@ fn val_phone_bare(text: &str, s: usize, e: usize, out: &mut Vec<Span>) {
         &["phone", "tel", "mobile", "cell", "call", "fax", "sms"],
     );
     if !ctx && id_label_before(text, s) {
+        return;
+    }
+    // `1` + ten digits without `+` is as often an 11-digit id (a German Steuer-ID with a
+    // wrong check digit, an account number) as a phone number: it needs a context word.
+    if !ctx && d.len() == 11 && t[s] != b'+' {
         return;
     }
     out.push((s, e));
@@ -244,6 +253,11 @@ fn val_phone_national(text: &str, s: usize, e: usize, out: &mut Vec<Span>) {
         return;
     }
     if body.iter().all(u8::is_ascii_digit) && id_label_before(text, s) {
+        return;
+    }
+    // The tail of a longer run of spaced digit groups (a French NIR `2 54 10 06 059 837 90`
+    // whose key does not check) is not a phone number of its own.
+    if before(t, s) == Some(b' ') && s >= 2 && t[s - 2].is_ascii_digit() {
         return;
     }
     out.push((s, e));
@@ -347,6 +361,15 @@ fn val_mac(text: &str, s: usize, e: usize, out: &mut Vec<Span>) {
 
 // --------------------------------------------------- checksums and formats
 
+/// NANP area code (NPA) of a 10-digit national number: starts with 2-9, not an N11
+/// service code.
+fn npa_valid(d: &[u8]) -> bool {
+    d.len() == 10
+        && d.iter().all(u8::is_ascii_digit)
+        && d[0] >= b'2'
+        && !(d[1] == b'1' && d[2] == b'1')
+}
+
 /// NANP plausibility for a 10-digit national number: NPA and NXX start with 2-9, and
 /// neither is an N11 service code (211, 311, ... 911).
 fn nanp_valid(d: &[u8]) -> bool {
@@ -368,5 +391,9 @@ mod tests {
         assert!(!nanp_valid(b"2121551234"), "NXX starting with 1");
         assert!(!nanp_valid(b"9115551234"), "N11 NPA");
         assert!(!nanp_valid(b"212555123"));
+        // Issue 12: the grouped form checks the area code only.
+        assert!(npa_valid(b"2877119043"));
+        assert!(!npa_valid(b"1877119043"));
+        assert!(!npa_valid(b"9117119043"));
     }
 }
