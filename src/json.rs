@@ -697,6 +697,7 @@ pub(crate) fn write_string(out: &mut String, s: &str) {
 /// character, found eight bytes at a time (`bytes.len()` when there is none). It may stop
 /// early on an ordinary byte, never late. Most strings in a log (hashes, names, ids) need no
 /// escape, so writing and reading them is mostly this scan.
+#[inline]
 pub(crate) fn plain_end(bytes: &[u8], from: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;

@@ -416,7 +416,9 @@ impl Parser<'_> {
 
     /// Moves over string bytes that need no attention, eight at a time, stopping at or before
     /// the first `"`, `\\` or control character. Hashes and signatures (64 plain characters
-    /// each) are half of a typical log line, so this is most of the parse.
+    /// each) are half of a typical log line, so this is most of the parse. Inlined into the
+    /// string readers: as a call of its own it cost verification ~4% more instructions.
+    #[inline]
     fn skip_plain(&mut self) {
         self.pos = super::plain_end(self.bytes, self.pos);
     }
