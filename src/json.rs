@@ -358,14 +358,7 @@ impl Value {
         let Value::Object(fields) = self else {
             panic!("Value::set on {}, which is not an object", self.type_name());
         };
-        let value = value.into();
-        match fields.iter_mut().find(|(k, _)| k == key) {
-            Some((_, slot)) => Some(std::mem::replace(slot, value)),
-            None => {
-                fields.push((key.to_owned(), value));
-                None
-            }
-        }
+        set_member(fields, key.to_owned(), value.into())
     }
 
     /// The string, when `self` is one.
@@ -401,6 +394,19 @@ impl Value {
             Value::String(_) => "string",
             Value::Array(_) => "array",
             Value::Object(_) => "object",
+        }
+    }
+}
+
+/// Sets `key` in an ordered list of members: replaces the value of the member with that key
+/// (returning the old one) or appends the member. The one "insert or replace by key" of the
+/// crate: payload objects, gathered span fields and `Value::set` use it.
+pub(crate) fn set_member<K: AsRef<str>, V>(list: &mut Vec<(K, V)>, key: K, value: V) -> Option<V> {
+    match list.iter_mut().find(|(k, _)| k.as_ref() == key.as_ref()) {
+        Some((_, slot)) => Some(std::mem::replace(slot, value)),
+        None => {
+            list.push((key, value));
+            None
         }
     }
 }

@@ -268,11 +268,8 @@ pub(crate) fn map(
     let mut server: Vec<(&'static str, Value)> = Vec::new();
 
     // Later values of a field replace earlier ones (a span may record a field twice).
-    fn set<K: PartialEq>(list: &mut Vec<(K, Value)>, key: K, value: Value) {
-        match list.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => list.push((key, value)),
-        }
+    fn set<K: AsRef<str>>(list: &mut Vec<(K, Value)>, key: K, value: Value) {
+        json::set_member(list, key, value);
     }
 
     for (name, value) in fields {

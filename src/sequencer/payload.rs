@@ -3,7 +3,7 @@
 //! `policy_flag` payloads that record what the built-in redactor did.
 
 use crate::genai;
-use crate::json::Value;
+use crate::json::{self, Value};
 use crate::queue::InvisibleCallsite;
 use crate::record::{DECISION_FIELD, FieldValue, Fields};
 use crate::redact::{Action, Report};
@@ -34,10 +34,7 @@ impl Payload {
     }
 
     pub(super) fn put(&mut self, key: &str, value: Value) {
-        match self.fields.iter_mut().find(|(k, _)| k == key) {
-            Some(slot) => slot.1 = value,
-            None => self.fields.push((key.to_owned(), value)),
-        }
+        json::set_member(&mut self.fields, key.to_owned(), value);
     }
 
     pub(super) fn get(&self, key: &str) -> Option<&Value> {
