@@ -77,7 +77,7 @@ pub use capture::{
     ShutdownReport, Status,
 };
 #[doc(inline)]
-pub use chain::{ChainTip, HashAlg, RenderedEntry, SealedEntry, SigningKey};
+pub use chain::{ChainTip, HashAlg, MIN_SIGNING_KEY_BYTES, RenderedEntry, SealedEntry, SigningKey};
 #[doc(inline)]
 pub use error::Error;
 #[doc(inline)]
