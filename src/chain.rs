@@ -141,7 +141,7 @@ pub(crate) fn digest(alg: HashAlg, prev_hash: &[u8], body: &[u8]) -> [u8; 32] {
 /// A key that signs new entries must be at least [`MIN_SIGNING_KEY_BYTES`] long
 /// ([`SigningKey::check_signing_length`], which the layer's builder applies); any non-empty key
 /// is accepted to verify an existing log, since logs signed with shorter keys exist (the
-/// reference implementation's demo key is 13 bytes). `acttrace keygen hmac FILE` writes a
+/// reference implementation's test vectors use 7-byte keys). `acttrace keygen hmac FILE` writes a
 /// random 32-byte key.
 #[derive(Clone)]
 pub struct SigningKey {

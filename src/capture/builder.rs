@@ -44,7 +44,24 @@ impl RiskTier {
     }
 }
 
-/// Configures and starts an audit log. See [`AuditLayer`] for an example.
+/// Configures and starts an audit log, from [`AuditLayer::builder`].
+///
+/// ```
+/// use acttrace::{AuditLayer, RiskTier, SyncPolicy};
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("audit.jsonl");
+/// # unsafe { std::env::set_var("ACTTRACE_KEY", "0123456789abcdef0123456789abcdef") };
+/// let (layer, guard) = AuditLayer::builder()
+///     .system("loan-desk")
+///     .risk_tier(RiskTier::High)
+///     .path(&path)
+///     .signing_key_from_env("ACTTRACE_KEY") // at least 16 bytes: `acttrace keygen hmac FILE`
+///     .sync_policy(SyncPolicy::Batch)
+///     .build()?;
+/// # drop(layer);
+/// guard.flush()?;
+/// # Ok::<(), acttrace::Error>(())
+/// ```
 pub struct AuditLayerBuilder {
     system: String,
     risk_tier: RiskTier,
