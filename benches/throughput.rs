@@ -50,7 +50,7 @@ fn open(path: &Path, s: &Setup) -> (Dispatch, AuditGuard) {
         .path(path)
         .sync_policy(s.policy);
     if s.signed {
-        b = b.signing_key(SigningKey::from_bytes("bench-key").unwrap());
+        b = b.signing_key(SigningKey::from_bytes("bench-key-0123456789").unwrap());
     }
     if !s.redaction {
         b = b.redactor(NoRedaction);

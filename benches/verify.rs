@@ -59,7 +59,7 @@ fn sha256_file(path: &Path) -> [u8; 32] {
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("signed.jsonl");
-    let key = SigningKey::from_bytes("bench-key").unwrap();
+    let key = SigningKey::from_bytes("bench-key-0123456789").unwrap();
     let entries = write_log(&path, &key);
     let opts = VerifyOptions {
         key: Some(key),

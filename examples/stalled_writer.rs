@@ -74,7 +74,7 @@ fn main() {
             inner: JsonlFileWriter::new(dir.path().join("stall.jsonl")),
             stalled: stalled.clone(),
         })
-        .signing_key(SigningKey::from_bytes("bench-key").unwrap())
+        .signing_key(SigningKey::from_bytes("bench-key-0123456789").unwrap())
         .queue_capacity(capacity)
         .queue_full(policy)
         .build()

@@ -29,7 +29,7 @@ fn main() {
         .path(&path)
         .sync_policy(SyncPolicy::Batch);
     if signed {
-        b = b.signing_key(SigningKey::from_bytes("bench-key").unwrap());
+        b = b.signing_key(SigningKey::from_bytes("bench-key-0123456789").unwrap());
     }
     let (layer, guard) = b.build().unwrap();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));

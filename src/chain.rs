@@ -137,10 +137,21 @@ pub(crate) fn digest(alg: HashAlg, prev_hash: &[u8], body: &[u8]) -> [u8; 32] {
 /// assert!(key.verify("ab".repeat(32).as_str(), &sig));
 /// assert_eq!(format!("{key:?}"), "SigningKey(<redacted>)");
 /// ```
+///
+/// A key that signs new entries must be at least [`MIN_SIGNING_KEY_BYTES`] long
+/// ([`SigningKey::check_signing_length`], which the layer's builder applies); any non-empty key
+/// is accepted to verify an existing log, since logs signed with shorter keys exist (the
+/// reference implementation's test vectors use 7-byte keys). `acttrace keygen hmac FILE` writes a
+/// random 32-byte key.
 #[derive(Clone)]
 pub struct SigningKey {
     bytes: Zeroizing<Vec<u8>>,
+    /// Where the key came from (`bytes`, `environment variable X`, `key file P`), for errors.
+    source: String,
 }
+
+/// The shortest key (in bytes) accepted for signing new entries: 128 bits.
+pub const MIN_SIGNING_KEY_BYTES: usize = 16;
 
 impl SigningKey {
     /// A key from raw bytes. The reference implementation uses a string's UTF-8 bytes.
@@ -151,7 +162,10 @@ impl SigningKey {
                 source: "bytes".into(),
             });
         }
-        Ok(SigningKey { bytes })
+        Ok(SigningKey {
+            bytes,
+            source: "bytes".into(),
+        })
     }
 
     /// A key from the environment variable `var` (its UTF-8 value).
@@ -169,6 +183,7 @@ impl SigningKey {
         }
         Ok(SigningKey {
             bytes: Zeroizing::new(value.as_bytes().to_vec()),
+            source: format!("environment variable {var}"),
         })
     }
 
@@ -191,7 +206,10 @@ impl SigningKey {
                 source: format!("key file {}", path.display()),
             });
         }
-        Ok(SigningKey { bytes })
+        Ok(SigningKey {
+            bytes,
+            source: format!("key file {}", path.display()),
+        })
     }
 
     /// The key named by an environment variable or a key file, whichever is given (the
@@ -205,6 +223,27 @@ impl SigningKey {
             (None, Some(path)) => SigningKey::from_file(path).map(Some),
             (None, None) => Ok(None),
         }
+    }
+
+    /// Checks that the key is long enough to sign new entries: at least
+    /// [`MIN_SIGNING_KEY_BYTES`]. Verifying an existing log takes any non-empty key.
+    ///
+    /// ```
+    /// use acttrace::SigningKey;
+    /// let short = SigningKey::from_bytes("demo-hmac-key").unwrap();
+    /// let err = short.check_signing_length().unwrap_err().to_string();
+    /// assert!(err.contains("13 bytes") && err.contains("at least 16"), "{err}");
+    /// assert!(SigningKey::from_bytes([7u8; 32]).unwrap().check_signing_length().is_ok());
+    /// ```
+    pub fn check_signing_length(&self) -> Result<(), KeyError> {
+        if self.bytes.len() < MIN_SIGNING_KEY_BYTES {
+            return Err(KeyError::TooShort {
+                source: self.source.clone(),
+                len: self.bytes.len(),
+                min: MIN_SIGNING_KEY_BYTES,
+            });
+        }
+        Ok(())
     }
 
     /// The key's bytes, for deriving other keys from it (never for display).
@@ -297,6 +336,15 @@ pub enum KeyError {
     },
     /// The environment variable is not valid UTF-8.
     NotUtf8(String),
+    /// The key is too short to sign new entries.
+    TooShort {
+        /// Where the key was read from.
+        source: String,
+        /// Its length in bytes.
+        len: usize,
+        /// The minimum, [`MIN_SIGNING_KEY_BYTES`].
+        min: usize,
+    },
     /// The key file could not be read.
     Io {
         /// The key file.
@@ -312,6 +360,11 @@ impl fmt::Display for KeyError {
             KeyError::MissingEnv(v) => write!(f, "environment variable {v} is not set"),
             KeyError::Empty { source } => write!(f, "the signing key from {source} is empty"),
             KeyError::NotUtf8(what) => write!(f, "{what} is not valid UTF-8"),
+            KeyError::TooShort { source, len, min } => write!(
+                f,
+                "the signing key from {source} is {len} bytes; a key that signs new entries \
+                 must be at least {min} bytes (generate one with `acttrace keygen hmac FILE`)"
+            ),
             KeyError::Io { path, source } => write!(f, "cannot read key file {path}: {source}"),
         }
     }
@@ -321,7 +374,10 @@ impl std::error::Error for KeyError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             KeyError::Io { source, .. } => Some(source),
-            KeyError::MissingEnv(_) | KeyError::Empty { .. } | KeyError::NotUtf8(_) => None,
+            KeyError::MissingEnv(_)
+            | KeyError::Empty { .. }
+            | KeyError::NotUtf8(_)
+            | KeyError::TooShort { .. } => None,
         }
     }
 }

@@ -91,6 +91,10 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // Issue #15 §4: an empty path is named as such, not as "cannot open : ...".
+            Error::Io { op, path, source } if path.as_os_str().is_empty() => {
+                write!(f, "cannot {op} an empty path (\"\"): {source}")
+            }
             Error::Io { op, path, source } => {
                 write!(f, "cannot {op} {}: {source}", path.display())
             }

@@ -15,8 +15,17 @@
 //! chains each callsite it cannot see). Redaction protects the chain, not other layers:
 //! [`filter::exclude_audit`] keeps audit records off a console.
 //!
-//! The on-disk format is `acttrace-chain/1` (see `docs/FORMAT.md`), byte-compatible with the
-//! Python and TypeScript `cendor-acttrace` implementations.
+//! The on-disk format is `acttrace-chain/1`, byte-compatible with the Python and TypeScript
+//! `cendor-acttrace` implementations. Further reading, in the crate's `docs/` directory
+//! (shipped in the published package): `docs/FORMAT.md` (the format, precise enough to
+//! implement a verifier), `docs/ARCHITECTURE.md` (how the layer, sequencer and verifier fit
+//! together), `docs/EXPORT.md` (evidence packs and control mappings) and
+//! `docs/PERFORMANCE.md`.
+//!
+//! A program's set-up: the audit layer beside a console layer, installed as the global
+//! subscriber with `.init()`. The console's filters sit on the console layer (`.with_filter`),
+//! never on the whole subscriber: a global filter (or `RUST_LOG` applied globally) would hide
+//! decisions from the audit layer too.
 //!
 //! ```
 //! use tracing::instrument;
@@ -31,15 +40,22 @@
 //!     true
 //! }
 //!
-//! let dir = tempfile::tempdir().unwrap();
-//! let path = dir.path().join("audit.jsonl");
-//! let (layer, guard) = acttrace::AuditLayer::builder().system("loan-desk").path(&path).build().unwrap();
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let path = dir.path().join("audit.jsonl");
+//! // In a program: .path("audit.jsonl").signing_key_from_env("ACTTRACE_KEY")
+//! let (layer, guard) = acttrace::AuditLayer::builder()
+//!     .system("loan-desk")
+//!     .risk_tier(acttrace::RiskTier::High)
+//!     .path(&path)
+//!     .build()
+//!     .unwrap();
 //! let console = tracing_subscriber::fmt::layer()
 //!     .with_filter(tracing_subscriber::filter::LevelFilter::WARN)
 //!     .with_filter(acttrace::filter::exclude_audit());
-//! let subscriber = tracing_subscriber::registry().with(console).with(layer);
-//! tracing::subscriber::with_default(subscriber, || approve(7));
-//! let tip = guard.flush().unwrap();
+//! tracing_subscriber::registry().with(console).with(layer).init();
+//!
+//! approve(7);
+//! let tip = guard.flush().unwrap(); // keep `guard` alive until the program ends
 //!
 //! let report = acttrace::verify::verify_path(&path, &acttrace::verify::VerifyOptions {
 //!     expected_head: Some(tip.head),
@@ -77,7 +93,7 @@ pub use capture::{
     ShutdownReport, Status,
 };
 #[doc(inline)]
-pub use chain::{ChainTip, HashAlg, RenderedEntry, SealedEntry, SigningKey};
+pub use chain::{ChainTip, HashAlg, MIN_SIGNING_KEY_BYTES, RenderedEntry, SealedEntry, SigningKey};
 #[doc(inline)]
 pub use error::Error;
 #[doc(inline)]

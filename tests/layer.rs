@@ -388,7 +388,7 @@ fn explicit_flags_return_their_chained_position_and_join_the_current_decision() 
 fn signed_logs_verify_only_with_their_key_and_keep_needing_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
-    let key = SigningKey::from_bytes("k-1").unwrap();
+    let key = SigningKey::from_bytes("key-one-0123456789").unwrap();
     let (layer, guard) = AuditLayer::builder()
         .path(&path)
         .signing_key(key.clone())
@@ -402,8 +402,16 @@ fn signed_logs_verify_only_with_their_key_and_keep_needing_it() {
         key: Some(SigningKey::from_bytes(k).unwrap()),
         ..Default::default()
     };
-    assert!(verify_path(&path, &with("k-1")).unwrap().ok());
-    assert!(!verify_path(&path, &with("k-2")).unwrap().ok());
+    assert!(
+        verify_path(&path, &with("key-one-0123456789"))
+            .unwrap()
+            .ok()
+    );
+    assert!(
+        !verify_path(&path, &with("key-two-0123456789"))
+            .unwrap()
+            .ok()
+    );
     // Continuing a signed chain without its key, or with another key, is refused.
     let err = AuditLayer::builder().path(&path).build().err().unwrap();
     assert!(
@@ -413,7 +421,7 @@ fn signed_logs_verify_only_with_their_key_and_keep_needing_it() {
     assert!(err.to_string().contains("is signed"), "{err}");
     let err = AuditLayer::builder()
         .path(&path)
-        .signing_key(SigningKey::from_bytes("k-2").unwrap())
+        .signing_key(SigningKey::from_bytes("key-two-0123456789").unwrap())
         .build()
         .err()
         .unwrap();

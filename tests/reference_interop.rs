@@ -54,7 +54,7 @@ fn the_reference_verifier_accepts_our_logs() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    for key in [None, Some("interop-key")] {
+    for key in [None, Some("interop-key-0123456")] {
         let path = dir.path().join(format!("log-{}.jsonl", key.is_some()));
         let tip = write_tricky_log(&path, key, HashAlg::Sha256);
         let (ok, detail) = reference_verify(&python, &path, key, Some(&tip.head));

@@ -44,7 +44,24 @@ impl RiskTier {
     }
 }
 
-/// Configures and starts an audit log. See [`AuditLayer`] for an example.
+/// Configures and starts an audit log, from [`AuditLayer::builder`].
+///
+/// ```
+/// use acttrace::{AuditLayer, RiskTier, SyncPolicy};
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("audit.jsonl");
+/// # unsafe { std::env::set_var("ACTTRACE_KEY", "0123456789abcdef0123456789abcdef") };
+/// let (layer, guard) = AuditLayer::builder()
+///     .system("loan-desk")
+///     .risk_tier(RiskTier::High)
+///     .path(&path)
+///     .signing_key_from_env("ACTTRACE_KEY") // at least 16 bytes: `acttrace keygen hmac FILE`
+///     .sync_policy(SyncPolicy::Batch)
+///     .build()?;
+/// # drop(layer);
+/// guard.flush()?;
+/// # Ok::<(), acttrace::Error>(())
+/// ```
 pub struct AuditLayerBuilder {
     system: String,
     risk_tier: RiskTier,
@@ -133,23 +150,32 @@ impl AuditLayerBuilder {
         self
     }
 
-    /// Signs every entry with `key` (HMAC-SHA256).
+    /// Signs every entry with `key` (HMAC-SHA256); [`build`](Self::build) fails if it is
+    /// shorter than [`MIN_SIGNING_KEY_BYTES`](crate::chain::MIN_SIGNING_KEY_BYTES).
     pub fn signing_key(mut self, key: SigningKey) -> Self {
-        self.key = Some(Ok(key));
+        self.key = Some(Ok(key).and_then(for_signing));
         self
     }
 
     /// Signs with the key in environment variable `var`; [`build`](Self::build) fails if it
-    /// is unset or empty.
+    /// is unset, empty or too short.
     pub fn signing_key_from_env(mut self, var: &str) -> Self {
-        self.key = Some(SigningKey::from_env(var).map_err(Error::from));
+        self.key = Some(
+            SigningKey::from_env(var)
+                .map_err(Error::from)
+                .and_then(for_signing),
+        );
         self
     }
 
     /// Signs with the key in the file at `path`; [`build`](Self::build) fails if it cannot be
-    /// read or is empty.
+    /// read, is empty or is too short.
     pub fn signing_key_from_file(mut self, path: impl AsRef<std::path::Path>) -> Self {
-        self.key = Some(SigningKey::from_file(path).map_err(Error::from));
+        self.key = Some(
+            SigningKey::from_file(path)
+                .map_err(Error::from)
+                .and_then(for_signing),
+        );
         self
     }
 
@@ -332,4 +358,10 @@ impl AuditLayerBuilder {
             },
         ))
     }
+}
+
+/// Issue #15 §4: a key that signs new entries must be long enough.
+fn for_signing(key: SigningKey) -> Result<SigningKey, Error> {
+    key.check_signing_length()?;
+    Ok(key)
 }

@@ -5,7 +5,7 @@
 //! tool) can check carry stable ids and `data-*` attributes: `#sum-<key>[data-value]` for each
 //! `_meta.summary` count, `tr.flag-action[data-key][data-count]`,
 //! `tr.flag-severity[data-key][data-count]`, `#oversight-with`, `#oversight-without`,
-//! `#verification[data-status]`, and `#control-index` rows: `tr.control` for support,
+//! `#verification[data-status][data-state]` (state: `verified`, `verified_partial`, `failed`), and `#control-index` rows: `tr.control` for support,
 //! `tr.control-adverse` (in red) for entries recording a failure of a control, which never count
 //! as support.
 
@@ -14,7 +14,8 @@ use std::fmt::Write as _;
 
 use super::excerpt::{describe_filter, normalize_ts};
 use super::log::LogEntry;
-use super::{DISCLAIMER, Evidence, names};
+use super::{DISCLAIMER, Evidence, IntegrityState, names};
+use crate::json::Value;
 
 /// At most this many decisions are listed in the decision table (the count is stated).
 pub const MAX_DECISIONS_LISTED: usize = 2000;
@@ -47,6 +48,7 @@ section{background:var(--card);border:1px solid var(--line);border-radius:8px;pa
 h2{font-size:16px;margin:0 0 12px;font-weight:600}
 .banner{border-radius:8px;padding:12px 16px;margin:0 0 18px;font-weight:600;border:1px solid}
 .banner.ok{background:var(--okbg);color:var(--ok);border-color:#b7dcc7}
+.banner.partial{background:#fff4e0;color:var(--warn);border-color:#f0d29c}
 .banner.fail{background:var(--badbg);color:var(--bad);border-color:#efc0c5}
 .banner .detail{display:block;font-weight:400;color:var(--ink);margin-top:4px;font-size:13px;word-break:break-word}
 .disclaimer{font-size:12.5px;color:var(--muted);margin:0 0 18px}
@@ -60,7 +62,13 @@ table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 th{color:var(--muted);font-weight:600;font-size:12px;text-transform:uppercase;letter-spacing:.03em}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
-td.ts,td.cid{white-space:nowrap}
+td.ts,td.cid,.cid{white-space:nowrap}
+dl.fields{display:grid;grid-template-columns:max-content 1fr;gap:2px 10px;margin:0 0 4px}
+dl.fields dt{color:var(--muted);font-size:12px}
+dl.fields dd{margin:0;word-break:break-word}
+details.raw{border:none;margin:2px 0;background:none}
+details.raw>summary{display:block;padding:0;color:var(--accent);font-size:12px}
+details.decision.failed>summary{background:var(--badbg)}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
 .pill{display:inline-block;border-radius:10px;padding:0 8px;font-size:11.5px;border:1px solid var(--line);background:#f0f3f7}
 .pill.direct{background:#e7eef6;border-color:#bcd0e4;color:#204a73}
@@ -69,7 +77,7 @@ code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font
 .pill.adverse{background:var(--badbg);border-color:#efc0c5;color:var(--bad);font-weight:600}
 tr.control-adverse td{color:var(--bad);background:var(--badbg)}
 details{border:1px solid var(--line);border-radius:6px;margin:6px 0;background:#fff}
-details>summary{cursor:pointer;padding:8px 10px;list-style:none;display:grid;grid-template-columns:2.2fr 1.4fr 1.6fr .8fr 1fr .8fr;gap:8px;align-items:center}
+details>summary{cursor:pointer;padding:8px 10px;list-style:none;display:grid;gap:8px;align-items:center}
 details>summary::-webkit-details-marker{display:none}
 details[open]>summary{border-bottom:1px solid var(--line);background:#f7f9fb}
 details .inner{padding:6px 10px 10px;overflow-x:auto}
@@ -238,19 +246,44 @@ pub fn render(ev: &Evidence, pack_sha256: &str) -> String {
             None => String::new(),
         },
     );
+    // Issue #15 §5: three states, so that an unchecked key or completeness is not shown as
+    // a plain green "verified".
+    let state = IntegrityState::of(&ev.verification);
+    let (cls, icon, head) = match state {
+        IntegrityState::VerifiedComplete => (
+            "ok",
+            "✔",
+            "Source log verified and complete: chain, signatures and completeness checked",
+        ),
+        IntegrityState::VerifiedPartial {
+            signatures_unchecked,
+            completeness_unchecked,
+        } => (
+            "partial",
+            "⚠",
+            match (signatures_unchecked, completeness_unchecked) {
+                (true, true) => {
+                    "Source log chain verified; signatures and completeness NOT checked"
+                }
+                (true, false) => {
+                    "Source log chain and completeness verified; signatures NOT checked"
+                }
+                _ => "Source log chain and signatures verified; completeness NOT checked",
+            },
+        ),
+        IntegrityState::Failed => (
+            "fail",
+            "✘",
+            "UNVERIFIED: the source log failed verification — do not rely on this evidence",
+        ),
+    };
     let _ = write!(
         h,
-        r#"<div id="verification" class="banner {cls}" data-status="{st}">{icon} {head}<span class="detail">{detail}</span></div>
+        r#"<div id="verification" class="banner {cls}" data-status="{st}" data-state="{state}">{icon} {head}<span class="detail">{detail}</span></div>
 <p class="disclaimer" id="disclaimer">{disc}</p>
 "#,
-        cls = if verified { "ok" } else { "fail" },
         st = if verified { "verified" } else { "unverified" },
-        icon = if verified { "✔" } else { "✘" },
-        head = if verified {
-            "Source log verified"
-        } else {
-            "UNVERIFIED: the source log failed verification — do not rely on this evidence"
-        },
+        state = state.name(),
         detail = escape(&ev.verification.summary()),
         disc = escape(DISCLAIMER),
     );
@@ -403,6 +436,39 @@ pub fn render(ev: &Evidence, pack_sha256: &str) -> String {
     h
 }
 
+/// The grid of a decision's summary row (and its header): decision, name/actor, started,
+/// outcome, duration, cost, entries, sign-off, flags.
+const DECISION_GRID: &str = "2fr 1.4fr 1.3fr .8fr .8fr 1fr .6fr 1fr .5fr";
+
+/// A payload member shown as text: a string as it is, a list of strings joined with ` + `
+/// (a cost in several currencies), a number or other value as JSON.
+fn member_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(items) if items.iter().all(|i| i.as_str().is_some()) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(" + "),
+        other => other.to_string(),
+    }
+}
+
+/// How deep `id` is nested: 0 for a top-level decision (bounded, so that a cycle of parent
+/// ids in a hostile log cannot loop).
+fn nesting_depth(parents: &BTreeMap<&str, &str>, id: &str) -> usize {
+    let mut depth = 0;
+    let mut cur = id;
+    while let Some(p) = parents.get(cur) {
+        depth += 1;
+        if depth >= 8 {
+            break;
+        }
+        cur = p;
+    }
+    depth
+}
+
 fn decisions_section(h: &mut String, ev: &Evidence) {
     let mut by_id: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     let mut loose = Vec::new();
@@ -413,12 +479,19 @@ fn decisions_section(h: &mut String, ev: &Evidence) {
         }
     }
     let order: Vec<&LogEntry> = ev.entries.iter().filter(|e| e.kind == "decision").collect();
+    let parents: BTreeMap<&str, &str> = order
+        .iter()
+        .filter_map(|d| Some((d.decision_id()?, d.payload_str("parent_decision_id")?)))
+        .collect();
     let _ = write!(
         h,
-        "<section><h2>Decisions</h2><p class=\"legend\">{} decisions. Open one to see its entries, each with the controls it points at.</p>",
+        "<section><h2>Decisions</h2><p class=\"legend\">{} decisions. Failed decisions are marked in red; nested decisions are indented under the decision they ran in. Open one to see its entries, each with the controls it points at.</p>",
         order.len()
     );
-    h.push_str("<div style=\"display:grid;grid-template-columns:2.2fr 1.4fr 1.6fr .8fr 1fr .8fr;gap:8px;padding:0 11px\" class=\"legend\"><span>Decision</span><span>Name / actor</span><span>Started</span><span>Entries</span><span>Sign-off</span><span>Flags</span></div>");
+    let _ = write!(
+        h,
+        "<div id=\"decision-columns\" style=\"display:grid;grid-template-columns:{DECISION_GRID};gap:8px;padding:0 11px\" class=\"legend\"><span>Decision</span><span>Name / actor</span><span>Started</span><span>Outcome</span><span>Duration</span><span>Cost</span><span>Entries</span><span>Sign-off</span><span>Flags</span></div>"
+    );
     for d in order.iter().take(MAX_DECISIONS_LISTED) {
         let id = d.decision_id().unwrap_or("");
         let idx = by_id.get(id).cloned().unwrap_or_default();
@@ -434,15 +507,52 @@ fn decisions_section(h: &mut String, ev: &Evidence) {
             .or_else(|| d.payload_str("input"))
             .unwrap_or("");
         let actor = d.payload_str("actor").unwrap_or("");
+        let end = members.iter().find(|e| e.kind == "decision_end");
+        let end_member = |k: &str| end.and_then(|e| e.payload.get(k));
+        let outcome = end_member("outcome").map(member_text);
+        let failed = outcome.as_deref().is_some_and(|o| o != "ok");
+        let outcome_cell = match (&outcome, end) {
+            (Some(o), _) => {
+                let title = end_member("error").map(member_text).unwrap_or_default();
+                format!(
+                    "<span class=\"pill {}\" title=\"{}\">{}</span>",
+                    if failed { "adverse" } else { "yes" },
+                    escape(&title),
+                    escape(o)
+                )
+            }
+            (None, Some(_)) => "<span class=\"legend\">ended</span>".to_owned(),
+            (None, None) => "<span class=\"legend\">no end recorded</span>".to_owned(),
+        };
+        let duration = end_member("duration_ms")
+            .map(|v| format!("{} ms", member_text(v)))
+            .unwrap_or_else(|| "-".to_owned());
+        let cost = end_member("cost")
+            .map(member_text)
+            .unwrap_or_else(|| "-".to_owned());
+        let depth = nesting_depth(&parents, id);
+        let nested = match parents.get(id) {
+            Some(p) => format!(
+                "<br><span class=\"legend\">↳ nested in <span class=\"mono\" title=\"{pe}\">{ps}…</span></span>",
+                pe = escape(p),
+                ps = escape(p.get(..8).unwrap_or(p)),
+            ),
+            None => String::new(),
+        };
         let _ = write!(
             h,
-            r#"<details class="decision" data-decision="{id}" data-signed-off="{so}"><summary><span class="mono">{id}</span><span>{name}<br><span class="legend">{actor}</span></span><span class="mono" title="{ts}">{short}</span><span>{n}</span><span>{pill}</span><span>{flags}</span></summary><div class="inner">"#,
+            r#"<details class="decision{fc}" data-decision="{id}" data-signed-off="{so}" data-outcome="{oc}" data-depth="{depth}" style="margin-left:{indent}px"><summary style="grid-template-columns:{DECISION_GRID}"><span class="mono">{id}{nested}</span><span>{name}<br><span class="legend">{actor}</span></span><span class="mono" title="{ts}">{short}</span><span class="outcome">{outcome_cell}</span><span class="duration">{duration}</span><span class="cost">{cost}</span><span>{n}</span><span>{pill}</span><span>{flags}</span></summary><div class="inner">"#,
+            fc = if failed { " failed" } else { "" },
             id = escape(id),
             so = !signoffs.is_empty(),
+            oc = escape(outcome.as_deref().unwrap_or("")),
+            indent = depth.min(4) * 24,
             name = escape(name),
             actor = escape(actor),
             ts = escape(&d.ts),
             short = escape(&short_ts(&d.ts)),
+            duration = escape(&duration),
+            cost = escape(&cost),
             n = members.len(),
             pill = if signoffs.is_empty() {
                 "<span class=\"pill no\">none</span>".to_owned()
@@ -466,7 +576,7 @@ fn decisions_section(h: &mut String, ev: &Evidence) {
     if !loose.is_empty() {
         let _ = write!(
             h,
-            r#"<details class="loose"><summary><span>Entries outside any decision</span><span></span><span></span><span>{}</span><span></span><span></span></summary><div class="inner">"#,
+            r#"<details class="loose"><summary style="grid-template-columns:{DECISION_GRID}"><span>Entries outside any decision</span><span></span><span></span><span></span><span></span><span></span><span>{}</span><span></span><span></span></summary><div class="inner">"#,
             loose.len()
         );
         entry_table(h, ev, &loose);
@@ -475,16 +585,121 @@ fn decisions_section(h: &mut String, ev: &Evidence) {
     h.push_str("</section>\n");
 }
 
+/// The payload members shown as labelled fields for each common entry type (issue #15 §5);
+/// the whole payload stays available as JSON behind a toggle.
+fn labelled_fields(kind: &str) -> &'static [(&'static str, &'static str)] {
+    match kind {
+        "decision" => &[
+            ("name", "Name"),
+            ("input", "Input"),
+            ("actor", "Actor"),
+            ("parent_decision_id", "Nested in"),
+        ],
+        "decision_end" => &[
+            ("outcome", "Outcome"),
+            ("error", "Error"),
+            ("result", "Result"),
+            ("duration_ms", "Duration (ms)"),
+            ("llm_calls", "Model calls"),
+            ("usage", "Tokens"),
+            ("cost", "Cost"),
+        ],
+        "llm_call" => &[
+            ("model", "Model"),
+            ("provider", "Provider"),
+            ("response_model", "Response model"),
+            ("usage", "Tokens"),
+            ("cost", "Cost"),
+            ("latency_ms", "Latency (ms)"),
+            ("error_type", "Error"),
+        ],
+        "tool_call" => &[
+            ("name", "Tool"),
+            ("tool_outcome", "Outcome"),
+            ("latency_ms", "Latency (ms)"),
+            ("error_type", "Error"),
+        ],
+        "human_oversight" => &[
+            ("reviewer", "Reviewer"),
+            ("action", "Action"),
+            ("note", "Note"),
+            ("reason", "Reason"),
+        ],
+        "policy_flag" => &[
+            ("action", "Action"),
+            ("severity", "Severity"),
+            ("reason", "Reason"),
+            ("data", "Categories"),
+        ],
+        "guardrail_decision" => &[
+            ("guardrail", "Guardrail"),
+            ("decision", "Decision"),
+            ("reason", "Reason"),
+        ],
+        _ => &[],
+    }
+}
+
+/// Token usage as `N in / M out`, or the member as JSON when it has another shape.
+fn usage_text(v: &Value) -> String {
+    match (
+        v.get("input_tokens").and_then(Value::as_u64),
+        v.get("output_tokens").and_then(Value::as_u64),
+    ) {
+        (Some(i), Some(o)) => format!("{i} in / {o} out"),
+        _ => member_text(v),
+    }
+}
+
+/// An entry's payload: its type's common members as labelled fields, then the raw JSON in a
+/// `<details>` toggle.
+fn payload_cell(e: &LogEntry) -> String {
+    let mut out = String::new();
+    let mut shown = 0;
+    for (key, label) in labelled_fields(&e.kind) {
+        let Some(v) = e.payload.get(key) else {
+            continue;
+        };
+        if shown == 0 {
+            out.push_str("<dl class=\"fields\">");
+        }
+        shown += 1;
+        let text = if *key == "usage" {
+            usage_text(v)
+        } else {
+            member_text(v)
+        };
+        let _ = write!(
+            out,
+            "<dt>{}</dt><dd data-field=\"{}\">{}</dd>",
+            escape(label),
+            escape(key),
+            escape(&text)
+        );
+    }
+    if shown > 0 {
+        out.push_str("</dl>");
+        let _ = write!(
+            out,
+            "<details class=\"raw\"><summary>raw JSON</summary><pre>{}</pre></details>",
+            escape(&e.payload.to_string())
+        );
+    } else {
+        let _ = write!(out, "<pre>{}</pre>", escape(&e.payload.to_string()));
+    }
+    out
+}
+
 fn entry_table(h: &mut String, ev: &Evidence, idx: &[usize]) {
     h.push_str("<table><tr><th>Seq</th><th>Time</th><th>Type</th><th>Payload</th><th>Controls</th><th>Hash</th></tr>");
     for &i in idx {
         let e = &ev.entries[i];
         let controls = ev.controls[i]
             .iter()
-            .map(|c| escape(c))
+            .map(|c| format!("<span class=\"cid\">{}</span>", escape(c)))
             .chain(ev.adverse[i].iter().map(|c| {
                 format!(
-                    "<span class=\"pill adverse\" title=\"adverse: this entry records a failure of the control\">{}</span>",
+                    "<span class=\"pill adverse cid\" title=\"adverse: this entry records a failure of the control\">{}</span>",
                     escape(c)
                 )
             }))
@@ -492,11 +707,11 @@ fn entry_table(h: &mut String, ev: &Evidence, idx: &[usize]) {
             .join("<br>");
         let _ = write!(
             h,
-            r#"<tr data-seq="{seq}"><td class="n">{seq}</td>{ts}<td>{kind}</td><td><pre>{payload}</pre></td><td>{controls}</td><td class="mono" title="{hash}">{short}…</td></tr>"#,
+            r#"<tr data-seq="{seq}"><td class="n">{seq}</td>{ts}<td>{kind}</td><td>{payload}</td><td>{controls}</td><td class="mono" title="{hash}">{short}…</td></tr>"#,
             seq = e.seq,
             ts = ts_cell(&e.ts),
             kind = escape(&e.kind),
-            payload = escape(&e.payload.to_string()),
+            payload = payload_cell(e),
             hash = escape(&e.hash),
             short = escape(e.hash.get(..12).unwrap_or(&e.hash)),
         );

@@ -48,7 +48,9 @@ pub use log::{ChainInfo, LogEntry, Progress};
 pub use mapping::{
     BUILTIN_FRAMEWORKS, ControlRef, Mapping, MappingError, MappingOrigin, MappingSet, Strength,
 };
-pub use summary::{MAX_LISTED_UNREADABLE, Summary, SummaryOptions, SummaryReport, summarize_path};
+pub use summary::{
+    IntegrityState, MAX_LISTED_UNREADABLE, Summary, SummaryOptions, SummaryReport, summarize_path,
+};
 
 /// The sentence every output carries.
 pub(crate) const DISCLAIMER: &str = "Evidence to support compliance — not legal advice. Control \

@@ -6,7 +6,9 @@ use std::io::BufReader;
 use std::path::Path;
 
 use crate::json::Value;
-use crate::verify::{Input, Observed, Verification, VerifyOptions, verify_observed};
+use crate::verify::{
+    Completeness, Input, Observed, Signatures, Verification, VerifyOptions, verify_observed,
+};
 
 use super::ExportError;
 use super::log::{ChainInfo, CountingReader, LogEntry, Progress, chain_info_of};
@@ -213,6 +215,75 @@ impl Summary {
     }
 }
 
+/// What a verification established, in the three states a report shows (issue #15 §5): a log
+/// that verified with its signatures and its completeness checked, one that verified with
+/// either left unchecked, and one that failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IntegrityState {
+    /// Verified, signatures checked with the key and completeness checked (out of band or
+    /// against a signed pack header).
+    VerifiedComplete,
+    /// Verified, but the signatures or the completeness (or both) were not checked.
+    VerifiedPartial {
+        /// The signatures were not checked (no key, or an unsigned log).
+        signatures_unchecked: bool,
+        /// Completeness was not checked, or only against an unauthenticated header.
+        completeness_unchecked: bool,
+    },
+    /// The log failed verification.
+    Failed,
+}
+
+impl IntegrityState {
+    /// The state of `v`.
+    pub fn of(v: &Verification) -> IntegrityState {
+        if !v.ok() {
+            return IntegrityState::Failed;
+        }
+        let signatures_unchecked = v.signatures != Signatures::Verified;
+        let completeness_unchecked = matches!(
+            v.completeness,
+            Completeness::NotChecked | Completeness::UnauthenticatedHeader
+        );
+        if signatures_unchecked || completeness_unchecked {
+            IntegrityState::VerifiedPartial {
+                signatures_unchecked,
+                completeness_unchecked,
+            }
+        } else {
+            IntegrityState::VerifiedComplete
+        }
+    }
+
+    /// A short machine-readable name: `verified`, `verified_partial` or `failed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            IntegrityState::VerifiedComplete => "verified",
+            IntegrityState::VerifiedPartial { .. } => "verified_partial",
+            IntegrityState::Failed => "failed",
+        }
+    }
+
+    /// The headline a report shows, naming what was not checked.
+    pub fn headline(self) -> &'static str {
+        match self {
+            IntegrityState::VerifiedComplete => "VERIFIED and complete",
+            IntegrityState::VerifiedPartial {
+                signatures_unchecked: true,
+                completeness_unchecked: true,
+            } => "VERIFIED chain; signatures and completeness NOT CHECKED",
+            IntegrityState::VerifiedPartial {
+                signatures_unchecked: true,
+                ..
+            } => "VERIFIED chain and completeness; signatures NOT CHECKED",
+            IntegrityState::VerifiedPartial { .. } => {
+                "VERIFIED chain and signatures; completeness NOT CHECKED"
+            }
+            IntegrityState::Failed => "FAILED",
+        }
+    }
+}
+
 /// Options for [`summarize_path`].
 #[derive(Clone, Debug, Default)]
 pub struct SummaryOptions {
@@ -249,7 +320,7 @@ impl SummaryReport {
         let _ = writeln!(
             out,
             "integrity:   {} — {}",
-            if v.ok() { "VERIFIED" } else { "FAILED" },
+            IntegrityState::of(v).headline(),
             v.summary()
         );
         let _ = writeln!(
@@ -304,8 +375,9 @@ impl SummaryReport {
         };
         let _ = writeln!(
             out,
-            "oversight:   {} sign-offs; {} of {} decisions signed off ({pct}), {} without",
+            "oversight:   {} sign-off{}; {} of {} decisions signed off ({pct}), {} without",
             s.human_oversight,
+            if s.human_oversight == 1 { "" } else { "s" },
             s.decisions_with_oversight,
             s.decisions,
             s.decisions_without_oversight
@@ -341,6 +413,7 @@ impl SummaryReport {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "verified": self.verification.ok(),
+            "integrity_state": IntegrityState::of(&self.verification).name(),
             "verification": self.verification.to_json(),
             "system": self.info.system,
             "risk_tier": self.info.risk_tier,

@@ -268,10 +268,19 @@ pub fn verify_dir(dir: impl AsRef<Path>, opts: &VerifyOptions) -> Result<DirVeri
             kind: ProblemKind::Incomplete,
             line: None,
             seq: None,
-            detail: format!(
-                "incomplete log: the chain ends at seq count {}, expected {n} (entries removed?)",
-                last.next_seq()
-            ),
+            detail: if last.next_seq() > n {
+                format!(
+                    "entry count mismatch: the chain ends at seq count {}, expected {n} (more \
+                     entries than expected)",
+                    last.next_seq()
+                )
+            } else {
+                format!(
+                    "incomplete log: the chain ends at seq count {}, expected {n} (entries \
+                     removed?)",
+                    last.next_seq()
+                )
+            },
         });
     }
     Ok(out)

@@ -43,6 +43,9 @@ pub(super) struct Walker<'o> {
     last_seq: Option<u64>,
     seen_first_line: bool,
     sig_failed: bool,
+    /// Signed entries whose signature the key checked: passed, and failed.
+    sigs_good: u64,
+    sigs_bad: u64,
     unsigned: u64,
     problems: Vec<Problem>,
     problem_count: u64,
@@ -69,6 +72,8 @@ impl<'o> Walker<'o> {
             last_seq: None,
             seen_first_line: false,
             sig_failed: false,
+            sigs_good: 0,
+            sigs_bad: 0,
             unsigned: 0,
             problems: Vec::new(),
             problem_count: 0,
@@ -100,6 +105,31 @@ impl<'o> Walker<'o> {
                 detail,
             });
         }
+    }
+
+    /// When the key failed every signed entry (two or more, none passing), the key is almost
+    /// certainly the wrong one: one problem says so in place of a line per entry (issue #15
+    /// §4). It keeps the first failure's wording, which the reference verifier prints.
+    fn collapse_wrong_key(&mut self) {
+        if self.sigs_good > 0 || self.sigs_bad < 2 {
+            return;
+        }
+        let per_entry = |p: &Problem| {
+            p.kind == ProblemKind::BadSignature
+                && p.seq
+                    .is_some_and(|s| p.detail == format!("bad signature at seq {s}"))
+        };
+        let Some(first) = self.problems.iter().position(per_entry) else {
+            return;
+        };
+        let mut collapsed = self.problems[first].clone();
+        collapsed.detail = format!(
+            "{}: every signature fails ({} of {} signed entries): wrong key?",
+            collapsed.detail, self.sigs_bad, self.sigs_bad
+        );
+        self.problems.retain(|p| !per_entry(p));
+        self.problems.insert(first, collapsed);
+        self.problem_count = self.problem_count - self.sigs_bad + 1;
     }
 
     /// Reports the held unparsable line: torn when it was the file's last line and ended before
@@ -287,11 +317,15 @@ impl<'o> Walker<'o> {
             SigFacts::Empty => self.unsigned += 1,
             SigFacts::Present => {}
         }
+        if e.sig_valid == Some(true) {
+            self.sigs_good += 1;
+        }
         if let Some(valid) = e.sig_valid
             && !valid
         {
             self.sig_failed = true;
             let detail = if matches!(e.sig, SigFacts::Present) {
+                self.sigs_bad += 1;
                 format!("bad signature at seq {seq}")
             } else {
                 format!("bad signature at seq {seq}: entry is unsigned")
@@ -352,6 +386,7 @@ impl<'o> Walker<'o> {
             self.line_no = 0;
             self.problem(ProblemKind::BadSignature, None, detail);
         }
+        self.collapse_wrong_key();
         let key = self.opts.key.clone();
         self.line_no = 0;
         if self.entries == 0 && self.problem_count == 0 {
@@ -413,10 +448,19 @@ impl<'o> Walker<'o> {
         };
         match want_n {
             Some(Ok(n)) if n != self.entries => {
-                let detail = format!(
-                    "incomplete log: found {} entries, expected {n} (entries removed?)",
-                    self.entries
-                );
+                // Issue #15 §4: fewer entries suggests removal; more is a different problem.
+                let detail = if self.entries > n {
+                    format!(
+                        "entry count mismatch: found {} entries, expected {n} (more entries \
+                         than expected)",
+                        self.entries
+                    )
+                } else {
+                    format!(
+                        "incomplete log: found {} entries, expected {n} (entries removed?)",
+                        self.entries
+                    )
+                };
                 self.problem(ProblemKind::Incomplete, None, detail);
             }
             Some(Err(v)) => {

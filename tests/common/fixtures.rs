@@ -10,7 +10,7 @@ use tracing::instrument;
 use tracing_subscriber::prelude::*;
 
 /// The key the test logs are signed with.
-pub const KEY: &str = "export-test-key";
+pub const KEY: &str = "export-test-key-0123";
 
 pub fn key() -> SigningKey {
     SigningKey::from_bytes(KEY.as_bytes()).unwrap()

@@ -69,7 +69,7 @@ pub use reference::{reference_python, reference_verify};
 pub use tools::*;
 
 /// The signing key of the GenAI tests' logs.
-pub const GENAI_KEY: &str = "genai-test-key";
+pub const GENAI_KEY: &str = "genai-test-key-0123";
 
 /// A signed log at `path` with the given GenAI capture.
 pub fn genai_subscriber(

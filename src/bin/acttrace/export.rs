@@ -55,9 +55,11 @@ pub(crate) struct ExportArgs {
     /// eu_ai_act, iso_42001, gdpr, nist_rmf, a framework added with --mapping, or all.
     #[arg(long, value_name = "FRAMEWORK")]
     framework: String,
-    /// Output format; `dir` writes every format plus manifest.json into OUT.
-    #[arg(long, value_enum, default_value = "jsonl")]
-    format: FormatArg,
+    /// Output format; `dir` writes every format plus manifest.json into OUT. Without it, the
+    /// format follows OUT's extension: .jsonl, .json (OSCAL), .html/.htm, .csv, or a path
+    /// ending in `/` (or an existing directory) for `dir`; any other OUT needs --format.
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
     /// Output file (or directory for --format dir).
     #[arg(short = 'o', long = "out", value_name = "OUT")]
     out: PathBuf,
@@ -126,18 +128,48 @@ pub(crate) struct VerifyExcerptArgs {
     expect_entries: Option<u64>,
 }
 
+/// The format `out` names by its extension (issue #15 §4: `-o report.html` without
+/// `--format` used to write JSONL); `Err` when it names none.
+fn format_of_out(out: &std::path::Path) -> Result<FormatArg, String> {
+    let text = out.to_string_lossy();
+    if text.ends_with('/') || out.is_dir() {
+        return Ok(FormatArg::Dir);
+    }
+    let ext = out
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("jsonl") => Ok(FormatArg::Jsonl),
+        Some("json") => Ok(FormatArg::Oscal),
+        Some("html" | "htm") => Ok(FormatArg::Html),
+        Some("csv") => Ok(FormatArg::Csv),
+        _ => Err(format!(
+            "cannot tell the output format from {:?}: pass --format jsonl|oscal|html|csv|dir, \
+             or name OUT .jsonl, .json (OSCAL), .html, .csv or DIR/",
+            out.display().to_string()
+        )),
+    }
+}
+
 /// Runs `export`; returns the exit code.
 pub(crate) fn run_export(args: ExportArgs) -> u8 {
     if let Err(e) = check_expect_head(args.expect_head.as_deref()) {
         return usage_error(&e);
     }
+    let format = match args.format {
+        Some(f) => f,
+        None => match format_of_out(&args.out) {
+            Ok(f) => f,
+            Err(e) => return usage_error(&e),
+        },
+    };
     let key = match args.key.load() {
         Ok(k) => k,
         Err(e) => return usage_error(&e),
     };
     let opts = ExportOptions {
         framework: args.framework,
-        format: args.format.into(),
+        format: format.into(),
         key,
         expected_head: args.expect_head,
         expect_entries: args.expect_entries,
@@ -190,7 +222,20 @@ pub(crate) fn run_summary(args: SummaryArgs) -> u8 {
         Ok(k) => k,
         Err(e) => return usage_error(&e),
     };
-    if args.log.is_dir() {
+    let mut log = args.log.clone();
+    if log.is_dir() && crate::verify::is_export_dir(&log) {
+        // Issue #15 §4: an export directory is summarised from its pack (`verify DIR` also
+        // checks every file against the manifest).
+        log = log.join(acttrace::export::names::PACK);
+        eprintln!(
+            "acttrace: {} is an export directory: summarising its {} (check the other files \
+             with `acttrace verify {}`)",
+            args.log.display(),
+            acttrace::export::names::PACK,
+            args.log.display()
+        );
+    }
+    if log.is_dir() {
         // The same exit status as `verify` on a directory without segment files: nothing to
         // read as one log is a usage error (2).
         return usage_error(&format!(
@@ -220,7 +265,7 @@ pub(crate) fn run_summary(args: SummaryArgs) -> u8 {
             let _ = std::io::stderr().flush();
         }
     };
-    let result = summarize_path(&args.log, &opts, &mut progress);
+    let result = summarize_path(&log, &opts, &mut progress);
     if tty && last_pct != u64::MAX {
         eprint!("\r{:40}\r", "");
     }
@@ -273,5 +318,29 @@ pub(crate) fn run_verify_excerpt(args: VerifyExcerptArgs) -> u8 {
             eprintln!("acttrace: error: {e}");
             EXIT_USAGE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_of_out;
+    use std::path::Path;
+
+    #[test]
+    fn the_output_format_follows_the_extension_or_is_refused() {
+        // Issue #15 §4: `-o report.html` without --format wrote JSONL.
+        let f = |p: &str| format_of_out(Path::new(p)).map(|f| format!("{f:?}"));
+        assert_eq!(f("report.html"), Ok("Html".into()));
+        assert_eq!(f("r.HTM"), Ok("Html".into()));
+        assert_eq!(f("pack.jsonl"), Ok("Jsonl".into()));
+        assert_eq!(f("oscal.json"), Ok("Oscal".into()));
+        assert_eq!(f("index.csv"), Ok("Csv".into()));
+        assert_eq!(f("out/"), Ok("Dir".into()));
+        let err = f("report.pdf").unwrap_err();
+        assert!(
+            err.contains("--format") && err.contains("report.pdf"),
+            "{err}"
+        );
+        assert!(f("report").is_err());
     }
 }

@@ -49,8 +49,8 @@ impl KeyArgs {
 #[derive(Args, Debug, Clone, Default)]
 #[group(multiple = false)]
 pub(crate) struct ExportKeyArgs {
-    /// The signing key is in this environment variable: checks the log's signatures and signs
-    /// the pack header.
+    /// The signing key is in this environment variable: checks the log's signatures (and, for
+    /// `export`, signs the pack header).
     #[arg(long, value_name = "VAR")]
     key_env: Option<String>,
     /// The signing key is in this file (one trailing newline is ignored).

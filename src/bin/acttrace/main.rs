@@ -6,6 +6,7 @@
 
 mod exit;
 mod export;
+mod keygen;
 mod keys;
 mod prove;
 mod redact;
@@ -65,6 +66,12 @@ enum Command {
     /// Exit status: 0 the text matches, 1 it does not, 2 usage error, unreadable or unverifiable
     /// log, or no such digest.
     ProveContent(prove::ProveContentArgs),
+    /// Make a new random key: `keygen hmac OUT` writes a signing key (32 random bytes as hex)
+    /// to OUT, created with mode 0600; an existing file is never overwritten, and the key is
+    /// printed only when OUT is `-`.
+    ///
+    /// Exit status: 0 written, 2 usage error or OUT exists or cannot be created.
+    Keygen(keygen::KeygenArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,5 +90,6 @@ fn main() -> ExitCode {
         Command::VerifyExcerpt(args) => export::run_verify_excerpt(args),
         Command::Redact(args) => redact::run(args),
         Command::ProveContent(args) => prove::run(args),
+        Command::Keygen(args) => keygen::run(args),
     })
 }

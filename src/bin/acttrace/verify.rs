@@ -99,6 +99,135 @@ fn verify_file(file: &std::path::Path, opts: &VerifyOptions) -> Result<Outcome, 
         .map_err(|e| e.to_string())
 }
 
+/// What `verify DIR` found in an export directory (`export --format dir`).
+struct ExportDirReport {
+    /// The pack's own verification.
+    pack: Option<Outcome>,
+    /// Files whose bytes match the manifest.
+    matched: usize,
+    /// Manifest mismatches: missing, edited or misnamed files, and a missing pack.
+    problems: Vec<String>,
+}
+
+impl ExportDirReport {
+    fn ok(&self) -> bool {
+        self.problems.is_empty()
+            && match &self.pack {
+                Some(Outcome::Chain(v)) => v.ok(),
+                Some(Outcome::Excerpt(v)) => v.ok(),
+                None => false,
+            }
+    }
+
+    fn pack_summary(&self) -> String {
+        match &self.pack {
+            Some(Outcome::Chain(v)) => v.summary(),
+            Some(Outcome::Excerpt(v)) => v.summary(),
+            None => "no pack verified".into(),
+        }
+    }
+}
+
+/// The largest manifest read (a manifest lists five files; this is generous).
+const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
+
+/// Whether `dir` is an export directory: it holds `manifest.json`.
+pub(crate) fn is_export_dir(dir: &std::path::Path) -> bool {
+    dir.join(acttrace::export::names::MANIFEST).is_file()
+}
+
+/// Verifies an export directory (issue #15 §4): every file the manifest lists must be there
+/// with the manifest's size and SHA-256, and the pack must verify; each file is read once, and
+/// the pack is verified from the same bytes that were hashed. `Err` when the manifest cannot be
+/// read or is not an acttrace export manifest.
+fn verify_export_dir(
+    dir: &std::path::Path,
+    opts: &VerifyOptions,
+) -> Result<ExportDirReport, String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let manifest_path = dir.join(acttrace::export::names::MANIFEST);
+    let mut text = String::new();
+    std::fs::File::open(&manifest_path)
+        .and_then(|f| f.take(MAX_MANIFEST_BYTES).read_to_string(&mut text))
+        .map_err(|e| format!("cannot read {}: {e}", manifest_path.display()))?;
+    let manifest: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not JSON: {e}", manifest_path.display()))?;
+    if manifest.get("format").and_then(|f| f.as_str()) != Some("acttrace-export-manifest/1") {
+        return Err(format!(
+            "{}: not an acttrace export manifest (format must be \"acttrace-export-manifest/1\")",
+            manifest_path.display()
+        ));
+    }
+    let files = manifest
+        .get("files")
+        .and_then(|f| f.as_array())
+        .ok_or_else(|| format!("{}: files must be an array", manifest_path.display()))?;
+    let mut report = ExportDirReport {
+        pack: None,
+        matched: 0,
+        problems: Vec::new(),
+    };
+    for (i, f) in files.iter().enumerate() {
+        let name = f.get("path").and_then(|p| p.as_str()).unwrap_or("");
+        let want_sha = f.get("sha256").and_then(|p| p.as_str()).unwrap_or("");
+        let want_len = f.get("bytes").and_then(|p| p.as_u64());
+        // A manifest names files beside it: anything else could point outside the directory.
+        if name.is_empty() || name.contains(['/', '\\']) || name == ".." || name == "." {
+            report.problems.push(format!(
+                "manifest files[{i}]: path {name:?} is not a file name"
+            ));
+            continue;
+        }
+        if name == acttrace::export::names::MANIFEST {
+            continue;
+        }
+        let path = dir.join(name);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                report.problems.push(format!(
+                    "{name}: listed in the manifest but cannot be read: {e}"
+                ));
+                continue;
+            }
+        };
+        let sha: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if sha != want_sha || want_len.is_some_and(|n| n != bytes.len() as u64) {
+            report.problems.push(format!(
+                "{name}: SHA-256 {}… does not match the manifest's {}… (file edited?)",
+                &sha[..12],
+                want_sha.get(..12).unwrap_or(want_sha)
+            ));
+        } else {
+            report.matched += 1;
+        }
+        if name == acttrace::export::names::PACK {
+            let first = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
+            let source = path.display().to_string();
+            report.pack = Some(if is_excerpt_header(first) {
+                acttrace::export::verify_excerpt_reader(&bytes[..], opts)
+                    .map(Outcome::Excerpt)
+                    .map_err(|e| format!("{source}: {e}"))?
+            } else {
+                acttrace::verify::verify_reader(&bytes[..], &source, opts)
+                    .map(Outcome::Chain)
+                    .map_err(|e| format!("{source}: {e}"))?
+            });
+        }
+    }
+    if report.pack.is_none() {
+        report.problems.push(format!(
+            "the manifest lists no {}: nothing to verify",
+            acttrace::export::names::PACK
+        ));
+    }
+    Ok(report)
+}
+
 /// Runs `verify`; returns the exit code.
 pub(crate) fn run(mut args: VerifyArgs) -> u8 {
     if args.files.len() > 1 && (args.expect_head.is_some() || args.expect_entries.is_some()) {
@@ -126,6 +255,46 @@ pub(crate) fn run(mut args: VerifyArgs) -> u8 {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for file in &args.files {
+        if file.is_dir() && is_export_dir(file) {
+            match verify_export_dir(file, &opts) {
+                Ok(report) => {
+                    integrity_failed |= !report.ok();
+                    let headline = if report.problems.is_empty() {
+                        format!(
+                            "export directory: {} files match manifest.json; pack: {}",
+                            report.matched,
+                            report.pack_summary()
+                        )
+                    } else {
+                        format!(
+                            "export directory: {}; pack: {}",
+                            report.problems[0],
+                            report.pack_summary()
+                        )
+                    };
+                    if args.json {
+                        reports.push(serde_json::json!({
+                            "source": file.display().to_string(),
+                            "ok": report.ok(),
+                            "export_dir": true,
+                            "files_matched": report.matched,
+                            "problems": report.problems,
+                            "summary": headline,
+                        }));
+                    } else {
+                        let _ = writeln!(out, "{}: {headline}", file.display());
+                        for p in report.problems.iter().skip(1) {
+                            let _ = writeln!(out, "  also: {p}");
+                        }
+                    }
+                }
+                Err(e) => {
+                    unreadable = true;
+                    let _ = writeln!(out, "{}: cannot read: {e}", file.display());
+                }
+            }
+            continue;
+        }
         if file.is_dir() {
             match verify_dir(file, &opts) {
                 Ok(report) => {
