@@ -11,7 +11,7 @@ pub(crate) const DECISION_FIELD: &str = "audit.decision";
 pub(crate) const KIND_FIELD: &str = "audit.kind";
 
 /// Entry types a user event must not claim: the log writes them itself.
-pub(crate) const RESERVED_KINDS: [&str; 9] = [
+pub(crate) const RESERVED_KINDS: [&str; 10] = [
     "audit_open",
     "audit_resume",
     "recovery",
@@ -21,6 +21,9 @@ pub(crate) const RESERVED_KINDS: [&str; 9] = [
     "decision_end",
     "gap",
     "invisible_callsite",
+    // Graded by its payload in the export mappings (`early_deletion`): a user event must not
+    // be able to pose as one.
+    "retention",
 ];
 
 /// The target the audit macros give their events unless told otherwise: name it in a filter to

@@ -144,6 +144,22 @@ impl Timestamp {
         } = self;
         format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{micros:06}")
     }
+
+    /// Whole seconds since the Unix epoch (negative before 1970), Howard Hinnant's
+    /// `days_from_civil`.
+    pub(crate) fn unix_seconds(&self) -> i64 {
+        let (m, d) = (i64::from(self.month), i64::from(self.day));
+        let y = i64::from(self.year) - i64::from(self.month <= 2);
+        let era = y.div_euclid(400);
+        let yoe = y.rem_euclid(400);
+        let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        days * 86_400
+            + i64::from(self.hour) * 3600
+            + i64::from(self.minute) * 60
+            + i64::from(self.second)
+    }
 }
 
 /// What a date alone (`YYYY-MM-DD`, no time of day) stands for in [`parse_utc`].
@@ -309,6 +325,16 @@ mod tests {
             let after = SystemTime::now();
             assert_eq!(stamp.len(), 32);
             assert!(format_system_time(before) <= stamp && stamp <= format_system_time(after));
+        }
+    }
+
+    /// Issue #17 A6: a segment's age is read from its last entry's `ts`.
+    #[test]
+    fn unix_seconds_inverts_formatting() {
+        for secs in [0u64, 59, 86_399, 951_782_400, 1_709_210_096, 4_102_444_800] {
+            let text = format_unix_micros(secs, 123);
+            let t = parse_utc(&text, DateAlone::StartOfDay).unwrap();
+            assert_eq!(t.unix_seconds(), secs as i64, "{text}");
         }
     }
 

@@ -1,4 +1,4 @@
-//! The built-in mappings' data, version 2026.3 (issue #17 part A): every entry type the crate
+//! The built-in mappings' data, version 2026.4 (issue #17 parts A and A6): every entry type the crate
 //! writes maps in every framework; every detector category maps through the engine's group;
 //! controls that ask an organisation to define or document a process are never `direct`; a
 //! `gap` is adverse evidence; citations are as narrow as the texts they cite.
@@ -9,7 +9,7 @@ use acttrace::json::Value;
 /// Every entry type acttrace itself writes, and where it comes from (paths as of 2026.3).
 /// Types an application names with `audit.kind` are its own and map only through a mapping
 /// file.
-const WRITTEN_TYPES: [&str; 20] = [
+const WRITTEN_TYPES: [&str; 21] = [
     // capture.rs, AuditLayer build: a new chain.
     "audit_open",
     // capture.rs, AuditLayer build: an existing chain continued.
@@ -42,6 +42,9 @@ const WRITTEN_TYPES: [&str; 20] = [
     "agent_invocation",
     // capture.rs event_kind(): an `audit.kind` that is not a valid entry type.
     "audit_event",
+    // sequencer/mod.rs seal_invisible_callsites(): a decision or audit-event callsite that a
+    // global filter hides from the log (issue #17 B).
+    "invisible_callsite",
 ];
 
 fn builtins() -> Vec<Mapping> {
@@ -222,6 +225,8 @@ fn controls_that_ask_for_a_defined_or_documented_process_are_never_direct() {
     assert!(art9.title.contains("Art. 9(2)") && art9.rationale.contains("Art. 9(2)"));
 }
 
+/// Issue #17 A6/B: besides a `gap`, only a hidden callsite and a `retention` entry that deleted
+/// logs younger than the minimum (a `when` condition) are adverse.
 #[test]
 fn a_gap_is_adverse_evidence_and_nothing_else_is() {
     for (fw, control) in [
@@ -241,7 +246,16 @@ fn a_gap_is_adverse_evidence_and_nothing_else_is() {
     for m in builtins() {
         for (key, list) in m.entry_types.iter().chain(&m.categories) {
             for c in list.iter().filter(|c| c.strength == Strength::Adverse) {
-                assert_eq!(key, "gap", "{}: {} is adverse", m.id, c.control_id);
+                let early = key == "retention"
+                    && c.when.as_ref().is_some_and(|w| {
+                        w.member == "early_deletion" && w.equals == Value::Bool(true)
+                    });
+                assert!(
+                    key == "gap" || key == "invisible_callsite" || early,
+                    "{}: {key} {} is adverse",
+                    m.id,
+                    c.control_id
+                );
             }
         }
         // A gap still points at something that is not a failure (incident records) except in
@@ -328,10 +342,23 @@ fn citations_are_as_narrow_as_the_texts() {
         Some(Strength::Supporting)
     );
     for control in ["Art. 19(1)", "Art. 26(6)"] {
-        // The entry does not carry the deleted logs' age: it cannot be direct (or adverse).
+        // Issue #17 A6: supporting, unless the entry deleted logs younger than the minimum.
+        let ids = |payload: serde_json::Value| -> Vec<(String, Strength)> {
+            eu.controls_for("retention", &Value::from(&payload))
+                .iter()
+                .filter(|c| c.control_id == control)
+                .map(|c| (c.control_id.clone(), c.strength))
+                .collect()
+        };
+        let deleted = serde_json::json!([{"segment": "a-000001.jsonl", "age_days": 3}]);
         assert_eq!(
-            strength(&eu, "retention", control),
-            Some(Strength::Supporting)
+            ids(serde_json::json!({"deleted": deleted, "minimum_days": 183})),
+            [(control.to_owned(), Strength::Supporting)]
+        );
+        assert_eq!(
+            ids(serde_json::json!({"deleted": deleted, "minimum_days": 183,
+                "early_deletion": true, "override": "court order"})),
+            [(control.to_owned(), Strength::Adverse)]
         );
     }
     assert_eq!(
@@ -347,9 +374,9 @@ fn citations_are_as_narrow_as_the_texts() {
 }
 
 #[test]
-fn builtins_are_version_2026_3_with_one_title_per_control() {
+fn builtins_are_version_2026_4_with_one_title_per_control() {
     for m in builtins() {
-        assert_eq!(m.version, "2026.3", "{}", m.id);
+        assert_eq!(m.version, "2026.4", "{}", m.id);
         let mut titles: std::collections::BTreeMap<&str, &str> = Default::default();
         for c in m
             .entry_types
@@ -385,4 +412,68 @@ fn a_mapping_file_may_grade_evidence_adverse() {
     let e = Mapping::from_file(&file).unwrap_err();
     assert_eq!(e.key, "entry_types.gap[0].strength");
     assert!(e.message.contains("\"adverse\""), "{e}");
+}
+
+/// Issue #17 A6: a control's `when` condition; files without it read as before; a bad one is
+/// refused with its key.
+#[test]
+fn a_mapping_file_may_condition_a_control_on_the_payload() {
+    let text = r#"{"schema": "acttrace-mapping/1", "id": "x", "version": "1", "title": "t",
+        "entry_types": {"retention": [
+            {"control_id": "KEEP-1", "title": "t", "rationale": "r", "strength": "adverse",
+             "when": {"early_deletion": true}},
+            {"control_id": "KEEP-1", "title": "t", "rationale": "r", "strength": "supporting"},
+            {"control_id": "KEEP-2", "title": "t", "rationale": "r", "strength": "direct",
+             "when": {"reason": "audit"}}]}}"#;
+    let m = Mapping::parse(text, "x.json", acttrace::export::MappingOrigin::Builtin).unwrap();
+    let got = |payload: serde_json::Value| -> Vec<(String, Strength)> {
+        m.controls_for("retention", &Value::from(&payload))
+            .iter()
+            .map(|c| (c.control_id.clone(), c.strength))
+            .collect()
+    };
+    let s = |id: &str, st| (id.to_owned(), st);
+    assert_eq!(
+        got(serde_json::json!({"deleted": []})),
+        [s("KEEP-1", Strength::Supporting)]
+    );
+    assert_eq!(
+        got(serde_json::json!({"early_deletion": false})),
+        [s("KEEP-1", Strength::Supporting)]
+    );
+    assert_eq!(
+        got(serde_json::json!({"early_deletion": true, "reason": "audit"})),
+        [
+            s("KEEP-1", Strength::Adverse),
+            s("KEEP-2", Strength::Direct)
+        ]
+    );
+    for (bad, key) in [
+        (r#""when": {}"#, "entry_types.retention[0].when"),
+        (
+            r#""when": {"a": 1, "b": 2}"#,
+            "entry_types.retention[0].when",
+        ),
+        (r#""when": {"a": [1]}"#, "entry_types.retention[0].when.a"),
+        (r#""when": true"#, "entry_types.retention[0].when"),
+    ] {
+        let text = format!(
+            r#"{{"schema": "acttrace-mapping/1", "id": "x", "version": "1", "title": "t",
+            "entry_types": {{"retention": [{{"control_id": "C", "title": "t", "rationale": "r",
+            "strength": "adverse", {bad}}}]}}}}"#
+        );
+        let e =
+            Mapping::parse(&text, "x.json", acttrace::export::MappingOrigin::Builtin).unwrap_err();
+        assert_eq!(e.key, key, "{bad}: {e}");
+    }
+    let in_categories = r#"{"schema": "acttrace-mapping/1", "id": "x", "version": "1", "title": "t",
+        "entry_types": {}, "categories": {"pii": [{"control_id": "C", "title": "t",
+        "rationale": "r", "strength": "direct", "when": {"a": 1}}]}}"#;
+    let e = Mapping::parse(
+        in_categories,
+        "x.json",
+        acttrace::export::MappingOrigin::Builtin,
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "categories.pii[0].when");
 }

@@ -151,6 +151,13 @@ fn ordinary_events_and_spans_are_not_audited_but_audit_events_outside_decisions_
             audit.kind = "decision_end",
             forged = true
         );
+        // `retention` is graded by its payload in the export mappings (`early_deletion`): an
+        // application event must not pose as one.
+        tracing::event!(
+            tracing::Level::INFO,
+            audit.kind = "retention",
+            early_deletion = true
+        );
     });
     guard.flush().unwrap();
     let es = entries(&path);
@@ -161,6 +168,7 @@ fn ordinary_events_and_spans_are_not_audited_but_audit_events_outside_decisions_
             "cost",
             "tool_call",
             "model_eval",
+            "audit_event",
             "audit_event"
         ]
     );

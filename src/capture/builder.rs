@@ -14,7 +14,7 @@ use crate::json::Value;
 use crate::queue::{LogState, Queue, QueueFullPolicy};
 use crate::redact::{BuiltinRedactor, Policy, Redactor};
 use crate::sequencer::{Redaction, Sequencer, SyncPolicy};
-use crate::writer::{ChainWriter, Durability, JsonlFileWriter};
+use crate::writer::{ChainWriter, Durability, JsonlFileWriter, MIN_RETENTION, RetentionFloor};
 
 static NEXT_LAYER_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -78,6 +78,7 @@ pub struct AuditLayerBuilder {
     /// The directory `.path(..)` asked for, created by `build`.
     log_dir: Option<PathBuf>,
     drop_timeout: Duration,
+    early_deletion: Option<String>,
 }
 
 impl Default for AuditLayerBuilder {
@@ -97,6 +98,7 @@ impl Default for AuditLayerBuilder {
             gen_ai: GenAiCapture::default(),
             log_dir: None,
             drop_timeout: Duration::from_secs(10),
+            early_deletion: None,
         }
     }
 }
@@ -111,6 +113,18 @@ impl AuditLayerBuilder {
     /// The system's risk tier, recorded in `audit_open`.
     pub fn risk_tier(mut self, tier: RiskTier) -> Self {
         self.risk_tier = tier;
+        self
+    }
+
+    /// Lets retention delete segments of a high-risk log ([`RiskTier::High`]) that are younger
+    /// than [`MIN_RETENTION`] (183 days, EU AI Act Art. 19(1), 26(6)), which it otherwise keeps
+    /// whatever [`SegmentedWriter::retain_segments`](crate::writer::SegmentedWriter::retain_segments)
+    /// says. Every `retention` entry that deleted such a segment carries `"early_deletion":
+    /// true` and `reason` as its `override`, and exports grade it adverse to the log-keeping
+    /// controls. `reason` must not be empty ([`build`](Self::build) fails). Logs of other tiers
+    /// have no floor: this changes nothing for them.
+    pub fn allow_early_deletion(mut self, reason: impl Into<String>) -> Self {
+        self.early_deletion = Some(reason.into());
         self
     }
 
@@ -250,6 +264,23 @@ impl AuditLayerBuilder {
                 path: dir.clone(),
                 source,
             })?;
+        }
+        if self
+            .early_deletion
+            .as_ref()
+            .is_some_and(|r| r.trim().is_empty())
+        {
+            return Err(Error::Config(
+                "allow_early_deletion needs a reason (it is chained in every retention entry \
+                 that uses it)"
+                    .into(),
+            ));
+        }
+        if self.risk_tier == RiskTier::High {
+            writer.set_retention_floor(RetentionFloor {
+                minimum: MIN_RETENTION,
+                early_deletion: self.early_deletion.clone(),
+            });
         }
         let source = writer.describe();
         let existing = writer.open(key.as_ref())?;

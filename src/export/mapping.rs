@@ -11,7 +11,9 @@
 //!  "category_groups": {"my_detector": "pii"}}
 //! ```
 //!
-//! `entry_types` maps an entry type to the controls every entry of that type points at;
+//! `entry_types` maps an entry type to the controls every entry of that type points at (a
+//! control with `"when": {"member": value}` only when the entry's payload has that member with
+//! that value, and then in place of an unconditional control with the same id);
 //! `categories` adds controls to a `policy_flag` whose `data` names a category (or a category of
 //! that group). A control's `strength` says whether the entry supports it (`direct`,
 //! `supporting`) or records a failure of it (`adverse`, never counted as support). Mappings are
@@ -74,7 +76,7 @@ impl Strength {
 }
 
 /// One control an entry points at.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ControlRef {
     /// The control's identifier in its framework, for example `Art. 14(4)(d)`.
     pub control_id: String,
@@ -84,6 +86,26 @@ pub struct ControlRef {
     pub rationale: String,
     /// How strong that evidence is.
     pub strength: Strength,
+    /// When set, the control applies only to entries whose payload has this member with this
+    /// value (and then replaces an unconditional control of the same id for that entry).
+    pub when: Option<Condition>,
+}
+
+/// A control's condition on the entry's payload: `"when": {"early_deletion": true}` in a
+/// mapping file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Condition {
+    /// A top-level payload member.
+    pub member: String,
+    /// The value it must have (a string, number or boolean).
+    pub equals: Value,
+}
+
+impl Condition {
+    /// Whether `payload` meets the condition.
+    pub fn holds(&self, payload: &Value) -> bool {
+        payload.get(&self.member) == Some(&self.equals)
+    }
 }
 
 /// Where a mapping came from.
@@ -280,22 +302,31 @@ impl Mapping {
     }
 
     /// The controls an entry of type `kind` with payload `payload` points at, deduplicated by
-    /// control id, type controls first, then category controls for a `policy_flag`.
+    /// control id: type controls whose `when` the payload meets, then the type's unconditional
+    /// controls, then category controls for a `policy_flag`.
     pub fn controls_for(&self, kind: &str, payload: &Value) -> Vec<&ControlRef> {
-        fn add<'m>(out: &mut Vec<&'m ControlRef>, list: Option<&'m Vec<ControlRef>>) {
-            for c in list.into_iter().flatten() {
+        fn add<'m>(
+            out: &mut Vec<&'m ControlRef>,
+            list: Option<&'m Vec<ControlRef>>,
+            keep: &dyn Fn(&ControlRef) -> bool,
+        ) {
+            for c in list.into_iter().flatten().filter(|c| keep(c)) {
                 if !out.iter().any(|o| o.control_id == c.control_id) {
                     out.push(c);
                 }
             }
         }
         let mut out = Vec::new();
-        add(&mut out, self.entry_types.get(kind));
+        let list = self.entry_types.get(kind);
+        add(&mut out, list, &|c| {
+            c.when.as_ref().is_some_and(|w| w.holds(payload))
+        });
+        add(&mut out, list, &|c| c.when.is_none());
         if kind == "policy_flag" {
             for cat in flag_categories(payload) {
-                add(&mut out, self.categories.get(cat.as_str()));
+                add(&mut out, self.categories.get(cat.as_str()), &|_| true);
                 if let Some(group) = self.group_of(&cat) {
-                    add(&mut out, self.categories.get(group));
+                    add(&mut out, self.categories.get(group), &|_| true);
                 }
             }
         }
@@ -397,13 +428,51 @@ fn control_table(
                 )
             })?;
             for k in o.keys() {
-                if !["control_id", "title", "rationale", "strength"].contains(&k.as_str()) {
+                if !["control_id", "title", "rationale", "strength", "when"].contains(&k.as_str()) {
                     return Err(err(
                         &format!("{ipath}.{k}"),
-                        "unknown key (expected control_id, title, rationale, strength)".into(),
+                        "unknown key (expected control_id, title, rationale, strength, when)"
+                            .into(),
                     ));
                 }
             }
+            let when = match o.get("when") {
+                None => None,
+                Some(_) if name != "entry_types" => {
+                    return Err(err(
+                        &format!("{ipath}.when"),
+                        "a condition is only allowed on an entry type's controls".into(),
+                    ));
+                }
+                Some(serde_json::Value::Object(c)) if c.len() == 1 => {
+                    let (member, value) = c.iter().next().expect("one member");
+                    if !(value.is_string() || value.is_number() || value.is_boolean()) {
+                        return Err(err(
+                            &format!("{ipath}.when.{member}"),
+                            format!(
+                                "must be a string, number or boolean, found {}",
+                                json_type(value)
+                            ),
+                        ));
+                    }
+                    Some(Condition {
+                        member: member.clone(),
+                        equals: Value::from(value),
+                    })
+                }
+                Some(v) => {
+                    return Err(err(
+                        &format!("{ipath}.when"),
+                        format!(
+                            "must be an object with one payload member and its value, found {}",
+                            match v {
+                                serde_json::Value::Object(_) => "an object of another size",
+                                _ => json_type(v),
+                            }
+                        ),
+                    ));
+                }
+            };
             let field = |f: &str| -> Result<String, MappingError> {
                 match o.get(f) {
                     Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
@@ -433,6 +502,7 @@ fn control_table(
                 title: field("title")?,
                 rationale: field("rationale")?,
                 strength,
+                when,
             });
         }
         out.insert(key.clone(), refs);

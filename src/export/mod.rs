@@ -46,7 +46,8 @@ pub use excerpt::{
 };
 pub use log::{ChainInfo, LogEntry, Progress};
 pub use mapping::{
-    BUILTIN_FRAMEWORKS, ControlRef, Mapping, MappingError, MappingOrigin, MappingSet, Strength,
+    BUILTIN_FRAMEWORKS, Condition, ControlRef, Mapping, MappingError, MappingOrigin, MappingSet,
+    Strength,
 };
 pub use summary::{
     IntegrityState, MAX_LISTED_UNREADABLE, Summary, SummaryOptions, SummaryReport, summarize_path,

@@ -276,13 +276,20 @@ impl Sequencer {
                                 ("segment".into(), Value::from(d.segment)),
                                 ("last_seq".into(), Value::from(d.last_seq)),
                                 ("head".into(), Value::from(d.head)),
+                                ("ts".into(), Value::from(d.ts)),
+                                ("age_days".into(), Value::from(d.age_days)),
                             ])
                         })
                         .collect();
-                    self.seal_segment_entry(
-                        "retention",
-                        Value::Object(vec![("deleted".into(), Value::Array(deleted))]),
-                    );
+                    let mut fields = vec![("deleted".to_owned(), Value::Array(deleted))];
+                    if let Some(days) = r.minimum_days {
+                        fields.push(("minimum_days".into(), Value::from(days)));
+                    }
+                    if let Some(reason) = r.early_deletion {
+                        fields.push(("early_deletion".into(), Value::Bool(true)));
+                        fields.push(("override".into(), Value::from(reason)));
+                    }
+                    self.seal_segment_entry("retention", Value::Object(fields));
                 }
                 if let Some(e) = r.retention_error {
                     self.log.publish_error(format!("retention: {e}"));

@@ -115,8 +115,12 @@ impl ChainWriter for FailingWriter {
                 segment: "seg-0".into(),
                 last_seq: 0,
                 head: GENESIS.into(),
+                ts: "2026-01-01T00:00:00.000000+00:00".into(),
+                age_days: 0,
             }],
             retention_error: None,
+            minimum_days: None,
+            early_deletion: None,
         })
     }
 }

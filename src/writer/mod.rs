@@ -140,6 +140,16 @@ pub trait ChainWriter: Send + 'static {
         false
     }
 
+    /// The retention floor of a high-risk log, set by the builder before
+    /// [`open`](ChainWriter::open) when the risk tier is [`RiskTier::High`](crate::RiskTier):
+    /// a writer that deletes old segments must not delete one whose last entry is younger than
+    /// [`RetentionFloor::minimum`] unless [`RetentionFloor::early_deletion`] gives a reason,
+    /// and then reports it in [`Rotation::early_deletion`]. The default ignores it (a writer
+    /// that deletes nothing).
+    fn set_retention_floor(&mut self, floor: RetentionFloor) {
+        let _ = floor;
+    }
+
     /// Starts a new segment (and applies retention). Called with no batch pending; the
     /// sequencer then seals `segment_open` (and `retention`) as the new segment's first
     /// entries. The default refuses.
@@ -160,8 +170,26 @@ pub struct Rotation {
     pub segment: String,
     /// Segments deleted by retention.
     pub deleted: Vec<DeletedSegment>,
-    /// Why retention could not delete what its policy asked (the rotation itself succeeded).
+    /// Why retention could not delete what its policy asked (the rotation itself succeeded),
+    /// or which segments it kept under the retention floor.
     pub retention_error: Option<String>,
+    /// The retention floor in whole days, when one applies (a high-risk log).
+    pub minimum_days: Option<u64>,
+    /// The override's reason, when a deleted segment was younger than the floor.
+    pub early_deletion: Option<String>,
+}
+
+/// The shortest time a high-risk log keeps a segment, and the explicit override that lets
+/// retention delete younger ones. See [`ChainWriter::set_retention_floor`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetentionFloor {
+    /// Segments whose last entry is younger than this are kept (EU AI Act Art. 19(1), 26(6):
+    /// [`MIN_RETENTION`], six months).
+    pub minimum: std::time::Duration,
+    /// Why younger segments may be deleted anyway
+    /// ([`AuditLayerBuilder::allow_early_deletion`](crate::AuditLayerBuilder::allow_early_deletion));
+    /// `None` keeps them.
+    pub early_deletion: Option<String>,
 }
 
 /// A segment deleted by retention, as the `retention` entry records it.
@@ -173,6 +201,10 @@ pub struct DeletedSegment {
     pub last_seq: u64,
     /// Its head hash.
     pub head: String,
+    /// The `ts` of its last entry.
+    pub ts: String,
+    /// How many whole days old its last entry was when it was deleted.
+    pub age_days: u64,
 }
 
 /// A torn last line (or a NUL-padded tail) that was cut off a log and kept in a side file, so

@@ -13,7 +13,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{ChainWriter, DeletedSegment, Durability, ExistingChain, JsonlFileWriter, Rotation};
+use super::{
+    ChainWriter, DeletedSegment, Durability, ExistingChain, JsonlFileWriter, RetentionFloor,
+    Rotation,
+};
 use crate::chain::{RenderedEntry, SealedEntry, SigningKey};
 use crate::error::Error;
 use crate::json;
@@ -57,6 +60,7 @@ pub struct SegmentedWriter {
     current_bytes: u64,
     opened_at: Instant,
     key: Option<SigningKey>,
+    floor: Option<RetentionFloor>,
 }
 
 impl SegmentedWriter {
@@ -73,6 +77,7 @@ impl SegmentedWriter {
             current_bytes: 0,
             opened_at: Instant::now(),
             key: None,
+            floor: None,
         }
     }
 
@@ -89,6 +94,11 @@ impl SegmentedWriter {
     }
 
     /// Keeps the newest `n` sealed segments (at least 1) and deletes older ones at rotation.
+    ///
+    /// In a high-risk log ([`RiskTier::High`](crate::RiskTier)) a segment whose last entry is
+    /// younger than [`MIN_RETENTION`] is kept all the same (and the log's `last_error` says
+    /// so), unless the builder was given
+    /// [`allow_early_deletion`](crate::AuditLayerBuilder::allow_early_deletion).
     pub fn retain_segments(mut self, n: usize) -> Self {
         self.retention = Retention::KeepSegments(n.max(1));
         self
@@ -163,38 +173,79 @@ impl SegmentedWriter {
                 })
                 .collect(),
         };
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         let mut tips = Vec::new();
+        let mut kept = Vec::new();
         for i in doomed {
-            match last_entry(&self.segment_path(i)) {
-                Ok(tip) => tips.push((i, tip)),
+            let (last_seq, head, ts) = match last_entry(&self.segment_path(i)) {
+                Ok(tip) => tip,
                 Err(e) => return (Vec::new(), Some(e.to_string())),
+            };
+            let age = entry_age(&ts, now);
+            if let Some(floor) = &self.floor
+                && floor.early_deletion.is_none()
+                && age.is_none_or(|a| a < floor.minimum)
+            {
+                kept.push((i, ts, age));
+                continue;
             }
+            tips.push((i, last_seq, head, ts, age));
         }
         let mut deleted = Vec::new();
-        for (i, (last_seq, head)) in tips {
+        let mut error = self.floor_error(&kept);
+        for (i, last_seq, head, ts, age) in tips {
             let path = self.segment_path(i);
             if let Err(e) = fs::remove_file(&path) {
-                return (
-                    deleted,
-                    Some(format!("cannot delete {}: {e}", path.display())),
-                );
+                error = Some(format!("cannot delete {}: {e}", path.display()));
+                break;
             }
             deleted.push(DeletedSegment {
                 segment: self.segment_name(i),
                 last_seq,
                 head,
+                ts,
+                age_days: age.map_or(0, |a| a.as_secs() / 86_400),
             });
         }
         if !deleted.is_empty() {
             super::jsonl::sync_parent_dir(&self.segment_path(self.index));
         }
-        (deleted, None)
+        (deleted, error)
+    }
+
+    /// What the log's `last_error` says when the retention floor kept segments the policy
+    /// would have deleted.
+    fn floor_error(&self, kept: &[(u64, String, Option<Duration>)]) -> Option<String> {
+        let floor = self.floor.as_ref()?;
+        let (first, ts, age) = kept.first()?;
+        let age = age.map_or_else(
+            || "of unreadable age".to_owned(),
+            |a| format!("{} days old", a.as_secs() / 86_400),
+        );
+        Some(format!(
+            "kept {} segment(s) the retention policy would delete, from {} (last entry {ts}, \
+             {age}): a high-risk log keeps its logs at least {} days (EU AI Act Art. 19(1), \
+             26(6)); AuditLayerBuilder::allow_early_deletion(reason) overrides this",
+            kept.len(),
+            self.segment_name(*first),
+            floor.minimum.as_secs() / 86_400,
+        ))
     }
 }
 
-/// The seq and hash of a segment's last entry, read from its end (a window that grows up to
-/// the verifier's line-length cap).
-fn last_entry(path: &Path) -> Result<(u64, String), Error> {
+/// How old an entry stamped `ts` is at `now` (Unix seconds); `None` when `ts` is not a UTC
+/// time. An entry stamped in the future is 0 seconds old.
+fn entry_age(ts: &str, now: u64) -> Option<Duration> {
+    let t = crate::time::parse_utc(ts, crate::time::DateAlone::StartOfDay).ok()?;
+    let secs = i64::try_from(now).ok()?.saturating_sub(t.unix_seconds());
+    Some(Duration::from_secs(u64::try_from(secs).unwrap_or(0)))
+}
+
+/// The seq, hash and `ts` of a segment's last entry, read from its end (a window that grows up
+/// to the verifier's line-length cap).
+fn last_entry(path: &Path) -> Result<(u64, String, String), Error> {
     use std::io::{Read, Seek, SeekFrom};
     let err = |source| Error::Io {
         op: "read",
@@ -224,9 +275,13 @@ fn last_entry(path: &Path) -> Result<(u64, String), Error> {
             let last = std::str::from_utf8(&body[start..])
                 .ok()
                 .and_then(|l| json::parse(l.trim()).ok());
-            let parsed = last
-                .as_ref()
-                .and_then(|v| Some((v.get("seq")?.as_u64()?, v.get("hash")?.as_str()?.to_owned())));
+            let parsed = last.as_ref().and_then(|v| {
+                Some((
+                    v.get("seq")?.as_u64()?,
+                    v.get("hash")?.as_str()?.to_owned(),
+                    v.get("ts")?.as_str()?.to_owned(),
+                ))
+            });
             return parsed.ok_or_else(|| {
                 corrupt("cannot read the last entry of a segment due for deletion")
             });
@@ -241,6 +296,10 @@ fn last_entry(path: &Path) -> Result<(u64, String), Error> {
 }
 
 impl ChainWriter for SegmentedWriter {
+    fn set_retention_floor(&mut self, floor: RetentionFloor) {
+        self.floor = Some(floor);
+    }
+
     fn open(&mut self, key: Option<&SigningKey>) -> Result<Option<ExistingChain>, Error> {
         fs::create_dir_all(&self.dir).map_err(|e| self.io_err("create", &self.dir, e))?;
         self.key = key.cloned();
@@ -334,11 +393,19 @@ impl ChainWriter for SegmentedWriter {
         // The switch has happened: from here on the rotation stands, and a retention problem
         // is reported with it rather than as a failed rotation.
         let (deleted, retention_error) = self.apply_retention();
+        let minimum_days = self.floor.as_ref().map(|f| f.minimum.as_secs() / 86_400);
+        let early_deletion = self.floor.as_ref().and_then(|f| {
+            let minimum = f.minimum.as_secs() / 86_400;
+            let early = deleted.iter().any(|d| d.age_days < minimum);
+            f.early_deletion.clone().filter(|_| early)
+        });
         Ok(Rotation {
             previous_segment,
             segment: self.segment_name(next),
             deleted,
             retention_error,
+            minimum_days,
+            early_deletion,
         })
     }
 }
