@@ -189,7 +189,7 @@ impl AuditLayer {
                 .get_mut::<GenAiSpans>()
                 .and_then(|s| s.find_mut(self.shared.layer_id))
             {
-                Accumulate(&mut gathering.fields).absorb(fields);
+                Accumulate(&mut gathering.fields).absorb_event(fields);
                 return;
             }
         }

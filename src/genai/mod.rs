@@ -40,7 +40,7 @@ mod proof;
 pub use config::{ContentCapture, GenAiCapture};
 pub(crate) use cost::{CurrencyTotals, price_explicit_call};
 pub(crate) use mapping::{
-    ContentField, Mapped, captured_content, is_genai_field, map, take_decision_content,
+    ContentField, Mapped, captured_content, is_genai_field, is_repeatable, map, take_decision_content,
 };
 pub use prices::{
     Cost, Decimal, PRICE_FORMAT, PriceTable, PriceTableError, Rates, TokenUsage, Unpriced,
@@ -49,7 +49,7 @@ pub use proof::{ContentProof, ProofError, prove_content};
 
 /// The version of the OpenTelemetry semantic conventions for GenAI that the mapping follows,
 /// recorded in every entry made from a GenAI span (`semconv`).
-pub const SEMCONV_VERSION: &str = "1.40.0";
+pub const SEMCONV_VERSION: &str = "1.41.0 + semantic-conventions-genai drafts 2026-11";
 
 /// The log's own ids for a GenAI span and the nearest GenAI span above it, so entries of one
 /// agent run can be grouped even when no decision is above them (span ids are unique per log
