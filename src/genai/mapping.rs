@@ -239,10 +239,14 @@ fn kind_of_operation(op: &str) -> Option<OpClass> {
         "apply_guardrail" | "run_guardrail" => Fixed("guardrail_decision"),
         "retrieval" | "search_memory" => Fixed("context_assembly"),
         "evaluate" | "evaluation" => Fixed("evaluation"),
-        "create_memory_store" | "delete_memory_store" | "update_memory" | "delete_memory"
-        | "add_memory" | "create_memory" | "store_memory" | "get_memory" => {
-            Fixed("memory_operation")
-        }
+        "create_memory_store"
+        | "delete_memory_store"
+        | "update_memory"
+        | "delete_memory"
+        | "add_memory"
+        | "create_memory"
+        | "store_memory"
+        | "get_memory" => Fixed("memory_operation"),
         _ => return None,
     })
 }
@@ -488,8 +492,8 @@ pub(crate) fn map(
         || attributes
             .iter()
             .any(|(k, _)| k.starts_with("gen_ai.guardrail."));
-    let has_evaluation_fields = !evaluation.is_empty()
-        || content.iter().any(|c| c.key == "evaluation_explanation");
+    let has_evaluation_fields =
+        !evaluation.is_empty() || content.iter().any(|c| c.key == "evaluation_explanation");
     let has_usage = !tokens.is_empty() || !bad_tokens.is_empty();
     let model = response_model.clone().or_else(|| request_model.clone());
     let class = match operation.as_deref() {
@@ -917,7 +921,10 @@ mod tests {
             ],
         );
         assert_eq!(eval.kind, "evaluation");
-        assert_eq!(get(&eval, "evaluation_name"), Some(&Value::from("Relevance")));
+        assert_eq!(
+            get(&eval, "evaluation_name"),
+            Some(&Value::from("Relevance"))
+        );
         assert_eq!(get(&eval, "score_value"), Some(&Value::from(4.0)));
     }
 
@@ -946,7 +953,11 @@ mod tests {
         assert_eq!(get(&current, "cost"), get(&alias, "cost"));
         let table = crate::genai::PriceTable::embedded();
         let (_, rates) = table.resolve("claude-sonnet-4-5").unwrap();
-        assert_ne!(rates.cache_write, Some(rates.input.clone()), "distinct rates");
+        assert_ne!(
+            rates.cache_write,
+            Some(rates.input.clone()),
+            "distinct rates"
+        );
         let priced = |cache_creation: u64| {
             let usage = crate::genai::TokenUsage {
                 input: 10_000,
@@ -957,7 +968,11 @@ mod tests {
             Value::from(format!("{} USD", cost.amount))
         };
         assert_eq!(get(&current, "cost"), Some(&priced(10_000)));
-        assert_ne!(get(&current, "cost"), Some(&priced(0)), "not the input rate");
+        assert_ne!(
+            get(&current, "cost"),
+            Some(&priced(0)),
+            "not the input rate"
+        );
     }
 
     /// Issue 17 items 4 and 6: template ids and exception messages are named fields; retrieval,
@@ -1024,7 +1039,10 @@ mod tests {
         let audio = call(150);
         assert_eq!(get(&audio, "cost"), Some(&Value::Null));
         assert_eq!(
-            get(&audio, "cost_basis").unwrap().get("reason").and_then(Value::as_str),
+            get(&audio, "cost_basis")
+                .unwrap()
+                .get("reason")
+                .and_then(Value::as_str),
             Some(
                 "usage.audio_input_tokens: non-text tokens are priced apart; the price table has text rates only"
             )

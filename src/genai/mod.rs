@@ -40,7 +40,8 @@ mod proof;
 pub use config::{ContentCapture, GenAiCapture};
 pub(crate) use cost::{CurrencyTotals, price_explicit_call};
 pub(crate) use mapping::{
-    ContentField, Mapped, captured_content, is_genai_field, is_repeatable, map, take_decision_content,
+    ContentField, Mapped, captured_content, is_genai_field, is_repeatable, map,
+    take_decision_content,
 };
 pub use prices::{
     Cost, Decimal, PRICE_FORMAT, PriceTable, PriceTableError, Rates, TokenUsage, Unpriced,
