@@ -668,3 +668,51 @@ fn issue17_retrieval_content_follows_the_capture_mode() {
     );
     assert_verifies(&path, &tip);
 }
+
+/// Issue 17 item 7: rig 0.44 opens its `invoke_agent` span with `parent: None`, and only when
+/// no span is active. Shaped like rig's span, opened inside a decision: the agent entry and
+/// the model call under it have no decision (orphans, counted), the run-level usage on the
+/// agent entry is kept but never tallied as a model call, and the decision's end counts none.
+#[test]
+fn issue17_item7_a_root_agent_span_is_an_orphan_and_never_tallied() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let (subscriber, guard) = genai_subscriber(&path, GenAiCapture::default());
+    tracing::subscriber::with_default(subscriber, || {
+        let d = tracing::info_span!("d", audit.decision = "weather.answer");
+        let _d = d.enter();
+        let agent = tracing::info_span!(
+            parent: None,
+            "invoke_agent",
+            gen_ai.operation.name = "invoke_agent",
+            gen_ai.agent.name = "weather",
+            gen_ai.usage.input_tokens = Empty,
+            gen_ai.usage.output_tokens = Empty,
+        );
+        agent.in_scope(|| chat_call("Weather in Paris?"));
+        agent.record("gen_ai.usage.input_tokens", 1_000u64);
+        agent.record("gen_ai.usage.output_tokens", 500u64);
+        drop(agent);
+    });
+    assert_eq!(guard.status().gen_ai_orphans, 2);
+    let tip = guard.flush().unwrap();
+    let entries = entries(&path);
+    assert_eq!(
+        types(&entries),
+        [
+            "audit_open",
+            "decision",
+            "llm_call",
+            "agent_invocation",
+            "decision_end"
+        ]
+    );
+    assert!(entries[2]["payload"]["decision_id"].is_null());
+    let agent = &entries[3]["payload"];
+    assert!(agent["decision_id"].is_null());
+    assert_eq!(agent["usage"]["input_tokens"], 1000);
+    assert!(agent.get("cost").is_none());
+    assert_eq!(entries[2]["payload"]["parent_span_id"], agent["span_id"]);
+    assert!(entries[4]["payload"].get("llm_calls").is_none());
+    assert_verifies(&path, &tip);
+}
