@@ -195,7 +195,7 @@ fn slot(name: &str) -> Option<Slot> {
         "gen_ai.evaluation.name" => Slot::Evaluation("evaluation_name"),
         "gen_ai.evaluation.score.value" => Slot::Evaluation("score_value"),
         "gen_ai.evaluation.score.label" => Slot::Evaluation("score_label"),
-        "gen_ai.evaluation.result" => Slot::Evaluation("result"),
+        "gen_ai.evaluation.result" => Slot::Evaluation("evaluation_result"),
         "gen_ai.evaluation.explanation" => Slot::Content("evaluation_explanation", Message),
         _ => return None,
     })
