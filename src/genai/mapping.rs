@@ -515,13 +515,8 @@ pub(crate) fn map(
             }
             if has_usage { "llm_call" } else { "model_call" }
         }
-        None if operation.is_some() => {
-            if has_usage && model.is_some() {
-                "llm_call"
-            } else {
-                "genai_operation"
-            }
-        }
+        None if operation.is_some() && has_usage && model.is_some() => "llm_call",
+        None if operation.is_some() => "genai_operation",
         None if has_guardrail_fields => "guardrail_decision",
         None if has_evaluation_fields => "evaluation",
         None if named.iter().any(|(k, _)| *k == "name") => "tool_call",
@@ -953,11 +948,7 @@ mod tests {
         assert_eq!(get(&current, "cost"), get(&alias, "cost"));
         let table = crate::genai::PriceTable::embedded();
         let (_, rates) = table.resolve("claude-sonnet-4-5").unwrap();
-        assert_ne!(
-            rates.cache_write,
-            Some(rates.input.clone()),
-            "distinct rates"
-        );
+        assert_ne!(rates.cache_write, Some(rates.input), "distinct rates");
         let priced = |cache_creation: u64| {
             let usage = crate::genai::TokenUsage {
                 input: 10_000,
