@@ -127,7 +127,10 @@ fn a_genai_tool_flow_is_chained_under_its_decision() {
         // map is kept verbatim under `attributes`.
         assert_eq!(call["stream"], false, "{call:#}");
         let attributes = &call["attributes"];
-        assert!(attributes.get("gen_ai.request.stream").is_none(), "{call:#}");
+        assert!(
+            attributes.get("gen_ai.request.stream").is_none(),
+            "{call:#}"
+        );
         assert_eq!(call["server"]["address"], "127.0.0.1", "{call:#}");
         assert_eq!(call["server"]["port"], server.addr.port(), "{call:#}");
         // The tracing-to-OpenTelemetry bridge fields repeat the entry: dropped.
