@@ -479,3 +479,240 @@ fn explicit_llm_call_events_without_a_cost_are_priced() {
             .contains("our-own-model")
     );
 }
+
+/// Issue 17 items 3 and 5: workflow, agent creation and response fetches are not model calls;
+/// a response reported again by an inference-details event outside the span is counted once.
+#[test]
+fn issue17_decision_end_counts_only_model_calls_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let (subscriber, guard) = genai_subscriber(&path, GenAiCapture::default());
+    tracing::subscriber::with_default(subscriber, || {
+        let d = tracing::info_span!("d", audit.decision = "report.daily");
+        let _d = d.enter();
+        let workflow = tracing::info_span!(
+            "genai.invoke_workflow",
+            gen_ai.operation.name = "invoke_workflow",
+            gen_ai.workflow.name = "daily-report",
+        );
+        let _w = workflow.enter();
+        tracing::info_span!(
+            "create_agent",
+            gen_ai.operation.name = "create_agent",
+            gen_ai.agent.name = "writer",
+            gen_ai.agent.version = "2.1",
+        )
+        .in_scope(|| {});
+        tracing::info_span!(
+            "fetch_response",
+            gen_ai.operation.name = "fetch_response",
+            gen_ai.request.model = "gpt-4o",
+            gen_ai.response.id = "resp_0",
+        )
+        .in_scope(|| {});
+        chat_call("Summarise the day.");
+        // The same response, reported again as an inference-details event.
+        tracing::event!(
+            name: "gen_ai.client.inference.operation.details",
+            tracing::Level::INFO,
+            gen_ai.operation.name = "chat",
+            gen_ai.request.model = "gpt-4o-mini",
+            gen_ai.response.id = "chatcmpl-42",
+            gen_ai.usage.input_tokens = 1_000u64,
+            gen_ai.usage.output_tokens = 500u64,
+        );
+    });
+    let tip = guard.flush().unwrap();
+    let entries = entries(&path);
+    assert_eq!(
+        types(&entries),
+        [
+            "audit_open",
+            "decision",
+            "agent_creation",
+            "model_call",
+            "llm_call",
+            "llm_call",
+            "workflow_invocation",
+            "decision_end"
+        ]
+    );
+    assert_eq!(entries[2]["payload"]["agent_version"], "2.1");
+    assert!(entries[3]["payload"].get("cost").is_none());
+    assert_eq!(entries[6]["payload"]["workflow_name"], "daily-report");
+    // The details event names its own operation: an entry of its own under the workflow.
+    assert_eq!(entries[5]["payload"]["response_id"], "chatcmpl-42");
+    assert_eq!(
+        entries[5]["payload"]["parent_span_id"],
+        entries[6]["payload"]["span_id"]
+    );
+    let end = &entries[7]["payload"];
+    assert_eq!(end["llm_calls"], 1, "{end}");
+    assert_eq!(
+        end["usage"],
+        serde_json::json!({"input_tokens": 1000, "output_tokens": 500})
+    );
+    assert_eq!(end["cost"], "0.00045 USD");
+    assert!(end.get("uncosted_calls").is_none(), "{end}");
+    assert_verifies(&path, &tip);
+}
+
+/// Issue 17 items 2 and 5: guardrail results and evaluations reported as events inside one
+/// span are all kept; a spec-named blocking result raises a `policy_flag`.
+#[test]
+fn issue17_repeated_events_in_a_span_are_kept_and_a_spec_block_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let (subscriber, guard) = genai_subscriber(&path, GenAiCapture::default());
+    tracing::subscriber::with_default(subscriber, || {
+        let d = tracing::info_span!("d", audit.decision = "support.answer");
+        let _d = d.enter();
+        let span = tracing::info_span!(
+            "apply_guardrail",
+            gen_ai.operation.name = "apply_guardrail",
+            gen_ai.guardrail.component.name = "input-filter",
+            gen_ai.guardrail.policy.id = "pol-7",
+        );
+        let _s = span.enter();
+        tracing::info!(
+            gen_ai.guardrail.result.type = "allowed",
+            gen_ai.guardrail.risk.category = "toxicity",
+            gen_ai.guardrail.result.value = "NONE",
+        );
+        tracing::info!(
+            gen_ai.guardrail.result.type = "blocked",
+            gen_ai.guardrail.risk.category = "pii",
+            gen_ai.guardrail.result.value = "GUARDRAIL_INTERVENED",
+            gen_ai.guardrail.result.reason = "card number",
+        );
+        tracing::info!(
+            gen_ai.evaluation.name = "Relevance",
+            gen_ai.evaluation.score.value = 4.0,
+        );
+        tracing::info!(
+            gen_ai.evaluation.name = "Groundedness",
+            gen_ai.evaluation.score.value = 2.0,
+        );
+    });
+    let tip = guard.flush().unwrap();
+    let entries = entries(&path);
+    assert_eq!(
+        types(&entries),
+        [
+            "audit_open",
+            "decision",
+            "guardrail_decision",
+            "policy_flag",
+            "decision_end"
+        ]
+    );
+    let g = &entries[2]["payload"];
+    assert_eq!(g["result_type"], serde_json::json!(["allowed", "blocked"]));
+    assert_eq!(g["risk_category"], serde_json::json!(["toxicity", "pii"]));
+    assert_eq!(
+        g["result_value"],
+        serde_json::json!(["NONE", "GUARDRAIL_INTERVENED"])
+    );
+    assert_eq!(
+        g["evaluation_name"],
+        serde_json::json!(["Relevance", "Groundedness"])
+    );
+    assert_eq!(g["score_value"], serde_json::json!([4.0, 2.0]));
+    assert!(g.get("attributes").is_none(), "{g}");
+    let flag = &entries[3]["payload"];
+    assert_eq!(flag["action"], "blocked");
+    assert_eq!(flag["policy_id"], "pol-7");
+    assert_eq!(
+        flag["reason"],
+        "guardrail input-filter blocked: card number"
+    );
+    assert_eq!(flag["entry_seq"], entries[2]["seq"]);
+    assert_verifies(&path, &tip);
+}
+
+/// Issue 17 item 4: retrieval content falls under the messages mode; prompt template ids
+/// and an exception's message are named fields.
+#[test]
+fn issue17_retrieval_content_follows_the_capture_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let (subscriber, guard) = genai_subscriber(&path, GenAiCapture::default());
+    tracing::subscriber::with_default(subscriber, || {
+        let d = tracing::info_span!("d", audit.decision = "support.answer");
+        let _d = d.enter();
+        tracing::info_span!(
+            "retrieval",
+            gen_ai.operation.name = "retrieval",
+            gen_ai.retrieval.query.text = "Ann Smith's refund",
+            gen_ai.retrieval.documents = "Ann Smith ordered a lamp",
+            gen_ai.prompt.name = "refund-answer",
+            gen_ai.prompt.version = "3",
+            exception.message = "index timed out",
+        )
+        .in_scope(|| {});
+    });
+    let tip = guard.flush().unwrap();
+    let entries = entries(&path);
+    let r = &of_type(&entries, "context_assembly")[0]["payload"];
+    assert_eq!(r["prompt_name"], "refund-answer");
+    assert_eq!(r["prompt_version"], "3");
+    assert_eq!(r["exception_message"], "index timed out");
+    assert_eq!(
+        r["content_omitted"],
+        serde_json::json!(["retrieval_query", "retrieval_documents"])
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        !text.contains("Ann Smith"),
+        "retrieval content reached the log"
+    );
+    assert_verifies(&path, &tip);
+}
+
+/// Issue 17 item 7: rig 0.44 opens its `invoke_agent` span with `parent: None`, and only when
+/// no span is active. Shaped like rig's span, opened inside a decision: the agent entry and
+/// the model call under it have no decision (orphans, counted), the run-level usage on the
+/// agent entry is kept but never tallied as a model call, and the decision's end counts none.
+#[test]
+fn issue17_item7_a_root_agent_span_is_an_orphan_and_never_tallied() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let (subscriber, guard) = genai_subscriber(&path, GenAiCapture::default());
+    tracing::subscriber::with_default(subscriber, || {
+        let d = tracing::info_span!("d", audit.decision = "weather.answer");
+        let _d = d.enter();
+        let agent = tracing::info_span!(
+            parent: None,
+            "invoke_agent",
+            gen_ai.operation.name = "invoke_agent",
+            gen_ai.agent.name = "weather",
+            gen_ai.usage.input_tokens = Empty,
+            gen_ai.usage.output_tokens = Empty,
+        );
+        agent.in_scope(|| chat_call("Weather in Paris?"));
+        agent.record("gen_ai.usage.input_tokens", 1_000u64);
+        agent.record("gen_ai.usage.output_tokens", 500u64);
+        drop(agent);
+    });
+    assert_eq!(guard.status().gen_ai_orphans, 2);
+    let tip = guard.flush().unwrap();
+    let entries = entries(&path);
+    assert_eq!(
+        types(&entries),
+        [
+            "audit_open",
+            "decision",
+            "llm_call",
+            "agent_invocation",
+            "decision_end"
+        ]
+    );
+    assert!(entries[2]["payload"]["decision_id"].is_null());
+    let agent = &entries[3]["payload"];
+    assert!(agent["decision_id"].is_null());
+    assert_eq!(agent["usage"]["input_tokens"], 1000);
+    assert!(agent.get("cost").is_none());
+    assert_eq!(entries[2]["payload"]["parent_span_id"], agent["span_id"]);
+    assert!(entries[4]["payload"].get("llm_calls").is_none());
+    assert_verifies(&path, &tip);
+}

@@ -54,10 +54,28 @@ impl Visit for Capture<'_> {
 /// value, so a span's memory is bounded by its declared fields however often it records.
 pub(super) struct Accumulate<'a>(pub(super) &'a mut Fields);
 
+/// Most values one span keeps of a repeated GenAI event field: beyond it, the last value is
+/// replaced, so a span with endless events stays bounded.
+const MAX_REPEATED_VALUES: usize = 64;
+
 impl Accumulate<'_> {
+    /// Adds the fields of an event inside a GenAI span: a field that repeats per event
+    /// (evaluation and guardrail results, see `genai::is_repeatable`) keeps every value, up to
+    /// [`MAX_REPEATED_VALUES`]; any other field replaces its earlier value.
+    pub(super) fn absorb_event(&mut self, recorded: Fields) {
+        for (name, value) in recorded {
+            let seen = self.0.iter().filter(|(n, _)| *n == name).count();
+            if seen > 0 && crate::genai::is_repeatable(name) && seen < MAX_REPEATED_VALUES {
+                self.0.push((name, value));
+            } else {
+                self.absorb(vec![(name, value)]);
+            }
+        }
+    }
+
     pub(super) fn absorb(&mut self, recorded: Fields) {
         for (name, value) in recorded {
-            match self.0.iter_mut().find(|(n, _)| *n == name) {
+            match self.0.iter_mut().rev().find(|(n, _)| *n == name) {
                 Some(slot) => slot.1 = value,
                 None => self.0.push((name, value)),
             }

@@ -183,20 +183,36 @@ impl AuditLayer {
     {
         let mut fields = Fields::new();
         event.record(&mut Capture(&mut fields));
+        let mut parent = None;
         if let Some(span) = ctx.event_span(event) {
             let mut ext = span.extensions_mut();
             if let Some(gathering) = ext
                 .get_mut::<GenAiSpans>()
                 .and_then(|s| s.find_mut(self.shared.layer_id))
             {
-                Accumulate(&mut gathering.fields).absorb(fields);
-                return;
+                // An event naming another operation than its span's (an inference's details
+                // inside a workflow span, say) describes that operation: an entry of its own.
+                let operation = |f: &Fields| {
+                    f.iter()
+                        .rev()
+                        .find(|(n, _)| *n == "gen_ai.operation.name")
+                        .map(|(_, v)| v.clone())
+                };
+                match (operation(&fields), operation(&gathering.fields)) {
+                    (Some(own), Some(span_op)) if own != span_op => {
+                        parent = gathering.ids.span;
+                    }
+                    _ => {
+                        Accumulate(&mut gathering.fields).absorb_event(fields);
+                        return;
+                    }
+                }
             }
         }
         let decision = ctx
             .event_scope(event)
             .and_then(|scope| self.nearest_decision(scope));
-        let ids = genai::SpanIds::default();
+        let ids = genai::SpanIds { span: None, parent };
         self.send_genai(event.metadata().name(), ids, decision, fields, None);
     }
 

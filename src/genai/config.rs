@@ -105,7 +105,9 @@ const DIGEST_CONTEXT: &str = "acttrace 2026-11 gen_ai content digest";
 
 impl GenAiCapture {
     /// What entries keep of `gen_ai.input.messages`, `gen_ai.output.messages` and
-    /// `gen_ai.system_instructions` (and the deprecated `gen_ai.prompt`/`gen_ai.completion`).
+    /// `gen_ai.system_instructions` (and the deprecated `gen_ai.prompt`/`gen_ai.completion`),
+    /// and of the other content a GenAI span may carry: retrieval queries and documents, memory
+    /// queries and records, prompt variables, guardrail content, evaluation explanations.
     pub fn messages(mut self, mode: ContentCapture) -> Self {
         self.messages = mode;
         self

@@ -10,16 +10,28 @@
 //! | `gen_ai.operation.name` | entry type |
 //! |---|---|
 //! | `chat`, `text_completion`, `generate_content`, `embeddings` | `llm_call` |
+//! | `rerank`, `transcription`, `image_generation`, `audio_generation` | `llm_call` with token usage, else `model_call` |
+//! | `fetch_response` | `model_call` |
 //! | `execute_tool` | `tool_call` |
-//! | `invoke_agent`, `create_agent` | `agent_invocation` |
-//! | `apply_guardrail` (or any `gen_ai.guardrail.*` field) | `guardrail_decision`, plus a `policy_flag` when the guardrail intervened |
-//! | `retrieval` | `context_assembly` |
+//! | `invoke_agent`, `handle_conversation_turn`, `plan` | `agent_invocation` |
+//! | `create_agent` | `agent_creation` |
+//! | `invoke_workflow` | `workflow_invocation` |
+//! | `apply_guardrail`, `run_guardrail` (or any `gen_ai.guardrail.*` field) | `guardrail_decision`, plus a `policy_flag` when the guardrail intervened |
+//! | `retrieval`, `search_memory` | `context_assembly` |
+//! | the other memory operations | `memory_operation` |
+//! | `evaluate` (or any `gen_ai.evaluation.*` field) | `evaluation` |
+//! | any other | `llm_call` with a model and token usage, else `genai_operation` |
 //!
-//! The mapping follows the OpenTelemetry semantic conventions for GenAI, version
-//! [`SEMCONV_VERSION`], and accepts the deprecated names as aliases (`gen_ai.system`,
-//! `gen_ai.usage.prompt_tokens`/`completion_tokens`, `gen_ai.prompt`/`gen_ai.completion`).
-//! Fields it does not map are kept verbatim under `attributes`. An `llm_call` that reports
-//! tokens but no cost is priced from a [`PriceTable`] as an exact decimal.
+//! Only `llm_call` entries count in a decision's totals, each response id once. The mapping
+//! follows the basis [`SEMCONV_VERSION`] names: the OpenTelemetry semantic conventions 1.41.0
+//! and the GenAI drafts that moved to `open-telemetry/semantic-conventions-genai` (which name
+//! comes from where is listed in docs/FORMAT.md, section 5.1). It accepts deprecated and
+//! earlier-draft names as aliases (`gen_ai.system`, `gen_ai.usage.prompt_tokens`/
+//! `completion_tokens`, `gen_ai.prompt`/`gen_ai.completion`, `cache_creation.input_tokens`,
+//! the guardrail `verdict`/`action`). Fields it does not map are kept verbatim under
+//! `attributes`. An `llm_call` that reports tokens but no cost is priced from a [`PriceTable`]
+//! as an exact decimal, unless it reports audio, image or video tokens (the table has text
+//! rates only).
 //!
 //! Prompts, responses, system instructions and tool arguments and results are content: what
 //! the entry keeps of them is set by a [`ContentCapture`] mode (see [`GenAiCapture`]). Redaction
@@ -40,16 +52,19 @@ mod proof;
 pub use config::{ContentCapture, GenAiCapture};
 pub(crate) use cost::{CurrencyTotals, price_explicit_call};
 pub(crate) use mapping::{
-    ContentField, Mapped, captured_content, is_genai_field, map, take_decision_content,
+    ContentField, Mapped, captured_content, is_genai_field, is_repeatable, map,
+    take_decision_content,
 };
 pub use prices::{
     Cost, Decimal, PRICE_FORMAT, PriceTable, PriceTableError, Rates, TokenUsage, Unpriced,
 };
 pub use proof::{ContentProof, ProofError, prove_content};
 
-/// The version of the OpenTelemetry semantic conventions for GenAI that the mapping follows,
-/// recorded in every entry made from a GenAI span (`semconv`).
-pub const SEMCONV_VERSION: &str = "1.40.0";
+/// The basis of the GenAI mapping, recorded in every entry made from a GenAI span (`semconv`):
+/// the OpenTelemetry semantic conventions 1.41.0 (the last core release with the GenAI
+/// conventions) plus the `open-telemetry/semantic-conventions-genai` drafts as followed in
+/// 2026-11. Entries written before said `1.40.0`.
+pub const SEMCONV_VERSION: &str = "1.41.0 + semantic-conventions-genai drafts 2026-11";
 
 /// The log's own ids for a GenAI span and the nearest GenAI span above it, so entries of one
 /// agent run can be grouped even when no decision is above them (span ids are unique per log

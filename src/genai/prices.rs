@@ -166,7 +166,8 @@ pub struct TokenUsage {
     pub output: u64,
     /// Input tokens served from the cache (`gen_ai.usage.cache_read.input_tokens`).
     pub cache_read: u64,
-    /// Input tokens written to the cache (`gen_ai.usage.cache_creation.input_tokens`).
+    /// Input tokens written to the cache (`gen_ai.usage.cache_write.input_tokens`, earlier
+    /// `gen_ai.usage.cache_creation.input_tokens`).
     pub cache_creation: u64,
 }
 

@@ -107,11 +107,20 @@ pub(super) struct CallTotals {
     costs: genai::CurrencyTotals,
     /// Calls whose cost is unknown (`null`, absent, or not a plain decimal amount).
     uncosted: u64,
+    /// The response ids of GenAI calls already counted: a response reported twice (a span and
+    /// its `gen_ai.client.inference.operation.details` event) is counted once (issue 17 item 5).
+    responses: std::collections::HashSet<String>,
 }
 
 impl CallTotals {
     pub(super) fn add(&mut self, payload: &[(String, Value)]) {
         let get = |key: &str| payload.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+        if get("source").and_then(Value::as_str) == Some("gen_ai")
+            && let Some(id) = get("response_id").and_then(Value::as_str)
+            && !self.responses.insert(id.to_owned())
+        {
+            return;
+        }
         self.llm_calls += 1;
         if let Some(usage) = get("usage") {
             let count = |k: &str| usage.get(k).and_then(Value::as_u64).unwrap_or(0);
