@@ -9,7 +9,7 @@ use acttrace::json::Value;
 /// Every entry type acttrace itself writes, and where it comes from (paths as of 2026.3).
 /// Types an application names with `audit.kind` are its own and map only through a mapping
 /// file.
-const WRITTEN_TYPES: [&str; 21] = [
+const WRITTEN_TYPES: [&str; 27] = [
     // capture.rs, AuditLayer build: a new chain.
     "audit_open",
     // capture.rs, AuditLayer build: an existing chain continued.
@@ -38,8 +38,17 @@ const WRITTEN_TYPES: [&str; 21] = [
     "guardrail_decision",
     "budget_event",
     "compression",
-    // genai kind_of_operation(): invoke_agent / create_agent spans.
+    // genai mapping.rs kind_of_operation(): invoke_agent, handle_conversation_turn and plan
+    // spans; create_agent; invoke_workflow; the memory operations; evaluations; model
+    // operations without usage (fetch_response, rerank, transcription, ...); any other named
+    // operation without a model call (issue #17 B).
     "agent_invocation",
+    "agent_creation",
+    "workflow_invocation",
+    "memory_operation",
+    "evaluation",
+    "model_call",
+    "genai_operation",
     // capture.rs event_kind(): an `audit.kind` that is not a valid entry type.
     "audit_event",
     // sequencer/mod.rs seal_invisible_callsites(): a decision or audit-event callsite that a
