@@ -50,7 +50,8 @@ pub use mapping::{
     Strength,
 };
 pub use summary::{
-    IntegrityState, MAX_LISTED_UNREADABLE, Summary, SummaryOptions, SummaryReport, summarize_path,
+    DirSummaryReport, IntegrityState, MAX_LISTED_UNREADABLE, Summary, SummaryOptions,
+    SummaryReport, summarize_dir, summarize_path,
 };
 
 /// The sentence every output carries.

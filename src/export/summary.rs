@@ -7,7 +7,8 @@ use std::path::Path;
 
 use crate::json::Value;
 use crate::verify::{
-    Completeness, Input, Observed, Signatures, Verification, VerifyOptions, verify_observed,
+    Completeness, DirVerification, Input, Observed, Signatures, Verification, VerifyOptions,
+    verify_dir_observed, verify_observed,
 };
 
 use super::ExportError;
@@ -237,12 +238,21 @@ pub enum IntegrityState {
 impl IntegrityState {
     /// The state of `v`.
     pub fn of(v: &Verification) -> IntegrityState {
-        if !v.ok() {
+        IntegrityState::of_parts(v.ok(), v.signatures, v.completeness)
+    }
+
+    /// The state of a rotated log's directory `v`, over all its segments.
+    pub fn of_dir(v: &DirVerification) -> IntegrityState {
+        IntegrityState::of_parts(v.ok(), v.signatures, v.completeness)
+    }
+
+    fn of_parts(ok: bool, signatures: Signatures, completeness: Completeness) -> IntegrityState {
+        if !ok {
             return IntegrityState::Failed;
         }
-        let signatures_unchecked = v.signatures != Signatures::Verified;
+        let signatures_unchecked = signatures != Signatures::Verified;
         let completeness_unchecked = matches!(
-            v.completeness,
+            completeness,
             Completeness::NotChecked | Completeness::UnauthenticatedHeader
         );
         if signatures_unchecked || completeness_unchecked {
@@ -314,7 +324,6 @@ pub const MAX_LISTED_UNREADABLE: usize = 1000;
 impl SummaryReport {
     /// The terminal rendering.
     pub fn render_text(&self) -> String {
-        let s = &self.summary;
         let mut out = String::new();
         let v = &self.verification;
         let _ = writeln!(
@@ -323,89 +332,7 @@ impl SummaryReport {
             IntegrityState::of(v).headline(),
             v.summary()
         );
-        let _ = writeln!(
-            out,
-            "system:      {} (risk tier {})",
-            self.info.system.as_deref().unwrap_or("?"),
-            self.info.risk_tier.as_deref().unwrap_or("?")
-        );
-        let _ = writeln!(
-            out,
-            "chain:       {} by {}",
-            self.info
-                .format
-                .as_deref()
-                .unwrap_or("(format not declared)"),
-            self.info
-                .producer
-                .as_deref()
-                .unwrap_or("(producer not declared)")
-        );
-        let _ = writeln!(
-            out,
-            "time range:  {} .. {}",
-            s.first_ts.as_deref().unwrap_or("-"),
-            s.last_ts.as_deref().unwrap_or("-")
-        );
-        let _ = writeln!(out, "entries:     {}", s.entries);
-        let _ = writeln!(
-            out,
-            "decisions:   {}   llm calls: {}   tool calls: {}   context assemblies: {}   guardrail decisions: {}",
-            s.decisions, s.llm_calls, s.tool_calls, s.context_assemblies, s.guardrail_decisions
-        );
-        if s.llm_calls > 0 {
-            let cost = if s.llm_cost.is_empty() {
-                "none recorded".to_owned()
-            } else {
-                s.llm_cost.join(" + ")
-            };
-            let _ = writeln!(
-                out,
-                "model cost:  {cost} ({} of {} calls without a cost)",
-                s.uncosted_llm_calls, s.llm_calls
-            );
-        }
-        let pct = if s.decisions == 0 {
-            "n/a".to_owned()
-        } else {
-            format!(
-                "{:.0}%",
-                100.0 * s.decisions_with_oversight as f64 / s.decisions as f64
-            )
-        };
-        let _ = writeln!(
-            out,
-            "oversight:   {} sign-off{}; {} of {} decisions signed off ({pct}), {} without",
-            s.human_oversight,
-            if s.human_oversight == 1 { "" } else { "s" },
-            s.decisions_with_oversight,
-            s.decisions,
-            s.decisions_without_oversight
-        );
-        let list = |l: &[(String, u64)]| {
-            if l.is_empty() {
-                "-".to_owned()
-            } else {
-                l.iter()
-                    .map(|(k, n)| format!("{k} {n}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
-        };
-        let _ = writeln!(
-            out,
-            "policy flags: {}   by action: {}   by severity: {}",
-            s.policy_flags,
-            list(&s.flags_by_action),
-            list(&s.flags_by_severity)
-        );
-        if self.unreadable_count > 0 {
-            let _ = writeln!(
-                out,
-                "unreadable:  {} line(s) not counted",
-                self.unreadable_count
-            );
-        }
+        render_body(&mut out, &self.info, &self.summary, self.unreadable_count);
         out
     }
 
@@ -480,4 +407,187 @@ pub fn summarize_path(
         unreadable_lines: unreadable,
         unreadable_count,
     })
+}
+
+/// A rotated log's summary over all its segments, together with the directory's verification
+/// ([`summarize_dir`]).
+#[derive(Clone, Debug)]
+pub struct DirSummaryReport {
+    /// The directory's verification: each segment, the links between them, retention,
+    /// signatures across segments, completeness of the whole chain.
+    pub verification: DirVerification,
+    /// What the first entry read (the first segment's `audit_open`) declares.
+    pub info: ChainInfo,
+    /// The counts over the entries of every segment.
+    pub summary: Summary,
+    /// Lines that could not be read as entries, as (segment file, 1-based line): the first
+    /// [`MAX_LISTED_UNREADABLE`] of them.
+    pub unreadable_lines: Vec<(String, u64)>,
+    /// How many lines could not be read as entries (all of them, listed or not).
+    pub unreadable_count: u64,
+}
+
+impl DirSummaryReport {
+    /// The terminal rendering: as a file's, naming the directory and its segment count.
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        let v = &self.verification;
+        let _ = writeln!(
+            out,
+            "integrity:   {} — {}",
+            IntegrityState::of_dir(v).headline(),
+            v.summary()
+        );
+        let _ = writeln!(
+            out,
+            "segments:    {} segment file{} in {}",
+            v.segments.len(),
+            if v.segments.len() == 1 { "" } else { "s" },
+            v.dir
+        );
+        render_body(&mut out, &self.info, &self.summary, self.unreadable_count);
+        out
+    }
+
+    /// The machine-readable form (`summary --json DIR`).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "verified": self.verification.ok(),
+            "integrity_state": IntegrityState::of_dir(&self.verification).name(),
+            "verification": self.verification.to_json(),
+            "segments": self.verification.segments.len(),
+            "system": self.info.system,
+            "risk_tier": self.info.risk_tier,
+            "format": self.info.format,
+            "producer": self.info.producer,
+            "summary": self.summary.to_json(),
+            "unreadable_lines": self.unreadable_lines.iter()
+                .map(|(segment, line)| serde_json::json!({"segment": segment, "line": line}))
+                .collect::<Vec<_>>(),
+            "unreadable_count": self.unreadable_count,
+        })
+    }
+}
+
+/// Verifies and summarises the rotated log in the directory `dir` (segments written by
+/// [`crate::writer::SegmentedWriter`]), each segment opened and read once: the counts are of
+/// the very bytes verified, over every segment in order, and the report carries the verdict
+/// on the whole directory ([`crate::verify::verify_dir`]'s checks; `opts.verify`'s expected
+/// head and count apply to the whole chain). A directory that fails verification is still
+/// summarised; the report says it failed. A directory without segment files yields a report
+/// with no segments and an [`crate::verify::ProblemKind::Empty`] problem.
+pub fn summarize_dir(dir: &Path, opts: &SummaryOptions) -> Result<DirSummaryReport, ExportError> {
+    let mut b = SummaryBuilder::default();
+    let mut info: Option<ChainInfo> = None;
+    let mut unreadable = Vec::new();
+    let mut unreadable_count = 0u64;
+    let verification = verify_dir_observed(dir, &opts.verify, &mut |segment, seen| match seen {
+        Observed::Entry(e) => {
+            if info.is_none() {
+                info = Some(chain_info_of(Some((e.seq, e.kind, e.payload))));
+            }
+            b.add_parts(e.ts, e.kind, e.payload);
+        }
+        Observed::Meta { .. } => {}
+        Observed::Unreadable { line, .. } => {
+            unreadable_count += 1;
+            if unreadable.len() < MAX_LISTED_UNREADABLE {
+                let name = segment
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                unreadable.push((name, line));
+            }
+        }
+    })
+    .map_err(|e| ExportError::Io {
+        path: dir.to_owned(),
+        source: std::io::Error::other(e),
+    })?;
+    Ok(DirSummaryReport {
+        verification,
+        info: info.unwrap_or_else(|| chain_info_of(None)),
+        summary: b.finish(),
+        unreadable_lines: unreadable,
+        unreadable_count,
+    })
+}
+
+/// Everything a summary shows below its integrity line.
+fn render_body(out: &mut String, info: &ChainInfo, s: &Summary, unreadable_count: u64) {
+    let _ = writeln!(
+        *out,
+        "system:      {} (risk tier {})",
+        info.system.as_deref().unwrap_or("?"),
+        info.risk_tier.as_deref().unwrap_or("?")
+    );
+    let _ = writeln!(
+        *out,
+        "chain:       {} by {}",
+        info.format.as_deref().unwrap_or("(format not declared)"),
+        info.producer
+            .as_deref()
+            .unwrap_or("(producer not declared)")
+    );
+    let _ = writeln!(
+        *out,
+        "time range:  {} .. {}",
+        s.first_ts.as_deref().unwrap_or("-"),
+        s.last_ts.as_deref().unwrap_or("-")
+    );
+    let _ = writeln!(*out, "entries:     {}", s.entries);
+    let _ = writeln!(
+        *out,
+        "decisions:   {}   llm calls: {}   tool calls: {}   context assemblies: {}   guardrail decisions: {}",
+        s.decisions, s.llm_calls, s.tool_calls, s.context_assemblies, s.guardrail_decisions
+    );
+    if s.llm_calls > 0 {
+        let cost = if s.llm_cost.is_empty() {
+            "none recorded".to_owned()
+        } else {
+            s.llm_cost.join(" + ")
+        };
+        let _ = writeln!(
+            out,
+            "model cost:  {cost} ({} of {} calls without a cost)",
+            s.uncosted_llm_calls, s.llm_calls
+        );
+    }
+    let pct = if s.decisions == 0 {
+        "n/a".to_owned()
+    } else {
+        format!(
+            "{:.0}%",
+            100.0 * s.decisions_with_oversight as f64 / s.decisions as f64
+        )
+    };
+    let _ = writeln!(
+        *out,
+        "oversight:   {} sign-off{}; {} of {} decisions signed off ({pct}), {} without",
+        s.human_oversight,
+        if s.human_oversight == 1 { "" } else { "s" },
+        s.decisions_with_oversight,
+        s.decisions,
+        s.decisions_without_oversight
+    );
+    let list = |l: &[(String, u64)]| {
+        if l.is_empty() {
+            "-".to_owned()
+        } else {
+            l.iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let _ = writeln!(
+        *out,
+        "policy flags: {}   by action: {}   by severity: {}",
+        s.policy_flags,
+        list(&s.flags_by_action),
+        list(&s.flags_by_severity)
+    );
+    if unreadable_count > 0 {
+        let _ = writeln!(out, "unreadable:  {} line(s) not counted", unreadable_count);
+    }
 }

@@ -7,8 +7,8 @@ use crate::error::Error;
 use crate::segments::{list_segments, segment_file_pattern};
 
 use super::{
-    Completeness, Problem, ProblemKind, Signatures, Verification, VerifyOptions, completeness_note,
-    short, signatures_note, verify_path,
+    Completeness, Input, Observed, Problem, ProblemKind, Signatures, Verification, VerifyOptions,
+    completeness_note, short, signatures_note, verify_observed, verify_path,
 };
 
 /// At most this many stripped segments are named in the problem that reports them.
@@ -53,6 +53,32 @@ impl DirVerification {
         self.segments.last().map_or(GENESIS, |s| s.head.as_str())
     }
 
+    /// A machine-readable report (the shape `acttrace verify --json DIR` prints).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "source": self.dir,
+            "ok": self.ok(),
+            "entries": self.entries(),
+            "head": self.head(),
+            "signatures": match self.signatures {
+                Signatures::NotChecked => "not_checked",
+                Signatures::Verified => "verified",
+                Signatures::Failed => "failed",
+            },
+            "completeness": match self.completeness {
+                Completeness::NotChecked => "not_checked",
+                Completeness::OutOfBand => "out_of_band",
+                Completeness::SignedHeader => "signed_header",
+                Completeness::UnauthenticatedHeader => "unauthenticated_header",
+            },
+            "unsigned_entries": self.unsigned_entries(),
+            "deleted_by_retention": self.deleted_by_retention,
+            "problems": self.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            "segments": self.segments.iter().map(Verification::to_json).collect::<Vec<_>>(),
+            "summary": self.summary(),
+        })
+    }
+
     /// One line: `ok: ...` or the first problem.
     pub fn summary(&self) -> String {
         if let Some(p) = self.problems.first() {
@@ -92,7 +118,42 @@ impl DirVerification {
 /// signature, a segment without one is reported as signatures stripped, with or without a key
 /// (each segment alone reports the entries stripped inside it).
 pub fn verify_dir(dir: impl AsRef<Path>, opts: &VerifyOptions) -> Result<DirVerification, Error> {
-    let dir = dir.as_ref();
+    // Each segment on its own is verified as `verify_path` does (in parallel when large).
+    verify_dir_with(dir.as_ref(), opts, &mut |path, o| verify_path(path, o))
+}
+
+/// Verifies a directory of segments as [`verify_dir`] does and hands every line of every
+/// segment to `observer` as it is verified, with the segment's path, in segment order and file
+/// order within each segment: a report over the whole rotated log (`acttrace summary DIR`) is
+/// built from exactly the bytes verified, each segment opened and read once. Each segment is
+/// verified on the calling thread ([`verify_observed`]); memory is what the observer keeps plus
+/// one capped line.
+pub fn verify_dir_observed(
+    dir: impl AsRef<Path>,
+    opts: &VerifyOptions,
+    observer: &mut dyn FnMut(&Path, Observed<'_>),
+) -> Result<DirVerification, Error> {
+    verify_dir_with(dir.as_ref(), opts, &mut |path, o| {
+        let input = Input::open(path)?;
+        verify_observed(input.reader, &input.name, o, &mut |seen| {
+            observer(path, seen)
+        })
+        .map_err(|source| Error::Io {
+            op: "read",
+            path: path.to_owned(),
+            source,
+        })
+    })
+}
+
+/// The one code path of [`verify_dir`] and [`verify_dir_observed`]: `verify_segment` verifies
+/// one segment file (read once) with the per-segment options; everything between segments is
+/// checked here.
+fn verify_dir_with(
+    dir: &Path,
+    opts: &VerifyOptions,
+    verify_segment: &mut dyn FnMut(&Path, &VerifyOptions) -> Result<Verification, Error>,
+) -> Result<DirVerification, Error> {
     let io_err = |source| Error::Io {
         op: "list",
         path: dir.to_owned(),
@@ -150,7 +211,7 @@ pub fn verify_dir(dir: impl AsRef<Path>, opts: &VerifyOptions) -> Result<DirVeri
     };
     let mut retention_deleted: Vec<String> = Vec::new();
     for (_, _, path) in &found {
-        let v = verify_path(path, &per_segment)?;
+        let v = verify_segment(path, &per_segment)?;
         retention_deleted.extend(v.retention_deleted.iter().cloned());
         out.segments.push(v);
     }

@@ -32,7 +32,7 @@ mod lines;
 mod parallel;
 mod walk;
 
-pub use dir::{DirVerification, verify_dir};
+pub use dir::{DirVerification, verify_dir, verify_dir_observed};
 
 use examine::{Examiner, LineFacts};
 pub(crate) use lines::{LineInfo, LineSplitter};

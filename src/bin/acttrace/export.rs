@@ -9,10 +9,10 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use acttrace::export::{
-    ExportOptions, Filter, Format, Progress, SummaryOptions, export_path, summarize_path,
-    verify_excerpt_with,
+    ExportOptions, Filter, Format, Progress, SummaryOptions, export_path, summarize_dir,
+    summarize_path, verify_excerpt_with,
 };
-use acttrace::verify::VerifyOptions;
+use acttrace::verify::{ProblemKind, VerifyOptions};
 use clap::{Args, ValueEnum};
 
 use crate::exit::{EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE, export_failure, usage_error};
@@ -94,16 +94,19 @@ pub(crate) struct ExportArgs {
 /// `acttrace summary LOG [--json]`
 #[derive(Args, Debug, Clone)]
 pub(crate) struct SummaryArgs {
-    /// The audit log (or export pack); `-` reads standard input. Read once.
+    /// The audit log, an export pack or directory, or a rotated log's directory of segments;
+    /// `-` reads standard input. Read once.
     #[arg(value_name = "LOG")]
     log: PathBuf,
     /// The signing key's source.
     #[command(flatten)]
     key: ExportKeyArgs,
-    /// The head hash the log must end at, recorded out of band.
+    /// The head hash the log must end at, recorded out of band (for a directory: the whole
+    /// chain's head).
     #[arg(long, value_name = "HEX")]
     expect_head: Option<String>,
-    /// The number of entries the log must hold, recorded out of band.
+    /// The number of entries the log must hold, recorded out of band (for a directory: the
+    /// whole chain's).
     #[arg(long, value_name = "N")]
     expect_entries: Option<u64>,
     /// Print JSON instead of text.
@@ -235,15 +238,6 @@ pub(crate) fn run_summary(args: SummaryArgs) -> u8 {
             args.log.display()
         );
     }
-    if log.is_dir() {
-        // The same exit status as `verify` on a directory without segment files: nothing to
-        // read as one log is a usage error (2).
-        return usage_error(&format!(
-            "{} is a directory: summary reads one log file (verify a rotated log's directory \
-             with `acttrace verify DIR`)",
-            args.log.display()
-        ));
-    }
     let opts = SummaryOptions {
         verify: VerifyOptions {
             key,
@@ -252,6 +246,11 @@ pub(crate) fn run_summary(args: SummaryArgs) -> u8 {
             ..VerifyOptions::default()
         },
     };
+    if log.is_dir() {
+        // Issue #15 §4: a rotated log's directory of segments, verified as `verify DIR` does,
+        // each segment read once.
+        return summary_of_dir(&log, &opts, args.json);
+    }
     let tty = std::io::stderr().is_terminal();
     let mut last_pct = u64::MAX;
     let mut progress = |p: Progress| {
@@ -289,6 +288,35 @@ pub(crate) fn run_summary(args: SummaryArgs) -> u8 {
             export_failure(&e)
         }
     }
+}
+
+/// Summarises the rotated log in `dir`; returns the exit code: as `verify DIR`, a directory
+/// without segment files is a usage error (2), one that does not verify an integrity failure.
+fn summary_of_dir(dir: &std::path::Path, opts: &SummaryOptions, json: bool) -> u8 {
+    let report = match summarize_dir(dir, opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("acttrace: error: {e}");
+            return export_failure(&e);
+        }
+    };
+    let v = &report.verification;
+    if v.segments.is_empty() && v.problems.iter().any(|p| p.kind == ProblemKind::Empty) {
+        return usage_error(&format!(
+            "{}: {} (summary reads a log file, an export pack or directory, or a rotated log's \
+             directory of segments)",
+            dir.display(),
+            v.summary()
+        ));
+    }
+    if json {
+        let mut s = serde_json::to_string_pretty(&report.to_json()).expect("JSON");
+        s.push('\n');
+        print!("{s}");
+    } else {
+        print!("{}", report.render_text());
+    }
+    if v.ok() { EXIT_OK } else { EXIT_INTEGRITY }
 }
 
 /// Runs `verify-excerpt`; returns the exit code.
