@@ -70,6 +70,7 @@
 
 mod capture;
 pub mod chain;
+pub mod checkpoint;
 mod error;
 #[cfg(feature = "export")]
 pub mod export;
