@@ -377,34 +377,20 @@ pub fn summarize_path(
             callback: progress,
         },
     );
-    let mut b = SummaryBuilder::default();
-    let mut info: Option<ChainInfo> = None;
-    let mut unreadable = Vec::new();
-    let mut unreadable_count = 0u64;
-    let verification = verify_observed(reader, &input.name, &opts.verify, &mut |seen| match seen {
-        Observed::Entry(e) => {
-            if info.is_none() {
-                info = Some(chain_info_of(Some((e.seq, e.kind, e.payload))));
-            }
-            b.add_parts(e.ts, e.kind, e.payload);
-        }
-        Observed::Meta { .. } => {}
-        Observed::Unreadable { line, .. } => {
-            unreadable_count += 1;
-            if unreadable.len() < MAX_LISTED_UNREADABLE {
-                unreadable.push(line);
-            }
-        }
+    let mut gathered = Gathered::default();
+    let verification = verify_observed(reader, &input.name, &opts.verify, &mut |seen| {
+        gathered.observe(seen, |line| line)
     })
     .map_err(|source| ExportError::Io {
         path: path.to_owned(),
         source,
     })?;
+    let (info, summary, unreadable_lines, unreadable_count) = gathered.finish();
     Ok(SummaryReport {
         verification,
-        info: info.unwrap_or_else(|| chain_info_of(None)),
-        summary: b.finish(),
-        unreadable_lines: unreadable,
+        info,
+        summary,
+        unreadable_lines,
         unreadable_count,
     })
 }
@@ -477,40 +463,78 @@ impl DirSummaryReport {
 /// summarised; the report says it failed. A directory without segment files yields a report
 /// with no segments and an [`crate::verify::ProblemKind::Empty`] problem.
 pub fn summarize_dir(dir: &Path, opts: &SummaryOptions) -> Result<DirSummaryReport, ExportError> {
-    let mut b = SummaryBuilder::default();
-    let mut info: Option<ChainInfo> = None;
-    let mut unreadable = Vec::new();
-    let mut unreadable_count = 0u64;
-    let verification = verify_dir_observed(dir, &opts.verify, &mut |segment, seen| match seen {
-        Observed::Entry(e) => {
-            if info.is_none() {
-                info = Some(chain_info_of(Some((e.seq, e.kind, e.payload))));
-            }
-            b.add_parts(e.ts, e.kind, e.payload);
-        }
-        Observed::Meta { .. } => {}
-        Observed::Unreadable { line, .. } => {
-            unreadable_count += 1;
-            if unreadable.len() < MAX_LISTED_UNREADABLE {
-                let name = segment
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                unreadable.push((name, line));
-            }
-        }
+    let mut gathered = Gathered::default();
+    let verification = verify_dir_observed(dir, &opts.verify, &mut |segment, seen| {
+        gathered.observe(seen, |line| {
+            let name = segment
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (name, line)
+        })
     })
     .map_err(|e| ExportError::Io {
         path: dir.to_owned(),
         source: std::io::Error::other(e),
     })?;
+    let (info, summary, unreadable_lines, unreadable_count) = gathered.finish();
     Ok(DirSummaryReport {
         verification,
-        info: info.unwrap_or_else(|| chain_info_of(None)),
-        summary: b.finish(),
-        unreadable_lines: unreadable,
+        info,
+        summary,
+        unreadable_lines,
         unreadable_count,
     })
+}
+
+/// What a summary gathers from the entries a verification observes (of one file, or of every
+/// segment of a directory, in order): the counts, what the first entry declares, and where the
+/// unreadable lines are (`L` names a line: its number, or its segment and number).
+struct Gathered<L> {
+    builder: SummaryBuilder,
+    info: Option<ChainInfo>,
+    unreadable: Vec<L>,
+    unreadable_count: u64,
+}
+
+impl<L> Default for Gathered<L> {
+    fn default() -> Self {
+        Gathered {
+            builder: SummaryBuilder::default(),
+            info: None,
+            unreadable: Vec::new(),
+            unreadable_count: 0,
+        }
+    }
+}
+
+impl<L> Gathered<L> {
+    fn observe(&mut self, seen: Observed<'_>, locate: impl FnOnce(u64) -> L) {
+        match seen {
+            Observed::Entry(e) => {
+                if self.info.is_none() {
+                    self.info = Some(chain_info_of(Some((e.seq, e.kind, e.payload))));
+                }
+                self.builder.add_parts(e.ts, e.kind, e.payload);
+            }
+            Observed::Meta { .. } => {}
+            Observed::Unreadable { line, .. } => {
+                self.unreadable_count += 1;
+                if self.unreadable.len() < MAX_LISTED_UNREADABLE {
+                    self.unreadable.push(locate(line));
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> (ChainInfo, Summary, Vec<L>, u64) {
+        (
+            self.info.unwrap_or_else(|| chain_info_of(None)),
+            self.builder.finish(),
+            self.unreadable,
+            self.unreadable_count,
+        )
+    }
 }
 
 /// Everything a summary shows below its integrity line.
