@@ -2,11 +2,11 @@
 //!
 //! Two self-contained parts, for a log's sequencer and verifier to build on:
 //!
-//! - [`merkle`]: an RFC 6962 / RFC 9162 Merkle tree over the log's entries, leaf i being the
+//! - The tree: an RFC 6962 / RFC 9162 Merkle tree over the log's entries, leaf i being the
 //!   raw 32 bytes of entry i's chain hash. A [`Frontier`] keeps the tree's root current in at
 //!   most 64 hashes; [`inclusion_proof`] and [`consistency_proof`] make proofs from the leaves,
 //!   [`verify_inclusion`] and [`verify_consistency`] check them by RFC 9162's algorithms.
-//! - [`note`]: C2SP signed notes with Ed25519 keys and tlog-checkpoint bodies, in the text
+//! - Notes: C2SP signed notes with Ed25519 keys and tlog-checkpoint bodies, in the text
 //!   formats of Go's `golang.org/x/mod/sumdb/note` and `transparency-dev/formats`, so that
 //!   standard tools (and witnesses) verify what this module signs.
 //!
@@ -36,8 +36,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod merkle;
-pub mod note;
+mod merkle;
+mod note;
 
 pub use merkle::{
     Frontier, Hash, MerkleError, consistency_proof, consistency_proof_len, empty_root,
