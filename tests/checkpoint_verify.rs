@@ -345,3 +345,113 @@ fn the_parallel_verifier_checks_checkpoints_as_the_sequential_one_does() {
     let par = verify_path(&path, &o).unwrap();
     assert!(kinds(&par).contains(&ProblemKind::BadCheckpoint), "{}", par.summary());
 }
+
+/// Three segments: `log-000001.jsonl` (seq 0..=6, checkpoint at 6), `log-000002.jsonl`
+/// (segment_open at 7, retention deleting segment 1, events, checkpoint at 13),
+/// `log-000003.jsonl` (segment_open at 14, events, checkpoint at 18, 2 events).
+fn segmented(dir: &std::path::Path) -> ChainBuilder {
+    let mut b = ChainBuilder::example();
+    b.events(5).checkpoint();
+    let cut1 = b.entries.len();
+    b.segment_open("log-000001.jsonl", "log-000002.jsonl");
+    b.push(
+        "retention",
+        json::parse(r#"{"deleted": [{"segment": "log-000001.jsonl"}]}"#).unwrap(),
+    );
+    b.events(4).checkpoint();
+    let cut2 = b.entries.len();
+    b.segment_open("log-000002.jsonl", "log-000003.jsonl");
+    b.events(3).checkpoint().events(2);
+    let text = |r: std::ops::Range<usize>| -> String {
+        b.entries[r].iter().map(|e| e.to_line()).collect()
+    };
+    std::fs::write(dir.join("log-000001.jsonl"), text(0..cut1)).unwrap();
+    std::fs::write(dir.join("log-000002.jsonl"), text(cut1..cut2)).unwrap();
+    std::fs::write(dir.join("log-000003.jsonl"), text(cut2..b.entries.len())).unwrap();
+    b
+}
+
+fn note_at(b: &ChainBuilder, seq: usize) -> Checkpoint {
+    let note = b.entries[seq].payload.get("note").unwrap().as_str().unwrap();
+    expected_checkpoint(note, &[example_vkey()]).unwrap()
+}
+
+#[test]
+fn a_directory_of_segments_is_one_tree_and_survives_deleted_segments() {
+    use acttrace::verify::verify_dir;
+    let tmp = tempfile::tempdir().unwrap();
+    let b = segmented(tmp.path());
+    let v = verify_dir(tmp.path(), &opts(&[example_vkey()], Some(note_at(&b, 13)))).unwrap();
+    assert!(v.ok(), "{}", v.summary());
+    let c = v.checkpoints.as_ref().unwrap();
+    assert_eq!((c.seen, c.verified, c.uncovered), (3, 3, 2));
+    assert_eq!(c.expected, Some(ExpectedOutcome::Consistent));
+    assert_eq!(v.to_json()["checkpoints"]["last_checked_size"], 18);
+
+    // Retention deleted the first segment: the second starts from its segment_open's tree.
+    std::fs::remove_file(tmp.path().join("log-000001.jsonl")).unwrap();
+    let v = verify_dir(tmp.path(), &opts(&[example_vkey()], Some(note_at(&b, 13)))).unwrap();
+    assert!(v.ok(), "{}", v.summary());
+    assert_eq!(v.checkpoints.as_ref().unwrap().verified, 2);
+    // A checkpoint inside the deleted segment cannot be checked: said so, not ok.
+    let v = verify_dir(tmp.path(), &opts(&[example_vkey()], Some(note_at(&b, 6)))).unwrap();
+    assert!(!v.ok());
+    assert!(
+        v.problems.iter().any(|p| p.kind == ProblemKind::Unverifiable
+            && p.detail.contains("reaches into deleted segments")),
+        "{:?}",
+        v.problems
+    );
+
+    // The last segment cut: shorter than the expected checkpoint at 18.
+    std::fs::remove_file(tmp.path().join("log-000003.jsonl")).unwrap();
+    let v = verify_dir(tmp.path(), &opts(&[example_vkey()], Some(note_at(&b, 18)))).unwrap();
+    assert!(
+        v.problems.iter().any(|p| p.kind == ProblemKind::Incomplete
+            && p.detail.contains("log shorter than the expected checkpoint")),
+        "{:?}",
+        v.problems
+    );
+}
+
+#[test]
+fn a_segment_open_tree_that_is_not_the_previous_segments_is_refused() {
+    use acttrace::verify::verify_dir;
+    let tmp = tempfile::tempdir().unwrap();
+    segmented(tmp.path());
+    // Rewrite segment 3's recorded frontier (its checkpoint then fails too, being over it).
+    let path = tmp.path().join("log-000003.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let mut open = json::parse(&lines[0]).unwrap();
+    let mut payload = open.get("payload").unwrap().clone();
+    payload.set("frontier", json::parse(&format!(r#"["{}", "{}", "{}"]"#, "ab".repeat(32), "cd".repeat(32), "ef".repeat(32))).unwrap());
+    open.set("payload", payload);
+    lines[0] = json::to_canonical(&open);
+    // Re-hash segment 3 from segment 2's head (the link stays sound).
+    let prev = open.get("prev_hash").unwrap().as_str().unwrap().to_owned();
+    let mut out = String::new();
+    let mut prev_hash = prev;
+    for line in &lines {
+        let v = json::parse(line).unwrap();
+        let e = acttrace::chain::SealedEntry::seal(
+            acttrace::chain::HashAlg::Sha256,
+            Some(&hmac_key()),
+            v.get("seq").unwrap().as_u64().unwrap(),
+            v.get("ts").unwrap().as_str().unwrap().to_owned(),
+            v.get("type").unwrap().as_str().unwrap().to_owned(),
+            v.get("payload").unwrap().clone(),
+            prev_hash,
+        );
+        prev_hash = e.hash.clone();
+        out.push_str(&e.to_line());
+    }
+    std::fs::write(&path, out).unwrap();
+    let v = verify_dir(tmp.path(), &opts(&[example_vkey()], None)).unwrap();
+    assert!(!v.ok());
+    assert!(
+        v.problems.iter().any(|p| p.detail.contains("is not the tree at the end of log-000002.jsonl")),
+        "{:?}",
+        v.problems
+    );
+}

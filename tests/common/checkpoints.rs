@@ -134,6 +134,27 @@ impl ChainBuilder {
         self
     }
 
+    /// Seals a `segment_open` continuing `previous_segment`, recording the tree (pinned
+    /// `tree_size` and `frontier`).
+    pub fn segment_open(&mut self, previous_segment: &str, segment: &str) -> &mut Self {
+        let prev = self.entries.last().unwrap().hash.clone();
+        let frontier = self
+            .tree
+            .subtrees()
+            .iter()
+            .map(|h| Value::from(h.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+            .collect();
+        let payload = Value::Object(vec![
+            ("previous_segment".into(), Value::from(previous_segment)),
+            ("previous_head".into(), Value::from(prev)),
+            ("segment".into(), Value::from(segment)),
+            ("producer".into(), Value::from("acttrace-rs/test")),
+            ("tree_size".into(), Value::from(self.tree.size())),
+            ("frontier".into(), Value::Array(frontier)),
+        ]);
+        self.push("segment_open", payload)
+    }
+
     /// The signed note over the tree so far.
     pub fn note(&self) -> String {
         let body = Checkpoint::new(&self.origin, self.tree.size(), self.tree.root())
