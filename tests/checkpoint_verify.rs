@@ -50,14 +50,23 @@ fn an_honest_log_verifies_and_says_what_is_not_covered() {
     assert_eq!(c.last_checked_size, Some(11));
     assert_eq!(c.uncovered, 3);
     assert_eq!(c.origin.as_deref(), Some(ORIGIN));
-    assert_eq!(c.latest_note.as_deref(), Some(b.entries[11].payload.get("note").unwrap().as_str().unwrap()));
+    assert_eq!(
+        c.latest_note.as_deref(),
+        Some(b.entries[11].payload.get("note").unwrap().as_str().unwrap())
+    );
     let s = v.summary();
-    assert!(s.contains("2 checkpoints verified, the last at tree size 11"), "{s}");
+    assert!(
+        s.contains("2 checkpoints verified, the last at tree size 11"),
+        "{s}"
+    );
     assert!(
         s.contains("end not authenticated: the log may have been cut after any checkpoint"),
         "{s}"
     );
-    assert!(s.contains("final 3 entries not covered by a checkpoint"), "{s}");
+    assert!(
+        s.contains("final 3 entries not covered by a checkpoint"),
+        "{s}"
+    );
     let j = v.to_json();
     assert_eq!(j["checkpoints"]["verified"], 2);
     assert_eq!(j["checkpoints"]["uncovered_entries"], 3);
@@ -94,7 +103,11 @@ fn a_checkpoint_in_a_log_without_origin_is_refused() {
     b.events(2).checkpoint();
     let v = verify(&b.text(), &VerifyOptions::default());
     assert_eq!(kinds(&v), [ProblemKind::BadCheckpoint], "{}", v.summary());
-    assert!(v.summary().contains("does not declare an origin"), "{}", v.summary());
+    assert!(
+        v.summary().contains("does not declare an origin"),
+        "{}",
+        v.summary()
+    );
 }
 
 /// Every edit, deletion, swap and insertion of a covered entry, re-sealed with the HMAC key.
@@ -132,10 +145,9 @@ fn tamper_matrix_with_a_vkey_catches_every_change_to_covered_entries_after_resea
             let v = verify(&text, &o);
             assert!(!v.ok(), "{what}: {}", v.summary());
             assert!(
-                kinds(&v).iter().all(|k| matches!(
-                    k,
-                    ProblemKind::BadCheckpoint | ProblemKind::Unverifiable
-                )),
+                kinds(&v)
+                    .iter()
+                    .all(|k| matches!(k, ProblemKind::BadCheckpoint | ProblemKind::Unverifiable)),
                 "{what}: the chain itself is sound, the checkpoints catch it: {:?}",
                 v.problems
             );
@@ -146,25 +158,38 @@ fn tamper_matrix_with_a_vkey_catches_every_change_to_covered_entries_after_resea
 }
 
 #[test]
-fn with_a_vkey_a_cut_after_a_checkpoint_passes_and_is_said_so_an_expected_checkpoint_catches_it()
-{
+fn with_a_vkey_a_cut_after_a_checkpoint_passes_and_is_said_so_an_expected_checkpoint_catches_it() {
     let b = sample();
     let lines = b.lines();
     let cut = reseal(&lines[..8], Some(&hmac_key()));
     let v = verify(&cut, &opts(&[example_vkey()], None));
     assert!(v.ok(), "{}", v.summary());
     assert!(v.summary().contains("end not authenticated"));
-    assert!(v.summary().contains("final 1 entries not covered"), "{}", v.summary());
+    assert!(
+        v.summary().contains("final 1 entries not covered"),
+        "{}",
+        v.summary()
+    );
 
     // The latest checkpoint, held elsewhere.
-    let held = b.entries[11].payload.get("note").unwrap().as_str().unwrap().to_owned();
+    let held = b.entries[11]
+        .payload
+        .get("note")
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned();
     let expected = expected_checkpoint(&held, &[example_vkey()]).unwrap();
     let v = verify(&cut, &opts(&[example_vkey()], Some(expected.clone())));
     assert_eq!(kinds(&v), [ProblemKind::Incomplete], "{}", v.summary());
-    assert!(v.summary().contains(
-        "log shorter than the expected checkpoint (truncated or rolled back)"
-    ));
-    assert_eq!(v.checkpoints.unwrap().expected, Some(ExpectedOutcome::Shorter));
+    assert!(
+        v.summary()
+            .contains("log shorter than the expected checkpoint (truncated or rolled back)")
+    );
+    assert_eq!(
+        v.checkpoints.unwrap().expected,
+        Some(ExpectedOutcome::Shorter)
+    );
 
     // Rolled back to the first checkpoint and rewritten past the held one's size.
     let mut rewritten = lines[..7].to_vec();
@@ -173,27 +198,49 @@ fn with_a_vkey_a_cut_after_a_checkpoint_passes_and_is_said_so_an_expected_checkp
     rewritten.extend(forged.lines()[1..].iter().cloned());
     let text = reseal(&rewritten, Some(&hmac_key()));
     let v = verify(&text, &opts(&[example_vkey()], Some(expected.clone())));
-    assert!(kinds(&v).contains(&ProblemKind::Inconsistent), "{}", v.summary());
-    assert!(v.summary().contains("log inconsistent with the expected checkpoint"));
+    assert!(
+        kinds(&v).contains(&ProblemKind::Inconsistent),
+        "{}",
+        v.summary()
+    );
+    assert!(
+        v.summary()
+            .contains("log inconsistent with the expected checkpoint")
+    );
 
     // The honest log, grown since, is consistent with it; the end is anchored.
     let mut grown = sample();
     grown.events(2).checkpoint();
     let v = verify(&grown.text(), &opts(&[example_vkey()], Some(expected)));
     assert!(v.ok(), "{}", v.summary());
-    assert_eq!(v.checkpoints.as_ref().unwrap().expected, Some(ExpectedOutcome::Consistent));
-    assert!(v.summary().contains("consistent with the expected checkpoint"));
+    assert_eq!(
+        v.checkpoints.as_ref().unwrap().expected,
+        Some(ExpectedOutcome::Consistent)
+    );
+    assert!(
+        v.summary()
+            .contains("consistent with the expected checkpoint")
+    );
 }
 
 #[test]
 fn an_expected_checkpoint_needs_a_valid_signature_when_keys_are_given_and_the_same_origin() {
     let b = sample();
-    let held = b.entries[6].payload.get("note").unwrap().as_str().unwrap().to_owned();
+    let held = b.entries[6]
+        .payload
+        .get("note")
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut forged = held.clone();
     forged.replace_range(held.len() - 10..held.len() - 5, "AAAAA");
     assert!(expected_checkpoint(&forged, &[example_vkey()]).is_err());
     // Another log's checkpoint, properly signed by its own key.
-    let mut other = ChainBuilder::new(Some("other.example/log"), signer_for("other.example/log", 9));
+    let mut other = ChainBuilder::new(
+        Some("other.example/log"),
+        signer_for("other.example/log", 9),
+    );
     other.events(5);
     let note = other.note();
     let vkeys = [example_vkey(), other.signer.verifier()];
@@ -249,21 +296,33 @@ fn forged_notes_wrong_key_ids_other_sizes_other_roots_and_other_origins_are_refu
     let (text, sig) = good.split_once("\u{2014} ").unwrap();
     let (name, b64) = sig.trim_end().split_once(' ').unwrap();
     use base64::Engine;
-    let mut blob = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    let mut blob = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
     blob[0] ^= 1;
     let wrong_id = format!(
         "{text}\u{2014} {name} {}\n",
         base64::engine::general_purpose::STANDARD.encode(&blob)
     );
-    refused("wrong key id", checkpoint_payload(6, &root, &wrong_id), "no valid signature");
+    refused(
+        "wrong key id",
+        checkpoint_payload(6, &root, &wrong_id),
+        "no valid signature",
+    );
     // A flipped signature byte.
-    let mut blob = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    let mut blob = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
     blob[10] ^= 1;
     let flipped = format!(
         "{text}\u{2014} {name} {}\n",
         base64::engine::general_purpose::STANDARD.encode(&blob)
     );
-    refused("bad signature", checkpoint_payload(6, &root, &flipped), "does not verify");
+    refused(
+        "bad signature",
+        checkpoint_payload(6, &root, &flipped),
+        "does not verify",
+    );
     // A validly signed checkpoint of size 5 placed at seq 6.
     let mut short = ChainBuilder::example();
     short.events(4);
@@ -288,20 +347,34 @@ fn forged_notes_wrong_key_ids_other_sizes_other_roots_and_other_origins_are_refu
     );
     // Another log's checkpoint (its own origin and key) over this very tree.
     let other = signer_for("other.example/log", 9);
-    let body = Checkpoint::new("other.example/log", 6, root).unwrap().body();
+    let body = Checkpoint::new("other.example/log", 6, root)
+        .unwrap()
+        .body();
     let v = verify(
-        &with_checkpoint(&b, at, checkpoint_payload(6, &root, &other.sign(&body).unwrap())),
+        &with_checkpoint(
+            &b,
+            at,
+            checkpoint_payload(6, &root, &other.sign(&body).unwrap()),
+        ),
         &opts(&[example_vkey(), other.verifier()], None),
     );
     assert!(
-        v.problems.iter().any(|p| p.detail.contains("not the log's origin")),
+        v.problems
+            .iter()
+            .any(|p| p.detail.contains("not the log's origin")),
         "{:?}",
         v.problems
     );
     // Shapes.
     for (payload, needle) in [
-        (json::parse(r#"{"tree_size": -1}"#).unwrap(), "tree_size must be"),
-        (json::parse(r#"{"tree_size": 6, "root": "AAAA", "note": ""}"#).unwrap(), "root must be"),
+        (
+            json::parse(r#"{"tree_size": -1}"#).unwrap(),
+            "tree_size must be",
+        ),
+        (
+            json::parse(r#"{"tree_size": 6, "root": "AAAA", "note": ""}"#).unwrap(),
+            "root must be",
+        ),
         (json::parse(r#"[]"#).unwrap(), "payload must be an object"),
     ] {
         refused("shape", payload, needle);
@@ -310,10 +383,17 @@ fn forged_notes_wrong_key_ids_other_sizes_other_roots_and_other_origins_are_refu
 
 #[test]
 fn a_whole_log_of_another_origin_does_not_verify_with_this_origins_key() {
-    let mut other = ChainBuilder::new(Some("other.example/log"), signer_for("other.example/log", 9));
+    let mut other = ChainBuilder::new(
+        Some("other.example/log"),
+        signer_for("other.example/log", 9),
+    );
     other.events(3).checkpoint();
     let v = verify(&other.text(), &opts(&[example_vkey()], None));
-    assert!(kinds(&v).contains(&ProblemKind::BadCheckpoint), "{}", v.summary());
+    assert!(
+        kinds(&v).contains(&ProblemKind::BadCheckpoint),
+        "{}",
+        v.summary()
+    );
     // Its own key, named for its origin, verifies it.
     let v = verify(&other.text(), &opts(&[other.signer.verifier()], None));
     assert!(v.ok(), "{}", v.summary());
@@ -329,12 +409,23 @@ fn the_parallel_verifier_checks_checkpoints_as_the_sequential_one_does() {
     b.events(7);
     let path = dir.path().join("big.jsonl");
     b.write(&path);
-    assert!(std::fs::metadata(&path).unwrap().len() > 4 << 20, "large enough for the parallel path");
+    assert!(
+        std::fs::metadata(&path).unwrap().len() > 4 << 20,
+        "large enough for the parallel path"
+    );
     let o = opts(&[example_vkey()], None);
     let par = verify_path(&path, &o).unwrap();
     let seq = verify(&b.text(), &o);
-    assert!(par.ok() && seq.ok(), "{} / {}", par.summary(), seq.summary());
-    assert_eq!(par.summary(), seq.summary().replace("test", &path.display().to_string()));
+    assert!(
+        par.ok() && seq.ok(),
+        "{} / {}",
+        par.summary(),
+        seq.summary()
+    );
+    assert_eq!(
+        par.summary(),
+        seq.summary().replace("test", &path.display().to_string())
+    );
     let c = par.checkpoints.unwrap();
     assert_eq!((c.seen, c.verified, c.uncovered), (8, 8, 7));
 
@@ -343,7 +434,11 @@ fn the_parallel_verifier_checks_checkpoints_as_the_sequential_one_does() {
     lines[5000] = lines[5000].replace("credit_score", "credit_sc0re");
     std::fs::write(&path, reseal(&lines, Some(&hmac_key()))).unwrap();
     let par = verify_path(&path, &o).unwrap();
-    assert!(kinds(&par).contains(&ProblemKind::BadCheckpoint), "{}", par.summary());
+    assert!(
+        kinds(&par).contains(&ProblemKind::BadCheckpoint),
+        "{}",
+        par.summary()
+    );
 }
 
 /// Three segments: `log-000001.jsonl` (seq 0..=6, checkpoint at 6), `log-000002.jsonl`
@@ -372,7 +467,12 @@ fn segmented(dir: &std::path::Path) -> ChainBuilder {
 }
 
 fn note_at(b: &ChainBuilder, seq: usize) -> Checkpoint {
-    let note = b.entries[seq].payload.get("note").unwrap().as_str().unwrap();
+    let note = b.entries[seq]
+        .payload
+        .get("note")
+        .unwrap()
+        .as_str()
+        .unwrap();
     expected_checkpoint(note, &[example_vkey()]).unwrap()
 }
 
@@ -397,8 +497,10 @@ fn a_directory_of_segments_is_one_tree_and_survives_deleted_segments() {
     let v = verify_dir(tmp.path(), &opts(&[example_vkey()], Some(note_at(&b, 6)))).unwrap();
     assert!(!v.ok());
     assert!(
-        v.problems.iter().any(|p| p.kind == ProblemKind::Unverifiable
-            && p.detail.contains("reaches into deleted segments")),
+        v.problems
+            .iter()
+            .any(|p| p.kind == ProblemKind::Unverifiable
+                && p.detail.contains("reaches into deleted segments")),
         "{:?}",
         v.problems
     );
@@ -408,7 +510,8 @@ fn a_directory_of_segments_is_one_tree_and_survives_deleted_segments() {
     let v = verify_dir(tmp.path(), &opts(&[example_vkey()], Some(note_at(&b, 18)))).unwrap();
     assert!(
         v.problems.iter().any(|p| p.kind == ProblemKind::Incomplete
-            && p.detail.contains("log shorter than the expected checkpoint")),
+            && p.detail
+                .contains("log shorter than the expected checkpoint")),
         "{:?}",
         v.problems
     );
@@ -425,7 +528,16 @@ fn a_segment_open_tree_that_is_not_the_previous_segments_is_refused() {
     let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
     let mut open = json::parse(&lines[0]).unwrap();
     let mut payload = open.get("payload").unwrap().clone();
-    payload.set("frontier", json::parse(&format!(r#"["{}", "{}", "{}"]"#, "ab".repeat(32), "cd".repeat(32), "ef".repeat(32))).unwrap());
+    payload.set(
+        "frontier",
+        json::parse(&format!(
+            r#"["{}", "{}", "{}"]"#,
+            "ab".repeat(32),
+            "cd".repeat(32),
+            "ef".repeat(32)
+        ))
+        .unwrap(),
+    );
     open.set("payload", payload);
     lines[0] = json::to_canonical(&open);
     // Re-hash segment 3 from segment 2's head (the link stays sound).
@@ -450,7 +562,9 @@ fn a_segment_open_tree_that_is_not_the_previous_segments_is_refused() {
     let v = verify_dir(tmp.path(), &opts(&[example_vkey()], None)).unwrap();
     assert!(!v.ok());
     assert!(
-        v.problems.iter().any(|p| p.detail.contains("is not the tree at the end of log-000002.jsonl")),
+        v.problems.iter().any(|p| p
+            .detail
+            .contains("is not the tree at the end of log-000002.jsonl")),
         "{:?}",
         v.problems
     );

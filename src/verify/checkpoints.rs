@@ -248,7 +248,9 @@ fn segment_tree(payload: &Value) -> Option<Result<Frontier, String>> {
                 .filter(|s| s.len() == 64)
                 .and_then(from_lower_hex)
                 .and_then(|b| <Hash>::try_from(b).ok())
-                .ok_or("segment_open's frontier holds a value that is not 64 lowercase hex digits")?;
+                .ok_or(
+                    "segment_open's frontier holds a value that is not 64 lowercase hex digits",
+                )?;
             hashes.push(h);
         }
         Frontier::from_subtrees(size, hashes).map_err(|_| {

@@ -8,8 +8,9 @@ use crate::segments::{list_segments, segment_file_pattern};
 
 use super::checkpoints::{CheckpointReport, judge_expected};
 use super::{
-    CheckpointOptions, Completeness, Input, Observed, Problem, ProblemKind, Signatures, Verification, VerifyOptions,
-    completeness_note, short, signatures_note, verify_observed, verify_path,
+    CheckpointOptions, Completeness, Input, Observed, Problem, ProblemKind, Signatures,
+    Verification, VerifyOptions, completeness_note, short, signatures_note, verify_observed,
+    verify_path,
 };
 
 /// At most this many stripped segments are named in the problem that reports them.
@@ -406,7 +407,10 @@ fn dir_checkpoints(
         let Some(r) = r else {
             problem(
                 ProblemKind::Unverifiable,
-                format!("{}: no tree recorded: its checkpoints cannot be checked", name(k)),
+                format!(
+                    "{}: no tree recorded: its checkpoints cannot be checked",
+                    name(k)
+                ),
             );
             continue;
         };

@@ -497,7 +497,9 @@ mod tests {
         for kind in TYPES_WITH_FACTS {
             let (line, key) = entry_line(Value::Object(vec![]), kind);
             assert!(
-                Examiner::new(Some(key), Vec::new()).entry_fast(&line).is_none(),
+                Examiner::new(Some(key), Vec::new())
+                    .entry_fast(&line)
+                    .is_none(),
                 "{kind}"
             );
         }

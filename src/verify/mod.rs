@@ -31,10 +31,15 @@ mod dir;
 mod examine;
 mod lines;
 mod parallel;
+mod proofs;
 mod walk;
 
 pub use checkpoints::{CheckpointOptions, CheckpointReport, ExpectedOutcome, expected_checkpoint};
 pub use dir::{DirVerification, verify_dir, verify_dir_observed};
+pub use proofs::{
+    LogTree, MAX_PROOF_LEAVES, ProofError, ProofText, TLOG_PROOF_HEADER, consistency_proof_text,
+    inclusion_proof_text, log_tree, parse_proof, verify_consistency_text, verify_inclusion_text,
+};
 
 use examine::{Examiner, LineFacts};
 pub(crate) use lines::{LineInfo, LineSplitter};

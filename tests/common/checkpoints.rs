@@ -127,8 +127,10 @@ impl ChainBuilder {
             let seq = self.entries.len();
             self.push(
                 "tool_call",
-                json::parse(&format!(r#"{{"name": "credit_score", "n": {i}, "at": {seq}}}"#))
-                    .unwrap(),
+                json::parse(&format!(
+                    r#"{{"name": "credit_score", "n": {i}, "at": {seq}}}"#
+                ))
+                .unwrap(),
             );
         }
         self
