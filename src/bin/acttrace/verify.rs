@@ -161,6 +161,8 @@ fn is_excerpt_header(first_line: &[u8]) -> bool {
 }
 
 /// What one input file was found to be, read once.
+// One per input, short-lived: its size costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 enum Outcome {
     Chain(acttrace::verify::Verification),
     Excerpt(acttrace::export::ExcerptVerification),
