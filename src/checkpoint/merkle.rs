@@ -392,4 +392,23 @@ impl Frontier {
             Some(last) => it.fold(*last, |r, left| node_hash(left, &r)),
         }
     }
+
+    /// The roots of the perfect subtrees, largest first: what `segment_open` records so that a
+    /// segment verifies after older segments are deleted.
+    pub fn subtrees(&self) -> &[Hash] {
+        &self.subtrees
+    }
+
+    /// The tree of `size` leaves whose perfect subtrees have these roots, largest first (as
+    /// [`Frontier::subtrees`] gives them); their count must be the number of set bits of
+    /// `size`.
+    pub fn from_subtrees(size: u64, subtrees: Vec<Hash>) -> Result<Frontier, MerkleError> {
+        if subtrees.len() != size.count_ones() as usize {
+            return Err(MerkleError::ProofLength {
+                got: subtrees.len(),
+                expected: size.count_ones() as usize,
+            });
+        }
+        Ok(Frontier { size, subtrees })
+    }
 }

@@ -6,9 +6,11 @@ use crate::chain::GENESIS;
 use crate::error::Error;
 use crate::segments::{list_segments, segment_file_pattern};
 
+use super::checkpoints::{CheckpointReport, judge_expected};
 use super::{
-    Completeness, Input, Observed, Problem, ProblemKind, Signatures, Verification, VerifyOptions,
-    completeness_note, short, signatures_note, verify_observed, verify_path,
+    CheckpointOptions, Completeness, Input, Observed, Problem, ProblemKind, Signatures,
+    Verification, VerifyOptions, completeness_note, short, signatures_note, verify_observed,
+    verify_path,
 };
 
 /// At most this many stripped segments are named in the problem that reports them.
@@ -30,6 +32,9 @@ pub struct DirVerification {
     pub signatures: Signatures,
     /// What completeness rested on: the expected head/count given out of band, or nothing.
     pub completeness: Completeness,
+    /// Checkpoints over the whole chain (counts summed over the segments, the tree from the
+    /// oldest segment present to the newest), when the log uses them or checks were asked for.
+    pub checkpoints: Option<CheckpointReport>,
 }
 
 impl DirVerification {
@@ -75,6 +80,7 @@ impl DirVerification {
             "deleted_by_retention": self.deleted_by_retention,
             "problems": self.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
             "segments": self.segments.iter().map(Verification::to_json).collect::<Vec<_>>(),
+            "checkpoints": self.checkpoints.as_ref().map(CheckpointReport::to_json),
             "summary": self.summary(),
         })
     }
@@ -91,6 +97,9 @@ impl DirVerification {
             signatures_note(self.signatures, self.unsigned_entries(), self.entries()).to_owned(),
             completeness_note(self.completeness).to_owned(),
         ];
+        if let Some(c) = &self.checkpoints {
+            notes.extend(c.notes(self.completeness == Completeness::OutOfBand));
+        }
         if !self.deleted_by_retention.is_empty() {
             notes.push(format!(
                 "{} earlier segments deleted by retention, as recorded on the chain",
@@ -173,6 +182,7 @@ fn verify_dir_with(
         } else {
             Completeness::NotChecked
         },
+        checkpoints: None,
     };
     let problem = |detail: String| Problem {
         kind: ProblemKind::BrokenLink,
@@ -204,9 +214,21 @@ fn verify_dir_with(
         });
         return Ok(out);
     }
+    // The expected checkpoint is judged over the whole chain: each segment only records the
+    // root when its walk passes the checkpoint's size.
     let per_segment = VerifyOptions {
         expected_head: None,
         expect_entries: None,
+        checkpoints: CheckpointOptions {
+            keys: opts.checkpoints.keys.clone(),
+            expected: None,
+            probe_size: opts
+                .checkpoints
+                .expected
+                .as_ref()
+                .map(|c| c.size)
+                .or(opts.checkpoints.probe_size),
+        },
         ..opts.clone()
     };
     let mut retention_deleted: Vec<String> = Vec::new();
@@ -272,6 +294,7 @@ fn verify_dir_with(
             }
         }
     }
+    out.checkpoints = dir_checkpoints(&found, &out.segments, opts, &mut out.problems);
     if opts.key.is_some() {
         let failed = out
             .segments
@@ -345,4 +368,112 @@ fn verify_dir_with(
         });
     }
     Ok(out)
+}
+
+/// The checkpoints of a directory as one chain: each segment's `segment_open` tree must be the
+/// tree at the end of the segment before it, the origin the same throughout, and the expected
+/// checkpoint (if any) is judged over the whole chain.
+fn dir_checkpoints(
+    found: &[(String, u64, PathBuf)],
+    segments: &[Verification],
+    opts: &VerifyOptions,
+    problems: &mut Vec<Problem>,
+) -> Option<CheckpointReport> {
+    let reports: Vec<Option<&CheckpointReport>> =
+        segments.iter().map(|s| s.checkpoints.as_ref()).collect();
+    if reports.iter().all(Option::is_none) {
+        return None;
+    }
+    let mut problem = |kind: ProblemKind, detail: String| {
+        problems.push(Problem {
+            kind,
+            line: None,
+            seq: None,
+            detail,
+        })
+    };
+    let name = |k: usize| {
+        found[k]
+            .2
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let mut all = CheckpointReport {
+        signatures_checked: !opts.checkpoints.keys.is_empty(),
+        ..CheckpointReport::default()
+    };
+    for (k, r) in reports.iter().enumerate() {
+        let Some(r) = r else {
+            problem(
+                ProblemKind::Unverifiable,
+                format!(
+                    "{}: no tree recorded: its checkpoints cannot be checked",
+                    name(k)
+                ),
+            );
+            continue;
+        };
+        if k > 0
+            && let Some(prev) = reports[k - 1]
+            && let (Some(end), Some(start)) = (&prev.end, &r.start)
+            && end != start
+        {
+            problem(
+                ProblemKind::BadCheckpoint,
+                format!(
+                    "{}'s segment_open records a tree (size {}) that is not the tree at the \
+                     end of {} (size {})",
+                    name(k),
+                    start.size(),
+                    name(k - 1),
+                    end.size()
+                ),
+            );
+        }
+        match (&all.origin, &r.origin) {
+            (Some(a), Some(b)) if a != b => problem(
+                ProblemKind::BadCheckpoint,
+                format!("{} has origin {b:?}, the segments before it {a:?}", name(k)),
+            ),
+            (None, Some(b)) => all.origin = Some(b.clone()),
+            _ => {}
+        }
+        if k == 0 {
+            all.start = r.start.clone();
+        }
+        all.seen += r.seen;
+        all.verified += r.verified;
+        if r.last_checked_size.is_some() {
+            all.last_checked_size = r.last_checked_size;
+            all.latest_note = r.latest_note.clone();
+        }
+        all.uncovered = if r.seen > 0 {
+            r.uncovered
+        } else {
+            all.uncovered + r.uncovered
+        };
+        all.end = r.end.clone();
+        all.root_at_probe = all.root_at_probe.or(r.root_at_probe);
+    }
+    if let Some(expected) = &opts.checkpoints.expected {
+        let (outcome, found) = judge_expected(
+            expected,
+            all.origin.as_deref(),
+            all.start.as_ref().map_or(0, |f| f.size()),
+            all.end.as_ref().map(|f| f.size()),
+            all.root_at_probe,
+        );
+        all.expected = Some(outcome);
+        if let Some((kind, detail)) = found {
+            problem(kind, detail);
+        }
+    }
+    if all.signatures_checked && all.seen == 0 {
+        problem(
+            ProblemKind::Unverifiable,
+            "no checkpoint in any segment: the verifier key has nothing to check".into(),
+        );
+    }
+    Some(all)
 }

@@ -7,7 +7,9 @@ use crate::json::tape::Tape;
 use crate::json::{self, Value};
 use crate::time::{DateAlone, TimestampError, parse_utc};
 
+use super::checkpoints::{TreeFacts, tree_facts};
 use super::lines::LineInfo;
+use crate::checkpoint::VerifierKey;
 
 /// What one line says on its own: parsed, its hash recomputed, its signature checked. Needs
 /// no other line, so lines can be examined in parallel; [`Walker::apply`](super::walk::Walker::apply) then judges the links
@@ -63,6 +65,9 @@ pub(super) struct EntryFacts {
     /// Why `ts` is not a sealing time as writers write it (see [`ts_problem`]), naming the
     /// seq; `None` when it is one.
     pub(super) ts_problem: Option<String>,
+    /// What the Merkle tree needs from `audit_open`, `audit_resume`, `segment_open` and
+    /// `checkpoint` entries (see [`super::checkpoints`]).
+    pub(super) tree: Option<TreeFacts>,
 }
 
 #[cfg_attr(test, derive(Debug, PartialEq))]
@@ -75,6 +80,9 @@ pub(super) enum SigFacts {
 /// Examines lines; remembers the hash algorithm once the first entry has declared it.
 pub(super) struct Examiner {
     key: Option<PreparedKey>,
+    /// Checkpoint verifier keys (signatures are checked where lines are examined, so in
+    /// parallel).
+    vkeys: Vec<VerifierKey>,
     pub(super) alg: HashAlg,
     pub(super) alg_decided: bool,
     /// The canonical body of the line being examined (reused).
@@ -84,13 +92,21 @@ pub(super) struct Examiner {
 }
 
 /// Entry types the fast path leaves to [`Examiner::entry`]: the walker needs more than their
-/// hash from them (a declared hash algorithm, a previous segment, deleted segments).
-const TYPES_WITH_FACTS: [&str; 3] = ["audit_open", "segment_open", "retention"];
+/// hash from them (a declared hash algorithm, a previous segment, deleted segments, an origin,
+/// a checkpoint).
+const TYPES_WITH_FACTS: [&str; 5] = [
+    "audit_open",
+    "segment_open",
+    "retention",
+    "audit_resume",
+    "checkpoint",
+];
 
 impl Examiner {
-    pub(super) fn new(key: Option<SigningKey>) -> Self {
+    pub(super) fn new(key: Option<SigningKey>, vkeys: Vec<VerifierKey>) -> Self {
         Examiner {
             key: key.as_ref().map(SigningKey::prepare),
+            vkeys,
             alg: HashAlg::Sha256,
             alg_decided: false,
             body: String::with_capacity(1024),
@@ -237,9 +253,11 @@ impl Examiner {
                     .filter_map(|d| d.get("segment").and_then(Value::as_str).map(str::to_owned)),
             );
         }
+        let tree = tree_facts(&kind, payload, &self.vkeys);
         Ok(EntryFacts {
             seq,
             kind,
+            tree,
             prev_hash: hex64_from_checked(prev_hash),
             hash: hex64_from_checked(hash),
             hash_ok,
@@ -305,6 +323,7 @@ impl Examiner {
         Some(EntryFacts {
             seq,
             kind: String::new(),
+            tree: None,
             prev_hash: hex64_from_checked(prev_hash),
             hash: hex64_from_checked(hash),
             hash_ok: hash_matches(self.alg, &self.body, prev_hash, hash),
@@ -455,8 +474,8 @@ mod tests {
             byte in 0x20u8..0x7f,
         ) {
             let (line, key) = entry_line(payload, kind);
-            let mut fast = Examiner::new(Some(key.clone()));
-            let mut general = Examiner::new(Some(key));
+            let mut fast = Examiner::new(Some(key.clone()), Vec::new());
+            let mut general = Examiner::new(Some(key), Vec::new());
             let facts = fast.entry_fast(&line);
             prop_assert!(facts.is_some(), "a sound ordinary entry takes the fast path: {}", line);
             prop_assert_eq!(&facts, &general_facts(&mut general, &line));
@@ -478,11 +497,13 @@ mod tests {
         for kind in TYPES_WITH_FACTS {
             let (line, key) = entry_line(Value::Object(vec![]), kind);
             assert!(
-                Examiner::new(Some(key)).entry_fast(&line).is_none(),
+                Examiner::new(Some(key), Vec::new())
+                    .entry_fast(&line)
+                    .is_none(),
                 "{kind}"
             );
         }
-        let mut e = Examiner::new(None);
+        let mut e = Examiner::new(None, Vec::new());
         for text in [
             r#"{"_meta": {}, "seq": 0}"#,
             "[]",

@@ -26,13 +26,20 @@ use crate::chain::{HashAlg, SigningKey};
 use crate::error::Error;
 use crate::json::{self, Value};
 
+mod checkpoints;
 mod dir;
 mod examine;
 mod lines;
 mod parallel;
+mod proofs;
 mod walk;
 
+pub use checkpoints::{CheckpointOptions, CheckpointReport, ExpectedOutcome, expected_checkpoint};
 pub use dir::{DirVerification, verify_dir, verify_dir_observed};
+pub use proofs::{
+    LogTree, MAX_PROOF_LEAVES, ProofError, ProofText, TLOG_PROOF_HEADER, consistency_proof_text,
+    inclusion_proof_text, log_tree, parse_proof, verify_consistency_text, verify_inclusion_text,
+};
 
 use examine::{Examiner, LineFacts};
 pub(crate) use lines::{LineInfo, LineSplitter};
@@ -56,6 +63,8 @@ pub struct VerifyOptions {
     pub max_line_bytes: usize,
     /// How many problems are listed in full; the rest are only counted.
     pub max_problems: usize,
+    /// Checkpoint checks: verifier keys and an expected checkpoint (issue #13).
+    pub checkpoints: CheckpointOptions,
 }
 
 impl Default for VerifyOptions {
@@ -66,6 +75,7 @@ impl Default for VerifyOptions {
             expect_entries: None,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             max_problems: 100,
+            checkpoints: CheckpointOptions::default(),
         }
     }
 }
@@ -98,6 +108,14 @@ pub enum ProblemKind {
     Empty,
     /// The chain declares a hash algorithm this verifier does not know.
     UnknownHashAlg,
+    /// A `checkpoint` entry (or the origin or tree the log records for it) is wrong: its
+    /// payload, its size or root against the chain, its note's body, origin or signature.
+    BadCheckpoint,
+    /// The log is inconsistent with an expected checkpoint obtained elsewhere.
+    Inconsistent,
+    /// Something asked for cannot be checked (a checkpoint reaching into deleted segments, a
+    /// verifier key with no checkpoint to check).
+    Unverifiable,
 }
 
 impl ProblemKind {
@@ -116,6 +134,9 @@ impl ProblemKind {
             ProblemKind::UnauthenticatedMeta => "unauthenticated_meta",
             ProblemKind::Empty => "empty",
             ProblemKind::UnknownHashAlg => "unknown_hash_alg",
+            ProblemKind::BadCheckpoint => "bad_checkpoint",
+            ProblemKind::Inconsistent => "inconsistent",
+            ProblemKind::Unverifiable => "unverifiable",
         }
     }
 }
@@ -202,6 +223,9 @@ pub struct Verification {
     pub retention_deleted: Vec<String>,
     /// The seq of the last entry read.
     pub last_seq: Option<u64>,
+    /// What was found of checkpoints: present when the log uses them (its `audit_open`
+    /// declares an origin, its `segment_open` records a tree) or checks were asked for.
+    pub checkpoints: Option<CheckpointReport>,
 }
 
 impl Verification {
@@ -265,6 +289,13 @@ impl Verification {
             signatures_note(self.signatures, self.unsigned_entries, self.entries),
             completeness_note(self.completeness),
         ];
+        let anchored = self.completeness == Completeness::OutOfBand;
+        let checkpoint_notes = self
+            .checkpoints
+            .as_ref()
+            .map(|c| c.notes(anchored))
+            .unwrap_or_default();
+        notes.extend(checkpoint_notes.iter().map(String::as_str));
         if self.hash_alg != HashAlg::Sha256 {
             notes.push("hash blake3");
         }
@@ -312,6 +343,7 @@ impl Verification {
                 "seq": p.seq,
                 "detail": p.detail,
             })).collect::<Vec<_>>(),
+            "checkpoints": self.checkpoints.as_ref().map(CheckpointReport::to_json),
             "summary": self.summary(),
         })
     }
@@ -421,7 +453,7 @@ pub fn verify_reader(
 ) -> io::Result<Verification> {
     let mut w = Walker::new(source, opts);
     let mut lines = LineSplitter::new(opts.max_line_bytes);
-    let mut examiner = Examiner::new(opts.key.clone());
+    let mut examiner = Examiner::new(opts.key.clone(), opts.checkpoints.keys.clone());
     while let Some(info) = lines.next(&mut reader)? {
         let facts = examiner.examine_first_aware(&info, lines.buf());
         w.apply(&info, facts);
@@ -524,7 +556,7 @@ pub fn verify_observed(
 ) -> io::Result<Verification> {
     let mut w = Walker::new(source, opts);
     let mut lines = LineSplitter::new(opts.max_line_bytes);
-    let mut examiner = Examiner::new(opts.key.clone());
+    let mut examiner = Examiner::new(opts.key.clone(), opts.checkpoints.keys.clone());
     while let Some(info) = lines.next(&mut reader)? {
         let facts = examiner.examine_first_aware(&info, lines.buf());
         observe(&info, lines.buf(), &facts, opts.max_line_bytes, observer);

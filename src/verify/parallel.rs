@@ -49,8 +49,9 @@ pub(super) fn verify_parallel(
             let spare_chunk_tx = spare_chunk_tx.clone();
             let spare_facts_rx = spare_facts_rx.clone();
             let key = opts.key.clone();
+            let vkeys = opts.checkpoints.keys.clone();
             scope.spawn(move || {
-                let mut examiner = Examiner::new(key);
+                let mut examiner = Examiner::new(key, vkeys);
                 for mut chunk in job_rx {
                     let index = chunk.index;
                     examiner.alg = chunk.alg;
@@ -76,9 +77,10 @@ pub(super) fn verify_parallel(
         drop(done_tx);
         let max_line = opts.max_line_bytes;
         let key = opts.key.clone();
+        let vkeys = opts.checkpoints.keys.clone();
         scope.spawn(move || {
             let mut lines = LineSplitter::new(max_line);
-            let mut examiner = Examiner::new(key);
+            let mut examiner = Examiner::new(key, vkeys);
             let mut index = 0u64;
             let mut head: Examined = Vec::new();
             let mut chunk = Chunk::default();

@@ -5,6 +5,7 @@ use crate::chain::{GENESIS, HashAlg};
 use crate::hex::{Hex64, hex_str, hex64_from_checked};
 use crate::json::{self, Value};
 
+use super::checkpoints::Tracker;
 use super::examine::{EntryFacts, LineFacts, SigFacts};
 use super::lines::LineInfo;
 use super::{
@@ -49,6 +50,8 @@ pub(super) struct Walker<'o> {
     unsigned: u64,
     problems: Vec<Problem>,
     problem_count: u64,
+    /// The Merkle tree over the chain hashes and the checkpoint checks.
+    pub(super) tree: Tracker,
 }
 
 impl<'o> Walker<'o> {
@@ -77,6 +80,7 @@ impl<'o> Walker<'o> {
             unsigned: 0,
             problems: Vec::new(),
             problem_count: 0,
+            tree: Tracker::new(&opts.checkpoints),
         }
     }
 
@@ -366,6 +370,12 @@ impl<'o> Walker<'o> {
                 }
             }
         }
+        let mut found = Vec::new();
+        self.tree
+            .entry(self.entries == 0, seq, &e.hash, e.tree.as_ref(), &mut found);
+        for (kind, detail) in found {
+            self.problem(kind, Some(seq), detail);
+        }
         self.expected_seq = seq.checked_add(1);
         // Reuses the head's buffer: no allocation per entry.
         self.head.clear();
@@ -472,6 +482,12 @@ impl<'o> Walker<'o> {
             }
             _ => {}
         }
+        let mut found = Vec::new();
+        let tree = std::mem::replace(&mut self.tree, Tracker::new(&Default::default()));
+        let checkpoints = tree.finish(self.segment_start.is_some(), &mut found);
+        for (kind, detail) in found {
+            self.problem(kind, None, detail);
+        }
         let signatures = match (&key, self.sig_failed) {
             (None, _) => Signatures::NotChecked,
             (Some(_), false) => Signatures::Verified,
@@ -493,6 +509,7 @@ impl<'o> Walker<'o> {
             segment_start: self.segment_start,
             retention_deleted: self.retention_deleted,
             last_seq: self.last_seq,
+            checkpoints,
         }
     }
 }

@@ -57,6 +57,7 @@ pub fn subscriber(path: &Path) -> (Subscriber, AuditGuard) {
     (tracing_subscriber::registry().with(layer), guard)
 }
 
+pub mod checkpoints;
 mod fixtures;
 mod reference;
 mod tools;

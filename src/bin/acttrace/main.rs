@@ -11,6 +11,7 @@ mod keys;
 mod prove;
 mod redact;
 mod repair;
+mod tlog;
 mod verify;
 
 use std::process::ExitCode;
@@ -72,6 +73,23 @@ enum Command {
     ///
     /// Exit status: 0 written, 2 usage error or OUT exists or cannot be created.
     Keygen(keygen::KeygenArgs),
+    /// Print the log's latest checkpoint (a C2SP signed note) after verifying the log; with
+    /// --vkey its signature is checked too.
+    ///
+    /// Exit status: 0 printed, 1 the log does not verify or holds no checkpoint, 2 usage error.
+    Checkpoint(tlog::CheckpointCmdArgs),
+    /// Prove from a log: `--seq N [--size M]` an inclusion proof (c2sp.org/tlog-proof@v1, with
+    /// the checkpoint of size M, default the latest), `--from-size A --to-size B` a consistency
+    /// proof (the c2sp.org/tlog-witness add-checkpoint body). The log is verified while its
+    /// entry hashes are gathered (32 bytes each, at most --max-leaves).
+    ///
+    /// Exit status: 0 printed, 1 the log does not verify, 2 usage error or unprovable request.
+    Prove(tlog::ProveArgs),
+    /// Verify an inclusion proof (with --entry or --hash) or a consistency proof (with
+    /// --old-checkpoint) against checkpoint verifier keys.
+    ///
+    /// Exit status: 0 verified, 1 it does not verify, 2 usage error.
+    VerifyProof(tlog::VerifyProofArgs),
 }
 
 fn main() -> ExitCode {
@@ -91,5 +109,8 @@ fn main() -> ExitCode {
         Command::Redact(args) => redact::run(args),
         Command::ProveContent(args) => prove::run(args),
         Command::Keygen(args) => keygen::run(args),
+        Command::Checkpoint(args) => tlog::run_checkpoint(args),
+        Command::Prove(args) => tlog::run_prove(args),
+        Command::VerifyProof(args) => tlog::run_verify_proof(args),
     })
 }

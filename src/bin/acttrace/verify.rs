@@ -3,8 +3,10 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use acttrace::checkpoint::VerifierKey;
 use acttrace::verify::{
-    Completeness, Input, ProblemKind, Signatures, VerifyOptions, verify_dir, verify_input,
+    CheckpointOptions, CheckpointReport, Completeness, Input, ProblemKind, Signatures,
+    VerifyOptions, expected_checkpoint, verify_dir, verify_input,
 };
 use clap::Args;
 
@@ -28,9 +30,93 @@ pub(crate) struct VerifyArgs {
     /// directory: the whole chain's). Only with a single FILE or DIR.
     #[arg(long, value_name = "N")]
     expect_entries: Option<u64>,
+    #[command(flatten)]
+    checkpoints: CheckpointArgs,
     /// Print a machine-readable JSON report on stdout.
     #[arg(long)]
     json: bool,
+}
+
+/// The checkpoint options of `verify` and `checkpoint` (issue #13): public verifier keys, and a
+/// checkpoint obtained elsewhere. None of them needs the HMAC key.
+#[derive(Args, Debug, Default)]
+pub(crate) struct CheckpointArgs {
+    /// A checkpoint verifier key in Go's note format (`<origin>+<hex id>+<base64>`, public):
+    /// every checkpoint must carry a valid signature by a key named as the log's origin.
+    /// Repeatable.
+    #[arg(long, value_name = "VKEY")]
+    vkey: Vec<String>,
+    /// A file of verifier keys, one per line (blank lines and `#` comments ignored).
+    /// Repeatable.
+    #[arg(long, value_name = "FILE")]
+    vkey_file: Vec<PathBuf>,
+    /// A checkpoint (signed note) obtained elsewhere: the log must hold at least its size and
+    /// have its root over its first entries; catches truncation and rollback. With --vkey its
+    /// signature is checked too. Only with a single FILE or DIR.
+    #[arg(long, value_name = "FILE")]
+    expect_checkpoint: Option<PathBuf>,
+}
+
+/// The largest verifier-key or checkpoint file read.
+const MAX_SMALL_FILE: u64 = 1024 * 1024;
+
+/// Reads a small text file (a key list, a note), refusing anything larger than 1 MiB.
+pub(crate) fn read_small(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read;
+    let mut text = String::new();
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    file.take(MAX_SMALL_FILE + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if text.len() as u64 > MAX_SMALL_FILE {
+        return Err(format!("{}: larger than 1 MiB", path.display()));
+    }
+    Ok(text)
+}
+
+impl CheckpointArgs {
+    /// The verifier keys given (`--vkey`, `--vkey-file`).
+    pub(crate) fn keys(&self) -> Result<Vec<VerifierKey>, String> {
+        let mut keys = Vec::new();
+        for k in &self.vkey {
+            keys.push(k.trim().parse().map_err(|e| format!("--vkey {k:?}: {e}"))?);
+        }
+        for path in &self.vkey_file {
+            let text = read_small(path)?;
+            for (i, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                keys.push(
+                    line.parse()
+                        .map_err(|e| format!("{} line {}: {e}", path.display(), i + 1))?,
+                );
+            }
+        }
+        Ok(keys)
+    }
+
+    /// The options: keys and the expected checkpoint (its signature checked when keys are
+    /// given).
+    pub(crate) fn options(&self) -> Result<CheckpointOptions, String> {
+        let keys = self.keys()?;
+        let expected = match &self.expect_checkpoint {
+            None => None,
+            Some(path) => {
+                let note = read_small(path)?;
+                Some(
+                    expected_checkpoint(&note, &keys)
+                        .map_err(|e| format!("--expect-checkpoint {}: {e}", path.display()))?,
+                )
+            }
+        };
+        Ok(CheckpointOptions {
+            keys,
+            expected,
+            probe_size: None,
+        })
+    }
 }
 
 /// Checks an `--expect-head` value before anything is read: a hash as the format writes it,
@@ -75,6 +161,8 @@ fn is_excerpt_header(first_line: &[u8]) -> bool {
 }
 
 /// What one input file was found to be, read once.
+// One per input, short-lived: its size costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 enum Outcome {
     Chain(acttrace::verify::Verification),
     Excerpt(acttrace::export::ExcerptVerification),
@@ -230,8 +318,14 @@ fn verify_export_dir(
 
 /// Runs `verify`; returns the exit code.
 pub(crate) fn run(mut args: VerifyArgs) -> u8 {
-    if args.files.len() > 1 && (args.expect_head.is_some() || args.expect_entries.is_some()) {
-        return usage_error("--expect-head and --expect-entries apply to a single FILE or DIR");
+    if args.files.len() > 1
+        && (args.expect_head.is_some()
+            || args.expect_entries.is_some()
+            || args.checkpoints.expect_checkpoint.is_some())
+    {
+        return usage_error(
+            "--expect-head, --expect-entries and --expect-checkpoint apply to a single FILE or DIR",
+        );
     }
     if let Err(e) = check_expect_head(args.expect_head.as_deref()) {
         return usage_error(&e);
@@ -243,10 +337,15 @@ pub(crate) fn run(mut args: VerifyArgs) -> u8 {
         Ok(k) => k,
         Err(e) => return usage_error(&e),
     };
+    let checkpoints = match args.checkpoints.options() {
+        Ok(c) => c,
+        Err(e) => return usage_error(&e),
+    };
     let opts = VerifyOptions {
         key,
         expected_head: args.expect_head.clone(),
         expect_entries: args.expect_entries,
+        checkpoints,
         ..VerifyOptions::default()
     };
     let mut integrity_failed = false;
@@ -319,6 +418,7 @@ pub(crate) fn run(mut args: VerifyArgs) -> u8 {
                             "deleted_by_retention": report.deleted_by_retention,
                             "problems": report.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
                             "segments": report.segments.iter().map(|s| s.to_json()).collect::<Vec<_>>(),
+                            "checkpoints": report.checkpoints.as_ref().map(CheckpointReport::to_json),
                             "summary": report.summary(),
                         }));
                     } else {
