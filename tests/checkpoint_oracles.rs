@@ -275,12 +275,12 @@ proptest! {
         theirs.add_sigs(&[&their_signer]).unwrap();
         let theirs = String::from_utf8(theirs.to_bytes()).unwrap();
         prop_assert_eq!(&theirs, &ours);
-        let v = verify_note(&two, &[log_v.clone()]).unwrap();
+        let v = verify_note(&two, std::slice::from_ref(&log_v)).unwrap();
         prop_assert_eq!((v.verified_by.len(), v.unverified), (1, 1));
 
         // A changed size is refused by both.
         let bad = ours.replacen(&format!("\n{size}\n"), &format!("\n{}\n", size ^ 1), 1);
-        prop_assert!(verify_note(&bad, &[log_v.clone()]).is_err());
+        prop_assert!(verify_note(&bad, std::slice::from_ref(&log_v)).is_err());
         prop_assert!(Note::from_bytes(bad.as_bytes()).unwrap().verify(&their_verifiers(&[&log_v])).is_err());
     }
 

@@ -102,7 +102,10 @@ fn run_checkpoint(origin: Option<&str>, out: &std::path::Path) -> u8 {
         Ok(s) => s,
         Err(e) => return usage_error(&e.to_string()),
     };
-    let mut text = signer.to_go_format();
+    let key = signer.to_go_format();
+    // Sized for the newline, so the key is never left behind in a reallocated buffer.
+    let mut text = Zeroizing::new(String::with_capacity(key.len() + 1));
+    text.push_str(&key);
     text.push('\n');
     if let Err(e) = write_new_secret(out, &text) {
         return usage_error(&create_error(out, &e));
