@@ -4,6 +4,8 @@
 #  - compliance-trestle (NIST OSCAL models) in target/trestle-venv, for the OSCAL test;
 #  - Debian's chromium, for the HTML report test, when running as root (otherwise that test
 #    reports itself skipped; under CI it fails instead).
+#  - Debian's golang-go and golang-golang-x-mod-dev, for the Go cross-check of checkpoints
+#    (tests/go_interop.rs builds interop/go-tlog offline against them), when running as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p target
@@ -22,6 +24,12 @@ fi
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing chromium (Debian) for the HTML report test"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+if { ! command -v go >/dev/null 2>&1 || [ ! -d /usr/share/gocode/src/golang.org/x/mod/sumdb/note ]; } \
+    && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing Go and golang.org/x/mod (Debian) for the checkpoint cross-check"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        golang-go golang-golang-x-mod-dev >/dev/null
 fi
 
 export ACTTRACE_REFERENCE_PYTHON="$PWD/$refvenv/bin/python"

@@ -58,6 +58,8 @@ pub enum NoteError {
     },
     /// No signature by any of the given keys.
     NoKnownSignature,
+    /// The operating system's random number generator failed while making a key.
+    NoRandomness(String),
 }
 
 impl fmt::Display for NoteError {
@@ -89,6 +91,9 @@ impl fmt::Display for NoteError {
             }
             NoteError::NoKnownSignature => {
                 write!(f, "note has no valid signature by any of the given keys")
+            }
+            NoteError::NoRandomness(why) => {
+                write!(f, "no random bytes from the operating system: {why}")
             }
         }
     }
@@ -232,6 +237,56 @@ impl SignerKey {
             seed,
             public,
         })
+    }
+
+    /// A new signer named `name` with a fresh seed from the operating system's random number
+    /// generator (`getrandom`).
+    ///
+    /// ```
+    /// use acttrace::checkpoint::{SignerKey, verify_note};
+    ///
+    /// let signer = SignerKey::generate("example.org/log")?;
+    /// let note = signer.sign("example.org/log\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n")?;
+    /// verify_note(&note, &[signer.verifier()])?;
+    /// # Ok::<(), acttrace::checkpoint::NoteError>(())
+    /// ```
+    pub fn generate(name: &str) -> Result<Self, NoteError> {
+        validate_name(name)?;
+        let mut seed = Zeroizing::new([0u8; 32]);
+        getrandom::fill(&mut seed[..]).map_err(|e| NoteError::NoRandomness(e.to_string()))?;
+        SignerKey::from_seed(name, seed)
+    }
+
+    /// The key in Go's private key format, `PRIVATE+KEY+<name>+<hex key id>+<base64(0x01 ‖
+    /// seed)>` (what [`SignerKey::parse`] reads and Go's `note.NewSigner` accepts), in memory
+    /// that is zeroized when dropped.
+    ///
+    /// ```
+    /// use acttrace::checkpoint::SignerKey;
+    ///
+    /// let signer = SignerKey::generate("example.org/log")?;
+    /// let text = signer.to_go_format();
+    /// assert!(text.starts_with("PRIVATE+KEY+example.org/log+"));
+    /// let again = SignerKey::parse(&text)?;
+    /// assert_eq!(again.verifier(), signer.verifier());
+    /// # Ok::<(), acttrace::checkpoint::NoteError>(())
+    /// ```
+    pub fn to_go_format(&self) -> Zeroizing<String> {
+        let mut bytes = Zeroizing::new([0u8; 33]);
+        bytes[0] = ED25519;
+        bytes[1..].copy_from_slice(&self.seed[..]);
+        // Sized up front so the encoded seed is never copied into a reallocated buffer that
+        // would not be zeroized.
+        let mut out = Zeroizing::new(String::with_capacity(
+            "PRIVATE+KEY+".len() + self.name.len() + 10 + 44,
+        ));
+        out.push_str("PRIVATE+KEY+");
+        out.push_str(&self.name);
+        out.push('+');
+        out.push_str(&hex4(&self.id));
+        out.push('+');
+        B64.encode_string(&bytes[..], &mut out);
+        out
     }
 
     /// Parses Go's private key format; the key id must match the name and key. Errors never

@@ -37,3 +37,23 @@ pub fn chromium() -> Option<PathBuf> {
     }
     None
 }
+
+/// Go with the golang.org/x/mod sources (Debian `golang-go` and `golang-golang-x-mod-dev`):
+/// the `go` binary (`ACTTRACE_GO`, or `go` on PATH) and the GOPATH root that holds
+/// `src/golang.org/x/mod` (`ACTTRACE_GOCODE`, or Debian's /usr/share/gocode).
+pub fn go_with_x_mod() -> Option<(PathBuf, PathBuf)> {
+    let go = match std::env::var_os("ACTTRACE_GO") {
+        Some(p) => PathBuf::from(p),
+        None => std::env::split_paths(&std::env::var_os("PATH")?)
+            .map(|dir| dir.join("go"))
+            .find(|p| p.is_file())?,
+    };
+    let gocode = std::env::var_os("ACTTRACE_GOCODE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/share/gocode"));
+    let found = go.is_file()
+        && ["note", "tlog"]
+            .iter()
+            .all(|p| gocode.join("src/golang.org/x/mod/sumdb").join(p).is_dir());
+    found.then_some((go, gocode))
+}

@@ -1,4 +1,7 @@
 //! `acttrace keygen KIND OUT`: new random keys, written to a file only its owner can read.
+//!
+//! Each kind makes its secret text (and, for a public-key kind, the public half to print),
+//! then [`write_new_secret`] creates the file: a new kind adds a variant and a function.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,16 +17,26 @@ enum KeyKind {
     /// An HMAC-SHA256 signing key: 32 random bytes as 64 lowercase hex digits (the key is the
     /// hex text's bytes, as `--key-file` reads it).
     Hmac,
+    /// An Ed25519 checkpoint signing key for the log named by `--origin`, in Go's note format
+    /// (`PRIVATE+KEY+<origin>+<hex id>+<base64>`); its verifier key is printed on standard
+    /// output.
+    Checkpoint,
 }
 
-/// `acttrace keygen hmac OUT`
+/// `acttrace keygen hmac OUT`, `acttrace keygen checkpoint --origin NAME OUT`
 #[derive(Args, Debug)]
 pub(crate) struct KeygenArgs {
     /// The kind of key.
     #[arg(value_enum, value_name = "KIND")]
     kind: KeyKind,
-    /// The key file to create (mode 0600; an existing file is never overwritten). `-` prints
-    /// the key on standard output instead, for a secret store that reads it there.
+    /// The log's origin (its unique name, e.g. `example.org/loan-desk/prod-1`): the checkpoint
+    /// key's name. No spaces, `+` or control characters. Required for (and only for)
+    /// `checkpoint`.
+    #[arg(long, value_name = "NAME")]
+    origin: Option<String>,
+    /// The key file to create (mode 0600; an existing file is never overwritten; its directory
+    /// must exist). For `hmac`, `-` prints the key on standard output instead, for a secret
+    /// store that reads it there.
     #[arg(value_name = "OUT")]
     out: PathBuf,
 }
@@ -55,9 +68,66 @@ fn write_new_secret(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     f.sync_all()
 }
 
+/// Why a file could not be created, in words that name it.
+fn create_error(path: &std::path::Path, e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::AlreadyExists => format!(
+            "{} already exists; keygen never overwrites a key",
+            path.display()
+        ),
+        std::io::ErrorKind::NotFound => format!(
+            "cannot create {}: its directory does not exist",
+            path.display()
+        ),
+        _ => format!("cannot create {}: {e}", path.display()),
+    }
+}
+
+/// `keygen checkpoint --origin NAME OUT`: writes the private key in Go's format (one line) and
+/// prints the verifier key on standard output, alone on its line so that `> NAME.vkey` keeps
+/// it; what to do with each goes to standard error.
+fn run_checkpoint(origin: Option<&str>, out: &std::path::Path) -> u8 {
+    let Some(origin) = origin else {
+        return usage_error("keygen checkpoint needs --origin NAME (the log's unique name)");
+    };
+    if let Err(e) = acttrace::checkpoint::validate_name(origin) {
+        return usage_error(&format!("--origin {origin:?}: {e}"));
+    }
+    if out.as_os_str() == "-" || out.as_os_str().is_empty() {
+        return usage_error(
+            "keygen checkpoint needs a file for OUT (standard output carries the verifier key)",
+        );
+    }
+    let signer = match acttrace::checkpoint::SignerKey::generate(origin) {
+        Ok(s) => s,
+        Err(e) => return usage_error(&e.to_string()),
+    };
+    let key = signer.to_go_format();
+    // Sized for the newline, so the key is never left behind in a reallocated buffer.
+    let mut text = Zeroizing::new(String::with_capacity(key.len() + 1));
+    text.push_str(&key);
+    text.push('\n');
+    if let Err(e) = write_new_secret(out, &text) {
+        return usage_error(&create_error(out, &e));
+    }
+    println!("{}", signer.verifier());
+    eprintln!(
+        "acttrace: wrote a new checkpoint signing key for origin {origin} to {} (mode 0600); \
+         keep it on the writer's host (checkpoint_key_from_file). The verifier key printed on \
+         standard output is public: give it to verifiers (acttrace verify --vkey) and \
+         witnesses.",
+        out.display()
+    );
+    EXIT_OK
+}
+
 /// Runs `keygen`; returns the exit code.
 pub(crate) fn run(args: KeygenArgs) -> u8 {
     let text = match args.kind {
+        KeyKind::Checkpoint => return run_checkpoint(args.origin.as_deref(), &args.out),
+        KeyKind::Hmac if args.origin.is_some() => {
+            return usage_error("--origin applies to keygen checkpoint, not keygen hmac");
+        }
         KeyKind::Hmac => match hmac_key_text() {
             Ok(t) => t,
             Err(e) => return usage_error(&e),
@@ -79,11 +149,7 @@ pub(crate) fn run(args: KeygenArgs) -> u8 {
             );
             EXIT_OK
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => usage_error(&format!(
-            "{} already exists; keygen never overwrites a key",
-            args.out.display()
-        )),
-        Err(e) => usage_error(&format!("cannot create {}: {e}", args.out.display())),
+        Err(e) => usage_error(&create_error(&args.out, &e)),
     }
 }
 

@@ -69,7 +69,9 @@ enum Command {
     ProveContent(prove::ProveContentArgs),
     /// Make a new random key: `keygen hmac OUT` writes a signing key (32 random bytes as hex)
     /// to OUT, created with mode 0600; an existing file is never overwritten, and the key is
-    /// printed only when OUT is `-`.
+    /// printed only when OUT is `-`. `keygen checkpoint --origin NAME OUT` writes an Ed25519
+    /// checkpoint signing key for the log NAME (Go's note format) to OUT and prints its
+    /// verifier key on standard output.
     ///
     /// Exit status: 0 written, 2 usage error or OUT exists or cannot be created.
     Keygen(keygen::KeygenArgs),
