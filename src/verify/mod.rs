@@ -429,6 +429,29 @@ pub fn verify_reader(
     Ok(w.finish())
 }
 
+/// Verifies like [`verify_reader`] and hands `each` every chain entry's seq, hash, `prev_hash`
+/// and line as it goes: what a writer needs to rebuild the Merkle tree over a log it reopens
+/// without reading it twice (issue #13). Costs nothing per entry beyond the call; the caller
+/// trusts what it built only when the verification is ok.
+pub(crate) fn verify_reader_each(
+    mut reader: impl BufRead,
+    source: &str,
+    opts: &VerifyOptions,
+    each: &mut dyn FnMut(u64, &crate::hex::Hex64, &crate::hex::Hex64, &[u8]),
+) -> io::Result<Verification> {
+    let mut w = Walker::new(source, opts);
+    let mut lines = LineSplitter::new(opts.max_line_bytes);
+    let mut examiner = Examiner::new(opts.key.clone());
+    while let Some(info) = lines.next(&mut reader)? {
+        let facts = examiner.examine_first_aware(&info, lines.buf());
+        if let LineFacts::Entry(entry) = &facts {
+            each(entry.seq, &entry.hash, &entry.prev_hash, lines.buf());
+        }
+        w.apply(&info, facts);
+    }
+    Ok(w.finish())
+}
+
 /// What a verdict says of signatures: verified with the key, present but not checked (no key),
 /// or absent (an unsigned log).
 fn signatures_note(signatures: Signatures, unsigned: u64, entries: u64) -> &'static str {
