@@ -298,7 +298,7 @@ impl Sequencer {
             .map_or_else(crossbeam_channel::never, |c| c.events.clone())
     }
 
-    fn seal_sink_event(&mut self, event: SinkEvent) {
+    pub(super) fn seal_sink_event(&mut self, event: SinkEvent) {
         let kind = event.entry_type();
         let payload = match event {
             SinkEvent::Cosignature {

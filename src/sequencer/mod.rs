@@ -616,8 +616,12 @@ impl Sequencer {
                     self.seal_invisible_callsites();
                     let _ = self.commit(self.drain_durability());
                 }
-                recv(events) -> _ => {
-                    // Ready (an event, or the sink thread gone): taken with the rest below.
+                recv(events) -> event => {
+                    match event {
+                        Ok(event) => self.seal_sink_event(event),
+                        // The sink thread is gone: `seal_sink_events` stops selecting on it.
+                        Err(_) => {}
+                    }
                     self.seal_sink_events();
                     let _ = self.commit(self.drain_durability());
                 }
