@@ -617,10 +617,10 @@ impl Sequencer {
                     let _ = self.commit(self.drain_durability());
                 }
                 recv(events) -> event => {
-                    match event {
-                        Ok(event) => self.seal_sink_event(event),
-                        // The sink thread is gone: `seal_sink_events` stops selecting on it.
-                        Err(_) => {}
+                    // An error: the sink thread is gone, and `seal_sink_events` stops selecting
+                    // on its channel.
+                    if let Ok(event) = event {
+                        self.seal_sink_event(event);
                     }
                     self.seal_sink_events();
                     let _ = self.commit(self.drain_durability());

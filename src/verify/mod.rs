@@ -429,6 +429,9 @@ pub fn verify_reader(
     Ok(w.finish())
 }
 
+/// What [`verify_reader_each`] calls for each chain entry: seq, hash, `prev_hash`, line.
+pub(crate) type EachEntry<'a> = dyn FnMut(u64, &crate::hex::Hex64, &crate::hex::Hex64, &[u8]) + 'a;
+
 /// Verifies like [`verify_reader`] and hands `each` every chain entry's seq, hash, `prev_hash`
 /// and line as it goes: what a writer needs to rebuild the Merkle tree over a log it reopens
 /// without reading it twice (issue #13). Costs nothing per entry beyond the call; the caller
@@ -437,7 +440,7 @@ pub(crate) fn verify_reader_each(
     mut reader: impl BufRead,
     source: &str,
     opts: &VerifyOptions,
-    each: &mut dyn FnMut(u64, &crate::hex::Hex64, &crate::hex::Hex64, &[u8]),
+    each: &mut EachEntry<'_>,
 ) -> io::Result<Verification> {
     let mut w = Walker::new(source, opts);
     let mut lines = LineSplitter::new(opts.max_line_bytes);
