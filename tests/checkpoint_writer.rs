@@ -37,13 +37,18 @@ fn verifier() -> VerifierKey {
 
 const ORIGIN: &str = "acttrace.example/loan-desk/prod-1";
 
+/// A log with checkpoints by count only (an hour is never reached), so that which checkpoints
+/// appear does not depend on how fast the machine is.
 fn builder(path: &Path) -> AuditLayerBuilder {
     AuditLayer::builder()
         .system("cp")
         .path(path)
         .signing_key(key())
         .checkpoint_key_from_file(key_file())
+        .checkpoint_every(4096, HOUR)
 }
+
+const HOUR: Duration = Duration::from_secs(3600);
 
 /// Chains `n` explicit entries, each committed before the next is sent (one per batch).
 fn flags(guard: &AuditGuard, n: usize) {
@@ -135,6 +140,39 @@ fn checkpoints_come_at_cadence_on_flush_and_at_shutdown_and_verify() {
     assert_eq!(all.last().unwrap()["type"], "checkpoint");
     assert_eq!(report.head.next_seq, 18);
     common::assert_verifies(&path, &report.head);
+}
+
+#[test]
+fn a_checkpoint_falls_due_by_time_without_a_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let (_layer, guard) = builder(&path)
+        .checkpoint_every(1_000_000, Duration::from_millis(1))
+        .build()
+        .unwrap();
+    // The sequencer wakes for them on its own; wait (bounded) for what it does.
+    let wait_for = |count: u64| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while guard.status().checkpoints < count {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint by time"
+            );
+            std::thread::yield_now();
+        }
+    };
+    // First `audit_open`, uncovered since the build.
+    wait_for(1);
+    assert_eq!(guard.status().last_checkpoint_size, Some(1));
+    flags(&guard, 1);
+    wait_for(2);
+    assert_eq!(guard.status().last_checkpoint_size, Some(3));
+    drop(guard);
+    let sizes: Vec<u64> = checked_checkpoints(&entries(&path), Frontier::new())
+        .iter()
+        .map(|c| c.0)
+        .collect();
+    assert_eq!(sizes, [1, 3]);
 }
 
 #[test]
@@ -327,6 +365,7 @@ fn checkpoint_keys_load_from_files_and_the_environment_with_errors_naming_them()
     let (_layer, guard) = AuditLayer::builder()
         .path(&path)
         .checkpoint_key_from_env("ACTTRACE_TEST_CHECKPOINT_KEY")
+        .checkpoint_every(4096, HOUR)
         .build()
         .unwrap();
     guard.flush().unwrap();
@@ -383,6 +422,7 @@ fn rotation_with_retention_keeps_the_tree_in_each_segment_and_across_reopening()
             )
             .signing_key(key())
             .checkpoint_key_from_file(key_file())
+            .checkpoint_every(4096, HOUR)
             .checkpoint_sink(FileCheckpointSink::new(&held))
             .build()
             .unwrap()
@@ -458,6 +498,7 @@ fn checkpoints_turned_on_for_a_rotated_log_rebuild_the_tree_from_its_first_segme
         .writer(SegmentedWriter::new(&log, "audit").max_bytes(1_500))
         .signing_key(key())
         .checkpoint_key_from_file(key_file())
+        .checkpoint_every(4096, HOUR)
         .build()
         .unwrap();
     flags(&guard, 2);
@@ -500,7 +541,8 @@ fn a_sink_checkpoint_in_an_earlier_segment_is_checked_against_that_segment() {
         let mut b = AuditLayer::builder()
             .writer(SegmentedWriter::new(&log, "audit").max_bytes(1_500))
             .signing_key(key())
-            .checkpoint_key_from_file(key_file());
+            .checkpoint_key_from_file(key_file())
+            .checkpoint_every(4096, HOUR);
         if let Some(sink) = sink {
             b = b.checkpoint_sink(FileCheckpointSink::new(sink));
         }

@@ -435,7 +435,11 @@ fn quickstart_writes_checkpoints_with_a_checkpoint_key_file() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("writing signed checkpoints"), "{stdout}");
-    assert!(stdout.contains("checkpoints: 1 this run"), "{stdout}");
+    // At least the flush's (one more if the run took longer than the 10 s cadence).
+    assert!(
+        stdout.contains("checkpoints: ") && !stdout.contains("checkpoints: 0 "),
+        "{stdout}"
+    );
     let vkey: acttrace::checkpoint::VerifierKey = std::fs::read_to_string(vectors.join("vkey.txt"))
         .unwrap()
         .trim()

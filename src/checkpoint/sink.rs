@@ -376,7 +376,19 @@ fn run(
         };
         let Some(checkpoint) = next else { break };
         for sink in &mut sinks {
-            for event in sink.publish(&checkpoint) {
+            // A sink that panics is reported, and keeps being given checkpoints: one faulty
+            // sink must not take the others (or the final checkpoint) down with it.
+            let published = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                sink.publish(&checkpoint)
+            }));
+            let reported = published.unwrap_or_else(|_| {
+                vec![SinkEvent::Unreachable {
+                    witness: sink.describe(),
+                    since_size: checkpoint.previous_size,
+                    detail: format!("the sink panicked on checkpoint {}", checkpoint.tree_size),
+                }]
+            });
+            for event in reported {
                 // The sequencer is gone (shut down): nothing more can be chained.
                 let _ = events.send(event);
             }
@@ -464,6 +476,48 @@ mod tests {
             expect = c.tree_size;
         }
         assert_eq!(events.try_iter().count(), got.len());
+    }
+
+    /// Panics on its first checkpoint.
+    struct Faulty(bool);
+
+    impl CheckpointSink for Faulty {
+        fn describe(&self) -> String {
+            "faulty".into()
+        }
+        fn latest(&mut self, _: &str) -> Result<Option<String>, Error> {
+            Ok(None)
+        }
+        fn publish(&mut self, c: &CommittedCheckpoint) -> Vec<SinkEvent> {
+            if !std::mem::replace(&mut self.0, true) {
+                panic!("faulty sink");
+            }
+            vec![SinkEvent::Cosignature {
+                witness: "faulty".into(),
+                tree_size: c.tree_size,
+                signature_line: String::new(),
+            }]
+        }
+    }
+
+    #[test]
+    fn a_panicking_sink_is_reported_and_keeps_getting_checkpoints() {
+        let (thread, done) = SinkThread::spawn(vec![Box::new(Faulty(false))]).unwrap();
+        thread.publish(checkpoint(0, 2));
+        thread.publish(checkpoint(2, 4));
+        let events = thread.events.clone();
+        drop(thread);
+        assert!(done.recv().is_err());
+        let got: Vec<SinkEvent> = events.try_iter().collect();
+        assert!(
+            matches!(&got[0], SinkEvent::Unreachable { witness, detail, .. }
+                if witness == "faulty" && detail.contains("panicked on checkpoint 2")),
+            "{got:?}"
+        );
+        assert!(
+            matches!(got[1], SinkEvent::Cosignature { tree_size: 4, .. }),
+            "{got:?}"
+        );
     }
 
     #[test]
