@@ -388,6 +388,7 @@ impl AuditLayerBuilder {
         if signer.is_some() {
             writer.request_tree(TreeRequest {
                 roots_at: held.iter().map(|(_, c)| c.size).collect(),
+                leaves_since_checkpoint: !sinks.is_empty(),
             });
         }
         let existing = writer.open(key.as_ref())?;

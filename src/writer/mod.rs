@@ -71,6 +71,9 @@ pub struct TreeRequest {
     /// Tree sizes whose roots to report in [`ExistingTree::roots`]: those of the checkpoints
     /// the log's sinks hold, which the chain must be consistent with.
     pub roots_at: Vec<u64>,
+    /// Whether to keep the chain hashes since the last checkpoint
+    /// ([`ExistingTree::leaves_since_base`]): the log has sinks to continue.
+    pub leaves_since_checkpoint: bool,
 }
 
 /// The Merkle tree over an existing chain (leaf i = the 32 raw bytes of entry i's hash), as a
@@ -94,7 +97,8 @@ pub struct ExistingTree {
     /// followed it, at a later point) ...
     pub base: crate::checkpoint::Frontier,
     /// ... and the chain hashes of the entries from there to the tip: what the checkpoint sinks
-    /// need to continue from the last checkpoint they were given.
+    /// need to continue from the last checkpoint they were given (empty unless
+    /// [`TreeRequest::leaves_since_checkpoint`] asked for them).
     pub leaves_since_base: Vec<[u8; 32]>,
 }
 

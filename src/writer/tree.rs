@@ -17,6 +17,7 @@ const MAX_LEAVES_SINCE: usize = 1 << 20;
 #[derive(Debug)]
 pub(crate) struct TreeBuilder {
     roots_at: Vec<u64>,
+    keep_leaves: bool,
     built: Option<ExistingTree>,
     last: Option<[u8; 32]>,
     error: Option<String>,
@@ -29,6 +30,7 @@ impl TreeBuilder {
         roots_at.dedup();
         TreeBuilder {
             roots_at,
+            keep_leaves: request.leaves_since_checkpoint,
             built: None,
             last: None,
             error: None,
@@ -146,10 +148,13 @@ impl TreeBuilder {
             built.roots.push((seq, built.frontier.root()));
         }
         built.frontier.append(&leaf);
-        built.leaves_since_base.push(leaf);
-        if built.leaves_since_base.len() > MAX_LEAVES_SINCE {
-            built.base = built.frontier.clone();
-            built.leaves_since_base.clear();
+        // Without sinks to continue, `base` and the leaves are never used.
+        if self.keep_leaves {
+            built.leaves_since_base.push(leaf);
+            if built.leaves_since_base.len() > MAX_LEAVES_SINCE {
+                built.base = built.frontier.clone();
+                built.leaves_since_base.clear();
+            }
         }
         self.last = Some(leaf);
         Ok(())
