@@ -8,6 +8,10 @@
 //!
 //! The signing key comes from `ACTTRACE_KEY` when set; otherwise a random demo key is created
 //! once in `audit.key` beside the log (mode 0600). Running it again continues the same chain.
+//!
+//! With `ACTTRACE_CHECKPOINT_KEY_FILE` naming a checkpoint key (Go's private key format, as
+//! `acttrace keygen checkpoint` writes it), the log also carries signed checkpoints that anyone
+//! holding the verifier key can check, and the notes are kept in `checkpoints.jsonl` beside it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,12 +70,24 @@ fn run(path: &std::path::Path) -> Result<bool, Box<dyn std::error::Error>> {
         Err(_) => demo_key(&key_file)?,
     };
 
-    let (audit, guard) = AuditLayer::builder()
+    let mut builder = AuditLayer::builder()
         .system("loan-desk")
         .risk_tier(RiskTier::High)
         .path(path)
-        .signing_key(key.clone())
-        .build()?;
+        .signing_key(key.clone());
+    let checkpoint_key = std::env::var_os("ACTTRACE_CHECKPOINT_KEY_FILE").filter(|v| !v.is_empty());
+    if let Some(file) = &checkpoint_key {
+        let held = path.with_file_name("checkpoints.jsonl");
+        println!(
+            "writing signed checkpoints with the key in {} (notes also kept in {})",
+            PathBuf::from(file).display(),
+            held.display()
+        );
+        builder = builder
+            .checkpoint_key_from_file(file)
+            .checkpoint_sink(acttrace::checkpoint::FileCheckpointSink::new(held));
+    }
+    let (audit, guard) = builder.build()?;
     // Filters per layer: a filter added with `.with(..)` would apply to every layer, the audit
     // layer included, and the decisions it disables would never be recorded. The console never
     // prints audit records (redaction protects the chain, not other layers).
@@ -93,6 +109,16 @@ fn run(path: &std::path::Path) -> Result<bool, Box<dyn std::error::Error>> {
         Severity::Critical,
         &["credit_card"],
     )?;
+    if checkpoint_key.is_some() {
+        // A flush checkpoints everything so far.
+        guard.flush()?;
+        let status = guard.status();
+        println!(
+            "checkpoints: {} this run, the last covering {} entries",
+            status.checkpoints,
+            status.last_checkpoint_size.unwrap_or(0)
+        );
+    }
     let report = guard.shutdown(std::time::Duration::from_secs(10))?;
     println!(
         "wrote {} entries this run to {} (refusal sealed at seq {}); head {}",

@@ -77,6 +77,19 @@ pub enum Error {
         /// The retention asked for, in whole days.
         days: u64,
     },
+    /// A checkpoint sink holds a checkpoint of this log's origin that the existing chain does
+    /// not match: the chain is shorter than it, its first `tree_size` entries have another
+    /// root, or the note does not verify with the log's checkpoint key (issue #13). The log was
+    /// cut back, rewritten or replaced; continuing it would sign a checkpoint inconsistent with
+    /// one already published.
+    CheckpointConflict {
+        /// The log file (or the writer's description).
+        source_name: String,
+        /// The sink that holds the checkpoint.
+        sink: String,
+        /// What does not match (sizes and roots).
+        detail: String,
+    },
     /// A pre-flight check refused an operation; the refusal is on the chain.
     Blocked {
         /// The operation refused (for example `llm_call`).
@@ -166,6 +179,15 @@ impl fmt::Display for Error {
                 "invalid audit configuration: retention of {days} days is shorter than the six \
                  months (183 days) EU AI Act Art. 19(1) and 26(6) require for high-risk system \
                  logs"
+            ),
+            Error::CheckpointConflict {
+                source_name,
+                sink,
+                detail,
+            } => write!(
+                f,
+                "refusing to continue {source_name}: {sink} holds a checkpoint it does not \
+                 match: {detail}"
             ),
             Error::Blocked {
                 operation,

@@ -438,6 +438,9 @@ pub(crate) struct LogState {
     lost_entries: AtomicU64,
     oversized_refused: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// Checkpoints committed by this run, and the tree size of the last (0: none yet).
+    checkpoints: AtomicU64,
+    last_checkpoint_size: AtomicU64,
 }
 
 impl LogState {
@@ -449,6 +452,8 @@ impl LogState {
             lost_entries: AtomicU64::new(0),
             oversized_refused: AtomicU64::new(0),
             last_error: Mutex::new(None),
+            checkpoints: AtomicU64::new(0),
+            last_checkpoint_size: AtomicU64::new(0),
         }
     }
 
@@ -493,6 +498,20 @@ impl LogState {
     pub(crate) fn publish_commit(&self, entries: u64, tip: &ChainTip) {
         self.committed_entries.fetch_add(entries, Ordering::Relaxed);
         *self.head.lock().unwrap_or_else(PoisonError::into_inner) = tip.clone();
+    }
+
+    /// Publishes a committed checkpoint of `tree_size` entries.
+    pub(crate) fn publish_checkpoint(&self, tree_size: u64) {
+        self.last_checkpoint_size
+            .store(tree_size, Ordering::Relaxed);
+        self.checkpoints.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Checkpoints committed by this run, and the tree size of the last one.
+    pub(crate) fn checkpoints(&self) -> (u64, Option<u64>) {
+        let count = self.checkpoints.load(Ordering::Relaxed);
+        let size = self.last_checkpoint_size.load(Ordering::Relaxed);
+        (count, (count > 0).then_some(size))
     }
 
     /// Publishes a failed commit that lost `entries` entries.

@@ -416,3 +416,40 @@ fn genai_agent_example_chains_priced_llm_and_tool_calls() {
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("no entry with seq 99"), "{text}");
 }
+
+// Issue #13: the quickstart writes checkpoints when ACTTRACE_CHECKPOINT_KEY_FILE names a key.
+#[test]
+fn quickstart_writes_checkpoints_with_a_checkpoint_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/checkpoint-example");
+    let out = quickstart()
+        .env("ACTTRACE_CHECKPOINT_KEY_FILE", vectors.join("skey.txt"))
+        .arg(&log)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("writing signed checkpoints"), "{stdout}");
+    // At least the flush's (one more if the run took longer than the 10 s cadence).
+    assert!(
+        stdout.contains("checkpoints: ") && !stdout.contains("checkpoints: 0 "),
+        "{stdout}"
+    );
+    let vkey: acttrace::checkpoint::VerifierKey = std::fs::read_to_string(vectors.join("vkey.txt"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["type"], "checkpoint");
+    let note = last["payload"]["note"].as_str().unwrap();
+    let checkpoint = acttrace::checkpoint::Checkpoint::from_note(note, &[vkey]).unwrap();
+    assert_eq!(checkpoint.size, last["seq"].as_u64().unwrap());
+    assert!(dir.path().join("checkpoints.jsonl").exists());
+}

@@ -8,13 +8,25 @@ use std::time::Duration;
 
 use super::{AuditGuard, AuditHandle, AuditLayer, IN_SEQUENCER, Shared};
 use crate::chain::{self, ChainTip, FORMAT, HashAlg, PRODUCER, SigningKey};
+use crate::checkpoint::{Checkpoint, CheckpointSink, Frontier, SignerKey, SinkThread};
 use crate::error::Error;
 use crate::genai::GenAiCapture;
 use crate::json::Value;
 use crate::queue::{LogState, Queue, QueueFullPolicy};
 use crate::redact::{BuiltinRedactor, Policy, Redactor};
-use crate::sequencer::{Redaction, Sequencer, SyncPolicy};
-use crate::writer::{ChainWriter, Durability, JsonlFileWriter, MIN_RETENTION, RetentionFloor};
+use crate::sequencer::{CheckpointSetup, Redaction, Sequencer, SyncPolicy};
+use crate::writer::{
+    ChainWriter, Durability, ExistingChain, JsonlFileWriter, MIN_RETENTION, RetentionFloor,
+    TreeRequest,
+};
+
+/// The default checkpoint cadence: after this many uncovered entries ...
+const DEFAULT_CHECKPOINT_ENTRIES: u64 = 4096;
+/// ... or once the oldest uncovered entry is this old.
+const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
+/// The most entries [`AuditLayerBuilder::checkpoint_every`] lets go uncovered (the leaves
+/// kept for the sinks between checkpoints are 32 bytes each).
+const MAX_CHECKPOINT_ENTRIES: u64 = 1 << 20;
 
 static NEXT_LAYER_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -79,6 +91,9 @@ pub struct AuditLayerBuilder {
     log_dir: Option<PathBuf>,
     drop_timeout: Duration,
     early_deletion: Option<String>,
+    checkpoint_key: Option<Result<SignerKey, Error>>,
+    checkpoint_every: (u64, Duration),
+    checkpoint_sinks: Vec<Box<dyn CheckpointSink>>,
 }
 
 impl Default for AuditLayerBuilder {
@@ -99,6 +114,9 @@ impl Default for AuditLayerBuilder {
             log_dir: None,
             drop_timeout: Duration::from_secs(10),
             early_deletion: None,
+            checkpoint_key: None,
+            checkpoint_every: (DEFAULT_CHECKPOINT_ENTRIES, DEFAULT_CHECKPOINT_INTERVAL),
+            checkpoint_sinks: Vec::new(),
         }
     }
 }
@@ -193,6 +211,79 @@ impl AuditLayerBuilder {
         self
     }
 
+    /// Writes signed checkpoints (issue #13) with `key`, an Ed25519 key whose name is the log's
+    /// origin: a `checkpoint` entry every [`checkpoint_every`](Self::checkpoint_every), on
+    /// [`flush`](AuditHandle::flush), at shutdown and before each rotation, each a C2SP
+    /// signed note over the RFC 6962 Merkle tree of the entries before it, that anyone holding
+    /// the verifier key can check. `audit_open`/`audit_resume` record the origin; an existing
+    /// chain that records another origin is refused.
+    pub fn checkpoint_key(mut self, key: SignerKey) -> Self {
+        self.checkpoint_key = Some(Ok(key));
+        self
+    }
+
+    /// Like [`checkpoint_key`](Self::checkpoint_key), with the key read from the file at
+    /// `path`, in Go's private key format (`PRIVATE+KEY+<name>+<hex id>+<base64>`, as
+    /// `acttrace keygen checkpoint` writes it). The text read is zeroized after parsing;
+    /// errors name the file, never the key.
+    pub fn checkpoint_key_from_file(mut self, path: impl AsRef<std::path::Path>) -> Self {
+        let path = path.as_ref();
+        self.checkpoint_key = Some(
+            std::fs::read_to_string(path)
+                .map(zeroize::Zeroizing::new)
+                .map_err(|source| Error::Io {
+                    op: "read the checkpoint key",
+                    path: path.to_owned(),
+                    source,
+                })
+                .and_then(|text| {
+                    SignerKey::parse(text.trim()).map_err(|e| {
+                        Error::Config(format!("checkpoint key file {}: {e}", path.display()))
+                    })
+                }),
+        );
+        self
+    }
+
+    /// Like [`checkpoint_key_from_file`](Self::checkpoint_key_from_file), with the key in
+    /// environment variable `var`.
+    pub fn checkpoint_key_from_env(mut self, var: &str) -> Self {
+        self.checkpoint_key = Some(
+            std::env::var(var)
+                .map(zeroize::Zeroizing::new)
+                .map_err(|_| {
+                    Error::Config(format!(
+                        "checkpoint key: environment variable {var} is not set (or not UTF-8)"
+                    ))
+                })
+                .and_then(|text| {
+                    SignerKey::parse(text.trim()).map_err(|e| {
+                        Error::Config(format!("checkpoint key in environment variable {var}: {e}"))
+                    })
+                }),
+        );
+        self
+    }
+
+    /// When checkpoints fall due: after `entries` entries not covered by one (default 4,096,
+    /// at most 1,048,576) or once the oldest of them is `interval` old (default 10 s),
+    /// whichever comes first. Flush, shutdown and rotation always checkpoint. Each checkpoint
+    /// first commits the entries it covers `Synced`, whatever the [`SyncPolicy`].
+    pub fn checkpoint_every(mut self, entries: u64, interval: Duration) -> Self {
+        self.checkpoint_every = (entries.clamp(1, MAX_CHECKPOINT_ENTRIES), interval);
+        self
+    }
+
+    /// Sends every committed checkpoint to `sink` (repeatable), on a thread of its own, after
+    /// its batch was committed `Synced`: see [`crate::checkpoint::CheckpointSink`]. At build,
+    /// each sink's latest checkpoint for the origin must verify with the log's key and the log
+    /// must match it (not be shorter, and have the same root at its size), else
+    /// [`Error::CheckpointConflict`]. Needs a checkpoint key.
+    pub fn checkpoint_sink(mut self, sink: impl CheckpointSink) -> Self {
+        self.checkpoint_sinks.push(Box::new(sink));
+        self
+    }
+
     /// The chain hash for a new log (default SHA-256). An existing log keeps its own; asking
     /// for a different one is an error.
     pub fn hash_alg(mut self, alg: HashAlg) -> Self {
@@ -283,7 +374,33 @@ impl AuditLayerBuilder {
             });
         }
         let source = writer.describe();
+        let signer = self.checkpoint_key.transpose()?;
+        let mut sinks = self.checkpoint_sinks;
+        let held = match &signer {
+            Some(signer) => sinks_latest(&mut sinks, signer, &source)?,
+            None if !sinks.is_empty() => {
+                return Err(Error::Config(
+                    "checkpoint_sink needs a checkpoint key (checkpoint_key_from_file)".into(),
+                ));
+            }
+            None => Vec::new(),
+        };
+        if signer.is_some() {
+            writer.request_tree(TreeRequest {
+                roots_at: held.iter().map(|(_, c)| c.size).collect(),
+                leaves_since_checkpoint: !sinks.is_empty(),
+            });
+        }
         let existing = writer.open(key.as_ref())?;
+        let checkpoints = match &signer {
+            Some(signer) => Some(check_tree(
+                existing.as_ref(),
+                signer.name(),
+                &held,
+                &source,
+            )?),
+            None => None,
+        };
         let (alg, tip, first_kind) = match &existing {
             None => (
                 self.hash_alg.unwrap_or_default(),
@@ -314,6 +431,13 @@ impl AuditLayerBuilder {
         };
         // The existing chain is accepted: now repair what a crash left.
         let recovery = writer.recover()?;
+        let (sink, sink_done) = match sinks.is_empty() {
+            true => (None, None),
+            false => {
+                let (thread, done) = SinkThread::spawn(sinks)?;
+                (Some(thread), Some(done))
+            }
+        };
         let (queue, receiver) = Queue::new(self.queue_capacity, self.queue_full, source.clone());
         let shared = Arc::new(Shared {
             layer_id: NEXT_LAYER_ID.fetch_add(1, Ordering::Relaxed),
@@ -325,6 +449,7 @@ impl AuditLayerBuilder {
             gen_ai_orphans: AtomicU64::new(0),
             outside_decisions: AtomicU64::new(0),
             drop_timeout: self.drop_timeout,
+            sink_done,
         });
         let redaction = match self.custom_redactor {
             Some(redactor) => Redaction {
@@ -349,6 +474,19 @@ impl AuditLayerBuilder {
             tip.clone(),
             gen_ai,
         )?;
+        let origin = signer.as_ref().map(|s| s.name().to_owned());
+        if let (Some(signer), Some(tree)) = (signer, checkpoints) {
+            sequencer.enable_checkpoints(CheckpointSetup {
+                signer,
+                every: self.checkpoint_every.0,
+                interval: self.checkpoint_every.1,
+                tree: tree.frontier,
+                last_checkpoint: tree.last_checkpoint,
+                sink,
+                sink_base: tree.base,
+                sink_leaves: tree.leaves_since_base,
+            });
+        }
         let mut open = vec![
             ("system".to_owned(), Value::from(self.system.as_str())),
             ("risk_tier".to_owned(), Value::from(self.risk_tier.as_str())),
@@ -360,6 +498,9 @@ impl AuditLayerBuilder {
         }
         if first_kind == "audit_resume" {
             open.push(("resumed_at_seq".to_owned(), Value::from(tip.next_seq)));
+        }
+        if let Some(origin) = origin {
+            open.push(("origin".to_owned(), Value::from(origin)));
         }
         sequencer.seal_unattributed(first_kind, Value::Object(open));
         if let Some(recovery) = recovery {
@@ -389,6 +530,125 @@ impl AuditLayerBuilder {
             },
         ))
     }
+}
+
+/// The tree a log with checkpoints continues: what the writer rebuilt of the existing chain
+/// (which must record no other origin and match every checkpoint the sinks hold), or an empty
+/// tree for a new chain (which no sink may hold a checkpoint of).
+fn check_tree(
+    existing: Option<&ExistingChain>,
+    origin: &str,
+    held: &[(String, Checkpoint)],
+    source: &str,
+) -> Result<crate::writer::ExistingTree, Error> {
+    let b64 = |root: &[u8; 32]| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(root)
+    };
+    let empty = crate::writer::ExistingTree {
+        frontier: Frontier::new(),
+        origin: None,
+        roots: Vec::new(),
+        first_size: 0,
+        last_checkpoint: None,
+        base: Frontier::new(),
+        leaves_since_base: Vec::new(),
+    };
+    let (size, tree) = match existing {
+        None => (0, empty),
+        Some(ex) => {
+            let tree = ex.tree.clone().ok_or_else(|| {
+                Error::Incompatible(format!(
+                    "{source}: its writer cannot rebuild the Merkle tree over the existing chain \
+                     (ChainWriter::request_tree), so a log with checkpoints cannot continue it"
+                ))
+            })?;
+            if tree.frontier.size() != ex.tip.next_seq {
+                return Err(Error::Incompatible(format!(
+                    "{source}: the Merkle tree rebuilt holds {} entries, the chain {}",
+                    tree.frontier.size(),
+                    ex.tip.next_seq
+                )));
+            }
+            if let Some(recorded) = &tree.origin
+                && recorded != origin
+            {
+                return Err(Error::Incompatible(format!(
+                    "{source} records the checkpoint origin {recorded}, but the checkpoint key is \
+                     named {origin}: two chains must never verify as each other (use the key the \
+                     log was started with)"
+                )));
+            }
+            (ex.tip.next_seq, tree)
+        }
+    };
+    for (sink, checkpoint) in held {
+        let conflict = |detail: String| Error::CheckpointConflict {
+            source_name: source.to_owned(),
+            sink: sink.clone(),
+            detail,
+        };
+        if checkpoint.size > size {
+            return Err(conflict(format!(
+                "its checkpoint covers {} entries with root {}, the log holds only {size}: it was \
+                 cut back or replaced",
+                checkpoint.size,
+                b64(&checkpoint.root)
+            )));
+        }
+        if let Some((_, root)) = tree.roots.iter().find(|(s, _)| *s == checkpoint.size)
+            && *root != checkpoint.root
+        {
+            return Err(conflict(format!(
+                "its checkpoint of {} entries has root {}, the log's first {} entries have root \
+                 {}: the log was rewritten",
+                checkpoint.size,
+                b64(&checkpoint.root),
+                checkpoint.size,
+                b64(root)
+            )));
+        }
+        // A size without a root lies in segments deleted by retention: only its size could be
+        // checked.
+    }
+    Ok(tree)
+}
+
+/// The latest checkpoint each sink holds for the log's origin, verified with the log's own
+/// key.
+fn sinks_latest(
+    sinks: &mut [Box<dyn CheckpointSink>],
+    signer: &SignerKey,
+    source: &str,
+) -> Result<Vec<(String, Checkpoint)>, Error> {
+    let origin = signer.name();
+    let verifier = signer.verifier();
+    let mut held = Vec::new();
+    for sink in sinks {
+        let Some(note) = sink.latest(origin)? else {
+            continue;
+        };
+        let conflict = |detail: String| Error::CheckpointConflict {
+            source_name: source.to_owned(),
+            sink: sink.describe(),
+            detail,
+        };
+        let checkpoint =
+            Checkpoint::from_note(&note, std::slice::from_ref(&verifier)).map_err(|e| {
+                conflict(format!(
+                    "its latest checkpoint for {origin} does not verify with the log's key \
+                     {verifier}: {e}"
+                ))
+            })?;
+        if checkpoint.origin != origin {
+            return Err(conflict(format!(
+                "its latest checkpoint names the origin {}, the log's is {origin}",
+                checkpoint.origin
+            )));
+        }
+        held.push((sink.describe(), checkpoint));
+    }
+    Ok(held)
 }
 
 /// Issue #15 §4: a key that signs new entries must be long enough.

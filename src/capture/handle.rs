@@ -56,6 +56,12 @@ pub struct Status {
     /// filters (`.with(audit)` last) or the filters are per layer; checked when the sequencer
     /// is next idle, so a [`flush`](AuditHandle::flush) makes the count current.
     pub invisible_callsites: u64,
+    /// Checkpoints committed by this run (issue #13; 0 without a checkpoint key). A sink
+    /// receives each only after its batch was committed `Synced`.
+    pub checkpoints: u64,
+    /// The tree size of the last checkpoint committed by this run: entries from here on are
+    /// not yet covered by a signed checkpoint.
+    pub last_checkpoint_size: Option<u64>,
     /// The last persistence error, if any.
     pub last_error: Option<String>,
 }
@@ -75,6 +81,8 @@ impl Shared {
             oversized_refused: self.log.oversized_refused(),
             audit_events_outside_decisions: self.outside_decisions.load(Ordering::Relaxed),
             invisible_callsites: self.queue.watch.invisible(),
+            checkpoints: self.log.checkpoints().0,
+            last_checkpoint_size: self.log.checkpoints().1,
             last_error: self.log.last_error(),
         }
     }
@@ -280,6 +288,10 @@ pub struct ShutdownReport {
     pub lost_entries: u64,
     /// Records refused because they arrived after shutdown began.
     pub refused_after_close: u64,
+    /// Whether the checkpoint sinks were handed every checkpoint (the final one included)
+    /// within the bound; `true` without sinks. When `false`, the sink thread keeps delivering
+    /// in the background until the process exits.
+    pub sinks_finished: bool,
 }
 
 impl AuditGuard {
@@ -315,11 +327,20 @@ impl AuditGuard {
         })?;
         let _ = thread.join();
         let head = result.map_err(|e| (e, 0))?;
+        // The sequencer has let go of the sinks: their thread delivers what is left (the final
+        // checkpoint) and exits, which disconnects `sink_done`.
+        let sinks_finished = shared.sink_done.as_ref().is_none_or(|done| {
+            !matches!(
+                done.recv_deadline(deadline),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout)
+            )
+        });
         Ok(ShutdownReport {
             head,
             committed_entries: shared.log.committed_entries(),
             lost_entries: shared.log.lost_entries(),
             refused_after_close: shared.queue.refused_after_close(),
+            sinks_finished,
         })
     }
 }
@@ -338,11 +359,22 @@ impl Drop for AuditGuard {
         }
         let shared = self.handle.shared.clone();
         match self.stop(shared.drop_timeout) {
-            Ok(report) if report.lost_entries > 0 => eprintln!(
-                "acttrace: {} audit entries of {} were not persisted (see the gap entry)",
-                report.lost_entries, shared.source
-            ),
-            Ok(_) => {}
+            Ok(report) => {
+                if report.lost_entries > 0 {
+                    eprintln!(
+                        "acttrace: {} audit entries of {} were not persisted (see the gap entry)",
+                        report.lost_entries, shared.source
+                    );
+                }
+                if !report.sinks_finished {
+                    eprintln!(
+                        "acttrace: the checkpoint sinks of {} did not take the last checkpoints \
+                         within {:?} of dropping its guard; they are still being delivered in \
+                         the background until the process exits",
+                        shared.source, shared.drop_timeout
+                    );
+                }
+            }
             Err((Error::Timeout, queued)) => eprintln!(
                 "{}",
                 drop_timeout_message(&shared.source, shared.drop_timeout, queued)

@@ -50,4 +50,7 @@ struct Shared {
     outside_decisions: AtomicU64,
     /// How long dropping the guard waits for the log to be written.
     drop_timeout: std::time::Duration,
+    /// Disconnects when the checkpoint sink thread has delivered everything (when the log has
+    /// sinks): shutdown waits for it, within its bound.
+    sink_done: Option<crossbeam_channel::Receiver<()>>,
 }

@@ -46,6 +46,16 @@ pub enum MerkleError {
     },
     /// The proof's hashes do not lead to the given root(s).
     RootMismatch,
+    /// A frontier given as subtree roots whose count is not the number of set bits of its
+    /// size ([`Frontier::from_subtrees`]).
+    SubtreeCount {
+        /// The tree size.
+        size: u64,
+        /// Subtree roots given.
+        got: usize,
+        /// Subtree roots a tree of this size has (its size's set bits).
+        expected: usize,
+    },
 }
 
 impl fmt::Display for MerkleError {
@@ -70,6 +80,14 @@ impl fmt::Display for MerkleError {
                 write!(f, "proof has {got} hashes, these sizes need {expected}")
             }
             MerkleError::RootMismatch => write!(f, "proof does not match the root hash"),
+            MerkleError::SubtreeCount {
+                size,
+                got,
+                expected,
+            } => write!(
+                f,
+                "a tree of {size} leaves has {expected} perfect subtrees, {got} roots were given"
+            ),
         }
     }
 }
@@ -379,6 +397,28 @@ impl Frontier {
         self.size += 1;
     }
 
+    /// A tree of `size` leaves given by the roots of its perfect subtrees, largest first (as
+    /// [`subtrees`](Self::subtrees) returns them, and as a `segment_open` entry records them):
+    /// their number must be the number of set bits of `size`. The roots cannot be checked
+    /// against leaves here; a tree continued from them has the root they imply.
+    pub fn from_subtrees(size: u64, subtrees: Vec<Hash>) -> Result<Frontier, MerkleError> {
+        let expected = size.count_ones() as usize;
+        if subtrees.len() != expected {
+            return Err(MerkleError::SubtreeCount {
+                size,
+                got: subtrees.len(),
+                expected,
+            });
+        }
+        Ok(Frontier { size, subtrees })
+    }
+
+    /// The roots of the tree's perfect subtrees, largest first: one per set bit of the size,
+    /// the subtree of 2^k leaves for the highest bit covering the first 2^k leaves.
+    pub fn subtrees(&self) -> &[Hash] {
+        &self.subtrees
+    }
+
     /// The number of leaves appended.
     pub fn size(&self) -> u64 {
         self.size
@@ -392,23 +432,64 @@ impl Frontier {
             Some(last) => it.fold(*last, |r, left| node_hash(left, &r)),
         }
     }
+}
 
-    /// The roots of the perfect subtrees, largest first: what `segment_open` records so that a
-    /// segment verifies after older segments are deleted.
-    pub fn subtrees(&self) -> &[Hash] {
-        &self.subtrees
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaves(n: u8) -> Vec<[u8; 32]> {
+        (0..n).map(|i| [i; 32]).collect()
     }
 
-    /// The tree of `size` leaves whose perfect subtrees have these roots, largest first (as
-    /// [`Frontier::subtrees`] gives them); their count must be the number of set bits of
-    /// `size`.
-    pub fn from_subtrees(size: u64, subtrees: Vec<Hash>) -> Result<Frontier, MerkleError> {
-        if subtrees.len() != size.count_ones() as usize {
-            return Err(MerkleError::ProofLength {
-                got: subtrees.len(),
-                expected: size.count_ones() as usize,
-            });
+    #[test]
+    fn subtrees_are_the_perfect_subtree_roots_largest_first() {
+        let all = leaves(13);
+        let mut f = Frontier::new();
+        for leaf in &all {
+            f.append(leaf);
         }
-        Ok(Frontier { size, subtrees })
+        // 13 = 8 + 4 + 1: the subtrees over leaves 0..8, 8..12 and 12.
+        assert_eq!(
+            f.subtrees(),
+            [
+                root_of(&all[..8]),
+                root_of(&all[8..12]),
+                root_of(&all[12..])
+            ]
+        );
+    }
+
+    #[test]
+    fn a_frontier_rebuilt_from_its_subtrees_continues_the_same_tree() {
+        let all = leaves(40);
+        for cut in 0..all.len() {
+            let mut f = Frontier::new();
+            for leaf in &all[..cut] {
+                f.append(leaf);
+            }
+            let mut g = Frontier::from_subtrees(f.size(), f.subtrees().to_vec()).unwrap();
+            assert_eq!(g, f);
+            for leaf in &all[cut..] {
+                g.append(leaf);
+            }
+            assert_eq!(g.root(), root_of(&all), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn from_subtrees_refuses_a_count_that_is_not_the_sizes_popcount() {
+        let err = Frontier::from_subtrees(6, vec![[0; 32]]).unwrap_err();
+        assert_eq!(
+            err,
+            MerkleError::SubtreeCount {
+                size: 6,
+                got: 1,
+                expected: 2
+            }
+        );
+        assert!(err.to_string().contains("6 leaves has 2"), "{err}");
+        assert!(Frontier::from_subtrees(0, vec![[0; 32]]).is_err());
+        assert_eq!(Frontier::from_subtrees(0, vec![]).unwrap(), Frontier::new());
     }
 }

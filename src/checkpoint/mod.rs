@@ -10,7 +10,11 @@
 //!   formats of Go's `golang.org/x/mod/sumdb/note` and `transparency-dev/formats`, so that
 //!   standard tools (and witnesses) verify what this module signs.
 //!
-//! `docs/FORMAT.md` ("Checkpoints (foundation)") gives the exact hashing and text formats.
+//! - Sinks: where the log's committed checkpoints go ([`CheckpointSink`],
+//!   [`FileCheckpointSink`]), off the sequencer's thread; what they report back
+//!   ([`SinkEvent`]) is chained.
+//!
+//! `docs/FORMAT.md` ("Checkpoints") gives the exact hashing and text formats.
 //!
 //! ```
 //! use acttrace::checkpoint::{Checkpoint, Frontier, SignerKey, verify_inclusion, inclusion_proof};
@@ -38,6 +42,7 @@
 
 mod merkle;
 mod note;
+mod sink;
 
 pub use merkle::{
     Frontier, Hash, MerkleError, consistency_proof, consistency_proof_len, empty_root,
@@ -48,3 +53,5 @@ pub use note::{
     Checkpoint, MAX_SIGNATURES, NoteError, SignerKey, VerifiedNote, VerifierKey, key_id,
     validate_name, verify_note,
 };
+pub use sink::{CheckpointSink, CommittedCheckpoint, FileCheckpointSink, SinkEvent};
+pub(crate) use sink::{MAX_BACKLOG_LEAVES, SinkThread};

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, TryRecvError};
+use crossbeam_channel::{Receiver, TryRecvError};
 
 use crate::chain::{ChainTip, HashAlg, Sealer, SigningKey};
 use crate::error::Error;
@@ -24,8 +24,11 @@ use crate::redact::{Redactor, Report};
 use crate::time;
 use crate::writer::{ChainWriter, DEFAULT_MAX_ENTRY_BYTES, Durability, MIN_ENTRY_BYTES};
 
+mod checkpoints;
 mod oversize;
 mod payload;
+
+pub(crate) use checkpoints::CheckpointSetup;
 #[cfg(test)]
 mod tests;
 
@@ -124,6 +127,8 @@ pub(crate) struct Sequencer {
     unsynced: bool,
     last_sync: Instant,
     gen_ai: GenAiCapture,
+    /// The Merkle tree and checkpoint state, when the log writes checkpoints.
+    checkpoints: Option<checkpoints::Checkpoints>,
 }
 
 impl Sequencer {
@@ -172,7 +177,14 @@ impl Sequencer {
             unsynced: false,
             last_sync: Instant::now(),
             gen_ai,
+            checkpoints: None,
         })
+    }
+
+    /// Writes checkpoints from now on, continuing the tree of the existing chain. Called by the
+    /// builder before the run's first entry is sealed.
+    pub(crate) fn enable_checkpoints(&mut self, setup: CheckpointSetup) {
+        self.checkpoints = Some(checkpoints::Checkpoints::new(setup));
     }
 
     /// Seals one entry onto the working tip and appends it to the writer's batch; returns its
@@ -245,8 +257,9 @@ impl Sequencer {
     /// `segment_open` (and `retention` when old segments were deleted). A failed rotation is
     /// reported and the chain stays in the current segment.
     fn rotate(&mut self) {
-        // The sealed segment is synced before it is left behind.
-        if self.commit(Durability::Synced).is_err() {
+        // The sealed segment is synced before it is left behind, and ends with a checkpoint
+        // that covers it.
+        if self.commit(Durability::Synced).is_err() || self.checkpoint_if_due(true).is_err() {
             return;
         }
         match self.writer.rotate() {
@@ -265,6 +278,11 @@ impl Sequencer {
                 ];
                 if self.alg != HashAlg::Sha256 {
                     open.push(("hash_alg".to_owned(), Value::from(self.alg.name())));
+                }
+                // The tree before this segment, so that it verifies after older ones are gone.
+                if let Some(cp) = &self.checkpoints {
+                    debug_assert_eq!(cp.tree().size(), self.working.next_seq);
+                    open.extend(cp.segment_fields());
                 }
                 self.seal_segment_entry("segment_open", Value::Object(open));
                 if !r.deleted.is_empty() {
@@ -405,6 +423,9 @@ impl Sequencer {
         }
         self.writer.append_rendered(&entry);
         let hash = self.sealer.hash();
+        if let Some(cp) = &mut self.checkpoints {
+            cp.leaf(&hash);
+        }
         // Saturating: 2^64 entries are never reached; a crafted chain at the limit gets a
         // repeated seq (which verification reports) rather than a panic.
         self.working.next_seq = seq.saturating_add(1);
@@ -431,6 +452,7 @@ impl Sequencer {
     /// queue has run dry, so every record enqueued before a close has been sealed first.
     fn seal_kept_closes(&mut self) {
         self.seal_invisible_callsites();
+        self.seal_sink_events();
         for (span, duration) in self.queue.take_kept_closes() {
             self.handle(Msg::DecisionClose { span, duration });
         }
@@ -469,6 +491,9 @@ impl Sequencer {
                 self.batch_system = 0;
                 self.batch_segment.clear();
                 self.committed = self.working.clone();
+                if let Some(cp) = &mut self.checkpoints {
+                    cp.committed(self.committed.next_seq);
+                }
                 self.log
                     .publish_commit(self.batch_entries as u64, &self.committed);
                 self.batch_entries = 0;
@@ -503,6 +528,9 @@ impl Sequencer {
                 self.lost += user_entries;
                 self.log.publish_loss(user_entries, message.clone());
                 self.working = self.committed.clone();
+                if let Some(cp) = &mut self.checkpoints {
+                    cp.rolled_back();
+                }
                 self.batch_entries = 0;
                 self.batch_has_gap = false;
                 for (reply, _) in replies {
@@ -525,23 +553,10 @@ impl Sequencer {
     /// Runs until shut down or until every sender is gone.
     pub(crate) fn run(mut self, rx: Receiver<Msg>) {
         loop {
-            let first = match self.policy {
-                SyncPolicy::Interval(d) if self.unsynced => {
-                    let wait = d.saturating_sub(self.last_sync.elapsed());
-                    match rx.recv_timeout(wait) {
-                        Ok(m) => Some(m),
-                        Err(RecvTimeoutError::Timeout) => {
-                            let _ = self.commit(Durability::Synced);
-                            continue;
-                        }
-                        Err(RecvTimeoutError::Disconnected) => None,
-                    }
-                }
-                _ => self.recv(&rx),
-            };
-            let Some(first) = first else {
+            let Some(first) = self.recv(&rx) else {
                 self.seal_kept_closes();
                 let _ = self.commit(Durability::Synced);
+                let _ = self.checkpoint_if_due(true);
                 return;
             };
             if let Some(done) = self.handle(first) {
@@ -550,6 +565,7 @@ impl Sequencer {
             loop {
                 if self.batch_entries >= MAX_BATCH {
                     let _ = self.commit(self.drain_durability());
+                    let _ = self.checkpoint_if_due(false);
                 }
                 match rx.try_recv() {
                     Ok(m) => {
@@ -561,25 +577,57 @@ impl Sequencer {
                     Err(TryRecvError::Disconnected) => {
                         self.seal_kept_closes();
                         let _ = self.commit(Durability::Synced);
+                        let _ = self.checkpoint_if_due(true);
                         return;
                     }
                 }
             }
             self.seal_kept_closes();
             let _ = self.commit(self.drain_durability());
+            let _ = self.checkpoint_if_due(false);
         }
     }
 
+    /// When the sequencer must wake without a message: an `Interval` sync or a checkpoint
+    /// falling due.
+    fn deadline(&self) -> Option<Instant> {
+        let sync = match self.policy {
+            SyncPolicy::Interval(d) if self.unsynced => Some(self.last_sync + d),
+            _ => None,
+        };
+        let checkpoint = self.checkpoints.as_ref().and_then(|c| c.deadline());
+        sync.into_iter().chain(checkpoint).min()
+    }
+
     /// Waits for the next message; callsites queued for a visibility check meanwhile are
-    /// checked (and any invisible one chained) while waiting.
+    /// checked (and any invisible one chained), what checkpoint sinks report is chained, and
+    /// an `Interval` sync or a checkpoint that falls due is done, while waiting. `None` when
+    /// every sender is gone.
     fn recv(&mut self, rx: &Receiver<Msg>) -> Option<Msg> {
         let queue = self.queue.clone();
         loop {
+            let timer = self
+                .deadline()
+                .map_or_else(crossbeam_channel::never, crossbeam_channel::at);
+            let events = self.sink_events();
             crossbeam_channel::select! {
                 recv(rx) -> msg => return msg.ok(),
                 recv(queue.watch.woken()) -> _ => {
                     self.seal_invisible_callsites();
                     let _ = self.commit(self.drain_durability());
+                }
+                recv(events) -> event => {
+                    // An error: the sink thread is gone, and `seal_sink_events` stops selecting
+                    // on its channel.
+                    if let Ok(event) = event {
+                        self.seal_sink_event(event);
+                    }
+                    self.seal_sink_events();
+                    let _ = self.commit(self.drain_durability());
+                }
+                recv(timer) -> _ => {
+                    let _ = self.commit(self.drain_durability());
+                    let _ = self.checkpoint_if_due(false);
                 }
             }
         }
@@ -599,6 +647,7 @@ impl Sequencer {
         self.seal_kept_closes();
         let result = self
             .commit(Durability::Synced)
+            .and_then(|()| self.checkpoint_if_due(true))
             .map(|()| self.committed.clone());
         let _ = reply.send(result);
     }
@@ -725,7 +774,10 @@ impl Sequencer {
                 // Record an earlier loss now rather than with the next entry.
                 self.seal_lost_gap();
                 self.seal_invisible_callsites();
-                let committed = self.commit(Durability::Synced);
+                // A flush also checkpoints what it made durable.
+                let committed = self
+                    .commit(Durability::Synced)
+                    .and_then(|()| self.checkpoint_if_due(true));
                 // Each flush reports the losses since the previous one, once.
                 let lost = std::mem::take(&mut self.lost_since_flush);
                 let result = match committed {

@@ -594,3 +594,260 @@ fn item2_the_writer_limit_is_kept_within_what_the_verifier_reads() {
         assert_eq!(seq.max_entry, used, "{asked}");
     }
 }
+
+// --- Checkpoints (issue #13) ---
+
+mod checkpoints {
+    use super::*;
+    use crate::checkpoint::{
+        Checkpoint, CheckpointSink, CommittedCheckpoint, Frontier, SignerKey, SinkEvent,
+        SinkThread, root_of,
+    };
+    use crate::sequencer::CheckpointSetup;
+    use std::time::Duration;
+
+    const ORIGIN: &str = "test.example/log";
+
+    fn signer() -> SignerKey {
+        SignerKey::from_seed(ORIGIN, zeroize::Zeroizing::new([9u8; 32])).unwrap()
+    }
+
+    /// Records what it is given; reports a cosignature for each.
+    struct Recording(crossbeam_channel::Sender<CommittedCheckpoint>);
+
+    impl CheckpointSink for Recording {
+        fn describe(&self) -> String {
+            "recording".into()
+        }
+        fn latest(&mut self, _: &str) -> Result<Option<String>, Error> {
+            Ok(None)
+        }
+        fn publish(&mut self, c: &CommittedCheckpoint) -> Vec<SinkEvent> {
+            let _ = self.0.send(c.clone());
+            vec![SinkEvent::Cosignature {
+                witness: "w.example".into(),
+                tree_size: c.tree_size,
+                signature_line: format!("— w.example sig-of-{}", c.tree_size),
+            }]
+        }
+    }
+
+    /// A sequencer on a new chain writing checkpoints every `every` entries (never by time),
+    /// with a recording sink; returns what the sink receives and the channel that disconnects
+    /// once the sink thread has delivered everything.
+    fn sequencer_with_checkpoints(
+        writer: &FailingWriter,
+        every: u64,
+    ) -> (
+        Sequencer,
+        Arc<LogState>,
+        Receiver<Msg>,
+        Receiver<CommittedCheckpoint>,
+        Receiver<()>,
+    ) {
+        let (mut seq, _queue, log, rx) = sequencer(writer, QueueFullPolicy::Block);
+        let (tx, seen) = crossbeam_channel::unbounded();
+        let (sink, done) = SinkThread::spawn(vec![Box::new(Recording(tx))]).unwrap();
+        seq.enable_checkpoints(CheckpointSetup {
+            signer: signer(),
+            every,
+            interval: Duration::from_secs(3600),
+            tree: Frontier::new(),
+            last_checkpoint: None,
+            sink: Some(sink),
+            sink_base: Frontier::new(),
+            sink_leaves: Vec::new(),
+        });
+        (seq, log, rx, seen, done)
+    }
+
+    fn leaf(e: &SealedEntry) -> [u8; 32] {
+        crate::hex::from_hex64(e.hash.as_bytes()).unwrap()
+    }
+
+    /// Checks every committed checkpoint entry against the chain before it, computed here from
+    /// the entries; returns their tree sizes.
+    fn assert_checkpoints_consistent(writer: &FailingWriter) -> Vec<u64> {
+        use base64::Engine;
+        let store = writer.store();
+        let leaves: Vec<[u8; 32]> = store.committed.iter().map(leaf).collect();
+        let mut sizes = Vec::new();
+        for e in store.committed.iter().filter(|e| e.kind == "checkpoint") {
+            let size = e.payload.get("tree_size").and_then(Value::as_u64).unwrap();
+            assert_eq!(size, e.seq, "a checkpoint's tree size is its seq");
+            let root = root_of(&leaves[..size as usize]);
+            let b64 = base64::engine::general_purpose::STANDARD.encode(root);
+            assert_eq!(e.payload.get("root").and_then(Value::as_str), Some(&*b64));
+            let note = e.payload.get("note").and_then(Value::as_str).unwrap();
+            let c = Checkpoint::from_note(note, &[signer().verifier()]).unwrap();
+            assert_eq!((c.origin.as_str(), c.size, c.root), (ORIGIN, size, root));
+            sizes.push(size);
+        }
+        sizes
+    }
+
+    fn seal_n(seq: &mut Sequencer, n: usize) {
+        for i in 0..n {
+            seq.seal("tool_call", tool_call(&format!("t{i}")));
+        }
+    }
+
+    #[test]
+    fn a_checkpoint_is_sealed_first_in_the_batch_after_the_entries_it_covers() {
+        let writer = FailingWriter::default();
+        let (mut seq, log, _rx, seen, done) = sequencer_with_checkpoints(&writer, 3);
+        seal_n(&mut seq, 2);
+        seq.commit(Durability::Synced).unwrap();
+        // Two uncovered entries: not due yet at 3.
+        seq.checkpoint_if_due(false).unwrap();
+        assert_eq!(log.checkpoints(), (0, None));
+        seal_n(&mut seq, 2);
+        seq.commit(Durability::Synced).unwrap();
+        seq.checkpoint_if_due(false).unwrap();
+        assert_eq!(log.checkpoints(), (1, Some(4)));
+        // The only uncovered entry is the checkpoint itself: even a flush adds none.
+        seq.checkpoint_if_due(true).unwrap();
+        assert_eq!(log.checkpoints(), (1, Some(4)));
+        // One more entry, then a forced one (flush, shutdown, rotation).
+        seal_n(&mut seq, 1);
+        seq.checkpoint_if_due(true).unwrap();
+        assert_eq!(assert_checkpoints_consistent(&writer), [4, 6]);
+        writer.assert_linked();
+        drop(seq);
+        assert!(done.recv().is_err());
+        // The sink saw both, in order, each with the leaves since the one before.
+        let got: Vec<CommittedCheckpoint> = seen.try_iter().collect();
+        let leaves: Vec<[u8; 32]> = writer.store().committed.iter().map(leaf).collect();
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].previous_size, got[0].tree_size), (0, 4));
+        assert_eq!(got[0].leaves, leaves[..4]);
+        assert_eq!((got[1].previous_size, got[1].tree_size), (4, 6));
+        assert_eq!(got[1].leaves, leaves[4..6]);
+        let mut at4 = Frontier::new();
+        leaves[..4].iter().for_each(|l| at4.append(l));
+        assert_eq!(got[1].previous_frontier, at4);
+    }
+
+    #[test]
+    fn a_failed_checkpoint_batch_is_never_published_and_the_tree_rolls_back() {
+        let writer = FailingWriter::default();
+        let (mut seq, log, _rx, seen, done) = sequencer_with_checkpoints(&writer, 1000);
+        seal_n(&mut seq, 3);
+        seq.commit(Durability::Synced).unwrap();
+        // The covered entries are committed; the checkpoint's own batch fails.
+        writer.fail_next_commits(1);
+        seq.checkpoint_if_due(true).unwrap_err();
+        assert_eq!(log.checkpoints(), (0, None));
+        // The checkpoint was not a user entry: nothing is counted lost, no gap follows.
+        assert_eq!(log.lost_entries(), 0);
+        assert_eq!(seq.checkpoints.as_ref().unwrap().tree().size(), 3);
+        // Entries take the lost checkpoint's place; the next checkpoint signs the tree at its
+        // new position.
+        seal_n(&mut seq, 2);
+        seq.checkpoint_if_due(true).unwrap();
+        assert_eq!(assert_checkpoints_consistent(&writer), [5]);
+        assert!(!writer.kinds().iter().any(|k| k.starts_with("gap")));
+        writer.assert_linked();
+        drop(seq);
+        assert!(done.recv().is_err());
+        let sizes: Vec<u64> = seen.try_iter().map(|c| c.tree_size).collect();
+        assert_eq!(sizes, [5], "the sink never saw the uncommitted checkpoint");
+    }
+
+    #[test]
+    fn a_failed_user_batch_rolls_the_tree_back_with_the_head() {
+        let writer = FailingWriter::default();
+        let (mut seq, _log, _rx, _seen, _done) = sequencer_with_checkpoints(&writer, 1000);
+        seal_n(&mut seq, 2);
+        seq.commit(Durability::Synced).unwrap();
+        writer.fail_next_commits(1);
+        seal_n(&mut seq, 3);
+        assert_eq!(seq.checkpoints.as_ref().unwrap().tree().size(), 5);
+        seq.commit(Durability::Synced).unwrap_err();
+        assert_eq!(seq.checkpoints.as_ref().unwrap().tree().size(), 2);
+        // The gap and the next entries continue the tree; the checkpoint covers them.
+        seal_n(&mut seq, 1);
+        seq.checkpoint_if_due(true).unwrap();
+        assert_eq!(assert_checkpoints_consistent(&writer), [4]);
+        assert!(writer.kinds()[2].starts_with("gap"));
+    }
+
+    #[test]
+    fn rotation_checkpoints_the_sealed_segment_and_records_the_tree_in_segment_open() {
+        let writer = FailingWriter::default();
+        let (mut seq, _log, _rx, _seen, _done) = sequencer_with_checkpoints(&writer, 1000);
+        seal_n(&mut seq, 3);
+        seq.commit(Durability::Synced).unwrap();
+        writer.store().wants_rotation = true;
+        seq.seal("tool_call", tool_call("after"));
+        writer.store().wants_rotation = false;
+        seq.commit(Durability::Synced).unwrap();
+        assert_eq!(
+            writer.kinds(),
+            [
+                "tool_call",
+                "tool_call",
+                "tool_call",
+                "checkpoint",
+                "segment_open",
+                "retention",
+                "tool_call"
+            ]
+        );
+        assert_eq!(assert_checkpoints_consistent(&writer), [3]);
+        let store = writer.store();
+        let open = &store.committed[4];
+        assert_eq!(
+            open.payload.get("tree_size").and_then(Value::as_u64),
+            Some(4)
+        );
+        let mut tree = Frontier::new();
+        store.committed[..4]
+            .iter()
+            .for_each(|e| tree.append(&leaf(e)));
+        let recorded: Vec<String> = match open.payload.get("frontier") {
+            Some(Value::Array(a)) => a.iter().map(|v| v.as_str().unwrap().to_owned()).collect(),
+            other => panic!("{other:?}"),
+        };
+        let expected: Vec<String> = tree
+            .subtrees()
+            .iter()
+            .map(|h| crate::hex::to_hex(h))
+            .collect();
+        assert_eq!(recorded, expected);
+    }
+
+    #[test]
+    fn what_the_sinks_report_is_chained_and_does_not_ask_for_a_checkpoint_by_cadence() {
+        let writer = FailingWriter::default();
+        let (mut seq, log, _rx, seen, _done) = sequencer_with_checkpoints(&writer, 1);
+        seal_n(&mut seq, 1);
+        seq.checkpoint_if_due(true).unwrap();
+        // Wait for the sink to take it, then for its report to arrive.
+        let given = seen.recv().unwrap();
+        let event_rx = seq.sink_events();
+        // The report follows the hand-off; it waits in the channel until the sequencer reads it.
+        while event_rx.is_empty() {
+            std::thread::yield_now();
+        }
+        seq.seal_sink_events();
+        seq.commit(Durability::Synced).unwrap();
+        let store = writer.store();
+        let cosig = store.committed.last().unwrap();
+        assert_eq!(cosig.kind, "cosignature");
+        assert_eq!(
+            crate::json::to_line_string(&cosig.payload),
+            format!(
+                "{{\"witness\": \"w.example\", \"tree_size\": {0}, \"signature_line\": \"— w.example sig-of-{0}\"}}",
+                given.tree_size
+            )
+        );
+        drop(store);
+        // Every 1 entry, yet the report alone does not make a checkpoint due; a flush covers it.
+        seq.checkpoint_if_due(false).unwrap();
+        assert_eq!(log.checkpoints().0, 1);
+        seq.checkpoint_if_due(true).unwrap();
+        assert_eq!(log.checkpoints().0, 2);
+        assert_eq!(assert_checkpoints_consistent(&writer).len(), 2);
+    }
+}

@@ -447,15 +447,34 @@ pub fn verify_input(input: Input, opts: &VerifyOptions) -> Result<Verification, 
 
 /// Verifies a log read from `reader`, on the calling thread; `source` names it in messages.
 pub fn verify_reader(
+    reader: impl BufRead,
+    source: &str,
+    opts: &VerifyOptions,
+) -> io::Result<Verification> {
+    verify_reader_each(reader, source, opts, &mut |_, _, _, _| {})
+}
+
+/// What [`verify_reader_each`] calls for each chain entry: seq, hash, `prev_hash`, line.
+pub(crate) type EachEntry<'a> = dyn FnMut(u64, &crate::hex::Hex64, &crate::hex::Hex64, &[u8]) + 'a;
+
+/// Verifies like [`verify_reader`] and hands `each` every chain entry's seq, hash, `prev_hash`
+/// and line as it goes: what a writer needs to rebuild the Merkle tree over a log it reopens
+/// without reading it twice (issue #13). Costs nothing per entry beyond the call; the caller
+/// trusts what it built only when the verification is ok.
+pub(crate) fn verify_reader_each(
     mut reader: impl BufRead,
     source: &str,
     opts: &VerifyOptions,
+    each: &mut EachEntry<'_>,
 ) -> io::Result<Verification> {
     let mut w = Walker::new(source, opts);
     let mut lines = LineSplitter::new(opts.max_line_bytes);
     let mut examiner = Examiner::new(opts.key.clone(), opts.checkpoints.keys.clone());
     while let Some(info) = lines.next(&mut reader)? {
         let facts = examiner.examine_first_aware(&info, lines.buf());
+        if let LineFacts::Entry(entry) = &facts {
+            each(entry.seq, &entry.hash, &entry.prev_hash, lines.buf());
+        }
         w.apply(&info, facts);
     }
     Ok(w.finish())

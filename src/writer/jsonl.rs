@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::Digest;
 
-use super::{ChainTip, ChainWriter, Durability, ExistingChain, Recovery};
+use super::tree::TreeBuilder;
+use super::{ChainTip, ChainWriter, Durability, ExistingChain, Recovery, TreeRequest};
 use crate::chain::{RenderedEntry, SealedEntry, SigningKey};
 use crate::error::Error;
 use crate::verify::{self, VerifyOptions};
@@ -30,6 +31,9 @@ pub struct JsonlFileWriter {
     /// Set when a failed batch could not be cut back: the file's end is unknown, so nothing
     /// more is appended until the log is reopened (and re-verified).
     poisoned: Option<String>,
+    /// Set by `request_tree`: rebuilds the Merkle tree while `open` verifies (it may already
+    /// hold earlier segments' entries).
+    tree: Option<TreeBuilder>,
 }
 
 impl JsonlFileWriter {
@@ -43,7 +47,13 @@ impl JsonlFileWriter {
             synced: true,
             torn: None,
             poisoned: None,
+            tree: None,
         }
+    }
+
+    /// Continues `tree`, already fed the entries before this file's, while `open` verifies.
+    pub(super) fn continue_tree(&mut self, tree: TreeBuilder) {
+        self.tree = Some(tree);
     }
 
     /// The log file's path.
@@ -102,8 +112,16 @@ impl ChainWriter for JsonlFileWriter {
                 ..VerifyOptions::default()
             };
             let reader = BufReader::with_capacity(256 * 1024, &file);
-            let report = verify::verify_reader(reader, &self.path.display().to_string(), &opts)
-                .map_err(|e| self.io_err("read", e))?;
+            let source = self.path.display().to_string();
+            let report = match &mut self.tree {
+                None => verify::verify_reader(reader, &source, &opts),
+                Some(tree) => {
+                    verify::verify_reader_each(reader, &source, &opts, &mut |s, h, p, l| {
+                        tree.entry(s, h, p, l)
+                    })
+                }
+            }
+            .map_err(|e| self.io_err("read", e))?;
             if report.is_pack {
                 return Err(Error::Incompatible(format!(
                     "{} is an export pack, not a log; packs are never appended to",
@@ -135,6 +153,16 @@ impl ChainWriter for JsonlFileWriter {
                 }
                 (_, None) => {}
             }
+            let tree = match self.tree.take().map(TreeBuilder::finish) {
+                None | Some(Ok(None)) => None,
+                Some(Ok(Some(tree))) => Some(tree),
+                Some(Err(detail)) => {
+                    return Err(Error::Incompatible(format!(
+                        "{}: cannot rebuild the Merkle tree its checkpoints need: {detail}",
+                        self.path.display()
+                    )));
+                }
+            };
             (report.entries > 0).then_some(ExistingChain {
                 tip: ChainTip {
                     next_seq: report.next_seq(),
@@ -142,10 +170,15 @@ impl ChainWriter for JsonlFileWriter {
                 },
                 hash_alg: report.hash_alg,
                 signed: report.unsigned_entries == 0,
+                tree,
             })
         };
         self.file = Some(file);
         Ok(existing)
+    }
+
+    fn request_tree(&mut self, request: TreeRequest) {
+        self.tree = Some(TreeBuilder::new(&request));
     }
 
     fn append(&mut self, entry: &SealedEntry) {

@@ -3,7 +3,8 @@
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::{ChainTip, ChainWriter, Durability, ExistingChain};
+use super::tree::TreeBuilder;
+use super::{ChainTip, ChainWriter, Durability, ExistingChain, TreeRequest};
 use crate::chain::{HashAlg, RenderedEntry, SealedEntry, SigningKey};
 use crate::error::Error;
 
@@ -19,6 +20,7 @@ use crate::error::Error;
 pub struct MemoryWriter {
     pending: Vec<SealedEntry>,
     log: MemoryLog,
+    tree: Option<TreeRequest>,
 }
 
 /// The committed entries of a [`MemoryWriter`], shared.
@@ -35,6 +37,7 @@ impl MemoryWriter {
             MemoryWriter {
                 pending: Vec::new(),
                 log: log.clone(),
+                tree: None,
             },
             log,
         )
@@ -68,6 +71,25 @@ impl ChainWriter for MemoryWriter {
             .entries
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        // The entries were sealed by this process: the tree is rebuilt without re-verifying.
+        let tree = match &self.tree {
+            None => None,
+            Some(request) => {
+                let mut builder = TreeBuilder::new(request);
+                let hex = |h: &str| crate::hex::hex64_from_checked(h);
+                for e in entries.iter() {
+                    builder.entry(
+                        e.seq,
+                        &hex(&e.hash),
+                        &hex(&e.prev_hash),
+                        e.to_line().as_bytes(),
+                    );
+                }
+                builder
+                    .finish()
+                    .map_err(|e| Error::Incompatible(format!("memory: {e}")))?
+            }
+        };
         Ok(entries.last().map(|last| ExistingChain {
             tip: ChainTip {
                 next_seq: last.seq + 1,
@@ -78,7 +100,12 @@ impl ChainWriter for MemoryWriter {
                 .and_then(|e| HashAlg::declared_in(&e.payload).ok())
                 .unwrap_or_default(),
             signed: !last.sig.is_empty(),
+            tree,
         }))
+    }
+
+    fn request_tree(&mut self, request: TreeRequest) {
+        self.tree = Some(request);
     }
 
     fn append(&mut self, entry: &SealedEntry) {

@@ -14,6 +14,7 @@ use crate::error::Error;
 mod jsonl;
 mod memory;
 mod segmented;
+mod tree;
 
 pub use jsonl::{JsonlFileWriter, RepairOutcome, repair};
 pub use memory::{MemoryLog, MemoryWriter};
@@ -45,6 +46,60 @@ pub struct ExistingChain {
     pub hash_alg: HashAlg,
     /// Whether its entries are signed.
     pub signed: bool,
+    /// The Merkle tree over its entries, rebuilt when the builder asked for it with
+    /// [`ChainWriter::request_tree`] (checkpoints are on); `None` otherwise, or from a writer
+    /// that cannot rebuild it (a log with checkpoints then refuses to continue it).
+    pub tree: Option<ExistingTree>,
+}
+
+impl ExistingChain {
+    /// A chain ending at `tip`, without a rebuilt tree.
+    pub fn new(tip: ChainTip, hash_alg: HashAlg, signed: bool) -> ExistingChain {
+        ExistingChain {
+            tip,
+            hash_alg,
+            signed,
+            tree: None,
+        }
+    }
+}
+
+/// What [`ChainWriter::request_tree`] asks [`open`](ChainWriter::open) to compute besides the
+/// tip, while it verifies the existing chain (issue #13).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TreeRequest {
+    /// Tree sizes whose roots to report in [`ExistingTree::roots`]: those of the checkpoints
+    /// the log's sinks hold, which the chain must be consistent with.
+    pub roots_at: Vec<u64>,
+    /// Whether to keep the chain hashes since the last checkpoint
+    /// ([`ExistingTree::leaves_since_base`]): the log has sinks to continue.
+    pub leaves_since_checkpoint: bool,
+}
+
+/// The Merkle tree over an existing chain (leaf i = the 32 raw bytes of entry i's hash), as a
+/// writer's [`open`](ChainWriter::open) rebuilt it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExistingTree {
+    /// The tree over every entry (its size is the tip's `next_seq`).
+    pub frontier: crate::checkpoint::Frontier,
+    /// The checkpoint origin the chain records last (an `audit_open`/`audit_resume` `origin`,
+    /// or a `checkpoint` note's), if any among the entries read.
+    pub origin: Option<String>,
+    /// The roots at the requested sizes the writer could compute: those from
+    /// [`first_size`](Self::first_size) to the tip. Sizes in deleted segments are absent.
+    pub roots: Vec<(u64, crate::checkpoint::Hash)>,
+    /// The seq of the first entry read: the tree before it came from a `segment_open`'s
+    /// recorded frontier (0 when read from the start).
+    pub first_size: u64,
+    /// The seq (= tree size) of the last `checkpoint` entry read, if any.
+    pub last_checkpoint: Option<u64>,
+    /// The tree at the last checkpoint entry (or, when none was read or too many entries
+    /// followed it, at a later point) ...
+    pub base: crate::checkpoint::Frontier,
+    /// ... and the chain hashes of the entries from there to the tip: what the checkpoint sinks
+    /// need to continue from the last checkpoint they were given (empty unless
+    /// [`TreeRequest::leaves_since_checkpoint`] asked for them).
+    pub leaves_since_base: Vec<[u8; 32]>,
 }
 
 /// How far a commit must go.
@@ -83,7 +138,8 @@ pub enum Durability {
 /// }
 /// ```
 pub trait ChainWriter: Send + 'static {
-    /// Called once, before anything else: returns the chain the store already holds (after
+    /// Called once, before anything else (but [`request_tree`](ChainWriter::request_tree) and
+    /// [`set_retention_floor`](ChainWriter::set_retention_floor)): returns the chain the store already holds (after
     /// checking it; a store that cannot vouch for its content must refuse with
     /// [`Error::CorruptLog`]) or `None` for an empty store. `key` is the signing key the log is
     /// configured with, to check existing signatures.
@@ -148,6 +204,15 @@ pub trait ChainWriter: Send + 'static {
     /// that deletes nothing).
     fn set_retention_floor(&mut self, floor: RetentionFloor) {
         let _ = floor;
+    }
+
+    /// Asks [`open`](ChainWriter::open) to rebuild the Merkle tree over the existing chain
+    /// ([`ExistingChain::tree`]), called by the builder before `open` when the log writes
+    /// checkpoints. The default ignores it: a log with checkpoints then cannot continue an
+    /// existing chain in this store (it can start a new one). The crate's writers rebuild it
+    /// while they verify the chain, at the cost of about two SHA-256 of 64 bytes per entry.
+    fn request_tree(&mut self, request: TreeRequest) {
+        let _ = request;
     }
 
     /// Starts a new segment (and applies retention). Called with no batch pending; the

@@ -13,9 +13,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
+use super::tree::TreeBuilder;
 use super::{
     ChainWriter, DeletedSegment, Durability, ExistingChain, JsonlFileWriter, RetentionFloor,
-    Rotation,
+    Rotation, TreeRequest,
 };
 use crate::chain::{RenderedEntry, SealedEntry, SigningKey};
 use crate::error::Error;
@@ -61,6 +62,7 @@ pub struct SegmentedWriter {
     opened_at: Instant,
     key: Option<SigningKey>,
     floor: Option<RetentionFloor>,
+    tree: Option<TreeRequest>,
 }
 
 impl SegmentedWriter {
@@ -78,6 +80,7 @@ impl SegmentedWriter {
             opened_at: Instant::now(),
             key: None,
             floor: None,
+            tree: None,
         }
     }
 
@@ -235,6 +238,100 @@ impl SegmentedWriter {
     }
 }
 
+impl SegmentedWriter {
+    /// A tree builder fed with the sealed segments the rebuild must start from: none when the
+    /// current segment records the tree before it (its `segment_open` frontier) and no sink's
+    /// checkpoint is older than it; otherwise the segments back to the newest one that starts
+    /// the chain or records its tree and is old enough, each verified (with `key`) as it is
+    /// read. Deleted segments end the search: a checkpoint older than every segment present
+    /// cannot be recomputed ([`super::ExistingTree::roots`] lacks it).
+    fn tree_before_current(
+        &self,
+        present: &[u64],
+        request: &TreeRequest,
+        key: Option<&SigningKey>,
+    ) -> Result<TreeBuilder, Error> {
+        let oldest_root = request.roots_at.iter().copied().min();
+        // The oldest segment looked at that starts the tree; the search goes back while a
+        // sink's checkpoint is older than it, over contiguous segments only.
+        let mut best = None;
+        let mut expected = self.index;
+        for &index in present.iter().rev() {
+            if index != expected {
+                break;
+            }
+            expected = index.saturating_sub(1);
+            let Some((seq, starts_tree)) = first_entry_starts_tree(&self.segment_path(index))?
+            else {
+                break;
+            };
+            if starts_tree {
+                best = Some(index);
+                if oldest_root.is_none_or(|r| r >= seq) {
+                    break;
+                }
+            }
+        }
+        // With no segment that starts the tree, the builder says so on the current one.
+        let start = best.unwrap_or(self.index);
+        let mut builder = TreeBuilder::new(request);
+        let opts = crate::verify::VerifyOptions {
+            key: key.cloned(),
+            ..Default::default()
+        };
+        for index in start..self.index {
+            let path = self.segment_path(index);
+            let file = fs::File::open(&path).map_err(|e| self.io_err("open", &path, e))?;
+            let reader = io::BufReader::with_capacity(256 * 1024, file);
+            let source = path.display().to_string();
+            let report =
+                crate::verify::verify_reader_each(reader, &source, &opts, &mut |s, h, p, l| {
+                    builder.entry(s, h, p, l)
+                })
+                .map_err(|e| self.io_err("read", &path, e))?;
+            if let Some(p) = report.first_problem() {
+                return Err(Error::CorruptLog {
+                    source_name: source,
+                    line: p.line,
+                    seq: p.seq,
+                    detail: p.detail.clone(),
+                });
+            }
+        }
+        Ok(builder)
+    }
+}
+
+/// The seq of a segment's first entry and whether the tree is known before it (seq 0, or a
+/// `segment_open` recording a frontier); `None` for an empty or unreadable first line.
+fn first_entry_starts_tree(path: &Path) -> Result<Option<(u64, bool)>, Error> {
+    use std::io::{BufRead, Read};
+    let file = fs::File::open(path).map_err(|source| Error::Io {
+        op: "open",
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut line = Vec::new();
+    io::BufReader::new(file)
+        .take(crate::verify::DEFAULT_MAX_LINE_BYTES as u64)
+        .read_until(b'\n', &mut line)
+        .map_err(|source| Error::Io {
+            op: "read",
+            path: path.to_owned(),
+            source,
+        })?;
+    let row = std::str::from_utf8(&line)
+        .ok()
+        .and_then(|l| json::parse(l.trim()).ok());
+    let Some(row) = row else { return Ok(None) };
+    let Some(seq) = row.get("seq").and_then(json::Value::as_u64) else {
+        return Ok(None);
+    };
+    let recorded = row.get("type").and_then(json::Value::as_str) == Some("segment_open")
+        && row.get("payload").and_then(|p| p.get("frontier")).is_some();
+    Ok(Some((seq, seq == 0 || recorded)))
+}
+
 /// How old an entry stamped `ts` is at `now` (Unix seconds); `None` when `ts` is not a UTC
 /// time. An entry stamped in the future is 0 seconds old.
 fn entry_age(ts: &str, now: u64) -> Option<Duration> {
@@ -320,11 +417,18 @@ impl ChainWriter for SegmentedWriter {
         }
         self.index = present.last().copied().unwrap_or(1);
         let mut current = JsonlFileWriter::new(self.segment_path(self.index));
+        if let Some(request) = self.tree.take() {
+            current.continue_tree(self.tree_before_current(&present, &request, key)?);
+        }
         let existing = current.open(key)?;
         self.current_bytes = fs::metadata(current.path()).map(|m| m.len()).unwrap_or(0);
         self.opened_at = Instant::now();
         self.current = Some(current);
         Ok(existing)
+    }
+
+    fn request_tree(&mut self, request: TreeRequest) {
+        self.tree = Some(request);
     }
 
     fn recover(&mut self) -> Result<Option<super::Recovery>, Error> {

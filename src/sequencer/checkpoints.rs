@@ -1,0 +1,345 @@
+//! Checkpoints on the sequencer (issue #13): the Merkle tree over every sealed entry, the
+//! `checkpoint` entries that sign it, and the hand-off to the sinks.
+//!
+//! The order is what makes a checkpoint safe to publish: the entries it covers are committed
+//! `Synced` first, then the `checkpoint` entry is sealed first in the next batch (so its seq is
+//! its tree size) and that batch is committed `Synced`; only then does any sink see it. A batch
+//! that fails rolls the tree back with the head, and the checkpoint it held was never
+//! published: the tree is signed again later at its new position, which is consistent with
+//! every checkpoint published before.
+
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+
+use super::Sequencer;
+use crate::checkpoint::{
+    Checkpoint, CommittedCheckpoint, Frontier, SignerKey, SinkEvent, SinkThread,
+};
+use crate::error::Error;
+use crate::hex::{Hex64, from_hex64, to_hex};
+use crate::json::Value;
+use crate::writer::Durability;
+
+/// What the builder gives the sequencer to write checkpoints with.
+pub(crate) struct CheckpointSetup {
+    pub(crate) signer: SignerKey,
+    /// Uncovered entries that make a checkpoint due.
+    pub(crate) every: u64,
+    /// How long the oldest uncovered entry waits at most for a checkpoint.
+    pub(crate) interval: Duration,
+    /// The tree over the existing chain (empty for a new one).
+    pub(crate) tree: Frontier,
+    /// The seq of the chain's last `checkpoint` entry, if any.
+    pub(crate) last_checkpoint: Option<u64>,
+    /// The sinks' thread, when there are sinks.
+    pub(crate) sink: Option<SinkThread>,
+    /// Where the sinks' first hand-off of this run starts: the tree at the chain's last
+    /// checkpoint and the leaves since.
+    pub(crate) sink_base: Frontier,
+    pub(crate) sink_leaves: Vec<[u8; 32]>,
+}
+
+pub(super) struct Checkpoints {
+    signer: SignerKey,
+    every: u64,
+    interval: Duration,
+    /// The tree over the committed entries, and over the sealed ones.
+    committed: Frontier,
+    working: Frontier,
+    /// Entries below this seq are covered: the last checkpoint entry's seq + 1 (the checkpoint
+    /// itself is never counted as uncovered).
+    covered_until: u64,
+    /// Committed uncovered entries that are the sinks' own reports (`cosignature`,
+    /// `witness_*`): they do not make a checkpoint due by cadence, or every cosignature would
+    /// ask for another checkpoint. Flush, shutdown and rotation cover them.
+    uncovered_reports: u64,
+    batch_reports: u64,
+    /// When the oldest uncovered entry (not a report) was committed.
+    uncovered_since: Option<Instant>,
+    sink: Option<SinkThread>,
+    events: Receiver<SinkEvent>,
+    /// The tree at the last checkpoint handed to the sinks, and the leaves since (up to the
+    /// working tip; `committed_leaves` of them committed).
+    sink_base: Frontier,
+    sink_leaves: Vec<[u8; 32]>,
+    committed_leaves: usize,
+}
+
+impl Checkpoints {
+    pub(super) fn new(setup: CheckpointSetup) -> Checkpoints {
+        let events = setup
+            .sink
+            .as_ref()
+            .map_or_else(crossbeam_channel::never, |s| s.events.clone());
+        let covered_until = setup.last_checkpoint.map_or(0, |s| s.saturating_add(1));
+        let committed_leaves = setup.sink_leaves.len();
+        let uncovered = setup.tree.size() > covered_until;
+        Checkpoints {
+            signer: setup.signer,
+            every: setup.every.max(1),
+            interval: setup.interval,
+            committed: setup.tree.clone(),
+            working: setup.tree,
+            covered_until,
+            uncovered_reports: 0,
+            batch_reports: 0,
+            uncovered_since: uncovered.then(Instant::now),
+            sink: setup.sink,
+            events,
+            sink_base: setup.sink_base,
+            sink_leaves: setup.sink_leaves,
+            committed_leaves,
+        }
+    }
+
+    /// Adds a sealed entry's hash to the working tree.
+    pub(super) fn leaf(&mut self, hash: &Hex64) {
+        let Some(leaf) = from_hex64(hash) else { return };
+        self.working.append(&leaf);
+        if self.sink.is_some() {
+            self.sink_leaves.push(leaf);
+        }
+    }
+
+    /// The working tree (for `segment_open`).
+    pub(super) fn tree(&self) -> &Frontier {
+        &self.working
+    }
+
+    /// `segment_open`'s record of the tree before it: `tree_size` and `frontier`.
+    pub(super) fn segment_fields(&self) -> [(String, Value); 2] {
+        let frontier = self
+            .working
+            .subtrees()
+            .iter()
+            .map(|h| Value::from(to_hex(h)))
+            .collect();
+        [
+            ("tree_size".into(), Value::from(self.working.size())),
+            ("frontier".into(), Value::Array(frontier)),
+        ]
+    }
+
+    /// The working state becomes the committed one.
+    pub(super) fn committed(&mut self, next_seq: u64) {
+        self.committed = self.working.clone();
+        self.committed_leaves = self.sink_leaves.len();
+        self.uncovered_reports += std::mem::take(&mut self.batch_reports);
+        if self.uncovered_since.is_none() && self.cadence_uncovered(next_seq) > 0 {
+            self.uncovered_since = Some(Instant::now());
+        }
+    }
+
+    /// The working state goes back to the committed one.
+    pub(super) fn rolled_back(&mut self) {
+        self.working = self.committed.clone();
+        self.sink_leaves.truncate(self.committed_leaves);
+        self.batch_reports = 0;
+    }
+
+    fn uncovered(&self, next_seq: u64) -> u64 {
+        next_seq.saturating_sub(self.covered_until)
+    }
+
+    fn cadence_uncovered(&self, next_seq: u64) -> u64 {
+        self.uncovered(next_seq)
+            .saturating_sub(self.uncovered_reports)
+    }
+
+    /// When a checkpoint falls due by time, if entries wait for one.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        self.uncovered_since.map(|t| t + self.interval)
+    }
+
+    /// Whether a checkpoint is due for the committed entries up to `next_seq`.
+    fn due(&self, next_seq: u64, force: bool) -> bool {
+        if force {
+            return self.uncovered(next_seq) > 0;
+        }
+        let k = self.cadence_uncovered(next_seq);
+        k > 0
+            && (k >= self.every
+                || self
+                    .uncovered_since
+                    .is_some_and(|t| t.elapsed() >= self.interval))
+    }
+}
+
+impl Sequencer {
+    /// Writes a checkpoint when one is due: by cadence, or (`force`) for a flush, shutdown or
+    /// rotation whenever any entry is uncovered. Commits the current batch `Synced` first.
+    /// `Err` when a commit failed (the checkpoint, if sealed, was not published).
+    pub(super) fn checkpoint_if_due(&mut self, force: bool) -> Result<(), Error> {
+        let result = self.try_checkpoint(force);
+        if result.is_err()
+            && let Some(cp) = &mut self.checkpoints
+        {
+            // A failed commit is retried by cadence one interval later, not in a tight loop.
+            cp.uncovered_since = Some(Instant::now());
+        }
+        result
+    }
+
+    fn try_checkpoint(&mut self, force: bool) -> Result<(), Error> {
+        let Some(cp) = &self.checkpoints else {
+            return Ok(());
+        };
+        if !cp.due(self.working.next_seq, force) {
+            return Ok(());
+        }
+        // The entries it covers are committed Synced first (with the gap that records earlier
+        // losses, if any: it must be on the chain before the checkpoint is first in a batch).
+        self.seal_lost_gap();
+        self.commit(Durability::Synced)?;
+        let next_seq = self.committed.next_seq;
+        let Some(cp) = &self.checkpoints else {
+            return Ok(());
+        };
+        if !cp.due(next_seq, force) {
+            return Ok(());
+        }
+        let size = cp.working.size();
+        if self.batch_entries != 0 || size != next_seq {
+            self.log.publish_error(format!(
+                "checkpoint skipped: the tree holds {size} entries, the chain {next_seq}"
+            ));
+            return Ok(());
+        }
+        let tree = cp.working.clone();
+        let root = tree.root();
+        let origin = cp.signer.name().to_owned();
+        let note =
+            match Checkpoint::new(&origin, size, root).and_then(|c| cp.signer.sign(&c.body())) {
+                Ok(note) => note,
+                Err(e) => {
+                    self.log
+                        .publish_error(format!("checkpoint not signed: {e}"));
+                    return Ok(());
+                }
+            };
+        let payload = Value::Object(vec![
+            ("tree_size".into(), Value::from(size)),
+            ("root".into(), Value::from(b64(&root))),
+            ("note".into(), Value::from(note.as_str())),
+        ]);
+        // Not bounded by the line limit (a note is well below `MIN_ENTRY_BYTES`), never
+        // redacted.
+        let _ = self.seal_bounded("checkpoint", &payload, false);
+        self.batch_system += 1;
+        self.commit(Durability::Synced)?;
+        // Committed Synced: now it may be published.
+        let cp = self.checkpoints.as_mut().expect("checked above");
+        cp.covered_until = size + 1;
+        cp.uncovered_reports = 0;
+        cp.uncovered_since = (cp.cadence_uncovered(self.committed.next_seq) > 0).then(Instant::now);
+        self.log.publish_checkpoint(size);
+        let Some(sink) = &cp.sink else {
+            return Ok(());
+        };
+        let take = (size - cp.sink_base.size()) as usize;
+        let leaves: Vec<[u8; 32]> = cp
+            .sink_leaves
+            .drain(..take.min(cp.sink_leaves.len()))
+            .collect();
+        cp.committed_leaves -= leaves.len();
+        let previous = std::mem::replace(&mut cp.sink_base, tree);
+        let since_size = previous.size();
+        let handed = CommittedCheckpoint {
+            origin: origin.clone(),
+            note,
+            tree_size: size,
+            root,
+            previous_size: previous.size(),
+            previous_frontier: previous,
+            leaves,
+        };
+        if !sink.publish(handed) {
+            self.seal_sink_event(SinkEvent::Unreachable {
+                witness: "acttrace checkpoint sinks".into(),
+                since_size,
+                detail: format!(
+                    "the sinks fell behind by more than {} entries: the checkpoints waiting for \
+                     them were dropped and they were given checkpoint {size} without the \
+                     leaves before it",
+                    crate::checkpoint::MAX_BACKLOG_LEAVES
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Chains what the sinks reported since the last call.
+    pub(super) fn seal_sink_events(&mut self) {
+        let Some(cp) = &mut self.checkpoints else {
+            return;
+        };
+        let mut events = Vec::new();
+        loop {
+            match cp.events.try_recv() {
+                Ok(e) => events.push(e),
+                Err(crossbeam_channel::TryRecvError::Empty) => break,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    // The sink thread is gone: stop selecting on its channel.
+                    cp.events = crossbeam_channel::never();
+                    break;
+                }
+            }
+        }
+        for event in events {
+            self.seal_sink_event(event);
+        }
+    }
+
+    /// The channel the sinks report on (never ready without sinks).
+    pub(super) fn sink_events(&self) -> Receiver<SinkEvent> {
+        self.checkpoints
+            .as_ref()
+            .map_or_else(crossbeam_channel::never, |c| c.events.clone())
+    }
+
+    pub(super) fn seal_sink_event(&mut self, event: SinkEvent) {
+        let kind = event.entry_type();
+        let payload = match event {
+            SinkEvent::Cosignature {
+                witness,
+                tree_size,
+                signature_line,
+            } => vec![
+                ("witness".into(), Value::from(witness)),
+                ("tree_size".into(), Value::from(tree_size)),
+                ("signature_line".into(), Value::from(signature_line)),
+            ],
+            SinkEvent::Conflict {
+                witness,
+                ours,
+                theirs,
+                detail,
+            } => vec![
+                ("witness".into(), Value::from(witness)),
+                ("ours".into(), Value::from(ours)),
+                ("theirs".into(), Value::from(theirs)),
+                ("detail".into(), Value::from(detail)),
+            ],
+            SinkEvent::Unreachable {
+                witness,
+                since_size,
+                detail,
+            } => vec![
+                ("witness".into(), Value::from(witness)),
+                ("since_size".into(), Value::from(since_size)),
+                ("detail".into(), Value::from(detail)),
+            ],
+        };
+        self.seal_raw(kind, &Value::Object(payload));
+        self.batch_system += 1;
+        if let Some(cp) = &mut self.checkpoints {
+            cp.batch_reports += 1;
+        }
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
