@@ -40,7 +40,8 @@ mod merkle;
 mod note;
 
 pub use merkle::{
-    Frontier, Hash, MerkleError, consistency_proof, consistency_proof_len, empty_root,
+    Frontier, Hash, MerkleError, consistency_proof, consistency_proof_from, consistency_proof_len,
+    empty_root,
     inclusion_proof, inclusion_proof_len, leaf_hash, node_hash, root_of, verify_consistency,
     verify_inclusion,
 };
