@@ -38,6 +38,8 @@
 
 mod merkle;
 mod note;
+mod sink;
+pub mod witness;
 
 pub use merkle::{
     Frontier, Hash, MerkleError, consistency_proof, consistency_proof_from, consistency_proof_len,
@@ -49,3 +51,4 @@ pub use note::{
     Checkpoint, MAX_SIGNATURES, NoteError, SignerKey, VerifiedNote, VerifierKey, key_id,
     validate_name, verify_note,
 };
+pub use sink::{CheckpointSink, CommittedCheckpoint, SinkEvent};
