@@ -454,7 +454,9 @@ fn subproof_from(
     } else {
         // m_rel > k, and n <= 2k, so k is the top set bit of m_rel: the left half is the first
         // remaining frontier subtree.
-        let (first, rest) = nodes.split_first().map_or((empty_root(), nodes), |(f, r)| (*f, r));
+        let (first, rest) = nodes
+            .split_first()
+            .map_or((empty_root(), nodes), |(f, r)| (*f, r));
         subproof_from(rest, off + k, m_rel - k, m, n - k, false, right, out);
         out.push(first);
     }
@@ -482,8 +484,7 @@ mod tests {
                 let want = consistency_proof(&all, m, n).unwrap();
                 let got = consistency_proof_from(&old, &all[m as usize..], n).unwrap();
                 assert_eq!(got, want, "m={m} n={n}");
-                verify_consistency(m, n, &old.root(), &root_of(&all[..n as usize]), &got)
-                    .unwrap();
+                verify_consistency(m, n, &old.root(), &root_of(&all[..n as usize]), &got).unwrap();
             }
         }
     }

@@ -11,9 +11,9 @@
 //! Without a feature: building request bodies ([`add_checkpoint_body`]), reading responses
 //! ([`parse_add_checkpoint_response`]), witness verifier keys ([`WitnessKey`]) and checking
 //! cosignatures ([`verify_cosignatures`], [`verify_witnessed_checkpoint`]). With the `witness`
-//! feature (an HTTP client, ureq with rustls): [`WitnessSink`], a
+//! feature (an HTTP client, ureq with rustls): `WitnessSink`, a
 //! [`CheckpointSink`](super::CheckpointSink) that submits each committed checkpoint to a
-//! witness, and [`fetch_latest`], what `verify --witness URL` uses.
+//! witness, and `fetch_latest`, what `verify --witness URL` uses.
 //!
 //! Signature lines of other types (ML-DSA-44 cosignatures, type 0x06, which C2SP now
 //! recommends) and lines from keys not configured are ignored, never an error: a witness may
@@ -272,7 +272,10 @@ pub fn verify_cosignatures(
     note_text: &str,
     keys: &[WitnessKey],
 ) -> Result<Cosignatures, WitnessError> {
-    let bad = |reason: String| WitnessError::InvalidResponse { status: 200, reason };
+    let bad = |reason: String| WitnessError::InvalidResponse {
+        status: 200,
+        reason,
+    };
     let mut out = Cosignatures {
         verified: Vec::new(),
         ignored: 0,

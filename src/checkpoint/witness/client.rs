@@ -162,6 +162,8 @@ pub struct WitnessSink {
     gap_reported: bool,
     /// The witness size last reported in a conflict, so one conflict is one entry.
     conflict_reported: Option<u64>,
+    /// The witness size last reported as one the sink cannot prove from.
+    stuck_reported: Option<u64>,
 }
 
 /// What one submission came to.
@@ -179,7 +181,9 @@ impl WitnessSink {
     pub fn new(url: &str, keys: Vec<WitnessKey>) -> Result<Self, WitnessError> {
         let name = keys
             .first()
-            .ok_or(WitnessError::InvalidKey("a witness sink needs its witness key"))?
+            .ok_or(WitnessError::InvalidKey(
+                "a witness sink needs its witness key",
+            ))?
             .name()
             .to_owned();
         let timeout = Duration::from_secs(30);
@@ -202,6 +206,7 @@ impl WitnessSink {
             failing: None,
             gap_reported: false,
             conflict_reported: None,
+            stuck_reported: None,
         })
     }
 
@@ -236,7 +241,8 @@ impl WitnessSink {
     }
 
     /// The most leaves kept to prove consistency from the witness's size (default 1,048,576,
-    /// 32 MiB); at least 1.
+    /// 32 MiB); at least 1. It must exceed the entries between two checkpoints (4,096 by
+    /// default), else even a healthy witness falls behind what the sink can prove.
     pub fn max_retained_leaves(mut self, max: usize) -> Self {
         self.max_leaves = max.max(1);
         self
@@ -314,11 +320,11 @@ impl WitnessSink {
         let proof = match self.proof_from(old, cp.tree_size) {
             Ok(proof) => proof,
             Err(detail) => {
-                if self.gap_reported {
+                // Permanent until the operator acts (see the type's documentation): one event.
+                if self.stuck_reported == Some(old) {
                     return Attempt::Done(Vec::new());
                 }
-                self.gap_reported = true;
-                self.failing.get_or_insert((Instant::now(), self.acked));
+                self.stuck_reported = Some(old);
                 return Attempt::Done(vec![self.unreachable(detail)]);
             }
         };
@@ -339,6 +345,7 @@ impl WitnessSink {
                 self.witness_size = Some(cp.tree_size);
                 self.acked = cp.tree_size;
                 self.conflict_reported = None;
+                self.stuck_reported = None;
                 // Nothing before the witness's new size is needed again: keep just its tree.
                 let mut base = self.base.take().unwrap_or_default();
                 for leaf in &self.leaves {

@@ -182,7 +182,13 @@ fn conflict_bad_proof_and_other_statuses() {
         parse_add_checkpoint_response(409, b"0\n", "t\n", &keys),
         Ok(AddCheckpointOutcome::SizeConflict { witness_size: 0 })
     );
-    for body in [&b"0012\n"[..], b"", b"-1\n", b"12 13\n", b"99999999999999999999\n"] {
+    for body in [
+        &b"0012\n"[..],
+        b"",
+        b"-1\n",
+        b"12 13\n",
+        b"99999999999999999999\n",
+    ] {
         assert!(
             matches!(
                 parse_add_checkpoint_response(409, body, "t\n", &keys),
