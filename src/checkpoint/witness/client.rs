@@ -373,6 +373,10 @@ impl WitnessSink {
             }
             Ok(AddCheckpointOutcome::SizeConflict { witness_size }) => {
                 self.witness_size = Some(witness_size);
+                if witness_size <= cp.tree_size {
+                    // The witness holds (has cosigned) that size of this log.
+                    self.acked = witness_size;
+                }
                 Attempt::Resend
             }
             Ok(AddCheckpointOutcome::BadProof { excerpt }) => {
