@@ -434,6 +434,74 @@ impl Frontier {
     }
 }
 
+/// The consistency proof (RFC 9162 §2.1.4.1) from the tree `old` (of `old.size()` leaves) to the
+/// tree of `new` leaves, knowing only the old tree's [`Frontier`] and the leaves after it
+/// (`leaves[0]` is leaf `old.size()`; at least `new - old.size()` of them). Equal to
+/// [`consistency_proof`] over the whole tree's leaves, so a witness client can prove
+/// consistency from a witness's size without keeping the log's older leaves: every hash the
+/// proof takes from the old tree is one of its frontier's subtrees or a join of its last ones.
+pub fn consistency_proof_from(
+    old: &Frontier,
+    leaves: &[[u8; 32]],
+    new: u64,
+) -> Result<Vec<Hash>, MerkleError> {
+    let m = old.size;
+    let len = consistency_proof_len(m, new)?;
+    let after = new - m;
+    if after > leaves.len() as u64 {
+        return Err(MerkleError::SizeBeyondLeaves {
+            size: new,
+            leaves: m + leaves.len() as u64,
+        });
+    }
+    let hashes: Vec<Hash> = leaves[..after as usize].iter().map(leaf_hash).collect();
+    let mut out = Vec::with_capacity(len);
+    subproof_from(&old.subtrees, 0, m, m, new, true, &hashes, &mut out);
+    Ok(out)
+}
+
+/// SUBPROOF over the subtree of the leaves `off..off + n` (relative old size `m_rel`), taking
+/// hashes left of the old size `m` from `nodes` (the old frontier's subtrees not yet passed,
+/// the first starting at `off`) and hashes right of it from `right` (leaf hashes from `m` on).
+#[allow(clippy::too_many_arguments)]
+fn subproof_from(
+    nodes: &[Hash],
+    off: u64,
+    m_rel: u64,
+    m: u64,
+    n: u64,
+    whole: bool,
+    right: &[Hash],
+    out: &mut Vec<Hash>,
+) {
+    if m_rel == n {
+        // The subtree off..m is the join of the frontier's remaining subtrees (their sizes are
+        // the descending set bits of m - off), as in `Frontier::root`.
+        if !whole {
+            let mut it = nodes.iter().rev();
+            if let Some(last) = it.next() {
+                out.push(it.fold(*last, |r, left| node_hash(left, &r)));
+            }
+        }
+        return;
+    }
+    let k = split(n);
+    if m_rel <= k {
+        subproof_from(nodes, off, m_rel, m, k, whole, right, out);
+        // off + k >= m: the right half lies wholly after the old tree.
+        let (a, b) = ((off + k - m) as usize, (off + n - m) as usize);
+        out.push(subtree_root(&right[a..b]));
+    } else {
+        // m_rel > k, and n <= 2k, so k is the top set bit of m_rel: the left half is the first
+        // remaining frontier subtree.
+        let (first, rest) = nodes
+            .split_first()
+            .map_or((empty_root(), nodes), |(f, r)| (*f, r));
+        subproof_from(rest, off + k, m_rel - k, m, n - k, false, right, out);
+        out.push(first);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -491,5 +559,54 @@ mod tests {
         assert!(err.to_string().contains("6 leaves has 2"), "{err}");
         assert!(Frontier::from_subtrees(0, vec![[0; 32]]).is_err());
         assert_eq!(Frontier::from_subtrees(0, vec![]).unwrap(), Frontier::new());
+    }
+}
+
+#[cfg(test)]
+mod proof_from_tests {
+    use super::*;
+
+    fn leaves(n: u64) -> Vec<[u8; 32]> {
+        (0..n)
+            .map(|i| Sha256::digest(i.to_be_bytes()).into())
+            .collect()
+    }
+
+    #[test]
+    fn proof_from_frontier_equals_proof_from_all_leaves() {
+        let all = leaves(70);
+        for m in 1..=all.len() as u64 {
+            let mut old = Frontier::new();
+            for leaf in &all[..m as usize] {
+                old.append(leaf);
+            }
+            for n in m..=all.len() as u64 {
+                let want = consistency_proof(&all, m, n).unwrap();
+                let got = consistency_proof_from(&old, &all[m as usize..], n).unwrap();
+                assert_eq!(got, want, "m={m} n={n}");
+                verify_consistency(m, n, &old.root(), &root_of(&all[..n as usize]), &got).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn proof_from_frontier_refuses_missing_leaves_and_bad_sizes() {
+        let all = leaves(9);
+        let mut old = Frontier::new();
+        for leaf in &all[..4] {
+            old.append(leaf);
+        }
+        assert_eq!(
+            consistency_proof_from(&old, &all[4..8], 9),
+            Err(MerkleError::SizeBeyondLeaves { size: 9, leaves: 8 })
+        );
+        assert_eq!(
+            consistency_proof_from(&old, &all[4..], 3),
+            Err(MerkleError::OldAfterNew { old: 4, new: 3 })
+        );
+        assert_eq!(
+            consistency_proof_from(&Frontier::new(), &all, 3),
+            Err(MerkleError::EmptyOldTree)
+        );
     }
 }

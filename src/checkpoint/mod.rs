@@ -43,11 +43,12 @@
 mod merkle;
 mod note;
 mod sink;
+pub mod witness;
 
 pub use merkle::{
-    Frontier, Hash, MerkleError, consistency_proof, consistency_proof_len, empty_root,
-    inclusion_proof, inclusion_proof_len, leaf_hash, node_hash, root_of, verify_consistency,
-    verify_inclusion,
+    Frontier, Hash, MerkleError, consistency_proof, consistency_proof_from, consistency_proof_len,
+    empty_root, inclusion_proof, inclusion_proof_len, leaf_hash, node_hash, root_of,
+    verify_consistency, verify_inclusion,
 };
 pub use note::{
     Checkpoint, MAX_SIGNATURES, NoteError, SignerKey, VerifiedNote, VerifierKey, key_id,
