@@ -24,11 +24,15 @@ use crate::redact::{Redactor, Report};
 use crate::time;
 use crate::writer::{ChainWriter, DEFAULT_MAX_ENTRY_BYTES, Durability, MIN_ENTRY_BYTES};
 
+mod digest;
+#[cfg(test)]
+mod digest_tests;
 mod oversize;
 mod payload;
 #[cfg(test)]
 mod tests;
 
+use digest::DecisionDigests;
 use payload::{CallTotals, Payload, auto_flags};
 
 /// Most entries sealed into one batch before it is committed even if more are queued, which
@@ -117,6 +121,8 @@ pub(crate) struct Sequencer {
     /// place).
     refused: bool,
     decisions: HashMap<u64, OpenDecision>,
+    /// Each open decision's `entries_digest` so far (committed entries plus this batch's).
+    digests: DecisionDigests,
     ids: DecisionIds,
     lost: u64,
     lost_first_seq: u64,
@@ -165,6 +171,7 @@ impl Sequencer {
             lost_since_flush: 0,
             batch_replies: Vec::new(),
             decisions: HashMap::new(),
+            digests: DecisionDigests::default(),
             ids: DecisionIds::new()?,
             lost: 0,
             lost_first_seq: 0,
@@ -191,9 +198,7 @@ impl Sequencer {
         prepared: Vec<(String, Value)>,
         earlier: Report,
     ) -> (u64, Hex64) {
-        if self.lost == 0 && self.pending_segment.is_empty() && self.writer.wants_rotation() {
-            self.rotate();
-        }
+        self.rotate_if_due();
         let mut payload = payload;
         let mut report = self.redact(&mut payload);
         report.merge(&earlier);
@@ -211,6 +216,15 @@ impl Sequencer {
             }
         }
         sealed
+    }
+
+    /// Moves to a new segment when the writer asks for one (and no loss or segment opening is
+    /// pending). Its commit comes before an entry is sealed, never between a `decision_end`'s
+    /// digest and its sealing.
+    fn rotate_if_due(&mut self) {
+        if self.lost == 0 && self.pending_segment.is_empty() && self.writer.wants_rotation() {
+            self.rotate();
+        }
     }
 
     /// Redacts the user fields of a payload (the ids the log sets itself are left alone).
@@ -405,6 +419,7 @@ impl Sequencer {
         }
         self.writer.append_rendered(&entry);
         let hash = self.sealer.hash();
+        self.digests.record(kind, payload, seq, &hash);
         // Saturating: 2^64 entries are never reached; a crafted chain at the limit gets a
         // repeated seq (which verification reports) rather than a panic.
         self.working.next_seq = seq.saturating_add(1);
@@ -461,6 +476,7 @@ impl Sequencer {
         let replies = std::mem::take(&mut self.batch_replies);
         match result {
             Ok(()) => {
+                self.digests.commit();
                 if self.batch_has_gap {
                     // The gap entry that records the lost entries is now on the chain.
                     self.lost = 0;
@@ -486,6 +502,7 @@ impl Sequencer {
             }
             Err(e) => {
                 let message = format!("{}: {e}", self.writer.describe());
+                self.digests.rollback();
                 // The gap entry that opened this batch (if any) is the log's own, not a lost
                 // user entry.
                 let user_entries = self.batch_entries.saturating_sub(self.batch_system) as u64;
@@ -620,6 +637,7 @@ impl Sequencer {
                     p.put("parent_decision_id", Value::from(parent.id.as_str()));
                 }
                 p.decision_fields(fields, Some(name));
+                self.digests.open(&id);
                 self.decisions.insert(
                     span,
                     OpenDecision {
@@ -645,6 +663,8 @@ impl Sequencer {
             }
             Msg::DecisionClose { span, duration } => {
                 if let Some(d) = self.decisions.remove(&span) {
+                    // A rotation's commit must come before the digest is taken.
+                    self.rotate_if_due();
                     let mut p = Payload::with_decision(Some(&d.id));
                     p.put(
                         "duration_ms",
@@ -659,7 +679,20 @@ impl Sequencer {
                         let key = if field == "return" { "result" } else { field };
                         p.put(key, value.into_value());
                     }
-                    self.seal("decision_end", p.finish());
+                    // Appended after redaction (which must never rewrite them), as prepared
+                    // members are.
+                    let digest = self.digests.finish(&d.id).map(|(digest, count)| {
+                        vec![
+                            ("entries_count".to_owned(), Value::from(count)),
+                            ("entries_digest".to_owned(), Value::from(digest)),
+                        ]
+                    });
+                    self.seal_with(
+                        "decision_end",
+                        p.finish(),
+                        digest.unwrap_or_default(),
+                        Report::new(),
+                    );
                 }
             }
             Msg::Event {
