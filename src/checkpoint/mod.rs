@@ -9,6 +9,8 @@
 //! - Notes: C2SP signed notes with Ed25519 keys and tlog-checkpoint bodies, in the text
 //!   formats of Go's `golang.org/x/mod/sumdb/note` and `transparency-dev/formats`, so that
 //!   standard tools (and witnesses) verify what this module signs.
+//! - Proofs: [`TlogProof`], the c2sp.org/tlog-proof@v1 text of an inclusion proof with its
+//!   checkpoint, and [`ProofTree`], a tree kept whole in memory for many proofs from one log.
 //!
 //! `docs/FORMAT.md` ("Checkpoints (foundation)") gives the exact hashing and text formats.
 //!
@@ -38,6 +40,8 @@
 
 mod merkle;
 mod note;
+mod proof;
+mod tree;
 
 pub use merkle::{
     Frontier, Hash, MerkleError, consistency_proof, consistency_proof_len, empty_root,
@@ -48,3 +52,5 @@ pub use note::{
     Checkpoint, MAX_SIGNATURES, NoteError, SignerKey, VerifiedNote, VerifierKey, key_id,
     validate_name, verify_note,
 };
+pub use proof::{MAX_PROOF_HASHES, ProofError, TLOG_PROOF_HEADER, TlogProof};
+pub use tree::ProofTree;
