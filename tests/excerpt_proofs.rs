@@ -637,3 +637,35 @@ fn verify_excerpt_with_vkey_from_the_command_line() {
         text(&o)
     );
 }
+
+#[test]
+fn cosignatures_chained_for_the_chosen_checkpoint_join_its_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = ChainBuilder::new(None, true);
+    b.decision(D1, None);
+    b.end(D1);
+    let size = b.checkpoint();
+    // A witness's cosignature (key id, timestamp, signature: 76 bytes, opaque here: a verifier
+    // without the witness key ignores the line), chained later, and one for another tree size.
+    use base64::Engine;
+    let sig = base64::engine::general_purpose::STANDARD.encode([1u8; 76]);
+    let line = format!("\u{2014} witness.example/w1 {sig}");
+    b.push(
+        "cosignature",
+        serde_json::json!({"witness": "witness.example/w1", "tree_size": size, "signature_line": &line}),
+    );
+    b.push(
+        "cosignature",
+        serde_json::json!({"witness": "witness.example/w2", "tree_size": size + 7,
+            "signature_line": format!("\u{2014} witness.example/w2 {sig}")}),
+    );
+    let pack = export(dir.path(), &b, decision(D1), None);
+    let ls = lines(&pack);
+    let cp = &ls[0]["_meta"]["excerpt"]["checkpoint"];
+    assert_eq!(cp["cosignatures"], 1);
+    let note = cp["note"].as_str().unwrap();
+    assert!(note.ends_with(&format!("{line}\n")), "{note}");
+    assert!(!note.contains("w2"), "{note}");
+    let v = verify(&pack);
+    assert!(v.ok(), "{}", problems(&v));
+}

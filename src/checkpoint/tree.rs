@@ -53,7 +53,7 @@ impl ProofTree {
     /// a multiple of the split that led here).
     fn subtree_root(&self, lo: u64, hi: u64) -> Hash {
         let n = hi - lo;
-        if n.is_power_of_two() && lo % n == 0 {
+        if n.is_power_of_two() && lo.is_multiple_of(n) {
             return self.levels[n.trailing_zeros() as usize][(lo / n) as usize];
         }
         let k = split(n);

@@ -22,6 +22,10 @@ use super::Filter;
 use super::excerpt::{ExcerptVerification, TimeBounds};
 use super::log::LogEntry;
 
+/// The most decisions (the excerpted one and those nested in it) whose completeness is
+/// tracked, about 200 bytes each: memory stays bounded whatever the pack holds.
+pub(super) const MAX_TRACKED_DECISIONS: usize = 1 << 20;
+
 /// One decision's digest over the excerpt's entries so far.
 #[derive(Default)]
 struct Running {
@@ -45,7 +49,9 @@ pub(super) struct ProofChecks<'k> {
     ids: HashSet<String>,
     running: HashMap<String, Running>,
     /// Decisions whose `decision_end` was seen, with how many entries it digested.
-    ended: Vec<(String, u64)>,
+    ended: HashMap<String, u64>,
+    /// Set once more decisions than [`MAX_TRACKED_DECISIONS`] were met.
+    overflow: bool,
     /// The `audit_open` at seq 0 (seen), and the origin it declares.
     origin: Option<Option<String>>,
     /// The last seq after seq 0, for a time-range excerpt's contiguity.
@@ -88,7 +94,8 @@ impl<'k> ProofChecks<'k> {
             decision: filter.decision,
             bounds,
             running: HashMap::new(),
-            ended: Vec::new(),
+            ended: HashMap::new(),
+            overflow: false,
             origin: None,
             last_seq: None,
         };
@@ -277,7 +284,19 @@ impl<'k> ProofChecks<'k> {
             .map(str::to_owned);
         if let (Some(own), Some(p)) = (&own, &parent)
             && self.ids.contains(p)
+            && !self.ids.contains(own)
         {
+            if self.ids.len() >= MAX_TRACKED_DECISIONS {
+                if !self.overflow {
+                    self.overflow = true;
+                    out.problem(format!(
+                        "more than {MAX_TRACKED_DECISIONS} decisions nested in decision {}: \
+                         the rest cannot be checked (line {line})",
+                        self.decision.as_deref().unwrap_or_default()
+                    ));
+                }
+                return;
+            }
             self.ids.insert(own.clone());
         }
         let Some(own) = own.filter(|id| self.ids.contains(id)) else {
@@ -290,8 +309,7 @@ impl<'k> ProofChecks<'k> {
             ));
             return;
         };
-        let done = |ended: &[(String, u64)], id: &str| ended.iter().any(|(d, _)| d == id);
-        if !self.running.contains_key(&own) && !done(&self.ended, &own) {
+        if !self.running.contains_key(&own) && !self.ended.contains_key(&own) {
             self.running.insert(own.clone(), Running::default());
         }
         if e.kind == "decision_end" && self.running.contains_key(&own) {
@@ -355,14 +373,14 @@ impl<'k> ProofChecks<'k> {
                 cp.size, e.seq
             ));
         }
-        self.ended.push((id.to_owned(), count));
+        self.ended.insert(id.to_owned(), count);
     }
 
     /// What the whole excerpt showed: decisions left open, the origin, a missing checkpoint.
     pub(super) fn finish(self, out: &mut ExcerptVerification) {
         let strict = self.strict();
         if let Some(d) = &self.decision {
-            if !self.running.contains_key(d) && !self.ended.iter().any(|(id, _)| id == d) {
+            if !self.running.contains_key(d) && !self.ended.contains_key(d) {
                 out.problem(format!(
                     "incomplete: no entry of decision {d} is in the excerpt"
                 ));
@@ -380,7 +398,7 @@ impl<'k> ProofChecks<'k> {
                     out.not_checked.push(msg);
                 }
             }
-            if let Some((_, n)) = self.ended.iter().find(|(id, _)| id == d) {
+            if let Some(n) = self.ended.get(d) {
                 out.completeness = Some(format!(
                     "decision {d} complete: {n} entries as its decision_end states{}",
                     match self.ended.len() - 1 {

@@ -1,6 +1,6 @@
 //! What an excerpt pack carries to prove its entries when the log has checkpoints: the signed
 //! checkpoint it is proven against and a c2sp.org/tlog-proof@v1 inclusion proof per entry
-//! (`docs/EXPORT.md` §5, `docs/FORMAT.md` §7b).
+//! (`docs/EXPORT.md` §5, `docs/FORMAT.md` §6.1).
 //!
 //! The checkpoint chosen is the first one logged after the excerpt's last entry: the smallest
 //! tree that holds every excerpted entry (for a decision, its `decision_end` and what follows

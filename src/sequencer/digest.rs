@@ -1,6 +1,6 @@
 //! `entries_digest`: each open decision's running digest of the entries that carry its id, so
 //! that its `decision_end` can state exactly which entries belong to it (an excerpt of the
-//! decision is then provably complete; `docs/FORMAT.md` §5.2).
+//! decision is then provably complete; `docs/FORMAT.md` §5.3).
 //!
 //! The digest is SHA-256 over, for each entry of the decision in seq order, the seq as 8
 //! big-endian bytes followed by the 32 raw bytes of the entry's chain hash. Only committed
