@@ -9,6 +9,8 @@
 //! - Notes: C2SP signed notes with Ed25519 keys and tlog-checkpoint bodies, in the text
 //!   formats of Go's `golang.org/x/mod/sumdb/note` and `transparency-dev/formats`, so that
 //!   standard tools (and witnesses) verify what this module signs.
+//! - Proofs: [`TlogProof`], the c2sp.org/tlog-proof@v1 text of an inclusion proof with its
+//!   checkpoint, and [`ProofTree`], a tree kept whole in memory for many proofs from one log.
 //!
 //! - Sinks: where the log's committed checkpoints go ([`CheckpointSink`],
 //!   [`FileCheckpointSink`]), off the sequencer's thread; what they report back
@@ -44,6 +46,8 @@ mod merkle;
 mod note;
 mod sink;
 pub mod witness;
+mod proof;
+mod tree;
 
 pub use merkle::{
     Frontier, Hash, MerkleError, consistency_proof, consistency_proof_from, consistency_proof_len,
@@ -56,3 +60,5 @@ pub use note::{
 };
 pub use sink::{CheckpointSink, CommittedCheckpoint, FileCheckpointSink, SinkEvent};
 pub(crate) use sink::{MAX_BACKLOG_LEAVES, SinkThread};
+pub use proof::{MAX_PROOF_HASHES, ProofError, TLOG_PROOF_HEADER, TlogProof};
+pub use tree::ProofTree;

@@ -20,8 +20,10 @@ use crate::json::{Value, parse, to_canonical};
 use crate::time::{DateAlone, parse_utc};
 use crate::verify::{Input, LineSplitter, VerifyOptions, meta_signing_input};
 
-use super::log::{LogEntry, parse_line};
+use super::excerpt_check::ProofChecks;
+use super::log::{LogEntry, parse_pack_line};
 use super::{ExportError, Filter};
+use crate::checkpoint::VerifierKey;
 
 /// Normalised, comparable time bounds of a filter.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -56,7 +58,7 @@ impl TimeBounds {
         Ok(b)
     }
 
-    fn contains(&self, ts: &str) -> bool {
+    pub(super) fn contains(&self, ts: &str) -> bool {
         if self.from.is_none() && self.to.is_none() {
             return true;
         }
@@ -203,6 +205,20 @@ pub struct ExcerptVerification {
     pub expected_checked: bool,
     /// The source log's entry count, as the header states it.
     pub source_entries: Option<u64>,
+    /// Whether verifier keys were given: the checkpoint's signature was checked and every
+    /// membership and completeness requirement applied.
+    pub vkeys_checked: bool,
+    /// The tree size of the pack's checkpoint, when it carries one.
+    pub checkpoint_size: Option<u64>,
+    /// The verifier key (Go's format) that verified the checkpoint's signature.
+    pub checkpoint_key: Option<String>,
+    /// Entries whose inclusion proof led to the checkpoint's root.
+    pub proven: u64,
+    /// The completeness established (a decision's entries as its `decision_end` digests them,
+    /// or a time range without a hole), when the excerpt verified it.
+    pub completeness: Option<String>,
+    /// What could not be checked, and why (without verifier keys: the checkpoint's signature).
+    pub not_checked: Vec<String>,
 }
 
 /// At most this many problems are listed in an [`ExcerptVerification`].
@@ -214,7 +230,7 @@ impl ExcerptVerification {
         self.problem_count == 0
     }
 
-    fn problem(&mut self, p: String) {
+    pub(super) fn problem(&mut self, p: String) {
         self.problem_count += 1;
         if self.problems.len() < MAX_LISTED_PROBLEMS {
             self.problems.push(p);
@@ -231,8 +247,24 @@ impl ExcerptVerification {
                 p.clone()
             };
         }
+        let mut proven = String::new();
+        if let (Some(size), Some(key)) = (self.checkpoint_size, &self.checkpoint_key) {
+            proven = format!(
+                "; checkpoint of tree size {size} signed by {}: all {} entries proven included,                  origin proven",
+                key.split('+').next().unwrap_or_default(),
+                self.proven
+            );
+            if let Some(c) = &self.completeness {
+                proven.push_str("; ");
+                proven.push_str(c);
+            }
+        }
+        if !self.not_checked.is_empty() {
+            proven.push_str("; not checked: ");
+            proven.push_str(&self.not_checked.join("; "));
+        }
         format!(
-            "ok: excerpt of {} entries from a {}-entry log ({}{})",
+            "ok: excerpt of {} entries from a {}-entry log ({}{}){proven}",
             self.entries,
             self.source_entries
                 .map(|n| n.to_string())
@@ -272,12 +304,23 @@ pub fn verify_excerpt_with(
     path: &Path,
     opts: &VerifyOptions,
 ) -> Result<ExcerptVerification, ExportError> {
+    verify_excerpt_vkeys(path, opts, &[])
+}
+
+/// Verifies the excerpt pack at `path` (`-` is standard input), reading it once, with the
+/// log's checkpoint verifier keys: see [`verify_excerpt_reader_vkeys`]. `Err` only when it
+/// cannot be read.
+pub fn verify_excerpt_vkeys(
+    path: &Path,
+    opts: &VerifyOptions,
+    vkeys: &[VerifierKey],
+) -> Result<ExcerptVerification, ExportError> {
     let io = |source| ExportError::Io {
         path: path.to_owned(),
         source,
     };
     let input = Input::open(path).map_err(|e| io(std::io::Error::other(e)))?;
-    verify_excerpt_reader(input.reader, opts).map_err(io)
+    verify_excerpt_reader_vkeys(input.reader, opts, vkeys).map_err(io)
 }
 
 /// Verifies an excerpt pack written by an export with a filter, read once from `reader`, in
@@ -286,8 +329,24 @@ pub fn verify_excerpt_with(
 /// an expected head or count (given out of band) must be the header's source `head_hash` and
 /// `entries`. `Err` only when the reader fails.
 pub fn verify_excerpt_reader(
+    reader: impl BufRead,
+    opts: &VerifyOptions,
+) -> std::io::Result<ExcerptVerification> {
+    verify_excerpt_reader_vkeys(reader, opts, &[])
+}
+
+/// [`verify_excerpt_reader`] with the log's checkpoint verifier keys. When the pack carries a
+/// checkpoint (a log with checkpoints), every entry's c2sp.org/tlog-proof@v1 inclusion proof
+/// must lead to its root and the `audit_open` at seq 0 must name its origin. With `vkeys` the
+/// checkpoint must be signed by one of them (named for its origin), and the excerpt must be
+/// provably complete: a decision's entries exactly those its `decision_end` digests
+/// (`entries_digest`, `entries_count`) with the checkpoint past that `decision_end`, a time
+/// range without a hole; otherwise a problem starting "incomplete:" says what is missing.
+/// Without keys, what was not checked is listed in [`ExcerptVerification::not_checked`].
+pub fn verify_excerpt_reader_vkeys(
     mut reader: impl BufRead,
     opts: &VerifyOptions,
+    vkeys: &[VerifierKey],
 ) -> std::io::Result<ExcerptVerification> {
     let key = opts.key.as_ref();
     let mut out = ExcerptVerification {
@@ -297,7 +356,14 @@ pub fn verify_excerpt_reader(
         key_checked: key.is_some(),
         expected_checked: false,
         source_entries: None,
+        vkeys_checked: false,
+        checkpoint_size: None,
+        checkpoint_key: None,
+        proven: 0,
+        completeness: None,
+        not_checked: Vec::new(),
     };
+    let mut checks: Option<ProofChecks> = None;
     let mut lines = LineSplitter::new(opts.max_line_bytes);
     let mut meta: Option<Value> = None;
     // `_meta.excerpt.selected`, compared with the entries as they come.
@@ -353,11 +419,12 @@ pub fn verify_excerpt_reader(
                 None => out.problem("_meta.excerpt.hash_alg missing or unknown".into()),
             }
             listed = selected_list(ex);
+            checks = Some(ProofChecks::new(ex, vkeys, &mut out));
             out.source_entries = m.get("entries").and_then(Value::as_u64);
             meta = Some(m);
             continue;
         }
-        let e = match parse_line(text) {
+        let (e, proof) = match parse_pack_line(text) {
             Ok(Some(e)) => e,
             Ok(None) => {
                 out.problem(format!("a second _meta line (line {line_no})"));
@@ -413,6 +480,9 @@ pub fn verify_excerpt_reader(
         {
             out.problem(format!("bad signature at seq {} (line {line_no})", e.seq));
         }
+        if let Some(c) = &mut checks {
+            c.entry(&e, proof.as_deref(), line_no, &mut out);
+        }
         last = Some((e.seq, e.hash));
     }
     let Some(meta) = meta else {
@@ -420,6 +490,9 @@ pub fn verify_excerpt_reader(
         return Ok(out);
     };
     let ex = meta.get("excerpt").expect("checked");
+    if let Some(c) = checks {
+        c.finish(&mut out);
+    }
     match listed {
         None => out.problem("_meta.excerpt.selected missing or malformed".into()),
         Some(list) if first_difference.is_some() || list.len() as u64 != out.entries => {

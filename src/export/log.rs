@@ -22,8 +22,8 @@ pub struct LogEntry {
     pub hash: String,
     /// `sig` (empty when unsigned or missing).
     pub sig: String,
-    /// The entry's line without its line ending (and without a pack's `controls` and
-    /// `adverse_controls`).
+    /// The entry's line without its line ending (and without a pack's `controls`,
+    /// `adverse_controls` and `tlog_proof`).
     pub line: String,
 }
 
@@ -106,7 +106,7 @@ impl LogEntry {
 /// `text`, the line of `row`, without a pack's `controls` member.
 fn line_without_controls(text: &str, row: &Value) -> String {
     // What an export pack adds to each entry's line, and a re-export strips again.
-    let added = |k: &str| k == "controls" || k == "adverse_controls";
+    let added = |k: &str| k == "controls" || k == "adverse_controls" || k == "tlog_proof";
     match row.as_object() {
         Some(fields) if fields.iter().any(|(k, _)| added(k)) => {
             let stripped =
@@ -119,12 +119,17 @@ fn line_without_controls(text: &str, row: &Value) -> String {
     }
 }
 
-/// Parses one line into an entry; `Ok(None)` for a pack's `_meta` line.
-pub fn parse_line(text: &str) -> Result<Option<LogEntry>, String> {
+/// Parses one line of a pack into an entry and its `tlog_proof` member (an excerpt's
+/// inclusion proof, when a string); `Ok(None)` for a `_meta` line.
+pub(crate) fn parse_pack_line(text: &str) -> Result<Option<(LogEntry, Option<String>)>, String> {
     let v = parse(text).map_err(|e| format!("not JSON: {}", e.message))?;
     if v.get("_meta").is_some() {
         return Ok(None);
     }
+    let proof = v
+        .get("tlog_proof")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     v.as_object().ok_or("not a JSON object")?;
     let s = |k: &str| -> Result<String, String> {
         v.get(k)
@@ -138,7 +143,7 @@ pub fn parse_line(text: &str) -> Result<Option<LogEntry>, String> {
         .ok_or("`seq` missing or not an integer")?;
     let payload = v.get("payload").cloned().ok_or("`payload` missing")?;
     let line = line_without_controls(text, &v);
-    Ok(Some(LogEntry {
+    let entry = LogEntry {
         seq,
         ts: s("ts")?,
         kind: s("type")?,
@@ -147,7 +152,8 @@ pub fn parse_line(text: &str) -> Result<Option<LogEntry>, String> {
         hash: s("hash")?,
         sig: s("sig").unwrap_or_default(),
         line,
-    }))
+    };
+    Ok(Some((entry, proof)))
 }
 
 /// What the first entry (seq, type, payload) declares, if it is the `audit_open` at seq 0.

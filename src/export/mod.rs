@@ -33,6 +33,8 @@ use crate::verify::{Input, Observed, Verification, VerifyOptions, verify_observe
 
 mod csv;
 mod excerpt;
+mod excerpt_check;
+mod excerpt_proof;
 mod html;
 mod log;
 mod mapping;
@@ -42,8 +44,9 @@ mod summary;
 
 pub use excerpt::{
     ExcerptVerification, MAX_LISTED_PROBLEMS, verify_excerpt, verify_excerpt_reader,
-    verify_excerpt_with,
+    verify_excerpt_reader_vkeys, verify_excerpt_vkeys, verify_excerpt_with,
 };
+pub use excerpt_proof::{ExcerptCheckpoint, ExcerptProofs, MAX_PROOF_LEAVES};
 pub use log::{ChainInfo, LogEntry, Progress};
 pub use mapping::{
     BUILTIN_FRAMEWORKS, Condition, ControlRef, Mapping, MappingError, MappingOrigin, MappingSet,
@@ -244,6 +247,8 @@ pub struct ExportReport {
     pub excerpt: bool,
     /// Controls with at least one entry supporting them (adverse evidence not counted).
     pub controls_covered: usize,
+    /// For an excerpt: what proves its entries (which checkpoint, or why none), in words.
+    pub proofs: Option<String>,
 }
 
 /// Everything the renderers need, computed once.
@@ -274,6 +279,8 @@ pub struct Evidence {
     pub source_head: String,
     /// The filter, when this is an excerpt.
     pub filter: Option<Filter>,
+    /// For an excerpt: the checkpoint and inclusion proofs it carries (or why none).
+    pub excerpt_proofs: Option<ExcerptProofs>,
     /// The key, for signing the pack header.
     pub key: Option<SigningKey>,
 }
@@ -386,8 +393,8 @@ pub fn prepare(log_path: &Path, opts: &ExportOptions) -> Result<Evidence, Export
         .first()
         .map(|e| (e.seq, e.kind.as_str(), &e.payload));
     let info = log::chain_info_of(first);
-    let (entries, filter) = if opts.filter.is_empty() {
-        (entries, None)
+    let (entries, filter, excerpt_proofs) = if opts.filter.is_empty() {
+        (entries, None, None)
     } else {
         let picked = excerpt::select(&entries, &opts.filter, &bounds);
         if picked.iter().all(|e| e.seq == 0 && e.kind == "audit_open") {
@@ -396,7 +403,9 @@ pub fn prepare(log_path: &Path, opts: &ExportOptions) -> Result<Evidence, Export
                 excerpt::describe_filter(&opts.filter)
             )));
         }
-        (picked, Some(opts.filter.clone()))
+        // Built from every entry as verified (the proofs need all leaves up to the checkpoint).
+        let proofs = excerpt_proof::build(&entries, &picked)?;
+        (picked, Some(opts.filter.clone()), Some(proofs))
     };
     let all = opts.framework == "all";
     let mut controls = Vec::with_capacity(entries.len());
@@ -451,6 +460,7 @@ pub fn prepare(log_path: &Path, opts: &ExportOptions) -> Result<Evidence, Export
         source_entries,
         source_head,
         filter,
+        excerpt_proofs,
         key: opts.key.clone(),
     })
 }
@@ -569,5 +579,6 @@ pub fn export_path(
         entries: ev.entries.len() as u64,
         excerpt: ev.filter.is_some(),
         controls_covered: ev.index.iter().filter(|c| !c.strength.is_adverse()).count(),
+        proofs: ev.excerpt_proofs.as_ref().map(ExcerptProofs::describe),
     })
 }

@@ -8,7 +8,8 @@
 //! sign-off) and, for a filtered export, `excerpt` (see [`super::excerpt`]). `sig` is last.
 //! Every entry follows exactly as the log has it, with `, "controls": [...]` inserted before its
 //! closing brace, then `, "adverse_controls": [...]` when it records a failure of a control
-//! (a `gap`): those controls are never in `controls` or `controls_covered`.
+//! (a `gap`): those controls are never in `controls` or `controls_covered`. An excerpt of a log
+//! with checkpoints adds `, "tlog_proof": "..."` last (see [`super::excerpt_proof`]).
 
 use crate::json::{Value, write_line_form};
 use crate::verify::meta_signing_input;
@@ -125,10 +126,11 @@ pub fn meta(ev: &Evidence) -> Value {
         ),
     ];
     if let Some(f) = &ev.filter {
-        fields.push((
-            "excerpt".into(),
-            excerpt_value(&ev.entries, f, &ev.info.hash_alg),
-        ));
+        let mut excerpt = excerpt_value(&ev.entries, f, &ev.info.hash_alg);
+        if let (Some(proofs), Value::Object(members)) = (&ev.excerpt_proofs, &mut excerpt) {
+            members.extend(proofs.meta_members());
+        }
+        fields.push(("excerpt".into(), excerpt));
     }
     let mut meta = Value::Object(fields);
     if let Some(key) = &ev.key {
@@ -156,7 +158,13 @@ pub fn render(ev: &Evidence) -> String {
     out.push('\n');
     let list =
         |labels: &[String]| Value::Array(labels.iter().map(|c| Value::from(c.as_str())).collect());
-    for ((e, controls), adverse) in ev.entries.iter().zip(&ev.controls).zip(&ev.adverse) {
+    for (i, ((e, controls), adverse)) in ev
+        .entries
+        .iter()
+        .zip(&ev.controls)
+        .zip(&ev.adverse)
+        .enumerate()
+    {
         let line = e.line.trim_end();
         let body = line.strip_suffix('}').unwrap_or(line);
         out.push_str(body);
@@ -165,6 +173,10 @@ pub fn render(ev: &Evidence) -> String {
         if !adverse.is_empty() {
             out.push_str(", \"adverse_controls\": ");
             write_line_form(&mut out, &list(adverse));
+        }
+        if let Some(proof) = ev.excerpt_proofs.as_ref().and_then(|p| p.proof(i)) {
+            out.push_str(", \"tlog_proof\": ");
+            write_line_form(&mut out, &Value::from(proof));
         }
         out.push_str("}\n");
     }

@@ -25,6 +25,9 @@ use crate::time;
 use crate::writer::{ChainWriter, DEFAULT_MAX_ENTRY_BYTES, Durability, MIN_ENTRY_BYTES};
 
 mod checkpoints;
+mod digest;
+#[cfg(test)]
+mod digest_tests;
 mod oversize;
 mod payload;
 
@@ -32,6 +35,7 @@ pub(crate) use checkpoints::CheckpointSetup;
 #[cfg(test)]
 mod tests;
 
+use digest::DecisionDigests;
 use payload::{CallTotals, Payload, auto_flags};
 
 /// Most entries sealed into one batch before it is committed even if more are queued, which
@@ -120,6 +124,8 @@ pub(crate) struct Sequencer {
     /// place).
     refused: bool,
     decisions: HashMap<u64, OpenDecision>,
+    /// Each open decision's `entries_digest` so far (committed entries plus this batch's).
+    digests: DecisionDigests,
     ids: DecisionIds,
     lost: u64,
     lost_first_seq: u64,
@@ -170,6 +176,7 @@ impl Sequencer {
             lost_since_flush: 0,
             batch_replies: Vec::new(),
             decisions: HashMap::new(),
+            digests: DecisionDigests::default(),
             ids: DecisionIds::new()?,
             lost: 0,
             lost_first_seq: 0,
@@ -203,9 +210,7 @@ impl Sequencer {
         prepared: Vec<(String, Value)>,
         earlier: Report,
     ) -> (u64, Hex64) {
-        if self.lost == 0 && self.pending_segment.is_empty() && self.writer.wants_rotation() {
-            self.rotate();
-        }
+        self.rotate_if_due();
         let mut payload = payload;
         let mut report = self.redact(&mut payload);
         report.merge(&earlier);
@@ -223,6 +228,15 @@ impl Sequencer {
             }
         }
         sealed
+    }
+
+    /// Moves to a new segment when the writer asks for one (and no loss or segment opening is
+    /// pending). Its commit comes before an entry is sealed, never between a `decision_end`'s
+    /// digest and its sealing.
+    fn rotate_if_due(&mut self) {
+        if self.lost == 0 && self.pending_segment.is_empty() && self.writer.wants_rotation() {
+            self.rotate();
+        }
     }
 
     /// Redacts the user fields of a payload (the ids the log sets itself are left alone).
@@ -426,6 +440,7 @@ impl Sequencer {
         if let Some(cp) = &mut self.checkpoints {
             cp.leaf(&hash);
         }
+        self.digests.record(kind, payload, seq, &hash);
         // Saturating: 2^64 entries are never reached; a crafted chain at the limit gets a
         // repeated seq (which verification reports) rather than a panic.
         self.working.next_seq = seq.saturating_add(1);
@@ -483,6 +498,7 @@ impl Sequencer {
         let replies = std::mem::take(&mut self.batch_replies);
         match result {
             Ok(()) => {
+                self.digests.commit();
                 if self.batch_has_gap {
                     // The gap entry that records the lost entries is now on the chain.
                     self.lost = 0;
@@ -511,6 +527,7 @@ impl Sequencer {
             }
             Err(e) => {
                 let message = format!("{}: {e}", self.writer.describe());
+                self.digests.rollback();
                 // The gap entry that opened this batch (if any) is the log's own, not a lost
                 // user entry.
                 let user_entries = self.batch_entries.saturating_sub(self.batch_system) as u64;
@@ -669,6 +686,7 @@ impl Sequencer {
                     p.put("parent_decision_id", Value::from(parent.id.as_str()));
                 }
                 p.decision_fields(fields, Some(name));
+                self.digests.open(&id);
                 self.decisions.insert(
                     span,
                     OpenDecision {
@@ -694,6 +712,8 @@ impl Sequencer {
             }
             Msg::DecisionClose { span, duration } => {
                 if let Some(d) = self.decisions.remove(&span) {
+                    // A rotation's commit must come before the digest is taken.
+                    self.rotate_if_due();
                     let mut p = Payload::with_decision(Some(&d.id));
                     p.put(
                         "duration_ms",
@@ -708,7 +728,20 @@ impl Sequencer {
                         let key = if field == "return" { "result" } else { field };
                         p.put(key, value.into_value());
                     }
-                    self.seal("decision_end", p.finish());
+                    // Appended after redaction (which must never rewrite them), as prepared
+                    // members are.
+                    let digest = self.digests.finish(&d.id).map(|(digest, count)| {
+                        vec![
+                            ("entries_count".to_owned(), Value::from(count)),
+                            ("entries_digest".to_owned(), Value::from(digest)),
+                        ]
+                    });
+                    self.seal_with(
+                        "decision_end",
+                        p.finish(),
+                        digest.unwrap_or_default(),
+                        Report::new(),
+                    );
                 }
             }
             Msg::Event {

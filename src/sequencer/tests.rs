@@ -20,13 +20,13 @@ use crate::writer::{ChainWriter, DeletedSegment, Durability, ExistingChain, Rota
 
 /// What the test writer holds and what the test tells it to do.
 #[derive(Default)]
-struct Store {
-    committed: Vec<SealedEntry>,
+pub(super) struct Store {
+    pub(super) committed: Vec<SealedEntry>,
     pending: Vec<SealedEntry>,
     /// How many of the next commits fail.
     fail_commits: usize,
     /// Whether the writer asks for a new segment before each batch.
-    wants_rotation: bool,
+    pub(super) wants_rotation: bool,
     rotations: usize,
     /// What the writer answers to `max_entry_bytes` (the default when `None`).
     max_entry: Option<usize>,
@@ -35,14 +35,14 @@ struct Store {
 /// An in-memory writer that fails on command, dropping the failed batch as the all-or-nothing
 /// contract of [`ChainWriter::commit`] requires.
 #[derive(Clone, Default)]
-struct FailingWriter(Arc<Mutex<Store>>);
+pub(super) struct FailingWriter(Arc<Mutex<Store>>);
 
 impl FailingWriter {
-    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+    pub(super) fn store(&self) -> std::sync::MutexGuard<'_, Store> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn fail_next_commits(&self, n: usize) {
+    pub(super) fn fail_next_commits(&self, n: usize) {
         self.store().fail_commits = n;
     }
 
@@ -59,7 +59,7 @@ impl FailingWriter {
     }
 
     /// Asserts that the committed entries form one unbroken chain from genesis.
-    fn assert_linked(&self) {
+    pub(super) fn assert_linked(&self) {
         let store = self.store();
         let mut prev = GENESIS;
         for (i, e) in store.committed.iter().enumerate() {
@@ -136,7 +136,7 @@ impl Redactor for NoRedaction {
 
 /// A sequencer on a new chain, writing to `writer`, with its queue (whose receiver is returned
 /// so that the queue stays connected) and published state.
-fn sequencer(
+pub(super) fn sequencer(
     writer: &FailingWriter,
     full: QueueFullPolicy,
 ) -> (Sequencer, Arc<Queue>, Arc<LogState>, Receiver<Msg>) {

@@ -8,9 +8,10 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
+use acttrace::checkpoint::VerifierKey;
 use acttrace::export::{
     ExportOptions, Filter, Format, Progress, SummaryOptions, export_path, summarize_dir,
-    summarize_path, verify_excerpt_with,
+    summarize_path, verify_excerpt_vkeys,
 };
 use acttrace::verify::{ProblemKind, VerifyOptions};
 use clap::{Args, ValueEnum};
@@ -129,6 +130,42 @@ pub(crate) struct VerifyExcerptArgs {
     /// The source log's entry count, recorded out of band: the pack's header must state it.
     #[arg(long, value_name = "N")]
     expect_entries: Option<u64>,
+    /// The log's checkpoint verifier key, `<origin>+<key id>+<base64>` (repeatable): the pack's
+    /// checkpoint must be signed by it, every entry proven included, and the excerpt proven
+    /// complete (else "incomplete: ..."). Without one, what was not checked is listed.
+    #[arg(long = "vkey", value_name = "VKEY")]
+    vkey: Vec<String>,
+    /// A file of checkpoint verifier keys, one per line (blank lines and `#` comments
+    /// ignored). Repeatable.
+    #[arg(long = "vkey-file", value_name = "PATH")]
+    vkey_file: Vec<PathBuf>,
+}
+
+/// The verifier keys of `--vkey` and `--vkey-file`; an error names the key or file and line.
+fn load_vkeys(keys: &[String], files: &[PathBuf]) -> Result<Vec<VerifierKey>, String> {
+    let mut out = Vec::new();
+    for k in keys {
+        out.push(
+            k.trim()
+                .parse::<VerifierKey>()
+                .map_err(|e| format!("--vkey {k:?}: {e}"))?,
+        );
+    }
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).map_err(|e| format!("--vkey-file {}: {e}", f.display()))?;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            out.push(
+                line.parse::<VerifierKey>()
+                    .map_err(|e| format!("--vkey-file {}: line {}: {e}", f.display(), i + 1))?,
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// The format `out` names by its extension (issue #15 §4: `-o report.html` without
@@ -206,6 +243,9 @@ pub(crate) fn run_export(args: ExportArgs) -> u8 {
                     "UNVERIFIED"
                 }
             );
+            if let Some(proofs) = &report.proofs {
+                println!("  {proofs}");
+            }
             EXIT_OK
         }
         Err(e) => {
@@ -328,13 +368,17 @@ pub(crate) fn run_verify_excerpt(args: VerifyExcerptArgs) -> u8 {
         Ok(k) => k,
         Err(e) => return usage_error(&e),
     };
+    let vkeys = match load_vkeys(&args.vkey, &args.vkey_file) {
+        Ok(k) => k,
+        Err(e) => return usage_error(&e),
+    };
     let opts = VerifyOptions {
         key,
         expected_head: args.expect_head,
         expect_entries: args.expect_entries,
         ..VerifyOptions::default()
     };
-    match verify_excerpt_with(&args.pack, &opts) {
+    match verify_excerpt_vkeys(&args.pack, &opts, &vkeys) {
         Ok(v) => {
             println!("{}: {}", args.pack.display(), v.summary());
             for p in v.problems.iter().skip(1) {

@@ -51,7 +51,11 @@ enum Command {
     /// The at-a-glance read of a log: counts, flags by action and severity, oversight coverage,
     /// time range, verification status.
     Summary(export::SummaryArgs),
-    /// Verify an excerpt pack (a filtered export) on its own terms.
+    /// Verify an excerpt pack (a filtered export) on its own terms; with --vkey, that its
+    /// checkpoint is signed, every entry is proven included and the excerpt is complete.
+    ///
+    /// Exit status: 0 verified, 1 integrity failure or incomplete, 2 usage error or unreadable
+    /// file.
     VerifyExcerpt(export::VerifyExcerptArgs),
     /// Redact JSON Lines from stdin with the same engine the layer uses: a dry run on real
     /// samples before turning the layer on. Each input line is any JSON value; each output line
