@@ -504,7 +504,19 @@ fn an_audit_open_without_the_origin_does_not_prove_it() {
     b.decision(D1, None);
     b.end(D1);
     b.checkpoint();
-    let pack = export(dir.path(), &b, decision(D1), None);
+    // The log's own verifier refuses a checkpoint in a log without an origin, so only an export
+    // that skips verification can make this pack; the excerpt check must refuse it on its own.
+    let path = dir.path().join("audit.jsonl");
+    b.write(&path);
+    let pack = dir.path().join("excerpt.jsonl");
+    let mut opts = ExportOptions::new("eu_ai_act", Format::Jsonl);
+    opts.filter = decision(D1);
+    assert!(
+        export_path(&path, &pack, &opts).is_err(),
+        "a checkpoint in a log without an origin must fail verification"
+    );
+    opts.allow_unverified = true;
+    export_path(&path, &pack, &opts).unwrap();
     let p = problems(&verify(&pack));
     assert!(
         p.contains("audit_open (seq 0) declares no origin, so the checkpoint (origin acttrace.example/loan-desk/prod-1) is not proven to be this log's"),
