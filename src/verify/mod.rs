@@ -26,12 +26,14 @@ use crate::chain::{HashAlg, SigningKey};
 use crate::error::Error;
 use crate::json::{self, Value};
 
+mod batches;
 mod dir;
 mod examine;
 mod lines;
 mod parallel;
 mod walk;
 
+pub use batches::BatchVerifier;
 pub use dir::{DirVerification, verify_dir, verify_dir_observed};
 
 use examine::{Examiner, LineFacts};

@@ -8,6 +8,8 @@ mod exit;
 mod export;
 mod keygen;
 mod keys;
+#[cfg(feature = "nats")]
+mod nats;
 mod prove;
 mod redact;
 mod repair;
@@ -72,6 +74,10 @@ enum Command {
     ///
     /// Exit status: 0 written, 2 usage error or OUT exists or cannot be created.
     Keygen(keygen::KeygenArgs),
+    /// NATS JetStream administration (built with `--features nats`): `nats init` creates the
+    /// append-only stream the writers publish to.
+    #[cfg(feature = "nats")]
+    Nats(nats::NatsArgs),
 }
 
 fn main() -> ExitCode {
@@ -91,5 +97,7 @@ fn main() -> ExitCode {
         Command::Redact(args) => redact::run(args),
         Command::ProveContent(args) => prove::run(args),
         Command::Keygen(args) => keygen::run(args),
+        #[cfg(feature = "nats")]
+        Command::Nats(args) => nats::run(args),
     })
 }
