@@ -8,6 +8,15 @@
 //!
 //! The signing key comes from `ACTTRACE_KEY` when set; otherwise a random demo key is created
 //! once in `audit.key` beside the log (mode 0600). Running it again continues the same chain.
+//!
+//! With `--features nats` and `ACTTRACE_NATS_URL` set (`nats://127.0.0.1:4222`), the chain goes
+//! to the NATS JetStream stream `ACTTRACE` instead, on subject `acttrace.quickstart.<pid>`
+//! (the stream is created with `acttrace nats init`'s append-only settings if absent: for the
+//! example only; in production that is an admin step):
+//!
+//! ```text
+//! ACTTRACE_NATS_URL=nats://127.0.0.1:4222 cargo run --example quickstart --features nats
+//! ```
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,12 +75,30 @@ fn run(path: &std::path::Path) -> Result<bool, Box<dyn std::error::Error>> {
         Err(_) => demo_key(&key_file)?,
     };
 
-    let (audit, guard) = AuditLayer::builder()
+    let builder = AuditLayer::builder()
         .system("loan-desk")
         .risk_tier(RiskTier::High)
-        .path(path)
-        .signing_key(key.clone())
-        .build()?;
+        .signing_key(key.clone());
+    let nats_url = std::env::var("ACTTRACE_NATS_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    #[cfg(feature = "nats")]
+    let nats = nats_url.map(|url| NatsTarget::new(url, path));
+    #[cfg(not(feature = "nats"))]
+    let nats: Option<std::convert::Infallible> = {
+        if nats_url.is_some() {
+            eprintln!("ACTTRACE_NATS_URL is ignored: run with --features nats");
+        }
+        None
+    };
+    let builder = match &nats {
+        #[cfg(feature = "nats")]
+        Some(target) => builder.nats(target.config()?),
+        #[cfg(not(feature = "nats"))]
+        Some(never) => match *never {},
+        None => builder.path(path),
+    };
+    let (audit, guard) = builder.build()?;
     // Filters per layer: a filter added with `.with(..)` would apply to every layer, the audit
     // layer included, and the decisions it disables would never be recorded. The console never
     // prints audit records (redaction protects the chain, not other layers).
@@ -94,6 +121,10 @@ fn run(path: &std::path::Path) -> Result<bool, Box<dyn std::error::Error>> {
         &["credit_card"],
     )?;
     let report = guard.shutdown(std::time::Duration::from_secs(10))?;
+    #[cfg(feature = "nats")]
+    if let Some(target) = &nats {
+        return target.verify(&report, key, &key_file);
+    }
     println!(
         "wrote {} entries this run to {} (refusal sealed at seq {}); head {}",
         report.committed_entries,
@@ -138,4 +169,87 @@ fn demo_key(key_file: &std::path::Path) -> Result<SigningKey, Box<dyn std::error
         );
     }
     Ok(SigningKey::from_file(key_file)?)
+}
+
+/// Where the example writes when `ACTTRACE_NATS_URL` is set.
+#[cfg(feature = "nats")]
+struct NatsTarget {
+    url: String,
+    subject: String,
+    state_file: PathBuf,
+}
+
+#[cfg(feature = "nats")]
+impl NatsTarget {
+    const STREAM: &str = "ACTTRACE";
+
+    fn new(url: String, log: &std::path::Path) -> NatsTarget {
+        let pid = std::process::id();
+        NatsTarget {
+            url,
+            subject: format!("acttrace.quickstart.{pid}"),
+            state_file: log.with_file_name(format!("nats-{pid}.state")),
+        }
+    }
+
+    /// The stream (created with the admin step's settings when absent: for the example only)
+    /// and the writer's configuration.
+    fn config(&self) -> Result<acttrace::nats::NatsConfig, acttrace::Error> {
+        use acttrace::nats::{NatsClientOptions, StreamSettings, init_stream};
+        init_stream(
+            &self.url,
+            &NatsClientOptions::default(),
+            &StreamSettings::new(Self::STREAM),
+        )?;
+        Ok(acttrace::nats::NatsConfig::new(
+            &self.url,
+            Self::STREAM,
+            &self.subject,
+            &self.state_file,
+        ))
+    }
+
+    /// Verifies the chain straight from the stream and prints the command that does it.
+    fn verify(
+        &self,
+        report: &acttrace::ShutdownReport,
+        key: SigningKey,
+        key_file: &std::path::Path,
+    ) -> Result<bool, Box<dyn std::error::Error>> {
+        let source = acttrace::nats::NatsSource {
+            url: self.url.clone(),
+            stream: Self::STREAM.into(),
+            subject: Some(self.subject.clone()),
+        };
+        println!(
+            "wrote {} entries to {}; head {}",
+            report.committed_entries,
+            source.display(),
+            report.head.head
+        );
+        let verdict = acttrace::nats::verify_source(
+            &source,
+            &Default::default(),
+            &VerifyOptions {
+                key: Some(key),
+                expected_head: Some(report.head.head.clone()),
+                expect_entries: Some(report.head.next_seq),
+                ..VerifyOptions::default()
+            },
+        )?;
+        for chain in &verdict.chains {
+            println!(
+                "verify: {}: {}",
+                chain.subject,
+                chain.verification.summary()
+            );
+        }
+        println!(
+            "check it yourself: cargo run --features nats -- verify {} --key-file {} --expect-head {}",
+            source.display(),
+            key_file.display(),
+            report.head.head
+        );
+        Ok(verdict.ok())
+    }
 }

@@ -88,8 +88,8 @@ impl Conn {
             .thread_name("acttrace-nats")
             .enable_all()
             .build()
-            .map_err(|e| Error::Write(format!("NATS {url}: cannot start a runtime: {e}")))?;
-        let fail = |what: String| Error::Write(format!("NATS {url}: {what}"));
+            .map_err(|e| super::nats_error("start a runtime for", url, e))?;
+        let fail = |what: String| super::nats_error("connect to", url, what);
         let mut options = async_nats::ConnectOptions::new()
             .connection_timeout(opts.connect_timeout)
             .request_timeout(Some(opts.request_timeout))

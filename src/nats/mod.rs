@@ -139,6 +139,20 @@ impl NatsConfig {
     }
 }
 
+/// An error reaching or reading `location` (a URL, stream or subject): `cannot <op> <location>:
+/// <detail>`.
+pub(crate) fn nats_error(
+    op: &'static str,
+    location: &str,
+    detail: impl std::fmt::Display,
+) -> Error {
+    Error::Io {
+        op,
+        path: PathBuf::from(location),
+        source: std::io::Error::other(detail.to_string()),
+    }
+}
+
 /// Checks a chain subject: dot-separated tokens of `[A-Za-z0-9_-]` (no wildcard, no empty
 /// token), at most 255 bytes.
 pub fn validate_subject(subject: &str) -> Result<(), Error> {

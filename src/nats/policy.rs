@@ -158,11 +158,9 @@ pub fn init_stream(
             err_code: 10058, ..
         }) => conn
             .stream_info(name, false)
-            .map_err(|e| Error::Write(format!("NATS stream {name}: {e}")))?,
+            .map_err(|e| super::nats_error("read", &format!("{url}/{name}"), e))?,
         Err(e) => {
-            return Err(Error::Write(format!(
-                "NATS {url}: cannot create stream {name}: {e}"
-            )));
+            return Err(super::nats_error("create", &format!("{url}/{name}"), e));
         }
     };
     check_append_only(&info["config"], Duration::ZERO).map_err(|why| {

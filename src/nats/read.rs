@@ -146,7 +146,7 @@ pub fn copy_subject(
             }
         },
     )?;
-    written.map_err(|e| Error::Write(format!("{label}: cannot write the copy: {e}")))?;
+    written.map_err(|e| super::nats_error("write the copy of", &label, e))?;
     Ok(ChainReport {
         subject,
         messages: verifier.batches(),
@@ -156,17 +156,14 @@ pub fn copy_subject(
 }
 
 fn read_err(conn: &Conn, stream: &str, subject: &str, e: impl std::fmt::Display) -> Error {
-    Error::Write(format!(
-        "NATS {}/{stream}/{subject}: cannot read: {e}",
-        conn.url
-    ))
+    super::nats_error("read", &format!("{}/{stream}/{subject}", conn.url), e)
 }
 
 /// The subjects the stream holds messages on, sorted.
 fn list_subjects(conn: &Conn, stream: &str) -> Result<Vec<String>, Error> {
     let info = conn
         .stream_info(stream, true)
-        .map_err(|e| Error::Write(format!("NATS {}/{stream}: {e}", conn.url)))?;
+        .map_err(|e| super::nats_error("read", &format!("{}/{stream}", conn.url), e))?;
     let mut subjects: Vec<String> = info["state"]["subjects"]
         .as_object()
         .map(|m| m.keys().cloned().collect())

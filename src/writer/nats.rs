@@ -114,10 +114,7 @@ impl NatsWriter {
             validate_subject(&config.subject)?;
             let conn = Conn::connect(&config.url, &config.client)?;
             let info = conn.stream_info(&config.stream, false).map_err(|e| {
-                Error::Write(format!(
-                    "NATS {}: stream {}: {e}",
-                    config.url, config.stream
-                ))
+                crate::nats::nats_error("read", &format!("{}/{}", config.url, config.stream), e)
             })?;
             let mut max_batch = conn.max_payload().saturating_sub(HEADER_ROOM);
             if let Some(m) = info["config"]["max_msg_size"].as_i64().filter(|m| *m > 0) {
@@ -136,6 +133,13 @@ impl NatsWriter {
     /// stayed unknown past the commit deadline); `None` while it writes.
     pub fn stopped(&self) -> Option<&str> {
         self.stopped.as_deref()
+    }
+
+    fn location(&self) -> String {
+        format!(
+            "{}/{}/{}",
+            self.config.url, self.config.stream, self.config.subject
+        )
     }
 
     fn where_(&self) -> String {
@@ -307,7 +311,7 @@ impl NatsWriter {
     ) -> Result<Option<ExistingChain>, Error> {
         let info = conn
             .stream_info(stream, false)
-            .map_err(|e| Error::Write(format!("{}: stream info: {e}", self.where_())))?;
+            .map_err(|e| crate::nats::nats_error("read the stream info of", &self.location(), e))?;
         check_append_only(&info["config"], self.config.min_max_age).map_err(|why| {
             self.refuse(format!(
                 "the stream is not append-only: {} (create it with `acttrace nats init`)",
@@ -327,9 +331,9 @@ impl NatsWriter {
                 self.config.state_file.display()
             )));
         }
-        let last = conn
-            .msg_get(stream, None, Some(subject))
-            .map_err(|e| Error::Write(format!("{}: last message: {e}", self.where_())))?;
+        let last = conn.msg_get(stream, None, Some(subject)).map_err(|e| {
+            crate::nats::nats_error("read the last message of", &self.location(), e)
+        })?;
         let last_seq = last.as_ref().map_or(0, |m| m.seq);
         if let Some(s) = &state
             && s.stream_seq > last_seq
