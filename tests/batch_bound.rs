@@ -80,13 +80,19 @@ fn batches_never_exceed_the_writers_bound_and_oversized_entries_are_bounded_to_i
     assert_eq!(status.lost_entries, 0, "{status:?}");
 
     let batches = batches.lock().unwrap();
-    assert!(batches.len() > 1, "the bound must split the entries into batches");
+    assert!(
+        batches.len() > 1,
+        "the bound must split the entries into batches"
+    );
     assert!(batches.iter().all(|b| b.len() <= limit));
     let all: String = batches.concat();
     let report = verify_reader(all.as_bytes(), "batches", &VerifyOptions::default()).unwrap();
     assert!(report.ok(), "{}", report.summary());
     assert_eq!(report.head, head.head);
     // The huge entry is on the chain with its string replaced by a digest, and flagged.
-    assert!(all.contains("\"omitted_bytes\": "), "the oversized string is omitted");
+    assert!(
+        all.contains("\"omitted_bytes\": "),
+        "the oversized string is omitted"
+    );
     assert!(all.contains("oversized_field"), "and flagged");
 }

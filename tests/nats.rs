@@ -130,6 +130,16 @@ impl Server {
         }
     }
 
+    /// Sends a signal (`STOP`, `CONT`) to the server.
+    fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        let ok = Command::new("kill")
+            .args([format!("-{sig}"), pid])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "kill -{sig}");
+    }
+
     /// Starts the server again on the same store and port.
     fn restart(&mut self) {
         self.kill9();
@@ -611,8 +621,35 @@ fn child_writer() {
         v["subject"].as_str().unwrap(),
         v["state"].as_str().unwrap(),
     );
+    if v["mode"] == "stepwise" {
+        return stepwise_child(cfg);
+    }
     let head = write_decisions(cfg, 25);
     println!("\nACTTRACE_HEAD {} {}", head.next_seq, head.head);
+}
+
+/// Writes one decision per line read from stdin, flushing each and printing
+/// `ACTTRACE_DURABLE <next seq> <head>` once it is acknowledged.
+fn stepwise_child(mut cfg: NatsConfig) {
+    cfg.client.request_timeout = Duration::from_millis(300);
+    let (layer, guard) = AuditLayer::builder()
+        .system("stepwise")
+        .signing_key(key())
+        .nats(cfg)
+        .build()
+        .unwrap();
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+    for (round, line) in std::io::stdin().lock().lines().enumerate() {
+        if line.unwrap() == "quit" {
+            break;
+        }
+        tracing::dispatcher::with_default(&dispatch, || {
+            let span = tracing::info_span!("decide", audit.decision = "x", round = round as u64);
+            let _e = span.enter();
+        });
+        let tip = guard.handle().flush().unwrap();
+        println!("\nACTTRACE_DURABLE {} {}", tip.next_seq, tip.head);
+    }
 }
 
 #[test]
@@ -748,4 +785,183 @@ fn acknowledged_entries_survive_a_server_sigkill_and_writing_resumes() {
         "ACTTRACE_TEST_KEY",
     ]);
     assert!(o.status.success(), "{}", text(&o));
+}
+
+/// Reads `reader` until a line starts with `prefix`; returns it.
+fn read_until(reader: &mut impl BufRead, prefix: &str, what: &str) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line).unwrap();
+        assert!(n > 0, "ended before {what}");
+        if line.starts_with(prefix) || line.contains(prefix) {
+            return line.trim_end().to_owned();
+        }
+    }
+}
+
+#[test]
+fn a_batch_that_timed_out_and_lands_late_is_neither_duplicated_nor_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(server) = Server::start(tmp.path()) else {
+        return;
+    };
+    init_stream(&server);
+    let subject = "acttrace.loans.late";
+    let spec = serde_json::json!({
+        "url": server.url(),
+        "subject": subject,
+        "state": tmp.path().join("state"),
+        "mode": "stepwise",
+    });
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_writer",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("ACTTRACE_NATS_CHILD", spec.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut durable = Vec::new();
+    writeln!(stdin, "go").unwrap();
+    durable.push(read_until(&mut stdout, "ACTTRACE_DURABLE", "the first ack"));
+    // The server stops answering: the next batch's publish times out and is republished...
+    server.signal("STOP");
+    writeln!(stdin, "go").unwrap();
+    read_until(&mut stderr, "no answer for the batch", "the writer's retry");
+    // ...and when the server resumes, the first copy lands late and the retry meets it.
+    server.signal("CONT");
+    durable.push(read_until(&mut stdout, "ACTTRACE_DURABLE", "the late ack"));
+    writeln!(stdin, "go").unwrap();
+    durable.push(read_until(&mut stdout, "ACTTRACE_DURABLE", "the next ack"));
+    writeln!(stdin, "quit").unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let entries = chain_entries(&server, subject, tmp.path());
+    let last: Vec<&str> = durable.last().unwrap().split(' ').collect();
+    assert_eq!(
+        entries.len().to_string(),
+        last[1],
+        "no batch stored twice or lost"
+    );
+    for d in &durable {
+        let parts: Vec<&str> = d.split(' ').collect();
+        let seq: usize = parts[1].parse().unwrap();
+        assert_eq!(entries[seq - 1]["hash"], parts[2], "{d}");
+    }
+    let o = run(&["verify", &server.source(&format!("{STREAM}/{subject}"))]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn with_the_server_down_fail_closed_callers_wait_and_fail_open_drops_are_chained_as_a_gap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(mut server) = Server::start(tmp.path()) else {
+        return;
+    };
+    init_stream(&server);
+    let layer = |subject: &str, policy: acttrace::QueueFullPolicy| {
+        let mut cfg = config(&server, subject, &tmp.path().join(subject));
+        cfg.client.request_timeout = Duration::from_millis(500);
+        let (layer, guard) = AuditLayer::builder()
+            .system("down")
+            .signing_key(key())
+            .queue_capacity(8)
+            .queue_full(policy)
+            .nats(cfg)
+            .build()
+            .unwrap();
+        (
+            tracing::Dispatch::new(tracing_subscriber::registry().with(layer)),
+            guard,
+        )
+    };
+    let (closed, closed_guard) = layer("acttrace.down.closed", acttrace::QueueFullPolicy::Block);
+    let (open, open_guard) = layer(
+        "acttrace.down.open",
+        acttrace::QueueFullPolicy::DropAndRecord,
+    );
+    let emit = |d: &tracing::Dispatch, n: u64| {
+        tracing::dispatcher::with_default(d, || {
+            for i in 0..n {
+                acttrace::tool_call!(name = "t", arguments = %i);
+            }
+        })
+    };
+    closed_guard.handle().flush().unwrap();
+    open_guard.handle().flush().unwrap();
+    server.kill9();
+
+    // Fail open: records are dropped once the queue is full, and counted.
+    let mut emitted = 0u64;
+    while open_guard.handle().status().dropped_when_full == 0 {
+        emit(&open, 1);
+        emitted += 1;
+        assert!(emitted < 1_000_000, "the queue never filled");
+    }
+    // Fail closed: a caller writes on while the server is down; the queue fills (the
+    // sequencer is stuck republishing) and the caller waits for room.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (closed2, stop2) = (closed.clone(), stop.clone());
+    let caller = std::thread::spawn(move || {
+        let mut n = 0u64;
+        while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
+            emit(&closed2, 1);
+            n += 1;
+        }
+        n
+    });
+    while closed_guard.handle().status().queue_len < 8 {
+        assert!(!caller.is_finished());
+        std::thread::yield_now();
+    }
+    server.restart();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let closed_emitted = caller.join().unwrap();
+    let closed_head = closed_guard.handle().flush().unwrap();
+    let open_head = open_guard.handle().flush().unwrap();
+    let dropped = open_guard.handle().status().dropped_when_full;
+    assert_eq!(closed_guard.handle().status().lost_entries, 0);
+    drop((closed_guard, open_guard));
+
+    let closed_entries = chain_entries(&server, "acttrace.down.closed", tmp.path());
+    assert_eq!(closed_entries.len() as u64, closed_head.next_seq);
+    let calls = closed_entries
+        .iter()
+        .filter(|e| e["type"] == "tool_call")
+        .count();
+    assert_eq!(
+        calls as u64, closed_emitted,
+        "every record of a fail-closed caller is stored"
+    );
+
+    let open_entries = chain_entries(&server, "acttrace.down.open", tmp.path());
+    assert_eq!(
+        open_entries.last().unwrap()["hash"],
+        open_head.head.as_str()
+    );
+    let gap_dropped: u64 = open_entries
+        .iter()
+        .filter(|e| e["type"] == "gap")
+        .filter_map(|e| e["payload"]["dropped_entries"].as_u64())
+        .sum();
+    assert_eq!(gap_dropped, dropped, "the drops are chained as a gap");
+    let calls = open_entries
+        .iter()
+        .filter(|e| e["type"] == "tool_call")
+        .count() as u64;
+    assert_eq!(
+        calls + dropped,
+        emitted,
+        "each record is stored or counted as dropped"
+    );
 }
