@@ -138,6 +138,21 @@ impl Server {
             .status()
             .unwrap();
         assert!(ok.success(), "kill -{sig}");
+        if sig == "STOP" {
+            // A stop takes effect thread by thread: wait until every thread of the server is
+            // stopped, so that nothing sent from now on is answered.
+            let tasks = format!("/proc/{}/task", self.child.as_ref().unwrap().id());
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !std::fs::read_dir(&tasks).unwrap().all(|t| {
+                let stat =
+                    std::fs::read_to_string(t.unwrap().path().join("stat")).unwrap_or_default();
+                stat.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('T') || rest.starts_with('t'))
+            }) {
+                assert!(Instant::now() < deadline, "the server never stopped");
+                std::thread::yield_now();
+            }
+        }
     }
 
     /// Starts the server again on the same store and port.
@@ -787,16 +802,36 @@ fn acknowledged_entries_survive_a_server_sigkill_and_writing_resumes() {
     assert!(o.status.success(), "{}", text(&o));
 }
 
-/// Reads `reader` until a line starts with `prefix`; returns it.
-fn read_until(reader: &mut impl BufRead, prefix: &str, what: &str) -> String {
-    let mut line = String::new();
+/// The lines a child prints, from both its stdout and stderr, as they come.
+fn child_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out: Box<dyn Read + Send> = Box::new(child.stdout.take().unwrap());
+    let err: Box<dyn Read + Send> = Box::new(child.stderr.take().unwrap());
+    for pipe in [out, err] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    rx
+}
+
+/// Waits for a line containing `want`; fails on a line containing `not_before` first, or when
+/// the child's output ends.
+fn wait_line(lines: &std::sync::mpsc::Receiver<String>, want: &str, not_before: &str) -> String {
     loop {
-        line.clear();
-        let n = reader.read_line(&mut line).unwrap();
-        assert!(n > 0, "ended before {what}");
-        if line.starts_with(prefix) || line.contains(prefix) {
-            return line.trim_end().to_owned();
+        let line = lines
+            .recv()
+            .unwrap_or_else(|_| panic!("the child ended before printing {want:?}"));
+        if line.contains(want) {
+            return line;
         }
+        assert!(
+            not_before.is_empty() || !line.contains(not_before),
+            "{not_before:?} before {want:?}: {line}"
+        );
     }
 }
 
@@ -829,20 +864,19 @@ fn a_batch_that_timed_out_and_lands_late_is_neither_duplicated_nor_lost() {
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let lines = child_lines(&mut child);
     let mut durable = Vec::new();
     writeln!(stdin, "go").unwrap();
-    durable.push(read_until(&mut stdout, "ACTTRACE_DURABLE", "the first ack"));
+    durable.push(wait_line(&lines, "ACTTRACE_DURABLE", ""));
     // The server stops answering: the next batch's publish times out and is republished...
     server.signal("STOP");
     writeln!(stdin, "go").unwrap();
-    read_until(&mut stderr, "no answer for the batch", "the writer's retry");
+    wait_line(&lines, "no answer for the batch", "ACTTRACE_DURABLE");
     // ...and when the server resumes, the first copy lands late and the retry meets it.
     server.signal("CONT");
-    durable.push(read_until(&mut stdout, "ACTTRACE_DURABLE", "the late ack"));
+    durable.push(wait_line(&lines, "ACTTRACE_DURABLE", ""));
     writeln!(stdin, "go").unwrap();
-    durable.push(read_until(&mut stdout, "ACTTRACE_DURABLE", "the next ack"));
+    durable.push(wait_line(&lines, "ACTTRACE_DURABLE", ""));
     writeln!(stdin, "quit").unwrap();
     assert!(child.wait().unwrap().success());
 
