@@ -1,5 +1,5 @@
 //! NATS JetStream as a chain store (feature `nats`): the connection settings shared by the
-//! writer ([`crate::writer::NatsWriter`]) and the readers, the stream settings that make a
+//! writer (`writer::NatsWriter`) and the readers, the stream settings that make a
 //! stream append-only in practice ([`check_append_only`], [`init_stream`]), the stored
 //! message's format, and verification straight from a stream ([`verify_source`]).
 //!
@@ -23,6 +23,10 @@ pub(crate) use read::read_subject;
 pub use read::{
     ChainReport, StreamVerification, copy_subject, verify_source, verify_source_observed,
 };
+
+/// The shortest stream `max_age` accepted by default: six months (183 days), the retention
+/// floor of a high-risk log (EU AI Act Art. 19(1), 26(6); the same as `writer::MIN_RETENTION`).
+pub const MIN_MAX_AGE: Duration = Duration::from_secs(183 * 24 * 3600);
 
 /// The header that carries a batch's new head hash.
 pub const HEADER_HEAD: &str = "Acttrace-Head";
@@ -111,7 +115,7 @@ pub struct NatsConfig {
     /// Connection settings.
     pub client: NatsClientOptions,
     /// The shortest `max_age` a stream may have (0, no age limit, is always accepted); by
-    /// default [`crate::writer::MIN_RETENTION`].
+    /// default [`MIN_MAX_AGE`].
     pub min_max_age: Duration,
     /// How long a commit keeps republishing a batch without a definite answer before the writer
     /// stops for good (outcome unknown, so never rolled back); `None` (the default) keeps
@@ -133,7 +137,7 @@ impl NatsConfig {
             subject: subject.into(),
             state_file: state_file.into(),
             client: NatsClientOptions::default(),
-            min_max_age: crate::writer::MIN_RETENTION,
+            min_max_age: MIN_MAX_AGE,
             commit_deadline: None,
         }
     }

@@ -183,7 +183,7 @@ mod tests {
     #[test]
     fn the_streams_we_create_pass_the_check() {
         assert_eq!(
-            check_append_only(&good(), crate::writer::MIN_RETENTION),
+            check_append_only(&good(), super::super::MIN_MAX_AGE),
             Ok(())
         );
         let mut bounded = good();
@@ -193,7 +193,7 @@ mod tests {
 
     #[test]
     fn every_setting_that_lets_entries_go_is_named() {
-        let six_months = crate::writer::MIN_RETENTION;
+        let six_months = super::super::MIN_MAX_AGE;
         let cases: &[(&str, Value, &str)] = &[
             ("storage", json!("memory"), "storage"),
             ("retention", json!("workqueue"), "retention"),

@@ -514,3 +514,11 @@ impl HostState {
         std::fs::rename(&tmp, path)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_default_max_age_floor_is_the_retention_floor() {
+        assert_eq!(crate::nats::MIN_MAX_AGE, super::super::MIN_RETENTION);
+    }
+}
