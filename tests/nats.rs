@@ -309,6 +309,30 @@ fn round_trip_through_the_stream_verifies_and_an_edited_copy_is_caught() {
     assert!(out.contains(&head.head), "the head is reported: {out}");
     assert!(out.contains("1 chain(s): 1 ok, 0 failed"), "{out}");
 
+    // Completeness against an out-of-band head: one chain only.
+    let chain_source = server.source(&format!("{STREAM}/{subject}"));
+    let o = run(&["verify", &chain_source, "--expect-head", &head.head]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&[
+        "verify",
+        &server.source(STREAM),
+        "--expect-head",
+        &head.head,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = run(&[
+        "verify",
+        &chain_source,
+        "--expect-entries",
+        &(head.next_seq + 1).to_string(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a cut tail is caught: {}",
+        text(&o)
+    );
+
     // The whole stream, as JSON.
     let o = run(&["verify", &server.source(STREAM), "--json"]);
     assert!(o.status.success(), "{}", text(&o));

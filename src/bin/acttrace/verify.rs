@@ -255,6 +255,18 @@ pub(crate) type NatsSource = acttrace::nats::NatsSource;
 #[cfg(not(feature = "nats"))]
 pub(crate) type NatsSource = std::convert::Infallible;
 
+/// The chain a `nats://` source names, if it names one.
+fn nats_subject(source: &NatsSource) -> Option<&str> {
+    #[cfg(feature = "nats")]
+    {
+        source.subject.as_deref()
+    }
+    #[cfg(not(feature = "nats"))]
+    {
+        match *source {}
+    }
+}
+
 /// Verifies a `nats://` source: whether every chain verified, and its JSON report.
 fn verify_nats(
     source: &Result<NatsSource, String>,
@@ -278,6 +290,15 @@ fn verify_nats(
 pub(crate) fn run(mut args: VerifyArgs) -> u8 {
     if args.files.len() > 1 && (args.expect_head.is_some() || args.expect_entries.is_some()) {
         return usage_error("--expect-head and --expect-entries apply to a single FILE or DIR");
+    }
+    let whole_stream = args
+        .files
+        .iter()
+        .any(|f| matches!(nats_source(f), Some(Ok(ref s)) if nats_subject(s).is_none()));
+    if whole_stream && (args.expect_head.is_some() || args.expect_entries.is_some()) {
+        return usage_error(
+            "--expect-head and --expect-entries apply to one chain: nats://HOST:PORT/STREAM/SUBJECT",
+        );
     }
     if let Err(e) = check_expect_head(args.expect_head.as_deref()) {
         return usage_error(&e);
