@@ -47,12 +47,21 @@ impl Server {
         require(nats_server(), "nats-server (apt-get install nats-server)")?;
         let dir = tmp.join("nats");
         std::fs::create_dir_all(&dir).unwrap();
-        Some(Server::launch(&dir, None))
+        Some(Server::launch(&dir, None, &[]))
     }
 
-    fn launch(dir: &Path, port: Option<u16>) -> Server {
+    /// As [`start`](Self::start), with more server arguments.
+    fn start_with(tmp: &Path, extra: &[&str]) -> Option<Server> {
+        require(nats_server(), "nats-server (apt-get install nats-server)")?;
+        let dir = tmp.join("nats");
+        std::fs::create_dir_all(&dir).unwrap();
+        Some(Server::launch(&dir, None, extra))
+    }
+
+    fn launch(dir: &Path, port: Option<u16>, extra: &[&str]) -> Server {
         let port_arg = port.map_or("-1".to_owned(), |p| p.to_string());
         let child = Command::new(nats_server().unwrap())
+            .args(extra)
             .args(["-a", "127.0.0.1", "-p", &port_arg, "-m", "-1", "-js", "-sd"])
             .arg(dir.join("js"))
             .arg("--ports_file_dir")
@@ -158,7 +167,7 @@ impl Server {
     /// Starts the server again on the same store and port.
     fn restart(&mut self) {
         self.kill9();
-        let s = Server::launch(&self.dir.clone(), Some(self.port));
+        let s = Server::launch(&self.dir.clone(), Some(self.port), &[]);
         self.child = Some(s.into_child());
     }
 
@@ -494,7 +503,50 @@ fn streams_that_let_entries_go_are_refused_at_open() {
             err.contains("not append-only") && err.contains(word),
             "{name}: {err}"
         );
+        // The admin step checks an existing stream rather than change it.
+        let o = run(&["nats", "init", "--url", &server.url(), "--stream", name]);
+        let out = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{name}: {out}");
+        assert!(out.contains(word), "{name}: {out}");
     }
+}
+
+#[test]
+fn a_chain_that_went_backwards_from_what_this_host_wrote_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(server) = Server::start(tmp.path()) else {
+        return;
+    };
+    init_stream(&server);
+    let subject = "acttrace.loans.host-b";
+    let state = tmp.path().join("state");
+    write_decisions(config(&server, subject, &state), 2);
+    let recorded: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let reopen = || {
+        AuditLayer::builder()
+            .system("s")
+            .signing_key(key())
+            .nats(config(&server, subject, &state))
+            .build()
+            .err()
+            .map(|e| e.to_string())
+    };
+    // The host acknowledged more than the subject now holds.
+    let mut ahead = recorded.clone();
+    ahead["stream_seq"] = (recorded["stream_seq"].as_u64().unwrap() + 5).into();
+    std::fs::write(&state, ahead.to_string()).unwrap();
+    let err = reopen().expect("a subject behind the host's record must be refused");
+    assert!(err.contains("went backwards"), "{err}");
+    // The message at the recorded stream seq is not the batch the host wrote there.
+    let mut other = recorded.clone();
+    other["head"] = "0".repeat(64).into();
+    std::fs::write(&state, other.to_string()).unwrap();
+    let err = reopen().expect("another head at the recorded seq must be refused");
+    assert!(err.contains("does not hold the batch"), "{err}");
+    // The true record reopens and continues the chain.
+    std::fs::write(&state, recorded.to_string()).unwrap();
+    assert_eq!(reopen(), None);
 }
 
 #[test]
@@ -1021,5 +1073,46 @@ fn with_the_server_down_fail_closed_callers_wait_and_fail_open_drops_are_chained
         calls + dropped,
         emitted,
         "each record is stored or counted as dropped"
+    );
+}
+
+#[test]
+fn credentials_come_from_the_environment_and_are_never_printed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let password = "s3cret-pa55word";
+    let Some(server) = Server::start_with(tmp.path(), &["--user", "auditor", "--pass", password])
+    else {
+        return;
+    };
+    let with_creds = |args: &[&str]| {
+        acttrace()
+            .env("ACTTRACE_NATS_USER", "auditor")
+            .env("ACTTRACE_NATS_PASSWORD", password)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let init = ["nats", "init", "--url", &server.url(), "--stream", STREAM];
+    let o = with_creds(&init);
+    assert!(o.status.success(), "{}", text(&o));
+    let source = server.source(STREAM);
+    // No chain yet: nothing to verify, which is a failure, but the stream was read.
+    let o = with_creds(&["verify", &source]);
+    assert!(text(&o).contains("0 chain(s)"), "{}", text(&o));
+    let o = run(&["verify", &source]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(out.contains("cannot connect"), "{out}");
+    let o = acttrace()
+        .env("ACTTRACE_NATS_USER", "auditor")
+        .env("ACTTRACE_NATS_PASSWORD", "wrong-password")
+        .args(["verify", &source])
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        !out.contains("wrong-password") && !out.contains(password),
+        "{out}"
     );
 }
