@@ -698,13 +698,13 @@ fn non_chain_truncated_and_foreign_messages_are_named_by_subject_and_stream_seq(
     assert!(out.contains("4 chain(s): 1 ok, 3 failed"), "{out}");
 }
 
-/// The child side of `eight_writer_processes_make_eight_verified_chains`: writes a few
-/// decisions to the subject in `ACTTRACE_NATS_CHILD` (a no-op in a normal run).
+/// The child side of the tests that run writer processes: writes to the subject in
+/// `ACTTRACE_NATS_CHILD`. Not a test of its own (ignored); the parents run it with `--ignored`.
 #[test]
+#[ignore = "the writer process of other tests, run by them"]
 fn child_writer() {
-    let Ok(spec) = std::env::var("ACTTRACE_NATS_CHILD") else {
-        return;
-    };
+    let spec = std::env::var("ACTTRACE_NATS_CHILD")
+        .expect("run by the fleet tests, with ACTTRACE_NATS_CHILD set");
     let v: serde_json::Value = serde_json::from_str(&spec).unwrap();
     let cfg = NatsConfig::new(
         v["url"].as_str().unwrap(),
@@ -761,6 +761,7 @@ fn eight_writer_processes_make_eight_verified_chains() {
             });
             let child = Command::new(&me)
                 .args([
+                    "--ignored",
                     "--exact",
                     "child_writer",
                     "--nocapture",
@@ -927,6 +928,7 @@ fn a_batch_that_timed_out_and_lands_late_is_neither_duplicated_nor_lost() {
     });
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
+            "--ignored",
             "--exact",
             "child_writer",
             "--nocapture",
@@ -1115,4 +1117,40 @@ fn credentials_come_from_the_environment_and_are_never_printed() {
         !out.contains("wrong-password") && !out.contains(password),
         "{out}"
     );
+}
+
+#[test]
+fn a_layer_built_inside_an_async_runtime_writes_to_the_stream() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(server) = Server::start(tmp.path()) else {
+        return;
+    };
+    init_stream(&server);
+    let subject = "acttrace.loans.async";
+    let cfg = config(&server, subject, &tmp.path().join("state"));
+    // As in `#[tokio::main]`: the writer's own runtime must not be blocked on from inside it.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let head = rt.block_on(async move {
+        let writer = NatsWriter::connect(cfg).unwrap();
+        let (layer, guard) = AuditLayer::builder()
+            .system("async")
+            .writer(writer)
+            .build()
+            .unwrap();
+        let d = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        tracing::dispatcher::with_default(&d, || {
+            let span = tracing::info_span!("decide", audit.decision = "x");
+            let _e = span.enter();
+        });
+        let head = guard.handle().flush().unwrap();
+        drop(guard);
+        head
+    });
+    let o = run(&[
+        "verify",
+        &server.source(&format!("{STREAM}/{subject}")),
+        "--expect-head",
+        &head.head,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
 }

@@ -16,7 +16,9 @@ const NO_MESSAGE_FOUND: u64 = 10037;
 
 /// A connected client and the runtime that drives it.
 pub(crate) struct Conn {
-    pub(super) rt: tokio::runtime::Runtime,
+    /// Always `Some` until dropped (then shut down without waiting, which is allowed even
+    /// from async code).
+    rt: Option<tokio::runtime::Runtime>,
     pub(super) client: async_nats::Client,
     pub(crate) url: String,
     timeout: Duration,
@@ -103,8 +105,7 @@ impl Conn {
         };
         options = match &opts.credentials {
             NatsCredentials::None => options,
-            NatsCredentials::CredsFile(path) => rt
-                .block_on(options.credentials_file(path))
+            NatsCredentials::CredsFile(path) => block_on(&rt, options.credentials_file(path))
                 .map_err(|e| fail(format!("credentials file {}: {e}", path.display())))?,
             NatsCredentials::CredsEnv(var) => options
                 .credentials(&env(var)?)
@@ -123,18 +124,30 @@ impl Conn {
         if let Some((cert, key)) = &opts.tls.client_cert {
             options = options.add_client_certificate(cert.clone(), key.clone());
         }
-        let client = rt
-            .block_on(async {
-                tokio::time::timeout(opts.connect_timeout, options.connect(url)).await
-            })
-            .map_err(|_| fail(format!("no connection within {:?}", opts.connect_timeout)))?
-            .map_err(|e| fail(format!("cannot connect: {e}")))?;
+        let client = block_on(&rt, async {
+            tokio::time::timeout(opts.connect_timeout, options.connect(url)).await
+        })
+        .map_err(|_| fail(format!("no connection within {:?}", opts.connect_timeout)))?
+        .map_err(|e| fail(format!("cannot connect: {e}")))?;
         Ok(Conn {
-            rt,
+            rt: Some(rt),
             client,
             url: url.to_owned(),
             timeout: opts.request_timeout,
         })
+    }
+
+    /// Runs `f` on the connection's runtime and waits for it (see [`block_on`]).
+    pub(super) fn block_on<F>(&self, f: F) -> F::Output
+    where
+        F: std::future::Future + Send,
+        F::Output: Send,
+    {
+        let rt = self
+            .rt
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("the runtime lives until the connection is dropped"));
+        block_on(rt, f)
     }
 
     /// The largest message (headers and body) the server takes.
@@ -145,7 +158,7 @@ impl Conn {
     /// A JetStream API request; `Ok` is the answer's JSON when it carries no error.
     pub(crate) fn api(&self, subject: &str, body: &Value) -> Result<Value, ApiFailure> {
         let payload = serde_json::to_vec(body).unwrap_or_default();
-        let answer = self.rt.block_on(async {
+        let answer = self.block_on(async {
             tokio::time::timeout(
                 self.timeout,
                 self.client.request(subject.to_owned(), payload.into()),
@@ -228,7 +241,7 @@ impl Conn {
         for (k, v) in headers {
             map.insert(*k, v.as_str());
         }
-        let answer = self.rt.block_on(async {
+        let answer = self.block_on(async {
             tokio::time::timeout(
                 self.timeout,
                 self.client
@@ -272,6 +285,32 @@ impl Conn {
             },
             Err(ApiFailure::NoAnswer(e)) => PublishOutcome::NoAnswer(e),
         }
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Waits for `f` on `rt`. Called from async code (a layer built inside `#[tokio::main]`, say),
+/// where a runtime cannot block inside another, the wait happens on a thread of its own.
+fn block_on<F>(rt: &tokio::runtime::Runtime, f: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|s| {
+            s.spawn(|| rt.block_on(f))
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        })
+    } else {
+        rt.block_on(f)
     }
 }
 

@@ -203,7 +203,6 @@ pub(crate) fn read_subject(
     }
     let fail = |e: &dyn std::fmt::Display| read_err(conn, stream, subject, e);
     let mut messages = conn
-        .rt
         .block_on(async {
             // The context spawns a task: it is made on the runtime.
             let js = async_nats::jetstream::new(conn.client.clone());
@@ -220,9 +219,7 @@ pub(crate) fn read_subject(
         .map_err(|e| fail(&e))?;
     let wait = std::time::Duration::from_secs(30);
     loop {
-        let next = conn
-            .rt
-            .block_on(async { tokio::time::timeout(wait, messages.next()).await });
+        let next = conn.block_on(async { tokio::time::timeout(wait, messages.next()).await });
         let msg = match next {
             Err(_) => return Err(fail(&format!("no message within {wait:?}"))),
             Ok(None) => return Err(fail(&"the consumer ended early")),
