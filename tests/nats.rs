@@ -1154,3 +1154,32 @@ fn a_layer_built_inside_an_async_runtime_writes_to_the_stream() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+#[test]
+fn two_writers_starting_the_same_new_chain_cannot_fork_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(server) = Server::start(tmp.path()) else {
+        return;
+    };
+    init_stream(&server);
+    let subject = "acttrace.loans.twin";
+    let mut a = NatsWriter::connect(config(&server, subject, &tmp.path().join("a"))).unwrap();
+    let mut b = NatsWriter::connect(config(&server, subject, &tmp.path().join("b"))).unwrap();
+    assert!(a.open(None).unwrap().is_none());
+    assert!(b.open(None).unwrap().is_none());
+    let a0 = entry(0, GENESIS, "");
+    let b0 = entry(0, GENESIS, "");
+    let b1 = entry(1, &b0.hash, "b's decision");
+    a.append(&a0);
+    a.commit(Durability::Synced).unwrap();
+    // B also expected an empty subject: its genesis is refused, and it stops.
+    b.append(&b0);
+    b.append(&b1);
+    let err = b.commit(Durability::Synced).unwrap_err().to_string();
+    assert!(err.contains("FENCED"), "{err}");
+    assert!(b.stopped().is_some());
+    let o = run(&["verify", &server.source(&format!("{STREAM}/{subject}"))]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("ok: 1 entries"), "{out}");
+}
