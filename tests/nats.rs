@@ -1098,9 +1098,10 @@ fn credentials_come_from_the_environment_and_are_never_printed() {
     let o = with_creds(&init);
     assert!(o.status.success(), "{}", text(&o));
     let source = server.source(STREAM);
-    // No chain yet: nothing to verify, which is a failure, but the stream was read.
+    // No chain yet: nothing to verify (exit 2), but the stream was read.
     let o = with_creds(&["verify", &source]);
-    assert!(text(&o).contains("0 chain(s)"), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("holds no chain"), "{}", text(&o));
     let o = run(&["verify", &source]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(2), "{out}");

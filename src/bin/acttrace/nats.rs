@@ -128,6 +128,11 @@ pub(crate) fn verify(
     out: &mut dyn Write,
 ) -> Result<(StreamVerification, Option<serde_json::Value>), String> {
     let report = verify_source(source, &client_options(), opts).map_err(|e| e.to_string())?;
+    if report.chains.is_empty() {
+        // Nothing found to check, like a directory without segments: a mistake in the command
+        // (or the stream), not evidence about a chain.
+        return Err(format!("stream {} holds no chain", source.stream));
+    }
     if json {
         let chains: Vec<_> = report
             .chains
