@@ -24,6 +24,24 @@ const PER_DECISION: u64 = 6;
 
 struct Server(Child);
 
+impl Server {
+    fn signal(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .args([format!("-{sig}"), self.0.id().to_string()])
+            .status();
+    }
+}
+
+/// This process's resident memory, in MiB.
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -130,7 +148,7 @@ fn main() {
         (20, 1_000, 2_000)
     };
     let dir = tempfile::tempdir().unwrap();
-    let Some((_server, url)) = start(dir.path()) else {
+    let Some((server, url)) = start(dir.path()) else {
         println!("skipped: nats-server not installed (apt-get install nats-server)");
         return;
     };
@@ -164,6 +182,40 @@ fn main() {
     let (d, g) = open(nats());
     let (n50, n99) = latency(&d, &g, commits);
     drop(g);
+    // Memory while the server is stalled (SIGSTOP): callers wait once the queue is full, so
+    // what the process holds is bounded by the queue, however many events are emitted.
+    let (d, g) = open(nats());
+    let before = rss_mib();
+    server.signal("STOP");
+    let emitter = {
+        let d = d.clone();
+        std::thread::spawn(move || {
+            tracing::dispatcher::with_default(&d, || {
+                for i in 0..200_000 {
+                    decision(i);
+                }
+            })
+        })
+    };
+    let handle = g.handle();
+    while handle.status().queue_len < 16_384 && !emitter.is_finished() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(if quick {
+        Duration::from_millis(200)
+    } else {
+        Duration::from_secs(10)
+    });
+    let stalled = rss_mib();
+    server.signal("CONT");
+    emitter.join().unwrap();
+    g.flush().unwrap();
+    drop(g);
+    println!(
+        "RSS with the server stalled: {before:.1} MiB before, {stalled:.1} MiB with the queue full \
+         after {}",
+        if quick { "0.2 s" } else { "10 s" }
+    );
     println!("writer | entries/s (signed, redacted) | commit p50 | commit p99");
     println!("file (fdatasync) | {file_rate:.0} | {f50:?} | {f99:?}");
     println!("NATS JetStream, local, 1 replica | {nats_rate:.0} | {n50:?} | {n99:?}");
