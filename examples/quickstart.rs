@@ -12,6 +12,15 @@
 //! With `ACTTRACE_CHECKPOINT_KEY_FILE` naming a checkpoint key (Go's private key format, as
 //! `acttrace keygen checkpoint` writes it), the log also carries signed checkpoints that anyone
 //! holding the verifier key can check, and the notes are kept in `checkpoints.jsonl` beside it.
+//!
+//! With `--features nats` and `ACTTRACE_NATS_URL` set (`nats://127.0.0.1:4222`), the chain goes
+//! to the NATS JetStream stream `ACTTRACE` instead, on subject `acttrace.quickstart.<pid>`
+//! (the stream is created with `acttrace nats init`'s append-only settings if absent: for the
+//! example only; in production that is an admin step):
+//!
+//! ```text
+//! ACTTRACE_NATS_URL=nats://127.0.0.1:4222 cargo run --example quickstart --features nats
+//! ```
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -70,11 +79,29 @@ fn run(path: &std::path::Path) -> Result<bool, Box<dyn std::error::Error>> {
         Err(_) => demo_key(&key_file)?,
     };
 
-    let mut builder = AuditLayer::builder()
+    let builder = AuditLayer::builder()
         .system("loan-desk")
         .risk_tier(RiskTier::High)
-        .path(path)
         .signing_key(key.clone());
+    let nats_url = std::env::var("ACTTRACE_NATS_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    #[cfg(feature = "nats")]
+    let nats = nats_url.map(|url| NatsTarget::new(url, path));
+    #[cfg(not(feature = "nats"))]
+    let nats: Option<std::convert::Infallible> = {
+        if nats_url.is_some() {
+            eprintln!("ACTTRACE_NATS_URL is ignored: run with --features nats");
+        }
+        None
+    };
+    let mut builder = match &nats {
+        #[cfg(feature = "nats")]
+        Some(target) => builder.nats(target.config()?),
+        #[cfg(not(feature = "nats"))]
+        Some(never) => match *never {},
+        None => builder.path(path),
+    };
     let checkpoint_key = std::env::var_os("ACTTRACE_CHECKPOINT_KEY_FILE").filter(|v| !v.is_empty());
     if let Some(file) = &checkpoint_key {
         let held = path.with_file_name("checkpoints.jsonl");
@@ -120,6 +147,10 @@ fn run(path: &std::path::Path) -> Result<bool, Box<dyn std::error::Error>> {
         );
     }
     let report = guard.shutdown(std::time::Duration::from_secs(10))?;
+    #[cfg(feature = "nats")]
+    if let Some(target) = &nats {
+        return target.verify(&report, key, &key_file);
+    }
     println!(
         "wrote {} entries this run to {} (refusal sealed at seq {}); head {}",
         report.committed_entries,
@@ -164,4 +195,87 @@ fn demo_key(key_file: &std::path::Path) -> Result<SigningKey, Box<dyn std::error
         );
     }
     Ok(SigningKey::from_file(key_file)?)
+}
+
+/// Where the example writes when `ACTTRACE_NATS_URL` is set.
+#[cfg(feature = "nats")]
+struct NatsTarget {
+    url: String,
+    subject: String,
+    state_file: PathBuf,
+}
+
+#[cfg(feature = "nats")]
+impl NatsTarget {
+    const STREAM: &str = "ACTTRACE";
+
+    fn new(url: String, log: &std::path::Path) -> NatsTarget {
+        let pid = std::process::id();
+        NatsTarget {
+            url,
+            subject: format!("acttrace.quickstart.{pid}"),
+            state_file: log.with_file_name(format!("nats-{pid}.state")),
+        }
+    }
+
+    /// The stream (created with the admin step's settings when absent: for the example only)
+    /// and the writer's configuration.
+    fn config(&self) -> Result<acttrace::nats::NatsConfig, acttrace::Error> {
+        use acttrace::nats::{NatsClientOptions, StreamSettings, init_stream};
+        init_stream(
+            &self.url,
+            &NatsClientOptions::default(),
+            &StreamSettings::new(Self::STREAM),
+        )?;
+        Ok(acttrace::nats::NatsConfig::new(
+            &self.url,
+            Self::STREAM,
+            &self.subject,
+            &self.state_file,
+        ))
+    }
+
+    /// Verifies the chain straight from the stream and prints the command that does it.
+    fn verify(
+        &self,
+        report: &acttrace::ShutdownReport,
+        key: SigningKey,
+        key_file: &std::path::Path,
+    ) -> Result<bool, Box<dyn std::error::Error>> {
+        let source = acttrace::nats::NatsSource {
+            url: self.url.clone(),
+            stream: Self::STREAM.into(),
+            subject: Some(self.subject.clone()),
+        };
+        println!(
+            "wrote {} entries to {}; head {}",
+            report.committed_entries,
+            source.display(),
+            report.head.head
+        );
+        let verdict = acttrace::nats::verify_source(
+            &source,
+            &Default::default(),
+            &VerifyOptions {
+                key: Some(key),
+                expected_head: Some(report.head.head.clone()),
+                expect_entries: Some(report.head.next_seq),
+                ..VerifyOptions::default()
+            },
+        )?;
+        for chain in &verdict.chains {
+            println!(
+                "verify: {}: {}",
+                chain.subject,
+                chain.verification.summary()
+            );
+        }
+        println!(
+            "check it yourself: cargo run --features nats -- verify {} --key-file {} --expect-head {}",
+            source.display(),
+            key_file.display(),
+            report.head.head
+        );
+        Ok(verdict.ok())
+    }
 }

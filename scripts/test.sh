@@ -3,9 +3,11 @@
 #  - the reference verifier (Python cendor-acttrace 1.14.0) in target/refvenv, for interop tests;
 #  - compliance-trestle (NIST OSCAL models) in target/trestle-venv, for the OSCAL test;
 #  - Debian's chromium, for the HTML report test, when running as root (otherwise that test
-#    reports itself skipped; under CI it fails instead).
+#    reports itself skipped; under CI it fails instead);
 #  - Debian's golang-go and golang-golang-x-mod-dev, for the Go cross-check of checkpoints
-#    (tests/go_interop.rs builds interop/go-tlog offline against them), when running as root.
+#    (tests/go_interop.rs builds interop/go-tlog offline against them), when running as root;
+#  - Debian's nats-server, for the NATS JetStream writer and reader tests (tests/nats.rs), when
+#    running as root (same rule).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p target
@@ -30,6 +32,10 @@ if { ! command -v go >/dev/null 2>&1 || [ ! -d /usr/share/gocode/src/golang.org/
     echo "== installing Go and golang.org/x/mod (Debian) for the checkpoint cross-check"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
         golang-go golang-golang-x-mod-dev >/dev/null
+fi
+if ! command -v nats-server >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "== installing nats-server (Debian) for the NATS JetStream tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
 fi
 
 export ACTTRACE_REFERENCE_PYTHON="$PWD/$refvenv/bin/python"

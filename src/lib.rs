@@ -79,6 +79,8 @@ pub mod genai;
 mod hex;
 pub mod json;
 mod macros;
+#[cfg(feature = "nats")]
+pub mod nats;
 mod queue;
 mod record;
 pub mod redact;

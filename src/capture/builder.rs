@@ -173,6 +173,14 @@ impl AuditLayerBuilder {
         self
     }
 
+    /// Sends entries to a NATS JetStream stream, one message per batch on the chain's subject
+    /// (feature `nats`): see [`NatsWriter`](crate::writer::NatsWriter). The connection is made
+    /// when [`build`](Self::build) opens the writer.
+    #[cfg(feature = "nats")]
+    pub fn nats(self, config: crate::nats::NatsConfig) -> Self {
+        self.writer(crate::writer::NatsWriter::new(config))
+    }
+
     /// How long dropping the [`AuditGuard`] waits for the log to be written and synced
     /// (default 10 s), like `tracing_appender`'s `WorkerGuard`. Past it the drop reports on
     /// stderr how many records were not yet written and returns; the sequencer keeps writing

@@ -120,6 +120,12 @@ pub(crate) struct Sequencer {
     batch_replies: Vec<(Reply, Result<ChainedEntry, Error>)>,
     /// The longest line the writer takes (its `max_entry_bytes`, kept within bounds).
     max_entry: usize,
+    /// The most bytes of entry lines one batch may hold (the writer's `max_batch_bytes`), and
+    /// how many the current batch holds; `in_commit` keeps the entries `commit` seals itself
+    /// from starting another commit.
+    max_batch: Option<usize>,
+    batch_bytes: usize,
+    in_commit: bool,
     /// Set when the entry last sealed was refused as oversized (a `policy_flag` took its
     /// place).
     refused: bool,
@@ -151,11 +157,17 @@ impl Sequencer {
         tip: ChainTip,
         gen_ai: GenAiCapture,
     ) -> Result<Sequencer, Error> {
+        // A single entry must fit a batch too: the same bound rule as `max_entry_bytes`.
+        let max_batch = writer.max_batch_bytes();
         let max_entry = writer
             .max_entry_bytes()
+            .min(max_batch.unwrap_or(usize::MAX))
             .clamp(MIN_ENTRY_BYTES, DEFAULT_MAX_ENTRY_BYTES);
         Ok(Sequencer {
             max_entry,
+            max_batch: max_batch.map(|m| m.max(max_entry)),
+            batch_bytes: 0,
+            in_commit: false,
             refused: false,
             writer,
             redaction,
@@ -432,9 +444,23 @@ impl Sequencer {
         let seq = self.working.next_seq;
         let ts = self.stamper.now();
         let entry = self.sealer.seal(seq, ts, kind, payload, &self.working.head);
-        if check && entry.line().len() > self.max_entry {
-            return Err(entry.line().len());
+        let len = entry.line().len();
+        if check && len > self.max_entry {
+            return Err(len);
         }
+        if self
+            .max_batch
+            .is_some_and(|max| self.batch_entries > 0 && self.batch_bytes + len > max)
+            && !self.in_commit
+        {
+            // The batch is full: commit it first, then seal this entry again on the new tip
+            // (after a failed commit that tip is the last committed one, and the new batch
+            // opens with the gap that records the loss).
+            let _ = self.commit(Durability::Written);
+            self.seal_lost_gap();
+            return self.seal_bounded(kind, payload, check);
+        }
+        self.batch_bytes += len;
         self.writer.append_rendered(&entry);
         let hash = self.sealer.hash();
         if let Some(cp) = &mut self.checkpoints {
@@ -490,7 +516,10 @@ impl Sequencer {
     /// Commits the current batch. On failure the working tip rolls back to the committed one
     /// and the batch's entries are counted as lost.
     pub(crate) fn commit(&mut self, durability: Durability) -> Result<(), Error> {
+        self.in_commit = true;
         self.seal_dropped_gap();
+        self.in_commit = false;
+        self.batch_bytes = 0;
         if self.batch_entries == 0 && (durability == Durability::Written || !self.unsynced) {
             return Ok(());
         }

@@ -111,6 +111,28 @@ impl<'o> Walker<'o> {
         }
     }
 
+    /// How many problems are listed so far.
+    pub(super) fn listed_problems(&self) -> usize {
+        self.problems.len()
+    }
+
+    /// Appends ` (<label>)` to the problems listed after the first `from`.
+    pub(super) fn label_problems_since(&mut self, from: usize, label: &str) {
+        for p in self.problems.iter_mut().skip(from) {
+            p.detail = format!("{} ({label})", p.detail);
+        }
+    }
+
+    /// A batch ended (with a newline): a line held as unparsable is malformed, not torn.
+    pub(super) fn end_of_batch(&mut self) {
+        self.settle_unparsed(false);
+    }
+
+    /// A problem that is on no line (a stored batch's framing, say).
+    pub(super) fn problem_between_lines(&mut self, kind: ProblemKind, detail: String) {
+        self.problem_at(kind, None, None, detail);
+    }
+
     /// When the key failed every signed entry (two or more, none passing), the key is almost
     /// certainly the wrong one: one problem says so in place of a line per entry (issue #15
     /// §4). It keeps the first failure's wording, which the reference verifier prints.

@@ -13,11 +13,15 @@ use crate::error::Error;
 
 mod jsonl;
 mod memory;
+#[cfg(feature = "nats")]
+mod nats;
 mod segmented;
 mod tree;
 
 pub use jsonl::{JsonlFileWriter, RepairOutcome, repair};
 pub use memory::{MemoryLog, MemoryWriter};
+#[cfg(feature = "nats")]
+pub use nats::NatsWriter;
 pub use segmented::{MIN_RETENTION, Retention, SegmentedWriter};
 
 /// The longest log line (its `\n` included) the sequencer hands a writer by default: the
@@ -188,6 +192,16 @@ pub trait ChainWriter: Send + 'static {
     /// [`Status::oversized_refused`](crate::Status::oversized_refused) counts it.
     fn max_entry_bytes(&self) -> usize {
         DEFAULT_MAX_ENTRY_BYTES
+    }
+
+    /// The most bytes of entry lines (each with its `\n`) one batch may hold, for a store that
+    /// keeps a batch as one bounded record (a message broker's message, say); `None` (the
+    /// default) for no limit. The sequencer reads it once, when it starts: it commits the
+    /// current batch before an entry would take it past this, and bounds every single entry
+    /// to it as to [`max_entry_bytes`](ChainWriter::max_entry_bytes) (never below
+    /// [`MIN_ENTRY_BYTES`]), so nothing is sealed that the store cannot take.
+    fn max_batch_bytes(&self) -> Option<usize> {
+        None
     }
 
     /// Whether the store wants to start a new segment before the next batch (size or age

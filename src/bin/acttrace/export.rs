@@ -191,6 +191,54 @@ fn format_of_out(out: &std::path::Path) -> Result<FormatArg, String> {
     }
 }
 
+/// A chain copied from a NATS stream into a local file, removed when dropped.
+pub(crate) struct Fetched(PathBuf);
+
+impl Drop for Fetched {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// For a `nats://HOST:PORT/STREAM/SUBJECT` log: the chain copied into a file in `near`'s
+/// directory (verified while it was read; a chain that does not verify is refused with exit 1).
+/// `Ok(None)` for any other log.
+fn fetch_nats(
+    log: &std::path::Path,
+    key: &Option<acttrace::SigningKey>,
+    near: &std::path::Path,
+) -> Result<Option<Fetched>, u8> {
+    let Some(source) = crate::verify::nats_source(log) else {
+        return Ok(None);
+    };
+    let source = source.map_err(|e| usage_error(&e))?;
+    #[cfg(feature = "nats")]
+    {
+        let dir = if near.is_dir() {
+            near
+        } else {
+            near.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."))
+        };
+        let opts = VerifyOptions {
+            key: key.clone(),
+            ..VerifyOptions::default()
+        };
+        crate::nats::fetch_to_file(&source, &opts, dir)
+            .map(|p| Some(Fetched(p)))
+            .map_err(|(code, e)| {
+                eprintln!("acttrace: error: {e}");
+                code
+            })
+    }
+    #[cfg(not(feature = "nats"))]
+    {
+        let _ = (key, near);
+        match source {}
+    }
+}
+
 /// Runs `export`; returns the exit code.
 pub(crate) fn run_export(args: ExportArgs) -> u8 {
     if let Err(e) = check_expect_head(args.expect_head.as_deref()) {
@@ -221,7 +269,13 @@ pub(crate) fn run_export(args: ExportArgs) -> u8 {
         },
         allow_unverified: args.allow_unverified,
     };
-    match export_path(&args.log, &args.out, &opts) {
+    // A chain in a NATS stream is copied (verified as it is read) to a file beside OUT first.
+    let fetched = match fetch_nats(&args.log, &opts.key, &args.out) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let log = fetched.as_ref().map_or(args.log.clone(), |f| f.0.clone());
+    match export_path(&log, &args.out, &opts) {
         Ok(report) => {
             if !report.verified {
                 eprintln!(
@@ -265,7 +319,11 @@ pub(crate) fn run_summary(args: SummaryArgs) -> u8 {
         Ok(k) => k,
         Err(e) => return usage_error(&e),
     };
-    let mut log = args.log.clone();
+    let fetched = match fetch_nats(&args.log, &key, &std::env::temp_dir()) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    let mut log = fetched.as_ref().map_or(args.log.clone(), |f| f.0.clone());
     if log.is_dir() && crate::verify::is_export_dir(&log) {
         // Issue #15 §4: an export directory is summarised from its pack (`verify DIR` also
         // checks every file against the manifest).

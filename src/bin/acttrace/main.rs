@@ -8,6 +8,8 @@ mod exit;
 mod export;
 mod keygen;
 mod keys;
+#[cfg(feature = "nats")]
+mod nats;
 mod prove;
 mod redact;
 mod repair;
@@ -96,6 +98,10 @@ enum Command {
     ///
     /// Exit status: 0 verified, 1 it does not verify, 2 usage error.
     VerifyProof(tlog::VerifyProofArgs),
+    /// NATS JetStream administration (built with `--features nats`): `nats init` creates the
+    /// append-only stream the writers publish to.
+    #[cfg(feature = "nats")]
+    Nats(nats::NatsArgs),
 }
 
 fn main() -> ExitCode {
@@ -118,5 +124,7 @@ fn main() -> ExitCode {
         Command::Checkpoint(args) => tlog::run_checkpoint(args),
         Command::Prove(args) => tlog::run_prove(args),
         Command::VerifyProof(args) => tlog::run_verify_proof(args),
+        #[cfg(feature = "nats")]
+        Command::Nats(args) => nats::run(args),
     })
 }

@@ -316,6 +316,64 @@ fn verify_export_dir(
     Ok(report)
 }
 
+/// `Some` when `arg` is a `nats://` (or `tls://`) URL: the source, or why it cannot be read
+/// (a malformed URL, or a binary built without the `nats` feature).
+pub(crate) fn nats_source(arg: &std::path::Path) -> Option<Result<NatsSource, String>> {
+    #[cfg(feature = "nats")]
+    {
+        crate::nats::source_of(arg)
+    }
+    #[cfg(not(feature = "nats"))]
+    {
+        let text = arg.to_str()?;
+        (text.starts_with("nats://") || text.starts_with("tls://")).then(|| {
+            Err(
+                "this acttrace was built without NATS support: rebuild it with \
+                 `--features nats`"
+                    .to_owned(),
+            )
+        })
+    }
+}
+
+/// What a `nats://` source is to `verify`: the parsed source, or nothing without the feature.
+#[cfg(feature = "nats")]
+pub(crate) type NatsSource = acttrace::nats::NatsSource;
+/// What a `nats://` source is to `verify`: the parsed source, or nothing without the feature.
+#[cfg(not(feature = "nats"))]
+pub(crate) type NatsSource = std::convert::Infallible;
+
+/// The chain a `nats://` source names, if it names one.
+fn nats_subject(source: &NatsSource) -> Option<&str> {
+    #[cfg(feature = "nats")]
+    {
+        source.subject.as_deref()
+    }
+    #[cfg(not(feature = "nats"))]
+    {
+        match *source {}
+    }
+}
+
+/// Verifies a `nats://` source: whether every chain verified, and its JSON report.
+fn verify_nats(
+    source: &Result<NatsSource, String>,
+    opts: &VerifyOptions,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(bool, Option<serde_json::Value>), String> {
+    let source = source.as_ref().map_err(Clone::clone)?;
+    #[cfg(feature = "nats")]
+    {
+        crate::nats::verify(source, opts, json, out).map(|(r, doc)| (r.ok(), doc))
+    }
+    #[cfg(not(feature = "nats"))]
+    {
+        let _ = (opts, json, out);
+        match *source {}
+    }
+}
+
 /// Runs `verify`; returns the exit code.
 pub(crate) fn run(mut args: VerifyArgs) -> u8 {
     if args.files.len() > 1
@@ -325,6 +383,15 @@ pub(crate) fn run(mut args: VerifyArgs) -> u8 {
     {
         return usage_error(
             "--expect-head, --expect-entries and --expect-checkpoint apply to a single FILE or DIR",
+        );
+    }
+    let whole_stream = args
+        .files
+        .iter()
+        .any(|f| matches!(nats_source(f), Some(Ok(ref s)) if nats_subject(s).is_none()));
+    if whole_stream && (args.expect_head.is_some() || args.expect_entries.is_some()) {
+        return usage_error(
+            "--expect-head and --expect-entries apply to one chain: nats://HOST:PORT/STREAM/SUBJECT",
         );
     }
     if let Err(e) = check_expect_head(args.expect_head.as_deref()) {
@@ -354,6 +421,20 @@ pub(crate) fn run(mut args: VerifyArgs) -> u8 {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for file in &args.files {
+        if let Some(source) = nats_source(file) {
+            // A chain (or every chain) in a NATS JetStream stream, read once from the stream.
+            match verify_nats(&source, &opts, args.json, &mut out) {
+                Ok((ok, doc)) => {
+                    integrity_failed |= !ok;
+                    reports.extend(doc);
+                }
+                Err(e) => {
+                    unreadable = true;
+                    let _ = writeln!(out, "{}: cannot read: {e}", file.display());
+                }
+            }
+            continue;
+        }
         if file.is_dir() && is_export_dir(file) {
             match verify_export_dir(file, &opts) {
                 Ok(report) => {

@@ -1,0 +1,218 @@
+//! `acttrace nats init` (the admin step that creates an append-only stream) and `nats://`
+//! sources for `verify`, `summary` and `export` (feature `nats`).
+//!
+//! Connection settings come from the environment, never from arguments:
+//! `ACTTRACE_NATS_CREDS` (a `.creds` file's path), `ACTTRACE_NATS_USER` and
+//! `ACTTRACE_NATS_PASSWORD`, `ACTTRACE_NATS_TOKEN`, `ACTTRACE_NATS_CA` (a PEM file of
+//! certificate authorities; also requires TLS), `ACTTRACE_NATS_CERT`/`ACTTRACE_NATS_KEY` (a
+//! client certificate for mutual TLS).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use acttrace::nats::{
+    NatsClientOptions, NatsCredentials, NatsSource, StreamSettings, StreamVerification,
+    init_stream, verify_source,
+};
+use acttrace::verify::VerifyOptions;
+use clap::{Args, Subcommand};
+
+use crate::exit::{EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE, usage_error};
+
+#[derive(Args, Debug)]
+pub(crate) struct NatsArgs {
+    #[command(subcommand)]
+    command: NatsCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum NatsCommand {
+    /// Create the JetStream stream the writers publish to, append-only: file storage, limits
+    /// retention, discard new, no age limit, deny_delete, deny_purge, no rollups. An existing
+    /// stream is checked instead (exit 1 if it is not append-only). An admin step: writers
+    /// never create streams. Connection settings come from ACTTRACE_NATS_* variables.
+    ///
+    /// Exit status: 0 created or already append-only, 1 exists and is not append-only, 2 usage
+    /// error or the server cannot be reached.
+    Init(InitArgs),
+}
+
+#[derive(Args, Debug)]
+struct InitArgs {
+    /// The server, nats://HOST:PORT (or tls://).
+    #[arg(long, value_name = "URL")]
+    url: String,
+    /// The stream's name.
+    #[arg(long, value_name = "NAME", default_value = "ACTTRACE")]
+    stream: String,
+    /// The subjects it takes.
+    #[arg(long = "subject", value_name = "SUBJECT", default_value = "acttrace.>")]
+    subjects: Vec<String>,
+    /// Replicas: 3 in production (a cluster), 1 for a single server.
+    #[arg(long, default_value_t = 1)]
+    replicas: u32,
+    /// A size limit in bytes; when reached the stream refuses new entries (discard new), it
+    /// never expires old ones.
+    #[arg(long, value_name = "BYTES")]
+    max_bytes: Option<u64>,
+}
+
+/// The connection settings from `ACTTRACE_NATS_*` variables.
+pub(crate) fn client_options() -> NatsClientOptions {
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    let mut o = NatsClientOptions::default();
+    if let Some(creds) = var("ACTTRACE_NATS_CREDS") {
+        o.credentials = NatsCredentials::CredsFile(PathBuf::from(creds));
+    } else if var("ACTTRACE_NATS_USER").is_some() {
+        o.credentials = NatsCredentials::UserPasswordEnv {
+            user: "ACTTRACE_NATS_USER".into(),
+            password: "ACTTRACE_NATS_PASSWORD".into(),
+        };
+    } else if var("ACTTRACE_NATS_TOKEN").is_some() {
+        o.credentials = NatsCredentials::TokenEnv("ACTTRACE_NATS_TOKEN".into());
+    }
+    if let Some(ca) = var("ACTTRACE_NATS_CA") {
+        o.tls.required = true;
+        o.tls.ca_file = Some(PathBuf::from(ca));
+    }
+    if let (Some(cert), Some(key)) = (var("ACTTRACE_NATS_CERT"), var("ACTTRACE_NATS_KEY")) {
+        o.tls.client_cert = Some((PathBuf::from(cert), PathBuf::from(key)));
+    }
+    o
+}
+
+/// `Some` when `arg` is a NATS URL: the parsed source or why it is not one.
+pub(crate) fn source_of(arg: &Path) -> Option<Result<NatsSource, String>> {
+    let text = arg.to_str()?;
+    NatsSource::parse(text).map(|r| r.map_err(|e| e.to_string()))
+}
+
+/// Runs `nats`; returns the exit code.
+pub(crate) fn run(args: NatsArgs) -> u8 {
+    match args.command {
+        NatsCommand::Init(a) => {
+            let settings = StreamSettings {
+                name: a.stream,
+                subjects: a.subjects,
+                replicas: a.replicas,
+                max_bytes: a.max_bytes,
+            };
+            match init_stream(&a.url, &client_options(), &settings) {
+                Ok(info) => {
+                    let c = &info["config"];
+                    println!(
+                        "{}/{}: append-only stream ready (subjects {}, {} replica(s), created {})",
+                        a.url,
+                        settings.name,
+                        c["subjects"],
+                        c["num_replicas"],
+                        info["created"].as_str().unwrap_or("?")
+                    );
+                    EXIT_OK
+                }
+                Err(e @ acttrace::Error::Incompatible(_)) => {
+                    eprintln!("acttrace: error: {e}");
+                    EXIT_INTEGRITY
+                }
+                Err(e) => usage_error(&e.to_string()),
+            }
+        }
+    }
+}
+
+/// `verify nats://...`: one line per chain and a total; `Err` when the stream cannot be read.
+pub(crate) fn verify(
+    source: &NatsSource,
+    opts: &VerifyOptions,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(StreamVerification, Option<serde_json::Value>), String> {
+    let report = verify_source(source, &client_options(), opts).map_err(|e| e.to_string())?;
+    if report.chains.is_empty() {
+        // Nothing found to check, like a directory without segments: a mistake in the command
+        // (or the stream), not evidence about a chain.
+        return Err(format!("stream {} holds no chain", source.stream));
+    }
+    if json {
+        let chains: Vec<_> = report
+            .chains
+            .iter()
+            .map(|c| {
+                let mut v = c.verification.to_json();
+                v["subject"] = c.subject.clone().into();
+                v["messages"] = c.messages.into();
+                v["last_stream_seq"] = c.last_stream_seq.into();
+                v
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "source": report.source,
+            "ok": report.ok(),
+            "chains": chains,
+            "chains_ok": report.chains.len() - report.failed(),
+            "chains_failed": report.failed(),
+        });
+        return Ok((report, Some(doc)));
+    }
+    for c in &report.chains {
+        let _ = writeln!(
+            out,
+            "{}: {} ({} messages, head {}, to stream seq {})",
+            c.subject,
+            c.verification.summary(),
+            c.messages,
+            c.verification.head,
+            c.last_stream_seq
+        );
+        for p in c.verification.problems.iter().skip(1) {
+            let _ = writeln!(out, "  also: {p}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{}: {} chain(s): {} ok, {} failed",
+        report.source,
+        report.chains.len(),
+        report.chains.len() - report.failed(),
+        report.failed()
+    );
+    Ok((report, None))
+}
+
+/// Copies one chain from the stream into a local file (verifying it as it is read), for the
+/// commands that read files. Returns the file, which the caller removes.
+pub(crate) fn fetch_to_file(
+    source: &NatsSource,
+    opts: &VerifyOptions,
+    dir: &Path,
+) -> Result<PathBuf, (u8, String)> {
+    if source.subject.is_none() {
+        return Err((
+            EXIT_USAGE,
+            format!(
+                "{}: name one chain: nats://HOST:PORT/STREAM/SUBJECT",
+                source.display()
+            ),
+        ));
+    }
+    let path = dir.join(format!(
+        ".acttrace-nats-{}-{}.jsonl",
+        std::process::id(),
+        source.subject.as_deref().unwrap_or("")
+    ));
+    let mut file = std::fs::File::create(&path)
+        .map_err(|e| (EXIT_USAGE, format!("cannot create {}: {e}", path.display())))?;
+    let report = acttrace::nats::copy_subject(source, &client_options(), opts, &mut file);
+    let fail = |code, msg| {
+        let _ = std::fs::remove_file(&path);
+        Err((code, msg))
+    };
+    match report {
+        Err(e) => fail(EXIT_USAGE, e.to_string()),
+        Ok(r) if !r.ok() => fail(
+            EXIT_INTEGRITY,
+            format!("{}: {}", source.display(), r.verification.summary()),
+        ),
+        Ok(_) => Ok(path),
+    }
+}
