@@ -28,6 +28,7 @@ use crate::json::{self, Value};
 
 mod checkpoints;
 mod dir;
+mod epochs;
 mod examine;
 mod lines;
 mod parallel;
