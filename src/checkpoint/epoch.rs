@@ -13,7 +13,7 @@
 //!   way, each line `<epoch> <Go private key>`; it is replaced atomically (temporary file,
 //!   fsync, rename, fsync of the directory), mode 0600.
 //!
-//! `docs/FORMAT.md` §7d gives the formats and the verification rule.
+//! `docs/FORMAT.md` §7f gives the formats and the verification rule.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -251,7 +251,7 @@ impl EpochState {
 
     /// Replaces the file at `path` atomically and durably: a temporary file beside it (mode
     /// 0600) is written and fsynced, renamed over it, and the directory fsynced. The earlier
-    /// contents are unlinked, not overwritten: see `docs/FORMAT.md` §7d on what can keep them.
+    /// contents are unlinked, not overwritten: see `docs/FORMAT.md` §7f on what can keep them.
     pub fn store(&self, path: &Path) -> Result<(), Error> {
         let tmp = temp_path(path);
         let io = |op, source| Error::Io {

@@ -351,7 +351,7 @@ impl SignerKey {
 impl SignerKey {
     /// Adds this key's signature line to a signed `note` (over the same text), after the lines
     /// it holds: how a checkpoint gets its second line, by the epoch key (`docs/FORMAT.md`
-    /// §7d).
+    /// §7f).
     ///
     /// ```
     /// use acttrace::checkpoint::{SignerKey, verify_note};

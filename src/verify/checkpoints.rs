@@ -39,7 +39,7 @@ pub struct CheckpointOptions {
     /// `acttrace keygen checkpoint` prints it; kept off the writer's host): every checkpoint
     /// must carry a valid signature by the epoch key in force at its seq, the epoch chain
     /// starting at this key, each `key_epoch` entry signed by the key before it and naming the
-    /// tree at its own position (`docs/FORMAT.md` §7d). `None`: not checked.
+    /// tree at its own position (`docs/FORMAT.md` §7f). `None`: not checked.
     pub fs_key: Option<VerifierKey>,
 }
 
