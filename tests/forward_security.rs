@@ -127,8 +127,8 @@ fn epochs_roll_by_count_each_checkpoint_carries_the_key_in_force_and_the_state_k
         let seq = e.get("seq").and_then(Value::as_u64).unwrap();
         match kind(e) {
             "key_epoch" => {
-                let v = verify_note(payload_str(e, "note"), std::slice::from_ref(&in_force.1))
-                    .unwrap();
+                let v =
+                    verify_note(payload_str(e, "note"), std::slice::from_ref(&in_force.1)).unwrap();
                 let a = KeyEpoch::parse_body(&v.text).unwrap();
                 assert_eq!(
                     (a.origin.as_str(), a.epoch, a.tree_size),
@@ -151,7 +151,10 @@ fn epochs_roll_by_count_each_checkpoint_carries_the_key_in_force_and_the_state_k
         }
         tree.append(&raw_hash(e.get("hash").and_then(Value::as_str).unwrap()));
     }
-    assert!(rolls >= 3, "20 flags and their checkpoints make several epochs: {rolls}");
+    assert!(
+        rolls >= 3,
+        "20 flags and their checkpoints make several epochs: {rolls}"
+    );
     assert!(checkpoints >= rolls);
 
     // The state holds the key in force alone, named <origin>/fs, readable by its owner only.
@@ -172,10 +175,18 @@ fn epochs_roll_by_count_each_checkpoint_carries_the_key_in_force_and_the_state_k
     assert_eq!(report.epochs_seen, rolls);
     assert_eq!(report.epoch_signed, checkpoints);
     assert_eq!(report.epoch_end.as_ref().unwrap().0, in_force.0);
-    assert!(v.summary().contains("forward security checked"), "{}", v.summary());
+    assert!(
+        v.summary().contains("forward security checked"),
+        "{}",
+        v.summary()
+    );
     let v = verify(&text, None);
     assert!(v.ok(), "{}", v.summary());
-    assert!(v.summary().contains("forward security not checked"), "{}", v.summary());
+    assert!(
+        v.summary().contains("forward security not checked"),
+        "{}",
+        v.summary()
+    );
 
     // Reopened, the log continues in the epoch in force (resumed from the state).
     let path = dir.path().join("audit.jsonl");
@@ -228,15 +239,29 @@ fn every_rotation_starts_a_new_epoch_and_the_directory_verifies_across_segments(
                 .unwrap();
         }
     }
-    assert_eq!(announced, segments.len() as u64 - 1, "one roll per rotation");
+    assert_eq!(
+        announced,
+        segments.len() as u64 - 1,
+        "one roll per rotation"
+    );
     let v = verify_dir(&log, &opts(Some(&e0))).unwrap();
     assert!(v.ok(), "{}: {:#?}", v.summary(), v.problems);
     assert_eq!(
-        v.checkpoints.as_ref().unwrap().epoch_end.as_ref().unwrap().0,
+        v.checkpoints
+            .as_ref()
+            .unwrap()
+            .epoch_end
+            .as_ref()
+            .unwrap()
+            .0,
         announced
     );
     // Another epoch-0 key: the first segment's first checkpoint is refused.
-    let other = EpochState::generate(ORIGIN).unwrap().current.signer.verifier();
+    let other = EpochState::generate(ORIGIN)
+        .unwrap()
+        .current
+        .signer
+        .verifier();
     let v = verify_dir(&log, &opts(Some(&other))).unwrap();
     assert!(!v.ok());
 }
@@ -246,8 +271,16 @@ fn the_writer_refuses_to_start_without_a_state_or_with_one_that_does_not_match_t
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
     let missing = dir.path().join("missing.fs");
-    let err = builder(&missing).path(&path).build().err().unwrap().to_string();
-    assert!(err.contains("does not exist") && err.contains("keygen checkpoint"), "{err}");
+    let err = builder(&missing)
+        .path(&path)
+        .build()
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("does not exist") && err.contains("keygen checkpoint"),
+        "{err}"
+    );
     assert!(!path.exists() || std::fs::read_to_string(&path).unwrap().is_empty());
 
     // Another origin's state.
@@ -256,7 +289,12 @@ fn the_writer_refuses_to_start_without_a_state_or_with_one_that_does_not_match_t
         .unwrap()
         .create_new(&foreign)
         .unwrap();
-    let err = builder(&foreign).path(&path).build().err().unwrap().to_string();
+    let err = builder(&foreign)
+        .path(&path)
+        .build()
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("acttrace.example/other/fs"), "{err}");
 
     // A log that rolled some epochs, then a fresh epoch-0 state for it.
@@ -265,8 +303,16 @@ fn the_writer_refuses_to_start_without_a_state_or_with_one_that_does_not_match_t
     write_log(dir.path(), &state_path, 12);
     let fresh = dir.path().join("fresh.fs");
     new_state(&fresh);
-    let err = builder(&fresh).path(&path).build().err().unwrap().to_string();
-    assert!(err.contains("does not match") && err.contains("last epoch"), "{err}");
+    let err = builder(&fresh)
+        .path(&path)
+        .build()
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("does not match") && err.contains("last epoch"),
+        "{err}"
+    );
 
     // A log with checkpoints but no epochs cannot take them on later.
     let plain = dir.path().join("plain.jsonl");
@@ -280,7 +326,12 @@ fn the_writer_refuses_to_start_without_a_state_or_with_one_that_does_not_match_t
     guard.shutdown(Duration::from_secs(60)).unwrap();
     let late = dir.path().join("late.fs");
     new_state(&late);
-    let err = builder(&late).path(&plain).build().err().unwrap().to_string();
+    let err = builder(&late)
+        .path(&plain)
+        .build()
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("without epoch signatures"), "{err}");
 
     // Forward security needs a checkpoint key.
@@ -658,8 +709,7 @@ fn keygen_writes_the_epoch_zero_state_and_verify_checks_it_from_the_command_line
             .unwrap();
         (
             o.status.code(),
-            String::from_utf8_lossy(&o.stdout).into_owned()
-                + &String::from_utf8_lossy(&o.stderr),
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
         )
     };
     let (code, said) = run(&["--fs-vkey", &fs_vkey]);
@@ -671,7 +721,11 @@ fn keygen_writes_the_epoch_zero_state_and_verify_checks_it_from_the_command_line
     let (code, said) = run(&["--fs-vkey", &vkey]);
     assert_ne!(code, Some(0));
     assert!(said.contains("<origin>/fs"), "{said}");
-    let other = EpochState::generate(origin).unwrap().current.signer.verifier();
+    let other = EpochState::generate(origin)
+        .unwrap()
+        .current
+        .signer
+        .verifier();
     let (code, said) = run(&["--fs-vkey", &other.to_string()]);
     assert_ne!(code, Some(0), "{said}");
     assert!(said.contains("forward security"), "{said}");

@@ -439,9 +439,10 @@ impl AuditLayerBuilder {
         };
         let epochs = match (&self.epoch_state, &signer, &checkpoints) {
             (None, _, _) => None,
-            (Some(path), Some(signer), Some(tree)) => {
-                Some((resolve_epochs(path, signer.name(), tree, &source)?, path.clone()))
-            }
+            (Some(path), Some(signer), Some(tree)) => Some((
+                resolve_epochs(path, signer.name(), tree, &source)?,
+                path.clone(),
+            )),
             (Some(_), _, _) => {
                 return Err(Error::Config(
                     "forward_security_state needs a checkpoint key (checkpoint_key_from_file)"

@@ -235,9 +235,8 @@ impl EpochState {
                 path.display()
             )));
         }
-        EpochState::parse(&text).map_err(|e| {
-            Error::Config(format!("forward-security state {}: {e}", path.display()))
-        })
+        EpochState::parse(&text)
+            .map_err(|e| Error::Config(format!("forward-security state {}: {e}", path.display())))
     }
 
     /// Creates the file at `path` (mode 0600), never replacing one: what `keygen` does for
@@ -322,7 +321,10 @@ mod tests {
         });
         let back = EpochState::parse(&state.to_text()).unwrap();
         assert_eq!(back.current.epoch, 4);
-        assert_eq!(back.current.signer.verifier(), state.current.signer.verifier());
+        assert_eq!(
+            back.current.signer.verifier(),
+            state.current.signer.verifier()
+        );
         assert_eq!(back.next.as_ref().unwrap().epoch, 5);
         let text = state.to_text().replace("\n5 ", "\n6 ");
         assert!(EpochState::parse(&text).unwrap_err().contains("epoch 5"));

@@ -49,10 +49,10 @@
 mod epoch;
 mod merkle;
 mod note;
-mod sink;
-pub mod witness;
 mod proof;
+mod sink;
 mod tree;
+pub mod witness;
 
 pub use epoch::{EPOCH_STATE_HEADER, EpochKey, EpochState, KeyEpoch, epoch_key_name};
 pub use merkle::{
@@ -64,7 +64,7 @@ pub use note::{
     Checkpoint, MAX_SIGNATURES, NoteError, SignerKey, VerifiedNote, VerifierKey, key_id,
     validate_name, verify_note,
 };
+pub use proof::{MAX_PROOF_HASHES, ProofError, TLOG_PROOF_HEADER, TlogProof};
 pub use sink::{CheckpointSink, CommittedCheckpoint, FileCheckpointSink, SinkEvent};
 pub(crate) use sink::{MAX_BACKLOG_LEAVES, SinkThread};
-pub use proof::{MAX_PROOF_HASHES, ProofError, TLOG_PROOF_HEADER, TlogProof};
 pub use tree::ProofTree;

@@ -225,13 +225,13 @@ impl Sequencer {
                 Some(ep) => ep.sign(&note),
                 None => Ok(note),
             }) {
-                Ok(note) => note,
-                Err(e) => {
-                    self.log
-                        .publish_error(format!("checkpoint not signed: {e}"));
-                    return Ok(());
-                }
-            };
+            Ok(note) => note,
+            Err(e) => {
+                self.log
+                    .publish_error(format!("checkpoint not signed: {e}"));
+                return Ok(());
+            }
+        };
         let payload = Value::Object(vec![
             ("tree_size".into(), Value::from(size)),
             ("root".into(), Value::from(b64(&root))),

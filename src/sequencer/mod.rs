@@ -26,9 +26,9 @@ use crate::writer::{ChainWriter, DEFAULT_MAX_ENTRY_BYTES, Durability, MIN_ENTRY_
 
 mod checkpoints;
 mod digest;
-mod epochs;
 #[cfg(test)]
 mod digest_tests;
+mod epochs;
 mod oversize;
 mod payload;
 

@@ -890,7 +890,12 @@ mod epochs {
     }
 
     fn verify_committed(writer: &FailingWriter, fs_key: &crate::checkpoint::VerifierKey) {
-        let text: String = writer.store().committed.iter().map(|e| e.to_line()).collect();
+        let text: String = writer
+            .store()
+            .committed
+            .iter()
+            .map(|e| e.to_line())
+            .collect();
         let v = verify_reader(
             text.as_bytes(),
             "failing",
@@ -927,7 +932,10 @@ mod epochs {
         assert_eq!(seq.epochs.as_ref().unwrap().current_epoch(), 0);
         let on_disk = EpochState::load(&path).unwrap();
         assert_eq!(on_disk.current.signer.verifier(), e0);
-        let pending = on_disk.next.expect("E(1) stored before the announcement").signer;
+        let pending = on_disk
+            .next
+            .expect("E(1) stored before the announcement")
+            .signer;
         assert!(!writer.kinds().contains(&"key_epoch".to_owned()));
         // A checkpoint meanwhile is still signed by E(0).
         seq.seal("tool_call", tool_call("between"));
@@ -938,7 +946,11 @@ mod epochs {
         seq.roll_epoch_if_due(true).unwrap();
         assert_eq!(seq.epochs.as_ref().unwrap().current_epoch(), 1);
         let store = writer.store();
-        let announced = store.committed.iter().rfind(|e| e.kind == "key_epoch").unwrap();
+        let announced = store
+            .committed
+            .iter()
+            .rfind(|e| e.kind == "key_epoch")
+            .unwrap();
         assert_eq!(
             announced.payload.get("key").and_then(Value::as_str),
             Some(pending.verifier().to_string().as_str())

@@ -239,7 +239,7 @@ pub(super) enum TreeFacts {
     Segment(
         Option<Result<Frontier, String>>,
         Option<String>,
-        Option<Result<(u64, VerifierKey), String>>,
+        Option<Box<Result<(u64, VerifierKey), String>>>,
     ),
     /// A `checkpoint` entry.
     Checkpoint(Box<CheckpointFacts>),
@@ -271,7 +271,7 @@ pub(super) fn tree_facts(kind: &str, payload: &Value, keys: &[VerifierKey]) -> O
         "segment_open" => Some(TreeFacts::Segment(
             segment_tree(payload),
             origin().ok().flatten(),
-            recorded_epoch(payload),
+            recorded_epoch(payload).map(Box::new),
         )),
         "key_epoch" => Some(TreeFacts::KeyEpoch(Box::new(key_epoch_facts(payload)))),
         "checkpoint" => Some(TreeFacts::Checkpoint(Box::new(checkpoint_facts(
@@ -430,7 +430,7 @@ impl Tracker {
         if first && !self.decided {
             self.decided = true;
             let recorded = match facts {
-                Some(TreeFacts::Segment(_, _, r)) => r.as_ref(),
+                Some(TreeFacts::Segment(_, _, r)) => r.as_deref(),
                 _ => None,
             };
             self.epochs.start(seq, recorded, found);

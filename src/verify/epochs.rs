@@ -209,9 +209,7 @@ impl EpochChain {
                     let mut bad = |detail: String| {
                         found.push((
                             ProblemKind::BadCheckpoint,
-                            format!(
-                                "bad key_epoch at seq {seq}: forged epoch chain: {detail}"
-                            ),
+                            format!("bad key_epoch at seq {seq}: forged epoch chain: {detail}"),
                         ));
                     };
                     match announced {

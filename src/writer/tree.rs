@@ -63,8 +63,8 @@ impl TreeBuilder {
                 b"\"key_epoch\"",
                 b"\"epoch_key\"",
             ]
-                .iter()
-                .any(|needle| memchr::memmem::find(line, needle).is_some());
+            .iter()
+            .any(|needle| memchr::memmem::find(line, needle).is_some());
         let row = if wanted {
             std::str::from_utf8(line)
                 .ok()

@@ -121,7 +121,10 @@ impl CheckpointArgs {
         let fs_key = match &self.fs_vkey {
             None => None,
             Some(k) => {
-                let key: VerifierKey = k.trim().parse().map_err(|e| format!("--fs-vkey {k:?}: {e}"))?;
+                let key: VerifierKey = k
+                    .trim()
+                    .parse()
+                    .map_err(|e| format!("--fs-vkey {k:?}: {e}"))?;
                 if !key.name().ends_with("/fs") {
                     return Err(format!(
                         "--fs-vkey {k:?}: a forward-security key is named <origin>/fs, this one {}",
