@@ -20,6 +20,7 @@ fn opts(vkeys: &[VerifierKey], expected: Option<Checkpoint>) -> VerifyOptions {
             keys: vkeys.to_vec(),
             expected,
             probe_size: None,
+            fs_key: None,
         },
         ..VerifyOptions::default()
     }

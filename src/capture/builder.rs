@@ -8,13 +8,17 @@ use std::time::Duration;
 
 use super::{AuditGuard, AuditHandle, AuditLayer, IN_SEQUENCER, Shared};
 use crate::chain::{self, ChainTip, FORMAT, HashAlg, PRODUCER, SigningKey};
-use crate::checkpoint::{Checkpoint, CheckpointSink, Frontier, SignerKey, SinkThread};
+use crate::checkpoint::{
+    Checkpoint, CheckpointSink, EpochState, Frontier, SignerKey, SinkThread, epoch_key_name,
+};
 use crate::error::Error;
 use crate::genai::GenAiCapture;
 use crate::json::Value;
 use crate::queue::{LogState, Queue, QueueFullPolicy};
 use crate::redact::{BuiltinRedactor, Policy, Redactor};
-use crate::sequencer::{CheckpointSetup, Redaction, Sequencer, SyncPolicy};
+use crate::sequencer::{
+    CheckpointSetup, EpochSetup, Redaction, Sequencer, SyncPolicy, epoch_record_fields,
+};
 use crate::writer::{
     ChainWriter, Durability, ExistingChain, JsonlFileWriter, MIN_RETENTION, RetentionFloor,
     TreeRequest,
@@ -27,6 +31,8 @@ const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
 /// The most entries [`AuditLayerBuilder::checkpoint_every`] lets go uncovered (the leaves
 /// kept for the sinks between checkpoints are 32 bytes each).
 const MAX_CHECKPOINT_ENTRIES: u64 = 1 << 20;
+/// How long a forward-security epoch lasts by default.
+const DEFAULT_EPOCH_INTERVAL: Duration = Duration::from_secs(600);
 
 static NEXT_LAYER_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -94,6 +100,8 @@ pub struct AuditLayerBuilder {
     checkpoint_key: Option<Result<SignerKey, Error>>,
     checkpoint_every: (u64, Duration),
     checkpoint_sinks: Vec<Box<dyn CheckpointSink>>,
+    epoch_state: Option<PathBuf>,
+    epoch_every: (u64, Duration),
 }
 
 impl Default for AuditLayerBuilder {
@@ -117,6 +125,8 @@ impl Default for AuditLayerBuilder {
             checkpoint_key: None,
             checkpoint_every: (DEFAULT_CHECKPOINT_ENTRIES, DEFAULT_CHECKPOINT_INTERVAL),
             checkpoint_sinks: Vec::new(),
+            epoch_state: None,
+            epoch_every: (u64::MAX, DEFAULT_EPOCH_INTERVAL),
         }
     }
 }
@@ -292,6 +302,32 @@ impl AuditLayerBuilder {
         self
     }
 
+    /// Forward security (issue #13): every checkpoint is also signed by an epoch key named
+    /// `<origin>/fs`, which rolls over every epoch
+    /// ([`forward_security_every`](Self::forward_security_every)) and at each rotation: the
+    /// next key is announced in a `key_epoch` entry signed by the current one, then the
+    /// current one is erased. Whoever takes the host later cannot re-sign the epochs closed
+    /// before (`acttrace verify --fs-vkey` checks them).
+    ///
+    /// `path` is the state file holding the key in force, which `acttrace keygen checkpoint
+    /// --origin NAME OUT` creates at epoch 0 as `OUT.fs` (it prints the epoch-0 verifier key to
+    /// keep off the host); the writer rewrites it at each roll (atomically, mode 0600) and
+    /// never creates it: [`build`](Self::build) fails when it is missing, names other keys
+    /// than `<origin>/fs`, or does not match the chain (its epoch and key must be the last the
+    /// chain records; a new chain starts at epoch 0; an existing chain with checkpoints but no
+    /// epochs is refused). Needs a checkpoint key.
+    pub fn forward_security_state(mut self, path: impl Into<PathBuf>) -> Self {
+        self.epoch_state = Some(path.into());
+        self
+    }
+
+    /// When forward-security epochs end: after `interval` (default 10 minutes), or after
+    /// `entries` entries (default: no limit), whichever comes first; and at each rotation.
+    pub fn forward_security_every(mut self, entries: Option<u64>, interval: Duration) -> Self {
+        self.epoch_every = (entries.unwrap_or(u64::MAX).max(1), interval);
+        self
+    }
+
     /// The chain hash for a new log (default SHA-256). An existing log keeps its own; asking
     /// for a different one is an error.
     pub fn hash_alg(mut self, alg: HashAlg) -> Self {
@@ -409,6 +445,19 @@ impl AuditLayerBuilder {
             )?),
             None => None,
         };
+        let epochs = match (&self.epoch_state, &signer, &checkpoints) {
+            (None, _, _) => None,
+            (Some(path), Some(signer), Some(tree)) => Some((
+                resolve_epochs(path, signer.name(), tree, &source)?,
+                path.clone(),
+            )),
+            (Some(_), _, _) => {
+                return Err(Error::Config(
+                    "forward_security_state needs a checkpoint key (checkpoint_key_from_file)"
+                        .into(),
+                ));
+            }
+        };
         let (alg, tip, first_kind) = match &existing {
             None => (
                 self.hash_alg.unwrap_or_default(),
@@ -495,6 +544,15 @@ impl AuditLayerBuilder {
                 sink_leaves: tree.leaves_since_base,
             });
         }
+        let epoch_fields = epochs.as_ref().map(|(state, _)| epoch_record_fields(state));
+        if let Some((state, path)) = epochs {
+            sequencer.enable_forward_security(EpochSetup {
+                state,
+                path,
+                every: self.epoch_every.0,
+                interval: self.epoch_every.1,
+            });
+        }
         let mut open = vec![
             ("system".to_owned(), Value::from(self.system.as_str())),
             ("risk_tier".to_owned(), Value::from(self.risk_tier.as_str())),
@@ -510,6 +568,8 @@ impl AuditLayerBuilder {
         if let Some(origin) = origin {
             open.push(("origin".to_owned(), Value::from(origin)));
         }
+        // The epoch in force, so that the next open can match the state file against the chain.
+        open.extend(epoch_fields.into_iter().flatten());
         sequencer.seal_unattributed(first_kind, Value::Object(open));
         if let Some(recovery) = recovery {
             sequencer.seal_unattributed("recovery", recovery.to_payload());
@@ -561,6 +621,7 @@ fn check_tree(
         last_checkpoint: None,
         base: Frontier::new(),
         leaves_since_base: Vec::new(),
+        last_epoch: None,
     };
     let (size, tree) = match existing {
         None => (0, empty),
@@ -620,6 +681,87 @@ fn check_tree(
         // checked.
     }
     Ok(tree)
+}
+
+/// Reads the forward-security state file and matches it against the chain's last epoch record
+/// (a `key_epoch` entry, or the epoch in force an `audit_open`/`audit_resume`/`segment_open`
+/// records): a state holding the key in force and the next one (a roll cut short) resolves to
+/// the one the chain says is in force, and is rewritten. Anything else is refused.
+fn resolve_epochs(
+    path: &std::path::Path,
+    origin: &str,
+    tree: &crate::writer::ExistingTree,
+    source: &str,
+) -> Result<EpochState, Error> {
+    let mut state = EpochState::load(path).map_err(|e| match e {
+        Error::Io { source: io, .. } if io.kind() == std::io::ErrorKind::NotFound => {
+            Error::Config(format!(
+                "forward-security state {} does not exist: the writer never makes the epoch-0 \
+                 key itself; create it with `acttrace keygen checkpoint --origin {origin} OUT` \
+                 (which writes OUT.fs)",
+                path.display()
+            ))
+        }
+        other => other,
+    })?;
+    let mismatch = |detail: String| {
+        Error::Config(format!(
+            "forward-security state {} does not match {source}: {detail}",
+            path.display()
+        ))
+    };
+    let name = epoch_key_name(origin);
+    if state.current.signer.name() != name {
+        return Err(mismatch(format!(
+            "it holds keys named {}, the log's epoch keys are named {name}",
+            state.current.signer.name()
+        )));
+    }
+    let held = |k: &crate::checkpoint::EpochKey| (k.epoch, k.signer.verifier().to_string());
+    let rewrite = state.next.is_some();
+    match &tree.last_epoch {
+        None if tree.last_checkpoint.is_some() => {
+            return Err(mismatch(
+                "the chain has checkpoints without epoch signatures: forward security must be \
+                 on from a log's first checkpoint (start a new log)"
+                    .into(),
+            ));
+        }
+        None if state.current.epoch != 0 => {
+            return Err(mismatch(format!(
+                "the chain records no epoch, the state is at epoch {} (another log's state?)",
+                state.current.epoch
+            )));
+        }
+        None => state.next = None,
+        Some(recorded) => {
+            if state.next.as_ref().map(held).as_ref() == Some(recorded) {
+                // The announcement was committed before the state was rewritten.
+                state.current = state.next.take().expect("checked");
+            } else if held(&state.current) == *recorded {
+                // The next key was never announced.
+                state.next = None;
+            } else {
+                return Err(mismatch(format!(
+                    "the chain's last epoch is {} with key {}, the state holds epoch {} with \
+                     key {}{}",
+                    recorded.0,
+                    recorded.1,
+                    state.current.epoch,
+                    state.current.signer.verifier(),
+                    state.next.as_ref().map_or(String::new(), |n| format!(
+                        " and epoch {} with key {}",
+                        n.epoch,
+                        n.signer.verifier()
+                    ))
+                )));
+            }
+        }
+    }
+    if rewrite {
+        state.store(path)?;
+    }
+    Ok(state)
 }
 
 /// The latest checkpoint each sink holds for the log's origin, verified with the log's own

@@ -12,6 +12,10 @@
 //! - Proofs: [`TlogProof`], the c2sp.org/tlog-proof@v1 text of an inclusion proof with its
 //!   checkpoint, and [`ProofTree`], a tree kept whole in memory for many proofs from one log.
 //!
+//! - Forward security: epoch keys named `<origin>/fs` that sign each checkpoint beside the
+//!   log's key and change every epoch, each announced by the one before ([`KeyEpoch`],
+//!   [`EpochState`]), so that a key taken from the host cannot re-sign closed epochs.
+//!
 //! - Sinks: where the log's committed checkpoints go ([`CheckpointSink`],
 //!   [`FileCheckpointSink`]), off the sequencer's thread; what they report back
 //!   ([`SinkEvent`]) is chained.
@@ -42,13 +46,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod epoch;
 mod merkle;
 mod note;
-mod sink;
-pub mod witness;
 mod proof;
+mod sink;
 mod tree;
+pub mod witness;
 
+pub use epoch::{EPOCH_STATE_HEADER, EpochKey, EpochState, KeyEpoch, epoch_key_name};
 pub use merkle::{
     Frontier, Hash, MerkleError, consistency_proof, consistency_proof_from, consistency_proof_len,
     empty_root, inclusion_proof, inclusion_proof_len, leaf_hash, node_hash, root_of,
@@ -58,7 +64,7 @@ pub use note::{
     Checkpoint, MAX_SIGNATURES, NoteError, SignerKey, VerifiedNote, VerifierKey, key_id,
     validate_name, verify_note,
 };
+pub use proof::{MAX_PROOF_HASHES, ProofError, TLOG_PROOF_HEADER, TlogProof};
 pub use sink::{CheckpointSink, CommittedCheckpoint, FileCheckpointSink, SinkEvent};
 pub(crate) use sink::{MAX_BACKLOG_LEAVES, SinkThread};
-pub use proof::{MAX_PROOF_HASHES, ProofError, TLOG_PROOF_HEADER, TlogProof};
 pub use tree::ProofTree;

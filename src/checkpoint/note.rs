@@ -348,6 +348,35 @@ impl SignerKey {
     }
 }
 
+impl SignerKey {
+    /// Adds this key's signature line to a signed `note` (over the same text), after the lines
+    /// it holds: how a checkpoint gets its second line, by the epoch key (`docs/FORMAT.md`
+    /// §7f).
+    ///
+    /// ```
+    /// use acttrace::checkpoint::{SignerKey, verify_note};
+    ///
+    /// let log = SignerKey::generate("example.org/log")?;
+    /// let epoch = SignerKey::generate("example.org/log/fs")?;
+    /// let text = "example.org/log\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n";
+    /// let note = epoch.add_signature(&log.sign(text)?)?;
+    /// assert_eq!(verify_note(&note, &[log.verifier(), epoch.verifier()])?.verified_by.len(), 2);
+    /// # Ok::<(), acttrace::checkpoint::NoteError>(())
+    /// ```
+    pub fn add_signature(&self, note: &str) -> Result<String, NoteError> {
+        let split = note
+            .rfind("\n\n")
+            .ok_or(NoteError::Malformed("no blank line before the signatures"))?;
+        if !note.ends_with('\n') {
+            return Err(NoteError::Malformed("note does not end in a newline"));
+        }
+        let text = &note[..split + 1];
+        let signed = self.sign(text)?;
+        let line = &signed[text.len() + 1..];
+        Ok(format!("{note}{line}"))
+    }
+}
+
 impl fmt::Debug for SignerKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SignerKey")

@@ -102,6 +102,11 @@ impl Checkpoints {
         }
     }
 
+    /// The log's origin (the checkpoint key's name).
+    pub(super) fn origin(&self) -> &str {
+        self.signer.name()
+    }
+
     /// The working tree (for `segment_open`).
     pub(super) fn tree(&self) -> &Frontier {
         &self.working
@@ -171,6 +176,9 @@ impl Sequencer {
     /// rotation whenever any entry is uncovered. Commits the current batch `Synced` first.
     /// `Err` when a commit failed (the checkpoint, if sealed, was not published).
     pub(super) fn checkpoint_if_due(&mut self, force: bool) -> Result<(), Error> {
+        // An epoch that ends rolls over first (a failure is reported there and retried later;
+        // the checkpoint is still due).
+        let _ = self.roll_epoch_if_due(false);
         let result = self.try_checkpoint(force);
         if result.is_err()
             && let Some(cp) = &mut self.checkpoints
@@ -209,15 +217,21 @@ impl Sequencer {
         let tree = cp.working.clone();
         let root = tree.root();
         let origin = cp.signer.name().to_owned();
-        let note =
-            match Checkpoint::new(&origin, size, root).and_then(|c| cp.signer.sign(&c.body())) {
-                Ok(note) => note,
-                Err(e) => {
-                    self.log
-                        .publish_error(format!("checkpoint not signed: {e}"));
-                    return Ok(());
-                }
-            };
+        let epochs = &self.epochs;
+        let note = match Checkpoint::new(&origin, size, root)
+            .and_then(|c| cp.signer.sign(&c.body()))
+            .and_then(|note| match epochs {
+                // The second line: the epoch key in force at this seq.
+                Some(ep) => ep.sign(&note),
+                None => Ok(note),
+            }) {
+            Ok(note) => note,
+            Err(e) => {
+                self.log
+                    .publish_error(format!("checkpoint not signed: {e}"));
+                return Ok(());
+            }
+        };
         let payload = Value::Object(vec![
             ("tree_size".into(), Value::from(size)),
             ("root".into(), Value::from(b64(&root))),

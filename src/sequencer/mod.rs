@@ -28,10 +28,12 @@ mod checkpoints;
 mod digest;
 #[cfg(test)]
 mod digest_tests;
+mod epochs;
 mod oversize;
 mod payload;
 
 pub(crate) use checkpoints::CheckpointSetup;
+pub(crate) use epochs::{EpochSetup, record_fields as epoch_record_fields};
 #[cfg(test)]
 mod tests;
 
@@ -141,6 +143,8 @@ pub(crate) struct Sequencer {
     gen_ai: GenAiCapture,
     /// The Merkle tree and checkpoint state, when the log writes checkpoints.
     checkpoints: Option<checkpoints::Checkpoints>,
+    /// The forward-secure epoch keys, when the log has them (always with checkpoints).
+    epochs: Option<epochs::Epochs>,
 }
 
 impl Sequencer {
@@ -197,6 +201,7 @@ impl Sequencer {
             last_sync: Instant::now(),
             gen_ai,
             checkpoints: None,
+            epochs: None,
         })
     }
 
@@ -204,6 +209,13 @@ impl Sequencer {
     /// builder before the run's first entry is sealed.
     pub(crate) fn enable_checkpoints(&mut self, setup: CheckpointSetup) {
         self.checkpoints = Some(checkpoints::Checkpoints::new(setup));
+    }
+
+    /// Signs every checkpoint with the epoch key in force too, and rolls the epoch over when it
+    /// is due and at each rotation. Called by the builder after
+    /// [`enable_checkpoints`](Self::enable_checkpoints), before the run's first entry.
+    pub(crate) fn enable_forward_security(&mut self, setup: EpochSetup) {
+        self.epochs = Some(epochs::Epochs::new(setup, self.working.next_seq));
     }
 
     /// Seals one entry onto the working tip and appends it to the writer's batch; returns its
@@ -285,7 +297,12 @@ impl Sequencer {
     fn rotate(&mut self) {
         // The sealed segment is synced before it is left behind, and ends with a checkpoint
         // that covers it.
-        if self.commit(Durability::Synced).is_err() || self.checkpoint_if_due(true).is_err() {
+        if self.commit(Durability::Synced).is_err() {
+            return;
+        }
+        // Each segment starts a new epoch; a failed roll is reported and retried later.
+        let _ = self.roll_epoch_if_due(true);
+        if self.checkpoint_if_due(true).is_err() {
             return;
         }
         match self.writer.rotate() {
@@ -309,6 +326,9 @@ impl Sequencer {
                 if let Some(cp) = &self.checkpoints {
                     debug_assert_eq!(cp.tree().size(), self.working.next_seq);
                     open.extend(cp.segment_fields());
+                }
+                if let Some(ep) = &self.epochs {
+                    open.extend(ep.record_fields());
                 }
                 self.seal_segment_entry("segment_open", Value::Object(open));
                 if !r.deleted.is_empty() {
@@ -642,7 +662,8 @@ impl Sequencer {
             _ => None,
         };
         let checkpoint = self.checkpoints.as_ref().and_then(|c| c.deadline());
-        sync.into_iter().chain(checkpoint).min()
+        let epoch = self.epochs.as_ref().map(|e| e.deadline());
+        sync.into_iter().chain(checkpoint).chain(epoch).min()
     }
 
     /// Waits for the next message; callsites queued for a visibility check meanwhile are

@@ -851,3 +851,144 @@ mod checkpoints {
         assert_eq!(assert_checkpoints_consistent(&writer).len(), 2);
     }
 }
+
+mod epochs {
+    use super::*;
+    use crate::checkpoint::{EpochState, Frontier, SignerKey};
+    use crate::sequencer::{CheckpointSetup, EpochSetup};
+    use crate::verify::{CheckpointOptions, VerifyOptions, verify_reader};
+    use std::time::Duration;
+
+    const ORIGIN: &str = "test.example/log";
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn signer() -> SignerKey {
+        SignerKey::from_seed(ORIGIN, zeroize::Zeroizing::new([9u8; 32])).unwrap()
+    }
+
+    /// A sequencer with checkpoints (by flush only) and forward security (rolls by explicit
+    /// call only), its state at `state`.
+    fn sequencer_with_epochs(writer: &FailingWriter, state: &std::path::Path) -> Sequencer {
+        let (mut seq, _queue, _log, _rx) = sequencer(writer, QueueFullPolicy::Block);
+        seq.enable_checkpoints(CheckpointSetup {
+            signer: signer(),
+            every: 1 << 20,
+            interval: HOUR,
+            tree: Frontier::new(),
+            last_checkpoint: None,
+            sink: None,
+            sink_base: Frontier::new(),
+            sink_leaves: Vec::new(),
+        });
+        seq.enable_forward_security(EpochSetup {
+            state: EpochState::load(state).unwrap(),
+            path: state.to_owned(),
+            every: u64::MAX,
+            interval: HOUR,
+        });
+        seq
+    }
+
+    fn verify_committed(writer: &FailingWriter, fs_key: &crate::checkpoint::VerifierKey) {
+        let text: String = writer
+            .store()
+            .committed
+            .iter()
+            .map(|e| e.to_line())
+            .collect();
+        let v = verify_reader(
+            text.as_bytes(),
+            "failing",
+            &VerifyOptions {
+                checkpoints: CheckpointOptions {
+                    keys: vec![signer().verifier()],
+                    fs_key: Some(fs_key.clone()),
+                    ..CheckpointOptions::default()
+                },
+                ..VerifyOptions::default()
+            },
+        )
+        .unwrap();
+        assert!(v.ok(), "{}: {:#?}", v.summary(), v.problems);
+    }
+
+    #[test]
+    fn a_roll_whose_commit_fails_keeps_the_key_in_force_and_retries_with_the_same_next_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.fs");
+        let initial = EpochState::generate(ORIGIN).unwrap();
+        initial.create_new(&path).unwrap();
+        let e0 = initial.current.signer.verifier();
+        let writer = FailingWriter::default();
+        let mut seq = sequencer_with_epochs(&writer, &path);
+        for i in 0..3 {
+            seq.seal("tool_call", tool_call(&format!("t{i}")));
+        }
+        seq.checkpoint_if_due(true).unwrap();
+
+        // The announcement's batch fails: E(0) stays in force, both keys stay in the state.
+        writer.fail_next_commits(1);
+        seq.roll_epoch_if_due(true).unwrap_err();
+        assert_eq!(seq.epochs.as_ref().unwrap().current_epoch(), 0);
+        let on_disk = EpochState::load(&path).unwrap();
+        assert_eq!(on_disk.current.signer.verifier(), e0);
+        let pending = on_disk
+            .next
+            .expect("E(1) stored before the announcement")
+            .signer;
+        assert!(!writer.kinds().contains(&"key_epoch".to_owned()));
+        // A checkpoint meanwhile is still signed by E(0).
+        seq.seal("tool_call", tool_call("between"));
+        seq.checkpoint_if_due(true).unwrap();
+        verify_committed(&writer, &e0);
+
+        // The retry announces the very key that was stored, then drops E(0).
+        seq.roll_epoch_if_due(true).unwrap();
+        assert_eq!(seq.epochs.as_ref().unwrap().current_epoch(), 1);
+        let store = writer.store();
+        let announced = store
+            .committed
+            .iter()
+            .rfind(|e| e.kind == "key_epoch")
+            .unwrap();
+        assert_eq!(
+            announced.payload.get("key").and_then(Value::as_str),
+            Some(pending.verifier().to_string().as_str())
+        );
+        drop(store);
+        let on_disk = EpochState::load(&path).unwrap();
+        assert!(on_disk.next.is_none());
+        assert_eq!(on_disk.current.epoch, 1);
+        assert_eq!(on_disk.current.signer.verifier(), pending.verifier());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        seq.seal("tool_call", tool_call("after"));
+        seq.checkpoint_if_due(true).unwrap();
+        writer.assert_linked();
+        verify_committed(&writer, &e0);
+    }
+
+    #[test]
+    fn a_state_that_cannot_be_stored_leaves_the_epoch_unrolled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.fs");
+        let initial = EpochState::generate(ORIGIN).unwrap();
+        initial.create_new(&path).unwrap();
+        let e0 = initial.current.signer.verifier();
+        let writer = FailingWriter::default();
+        let mut seq = sequencer_with_epochs(&writer, &path);
+        seq.seal("tool_call", tool_call("t"));
+        // The state's directory is gone: the next key cannot be stored, so it is never
+        // announced.
+        drop(dir);
+        seq.roll_epoch_if_due(true).unwrap_err();
+        assert_eq!(seq.epochs.as_ref().unwrap().current_epoch(), 0);
+        assert!(!writer.kinds().contains(&"key_epoch".to_owned()));
+        seq.checkpoint_if_due(true).unwrap();
+        verify_committed(&writer, &e0);
+    }
+}

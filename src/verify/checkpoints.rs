@@ -19,6 +19,7 @@ use crate::hex::{Hex64, from_hex64, from_lower_hex};
 use crate::json::Value;
 
 use super::ProblemKind;
+use super::epochs::{EpochChain, KeyEpochFacts, key_epoch_facts, recorded_epoch};
 
 /// What to check of a log's checkpoints besides their consistency with the chain.
 #[derive(Clone, Debug, Default)]
@@ -34,12 +35,21 @@ pub struct CheckpointOptions {
     /// ([`CheckpointReport::root_at_probe`]), without judging it. [`super::verify_dir`] uses
     /// it to check an expected checkpoint across segments.
     pub probe_size: Option<u64>,
+    /// The forward-security verifier key of epoch 0 (`<origin>/fs+<hex id>+<base64>`, as
+    /// `acttrace keygen checkpoint` prints it; kept off the writer's host): every checkpoint
+    /// must carry a valid signature by the epoch key in force at its seq, the epoch chain
+    /// starting at this key, each `key_epoch` entry signed by the key before it and naming the
+    /// tree at its own position (`docs/FORMAT.md` §7f). `None`: not checked.
+    pub fs_key: Option<VerifierKey>,
 }
 
 impl CheckpointOptions {
     /// Whether anything was asked of checkpoints (keys or an expected checkpoint).
     pub fn any(&self) -> bool {
-        !self.keys.is_empty() || self.expected.is_some() || self.probe_size.is_some()
+        !self.keys.is_empty()
+            || self.expected.is_some()
+            || self.probe_size.is_some()
+            || self.fs_key.is_some()
     }
 }
 
@@ -131,6 +141,19 @@ pub struct CheckpointReport {
     pub root_at_probe: Option<Hash>,
     /// How the log compares with [`CheckpointOptions::expected`], when one was given.
     pub expected: Option<ExpectedOutcome>,
+    /// `key_epoch` entries seen (forward-security epoch rolls).
+    pub epochs_seen: u64,
+    /// Whether forward security was checked ([`CheckpointOptions::fs_key`] given).
+    pub forward_security_checked: bool,
+    /// Checkpoints whose signature by the epoch key in force verified.
+    pub epoch_signed: u64,
+    /// The epoch (and its verifier key) the walk started from when a segment's `segment_open`
+    /// recorded it rather than the chain starting at epoch 0: a directory's verification links
+    /// it to the segment before.
+    pub epoch_start: Option<(u64, String)>,
+    /// The epoch in force at the end of the walk, when forward security was checked and the
+    /// chain of epochs held.
+    pub epoch_end: Option<(u64, String)>,
 }
 
 impl CheckpointReport {
@@ -145,6 +168,9 @@ impl CheckpointReport {
             "uncovered_entries": self.uncovered,
             "tree_size": self.end.as_ref().map(Frontier::size),
             "expected_checkpoint": self.expected.map(ExpectedOutcome::name),
+            "key_epochs": self.epochs_seen,
+            "forward_security": if self.forward_security_checked { "checked" } else { "not_checked" },
+            "epoch": self.epoch_end.as_ref().map(|(e, _)| e),
         })
     }
 
@@ -166,6 +192,25 @@ impl CheckpointReport {
         } else {
             "no checkpoints".to_owned()
         });
+        if self.forward_security_checked {
+            let from = match &self.epoch_start {
+                Some((e, _)) if *e > 0 => format!(
+                    " from epoch {e} as the first segment's segment_open records it (verify the \
+                     whole directory to link it to epoch 0)"
+                ),
+                _ => String::new(),
+            };
+            notes.push(format!(
+                "forward security checked{from}: {} checkpoints signed by the epoch key in force, \
+                 {} epoch rolls",
+                self.epoch_signed, self.epochs_seen
+            ));
+        } else if self.epochs_seen > 0 {
+            notes.push(format!(
+                "forward security not checked (no --fs-vkey; {} key_epoch entries)",
+                self.epochs_seen
+            ));
+        }
         if self.expected == Some(ExpectedOutcome::Consistent) {
             notes.push("consistent with the expected checkpoint".into());
         }
@@ -189,10 +234,17 @@ impl CheckpointReport {
 pub(super) enum TreeFacts {
     /// `audit_open` or `audit_resume`: the origin it declares (`Ok(None)`: none).
     Origin(Result<Option<String>, String>),
-    /// `segment_open`: the tree it starts from (`None`: none recorded), and its origin.
-    Segment(Option<Result<Frontier, String>>, Option<String>),
+    /// `segment_open`: the tree it starts from (`None`: none recorded), its origin, and the
+    /// forward-security epoch in force it records.
+    Segment(
+        Option<Result<Frontier, String>>,
+        Option<String>,
+        Option<Box<Result<(u64, VerifierKey), String>>>,
+    ),
     /// A `checkpoint` entry.
     Checkpoint(Box<CheckpointFacts>),
+    /// A `key_epoch` entry.
+    KeyEpoch(Box<KeyEpochFacts>),
 }
 
 #[cfg_attr(test, derive(Debug, PartialEq))]
@@ -219,7 +271,9 @@ pub(super) fn tree_facts(kind: &str, payload: &Value, keys: &[VerifierKey]) -> O
         "segment_open" => Some(TreeFacts::Segment(
             segment_tree(payload),
             origin().ok().flatten(),
+            recorded_epoch(payload).map(Box::new),
         )),
+        "key_epoch" => Some(TreeFacts::KeyEpoch(Box::new(key_epoch_facts(payload)))),
         "checkpoint" => Some(TreeFacts::Checkpoint(Box::new(checkpoint_facts(
             payload, keys,
         )))),
@@ -315,6 +369,8 @@ pub(super) struct Tracker {
     /// keep besides the latest.
     collect: Option<Collect>,
     report: CheckpointReport,
+    /// The forward-security epoch chain.
+    epochs: EpochChain,
 }
 
 /// Leaves and notes kept for proofs (see [`super::proofs`]).
@@ -344,8 +400,10 @@ impl Tracker {
             collect: None,
             report: CheckpointReport {
                 signatures_checked: !opts.keys.is_empty(),
+                forward_security_checked: opts.fs_key.is_some(),
                 ..CheckpointReport::default()
             },
+            epochs: EpochChain::new(opts.fs_key.clone()),
         }
     }
 
@@ -371,9 +429,14 @@ impl Tracker {
     ) {
         if first && !self.decided {
             self.decided = true;
+            let recorded = match facts {
+                Some(TreeFacts::Segment(_, _, r)) => r.as_deref(),
+                _ => None,
+            };
+            self.epochs.start(seq, recorded, found);
             match facts {
                 Some(TreeFacts::Origin(Ok(Some(_)))) => self.active = true,
-                Some(TreeFacts::Segment(tree, _)) => {
+                Some(TreeFacts::Segment(tree, _, _)) => {
                     if tree.is_some() {
                         self.active = true;
                     }
@@ -414,13 +477,19 @@ impl Tracker {
         }
         match facts {
             Some(TreeFacts::Origin(origin)) => self.origin(seq, origin, found),
-            Some(TreeFacts::Segment(_, Some(origin))) if self.report.origin.is_none() => {
+            Some(TreeFacts::Segment(_, Some(origin), _)) if self.report.origin.is_none() => {
                 self.report.origin = Some(origin.clone());
             }
             Some(TreeFacts::Checkpoint(c)) => {
                 self.report.seen += 1;
                 self.report.uncovered = 0;
                 self.checkpoint(seq, c, found);
+            }
+            Some(TreeFacts::KeyEpoch(k)) => {
+                self.report.uncovered += 1;
+                let origin = self.report.origin.clone().unwrap_or_default();
+                let tree = self.frontier.as_ref().filter(|_| self.active);
+                self.epochs.key_epoch(seq, k, tree, &origin, found);
             }
             _ => self.report.uncovered += 1,
         }
@@ -546,6 +615,7 @@ impl Tracker {
                 }
             }
         }
+        self.epochs.checkpoint(seq, note, found);
         if found.len() == before && self.frontier.is_some() {
             self.report.verified += 1;
             self.report.last_checked_size = Some(*size);
@@ -571,6 +641,16 @@ impl Tracker {
             return None;
         }
         self.report.end = self.frontier.clone();
+        self.report.epochs_seen = self.epochs.seen;
+        self.report.epoch_signed = self.epochs.checkpoints_checked;
+        self.report.epoch_start = self.epochs.start.clone();
+        self.report.epoch_end = self.epochs.end();
+        if !is_segment && self.epochs.checked() && self.report.seen == 0 {
+            found.push((
+                ProblemKind::Unverifiable,
+                "no checkpoint in the log: the forward-security key has nothing to check".into(),
+            ));
+        }
         if let Some(expected) = self.expected.take() {
             let outcome = judge_expected(
                 &expected,

@@ -228,6 +228,7 @@ fn verify_dir_with(
                 .as_ref()
                 .map(|c| c.size)
                 .or(opts.checkpoints.probe_size),
+            fs_key: opts.checkpoints.fs_key.clone(),
         },
         ..opts.clone()
     };
@@ -399,8 +400,10 @@ fn dir_checkpoints(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     };
+    let fs_key = opts.checkpoints.fs_key.as_ref();
     let mut all = CheckpointReport {
         signatures_checked: !opts.checkpoints.keys.is_empty(),
+        forward_security_checked: fs_key.is_some(),
         ..CheckpointReport::default()
     };
     for (k, r) in reports.iter().enumerate() {
@@ -441,7 +444,46 @@ fn dir_checkpoints(
         }
         if k == 0 {
             all.start = r.start.clone();
+            all.epoch_start = r.epoch_start.clone();
+            // The chain of epochs starts at the given epoch-0 key, which a first segment that
+            // starts later can only name.
+            if let (Some(fs_key), Some((epoch, key))) = (fs_key, &r.epoch_start)
+                && (*epoch != 0 || *key != fs_key.to_string())
+            {
+                problem(
+                    ProblemKind::Unverifiable,
+                    format!(
+                        "forward security unverifiable before {}: it starts at epoch {epoch}, \
+                         announced in segments deleted by retention, so the epochs cannot be \
+                         followed from the epoch-0 key",
+                        name(k)
+                    ),
+                );
+            }
+        } else if fs_key.is_some()
+            && let Some(prev) = reports[k - 1]
+            && prev.epoch_end.is_some()
+            && r.epoch_start != prev.epoch_end
+        {
+            problem(
+                ProblemKind::BadCheckpoint,
+                format!(
+                    "forward security: {}'s segment_open records epoch {}, but the epoch in \
+                     force at the end of {} is {} (a forged epoch chain)",
+                    name(k),
+                    r.epoch_start
+                        .as_ref()
+                        .map_or("none".to_owned(), |(e, key)| format!("{e} ({key})")),
+                    name(k - 1),
+                    prev.epoch_end
+                        .as_ref()
+                        .map_or("none".to_owned(), |(e, key)| format!("{e} ({key})")),
+                ),
+            );
         }
+        all.epochs_seen += r.epochs_seen;
+        all.epoch_signed += r.epoch_signed;
+        all.epoch_end = r.epoch_end.clone();
         all.seen += r.seen;
         all.verified += r.verified;
         if r.last_checked_size.is_some() {
@@ -468,6 +510,12 @@ fn dir_checkpoints(
         if let Some((kind, detail)) = found {
             problem(kind, detail);
         }
+    }
+    if fs_key.is_some() && all.seen == 0 {
+        problem(
+            ProblemKind::Unverifiable,
+            "no checkpoint in any segment: the forward-security key has nothing to check".into(),
+        );
     }
     if all.signatures_checked && all.seen == 0 {
         problem(

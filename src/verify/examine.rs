@@ -94,8 +94,9 @@ pub(super) struct Examiner {
 /// Entry types the fast path leaves to [`Examiner::entry`]: the walker needs more than their
 /// hash from them (a declared hash algorithm, a previous segment, deleted segments, an origin,
 /// a checkpoint).
-const TYPES_WITH_FACTS: [&str; 5] = [
+const TYPES_WITH_FACTS: [&str; 6] = [
     "audit_open",
+    "key_epoch",
     "segment_open",
     "retention",
     "audit_resume",

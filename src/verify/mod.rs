@@ -29,6 +29,7 @@ use crate::json::{self, Value};
 mod checkpoints;
 mod batches;
 mod dir;
+mod epochs;
 mod examine;
 mod lines;
 mod parallel;

@@ -104,6 +104,10 @@ pub struct ExistingTree {
     /// need to continue from the last checkpoint they were given (empty unless
     /// [`TreeRequest::leaves_since_checkpoint`] asked for them).
     pub leaves_since_base: Vec<[u8; 32]>,
+    /// The last forward-security epoch the chain records, and its verifier key's text: from a
+    /// `key_epoch` entry (the epoch it announces) or an `audit_open`/`audit_resume`/
+    /// `segment_open` (the epoch in force); `None` when the entries read record none.
+    pub last_epoch: Option<(u64, String)>,
 }
 
 /// How far a commit must go.

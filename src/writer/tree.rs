@@ -56,9 +56,15 @@ impl TreeBuilder {
     ) -> Result<(), String> {
         let leaf = from_hex64(hash).ok_or_else(|| format!("seq {seq}: hash is not hex"))?;
         let wanted = self.built.is_none()
-            || [&b"\"origin\""[..], b"\"checkpoint\"", b"\"frontier\""]
-                .iter()
-                .any(|needle| memchr::memmem::find(line, needle).is_some());
+            || [
+                &b"\"origin\""[..],
+                b"\"checkpoint\"",
+                b"\"frontier\"",
+                b"\"key_epoch\"",
+                b"\"epoch_key\"",
+            ]
+            .iter()
+            .any(|needle| memchr::memmem::find(line, needle).is_some());
         let row = if wanted {
             std::str::from_utf8(line)
                 .ok()
@@ -119,9 +125,13 @@ impl TreeBuilder {
                     roots: Vec::new(),
                     last_checkpoint: None,
                     leaves_since_base: Vec::new(),
+                    last_epoch: None,
                 })
             }
         };
+        if let Some(epoch) = recorded_epoch(kind, payload) {
+            built.last_epoch = Some(epoch);
+        }
         match kind {
             "audit_open" | "audit_resume" => {
                 if let Some(o) = payload
@@ -173,6 +183,21 @@ impl TreeBuilder {
             built
         }))
     }
+}
+
+/// The forward-security epoch an entry records: a `key_epoch` entry the one it announces
+/// (`epoch`, `key`), an `audit_open`, `audit_resume` or `segment_open` the one in force
+/// (`epoch`, `epoch_key`).
+fn recorded_epoch(kind: &str, payload: Option<&Value>) -> Option<(u64, String)> {
+    let key_field = match kind {
+        "key_epoch" => "key",
+        "audit_open" | "audit_resume" | "segment_open" => "epoch_key",
+        _ => return None,
+    };
+    let payload = payload?;
+    let epoch = payload.get("epoch").and_then(Value::as_u64)?;
+    let key = payload.get(key_field).and_then(Value::as_str)?;
+    Some((epoch, key.to_owned()))
 }
 
 /// The tree a `segment_open` records before itself (`tree_size` equal to its seq, `frontier`

@@ -19,7 +19,8 @@ enum KeyKind {
     Hmac,
     /// An Ed25519 checkpoint signing key for the log named by `--origin`, in Go's note format
     /// (`PRIVATE+KEY+<origin>+<hex id>+<base64>`); its verifier key is printed on standard
-    /// output.
+    /// output. Also writes `OUT.fs`, the forward-security state at epoch 0 (a key named
+    /// `<origin>/fs`), whose verifier key is printed on standard error, to store off the host.
     Checkpoint,
 }
 
@@ -83,9 +84,18 @@ fn create_error(path: &std::path::Path, e: &std::io::Error) -> String {
     }
 }
 
+/// `OUT.fs`: where `keygen checkpoint` writes the epoch-0 forward-security state.
+fn fs_state_path(out: &std::path::Path) -> PathBuf {
+    let mut name = out.as_os_str().to_os_string();
+    name.push(".fs");
+    PathBuf::from(name)
+}
+
 /// `keygen checkpoint --origin NAME OUT`: writes the private key in Go's format (one line) and
 /// prints the verifier key on standard output, alone on its line so that `> NAME.vkey` keeps
-/// it; what to do with each goes to standard error.
+/// it; writes the epoch-0 forward-security state to `OUT.fs` and prints its verifier key on
+/// standard error, on a line of its own, with what to do with it (as `journalctl --setup-keys`
+/// does: it must be kept off the host).
 fn run_checkpoint(origin: Option<&str>, out: &std::path::Path) -> u8 {
     let Some(origin) = origin else {
         return usage_error("keygen checkpoint needs --origin NAME (the log's unique name)");
@@ -102,6 +112,17 @@ fn run_checkpoint(origin: Option<&str>, out: &std::path::Path) -> u8 {
         Ok(s) => s,
         Err(e) => return usage_error(&e.to_string()),
     };
+    let fs_path = fs_state_path(out);
+    if fs_path.exists() {
+        return usage_error(&format!(
+            "{} already exists; keygen never overwrites a key",
+            fs_path.display()
+        ));
+    }
+    let fs_state = match acttrace::checkpoint::EpochState::generate(origin) {
+        Ok(s) => s,
+        Err(e) => return usage_error(&e.to_string()),
+    };
     let key = signer.to_go_format();
     // Sized for the newline, so the key is never left behind in a reallocated buffer.
     let mut text = Zeroizing::new(String::with_capacity(key.len() + 1));
@@ -110,6 +131,11 @@ fn run_checkpoint(origin: Option<&str>, out: &std::path::Path) -> u8 {
     if let Err(e) = write_new_secret(out, &text) {
         return usage_error(&create_error(out, &e));
     }
+    if let Err(e) = fs_state.create_new(&fs_path) {
+        // Both or neither: the key alone would start a log without forward security.
+        let _ = std::fs::remove_file(out);
+        return usage_error(&create_error(&fs_path, &e));
+    }
     println!("{}", signer.verifier());
     eprintln!(
         "acttrace: wrote a new checkpoint signing key for origin {origin} to {} (mode 0600); \
@@ -117,6 +143,14 @@ fn run_checkpoint(origin: Option<&str>, out: &std::path::Path) -> u8 {
          standard output is public: give it to verifiers (acttrace verify --vkey) and \
          witnesses.",
         out.display()
+    );
+    eprintln!(
+        "acttrace: wrote the forward-security state (epoch 0) to {} (mode 0600); the writer \
+         reads and rewrites it (forward_security_state). Its verifier key follows: store this \
+         off the host (another machine, or paper): acttrace verify --fs-vkey needs it, and a \
+         copy left on the writer's host proves nothing.\n{}",
+        fs_path.display(),
+        fs_state.current.signer.verifier()
     );
     EXIT_OK
 }

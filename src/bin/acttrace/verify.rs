@@ -55,6 +55,13 @@ pub(crate) struct CheckpointArgs {
     /// signature is checked too. Only with a single FILE or DIR.
     #[arg(long, value_name = "FILE")]
     expect_checkpoint: Option<PathBuf>,
+    /// The forward-security verifier key of epoch 0 (`<origin>/fs+<hex id>+<base64>`, printed
+    /// by `acttrace keygen checkpoint`, kept off the writer's host): every checkpoint must carry
+    /// a valid signature by the epoch key in force at its seq, each epoch key announced by the
+    /// one before in a `key_epoch` entry that matches the tree at its position. Catches a
+    /// rewrite of closed epochs even by whoever holds the log's key and the current epoch key.
+    #[arg(long, value_name = "VKEY")]
+    fs_vkey: Option<String>,
 }
 
 /// The largest verifier-key or checkpoint file read.
@@ -111,10 +118,27 @@ impl CheckpointArgs {
                 )
             }
         };
+        let fs_key = match &self.fs_vkey {
+            None => None,
+            Some(k) => {
+                let key: VerifierKey = k
+                    .trim()
+                    .parse()
+                    .map_err(|e| format!("--fs-vkey {k:?}: {e}"))?;
+                if !key.name().ends_with("/fs") {
+                    return Err(format!(
+                        "--fs-vkey {k:?}: a forward-security key is named <origin>/fs, this one {}",
+                        key.name()
+                    ));
+                }
+                Some(key)
+            }
+        };
         Ok(CheckpointOptions {
             keys,
             expected,
             probe_size: None,
+            fs_key,
         })
     }
 }
