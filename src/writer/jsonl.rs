@@ -80,6 +80,28 @@ impl JsonlFileWriter {
     }
 }
 
+/// How long [`lock_or_refuse`] keeps trying a lock that is held.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_millis(1500);
+
+/// Takes the log's exclusive lock, or says it is held. A lock held only for a moment is waited
+/// for (at most [`LOCK_PATIENCE`]): a child process that another thread of this program is
+/// starting shares the lock from `fork` until its `exec` closes the file, so a log closed and
+/// reopened while the program spawns processes can find its own lock briefly held. A writer in
+/// another process holds it for its whole life and is refused once the patience runs out.
+fn lock_or_refuse(file: &File) -> Result<(), TryLockError> {
+    let deadline = std::time::Instant::now() + LOCK_PATIENCE;
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match file.try_lock() {
+            Err(TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl ChainWriter for JsonlFileWriter {
     fn open(&mut self, key: Option<&SigningKey>) -> Result<Option<ExistingChain>, Error> {
         let created = !self.path.exists();
@@ -89,15 +111,12 @@ impl ChainWriter for JsonlFileWriter {
             .create(true)
             .open(&self.path)
             .map_err(|e| self.io_err("open", e))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(Error::Locked {
-                    path: self.path.clone(),
-                });
-            }
-            Err(TryLockError::Error(e)) => return Err(self.io_err("lock", e)),
-        }
+        lock_or_refuse(&file).map_err(|e| match e {
+            TryLockError::WouldBlock => Error::Locked {
+                path: self.path.clone(),
+            },
+            TryLockError::Error(e) => self.io_err("lock", e),
+        })?;
         if created {
             // Make the new directory entry itself durable.
             sync_parent_dir(&self.path);
