@@ -320,7 +320,7 @@ pub(super) struct Tracker {
 /// Leaves and notes kept for proofs (see [`super::proofs`]).
 pub(super) struct Collect {
     pub(super) cap: u64,
-    pub(super) leaves: Vec<[u8; 32]>,
+    pub(super) tree: crate::checkpoint::ProofTree,
     pub(super) over_cap: bool,
     pub(super) wanted_sizes: Vec<u64>,
     pub(super) notes: Vec<(u64, String)>,
@@ -436,8 +436,8 @@ impl Tracker {
             }
         }
         if let Some(c) = &mut self.collect {
-            if (c.leaves.len() as u64) < c.cap {
-                c.leaves.push(*hash);
+            if c.tree.size() < c.cap {
+                c.tree.push(hash);
             } else {
                 c.over_cap = true;
             }

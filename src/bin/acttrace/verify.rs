@@ -11,7 +11,7 @@ use acttrace::verify::{
 use clap::Args;
 
 use crate::exit::{EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE, usage_error};
-use crate::keys::KeyArgs;
+use crate::keys::{KeyArgs, load_vkeys};
 
 #[derive(Args, Debug)]
 pub(crate) struct VerifyArgs {
@@ -77,24 +77,7 @@ pub(crate) fn read_small(path: &std::path::Path) -> Result<String, String> {
 impl CheckpointArgs {
     /// The verifier keys given (`--vkey`, `--vkey-file`).
     pub(crate) fn keys(&self) -> Result<Vec<VerifierKey>, String> {
-        let mut keys = Vec::new();
-        for k in &self.vkey {
-            keys.push(k.trim().parse().map_err(|e| format!("--vkey {k:?}: {e}"))?);
-        }
-        for path in &self.vkey_file {
-            let text = read_small(path)?;
-            for (i, line) in text.lines().enumerate() {
-                let line = line.trim();
-                if line.is_empty() || line.starts_with('#') {
-                    continue;
-                }
-                keys.push(
-                    line.parse()
-                        .map_err(|e| format!("{} line {}: {e}", path.display(), i + 1))?,
-                );
-            }
-        }
-        Ok(keys)
+        load_vkeys(&self.vkey, &self.vkey_file)
     }
 
     /// The options: keys and the expected checkpoint (its signature checked when keys are
@@ -178,9 +161,13 @@ fn verify_file(file: &std::path::Path, opts: &VerifyOptions) -> Result<Outcome, 
     if is_excerpt_header(&first) {
         // A filtered export holds a selection of entries: its links are checked by the
         // excerpt verifier, not as one contiguous chain.
-        return acttrace::export::verify_excerpt_reader(input.reader, opts)
-            .map(Outcome::Excerpt)
-            .map_err(|e| format!("{}: {e}", input.name));
+        return acttrace::export::verify_excerpt_reader_vkeys(
+            input.reader,
+            opts,
+            &opts.checkpoints.keys,
+        )
+        .map(Outcome::Excerpt)
+        .map_err(|e| format!("{}: {e}", input.name));
     }
     verify_input(input, opts)
         .map(Outcome::Chain)
@@ -297,9 +284,13 @@ fn verify_export_dir(
             let first = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
             let source = path.display().to_string();
             report.pack = Some(if is_excerpt_header(first) {
-                acttrace::export::verify_excerpt_reader(&bytes[..], opts)
-                    .map(Outcome::Excerpt)
-                    .map_err(|e| format!("{source}: {e}"))?
+                acttrace::export::verify_excerpt_reader_vkeys(
+                    &bytes[..],
+                    opts,
+                    &opts.checkpoints.keys,
+                )
+                .map(Outcome::Excerpt)
+                .map_err(|e| format!("{source}: {e}"))?
             } else {
                 acttrace::verify::verify_reader(&bytes[..], &source, opts)
                     .map(Outcome::Chain)
