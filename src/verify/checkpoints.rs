@@ -26,20 +26,20 @@ pub struct CheckpointOptions {
     /// Verifier keys: every checkpoint's note must carry a valid signature by a key named as
     /// the log's origin (signatures by other keys are ignored). Empty: signatures not checked.
     pub keys: Vec<VerifierKey>,
-    /// A checkpoint obtained elsewhere (from a witness, another machine, an earlier audit):
-    /// the log must be consistent with it, that is hold at least its size and have its root
+    /// Checkpoints obtained elsewhere (from witnesses, another machine, an earlier audit):
+    /// the log must be consistent with each, that is hold at least its size and have its root
     /// over its first `size` entries. Load one with [`expected_checkpoint`].
-    pub expected: Option<Checkpoint>,
-    /// Record the tree's root when the walk passes this size
-    /// ([`CheckpointReport::root_at_probe`]), without judging it. [`super::verify_dir`] uses
-    /// it to check an expected checkpoint across segments.
-    pub probe_size: Option<u64>,
+    pub expected: Vec<Checkpoint>,
+    /// Record the tree's root when the walk passes these sizes
+    /// ([`CheckpointReport::roots_at_probes`]), without judging them. [`super::verify_dir`]
+    /// uses them to check expected checkpoints across segments.
+    pub probe_sizes: Vec<u64>,
 }
 
 impl CheckpointOptions {
     /// Whether anything was asked of checkpoints (keys or an expected checkpoint).
     pub fn any(&self) -> bool {
-        !self.keys.is_empty() || self.expected.is_some() || self.probe_size.is_some()
+        !self.keys.is_empty() || !self.expected.is_empty() || !self.probe_sizes.is_empty()
     }
 }
 
@@ -126,11 +126,14 @@ pub struct CheckpointReport {
     /// The tree over every entry walked (`None` when a segment recorded no frontier to start
     /// from).
     pub end: Option<Frontier>,
-    /// The root at [`CheckpointOptions::probe_size`] (or the expected checkpoint's size), when
-    /// the walk passed it.
-    pub root_at_probe: Option<Hash>,
-    /// How the log compares with [`CheckpointOptions::expected`], when one was given.
+    /// The roots at the sizes of [`CheckpointOptions::probe_sizes`] and the expected
+    /// checkpoints that the walk passed: (size, root).
+    pub roots_at_probes: Vec<(u64, Hash)>,
+    /// How the log compares with [`CheckpointOptions::expected`], when any was given: the
+    /// first outcome other than consistent, else consistent.
     pub expected: Option<ExpectedOutcome>,
+    /// How many expected checkpoints were judged.
+    pub expected_count: usize,
 }
 
 impl CheckpointReport {
@@ -167,7 +170,10 @@ impl CheckpointReport {
             "no checkpoints".to_owned()
         });
         if self.expected == Some(ExpectedOutcome::Consistent) {
-            notes.push("consistent with the expected checkpoint".into());
+            notes.push(match self.expected_count {
+                1 => "consistent with the expected checkpoint".into(),
+                n => format!("consistent with the {n} expected checkpoints"),
+            });
         }
         if !anchored {
             notes.push(
@@ -307,8 +313,9 @@ pub(super) struct Tracker {
     active: bool,
     decided: bool,
     keys_given: bool,
-    expected: Option<Checkpoint>,
-    probe: Option<u64>,
+    expected: Vec<Checkpoint>,
+    /// The sizes whose roots are recorded (the expected checkpoints' and the probes').
+    probes: Vec<u64>,
     /// `None` once the tree cannot be known (a segment that records none).
     frontier: Option<Frontier>,
     /// When collecting leaves (for proofs): at most this many, and which checkpoint notes to
@@ -338,7 +345,11 @@ impl Tracker {
             active: opts.any(),
             decided: false,
             keys_given: !opts.keys.is_empty(),
-            probe: expected.as_ref().map(|c| c.size).or(opts.probe_size),
+            probes: expected
+                .iter()
+                .map(|c| c.size)
+                .chain(opts.probe_sizes.iter().copied())
+                .collect(),
             expected,
             frontier: Some(Frontier::new()),
             collect: None,
@@ -406,10 +417,9 @@ impl Tracker {
                 _ => {}
             }
             if self.active
-                && let (Some(p), Some(f)) = (self.probe, &self.frontier)
-                && f.size() == p
+                && let Some(f) = &self.frontier
             {
-                self.report.root_at_probe = Some(f.root());
+                self.probe(f.size(), f.root());
             }
         }
         match facts {
@@ -431,9 +441,8 @@ impl Tracker {
         let hash = &from_hex64(hash).unwrap_or_default();
         if let Some(f) = &mut self.frontier {
             f.append(hash);
-            if self.probe == Some(f.size()) {
-                self.report.root_at_probe = Some(f.root());
-            }
+            let (size, root) = (f.size(), f.root());
+            self.probe(size, root);
         }
         if let Some(c) = &mut self.collect {
             if c.tree.size() < c.cap {
@@ -441,6 +450,16 @@ impl Tracker {
             } else {
                 c.over_cap = true;
             }
+        }
+    }
+
+    /// Records the root at `size` when a probe asks for it (the root is computed by the caller
+    /// only because a frontier's root is cheap: at most 64 node hashes).
+    fn probe(&mut self, size: u64, root: Hash) {
+        if self.probes.contains(&size)
+            && !self.report.roots_at_probes.iter().any(|(s, _)| *s == size)
+        {
+            self.report.roots_at_probes.push((size, root));
         }
     }
 
@@ -571,19 +590,9 @@ impl Tracker {
             return None;
         }
         self.report.end = self.frontier.clone();
-        if let Some(expected) = self.expected.take() {
-            let outcome = judge_expected(
-                &expected,
-                self.report.origin.as_deref(),
-                self.report.start.as_ref().map_or(0, Frontier::size),
-                self.report.end.as_ref().map(Frontier::size),
-                self.report.root_at_probe,
-            );
-            self.report.expected = Some(outcome.0);
-            if let Some(p) = outcome.1 {
-                found.push(p);
-            }
-        }
+        let expected = std::mem::take(&mut self.expected);
+        let first = self.report.start.as_ref().map_or(0, Frontier::size);
+        judge_all_expected(&expected, &mut self.report, first, found);
         if !is_segment && self.keys_given && self.report.seen == 0 {
             found.push((
                 ProblemKind::Unverifiable,
@@ -591,6 +600,39 @@ impl Tracker {
             ));
         }
         Some(self.report)
+    }
+}
+
+/// Judges a log (or a rotated log's chain) against every expected checkpoint: `first` is the
+/// tree size it starts at; the report gains the outcome (the first other than consistent) and
+/// `found` a problem per inconsistency. Shared by files and directories.
+pub(super) fn judge_all_expected(
+    expected: &[Checkpoint],
+    report: &mut CheckpointReport,
+    first: u64,
+    found: &mut Vec<Found>,
+) {
+    for e in expected {
+        let root_at = report
+            .roots_at_probes
+            .iter()
+            .find(|(s, _)| *s == e.size)
+            .map(|(_, r)| *r);
+        let (outcome, problem) = judge_expected(
+            e,
+            report.origin.as_deref(),
+            first,
+            report.end.as_ref().map(Frontier::size),
+            root_at,
+        );
+        if report
+            .expected
+            .is_none_or(|o| o == ExpectedOutcome::Consistent)
+        {
+            report.expected = Some(outcome);
+        }
+        report.expected_count += 1;
+        found.extend(problem);
     }
 }
 

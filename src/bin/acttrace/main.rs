@@ -13,6 +13,7 @@ mod redact;
 mod repair;
 mod tlog;
 mod verify;
+mod witness;
 
 use std::process::ExitCode;
 

@@ -55,6 +55,16 @@ pub(crate) struct CheckpointArgs {
     /// signature is checked too. Only with a single FILE or DIR.
     #[arg(long, value_name = "FILE")]
     expect_checkpoint: Option<PathBuf>,
+    /// A C2SP tlog-witness's monitoring URL: its latest cosigned checkpoint for the log's
+    /// origin (named by --vkey) is fetched and the log must be consistent with it, as with
+    /// --expect-checkpoint. Needs --vkey and --witness-key, and a build with the `witness`
+    /// feature (`cargo install acttrace --features witness`). Repeatable.
+    #[arg(long, value_name = "URL")]
+    witness: Vec<String>,
+    /// A witness's Ed25519 cosignature key, `<name>+<hex id>+<base64(0x04 ‖ key)>`: each
+    /// --witness checkpoint must be cosigned by one of them. Repeatable.
+    #[arg(long, value_name = "VKEY")]
+    witness_key: Vec<String>,
 }
 
 /// The largest verifier-key or checkpoint file read.
@@ -80,24 +90,27 @@ impl CheckpointArgs {
         load_vkeys(&self.vkey, &self.vkey_file)
     }
 
-    /// The options: keys and the expected checkpoint (its signature checked when keys are
-    /// given).
+    /// The options: keys and the expected checkpoints (`--expect-checkpoint`, its signature
+    /// checked when keys are given; each `--witness`'s, fetched now).
     pub(crate) fn options(&self) -> Result<CheckpointOptions, String> {
         let keys = self.keys()?;
-        let expected = match &self.expect_checkpoint {
-            None => None,
-            Some(path) => {
-                let note = read_small(path)?;
-                Some(
-                    expected_checkpoint(&note, &keys)
-                        .map_err(|e| format!("--expect-checkpoint {}: {e}", path.display()))?,
-                )
-            }
-        };
+        let mut expected = Vec::new();
+        if let Some(path) = &self.expect_checkpoint {
+            let note = read_small(path)?;
+            expected.push(
+                expected_checkpoint(&note, &keys)
+                    .map_err(|e| format!("--expect-checkpoint {}: {e}", path.display()))?,
+            );
+        }
+        expected.extend(crate::witness::fetch_anchors(
+            &self.witness,
+            &self.witness_key,
+            &keys,
+        )?);
         Ok(CheckpointOptions {
             keys,
             expected,
-            probe_size: None,
+            probe_sizes: Vec::new(),
         })
     }
 }
@@ -312,10 +325,12 @@ pub(crate) fn run(mut args: VerifyArgs) -> u8 {
     if args.files.len() > 1
         && (args.expect_head.is_some()
             || args.expect_entries.is_some()
-            || args.checkpoints.expect_checkpoint.is_some())
+            || args.checkpoints.expect_checkpoint.is_some()
+            || !args.checkpoints.witness.is_empty())
     {
         return usage_error(
-            "--expect-head, --expect-entries and --expect-checkpoint apply to a single FILE or DIR",
+            "--expect-head, --expect-entries, --expect-checkpoint and --witness apply to a single \
+             FILE or DIR",
         );
     }
     if let Err(e) = check_expect_head(args.expect_head.as_deref()) {
