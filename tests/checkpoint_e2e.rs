@@ -4,7 +4,9 @@
 //! entries even re-hashed and re-signed with the HMAC key, catches truncation below a sink's
 //! checkpoint, proves entries (checked by `verify-proof` and by Go when present), exports a
 //! decision excerpt that verifies and that says "incomplete" without one of its entries; and
-//! the reference verifier accepts the log.
+//! the reference verifier accepts the log. With the `witness` feature, a log the layer writes
+//! with a `WitnessSink` to a witness on 127.0.0.1 (tests/common/witness.rs) chains the
+//! cosignatures, and `verify --witness` checks the log against the witness's checkpoint.
 
 mod common;
 
@@ -550,4 +552,267 @@ fn the_reference_verifier_accepts_a_layer_written_log_with_checkpoints_and_diges
         "reference verifier rejected a layer-written log: {detail}"
     );
     assert!(detail.contains("signatures verified"), "{detail}");
+}
+
+#[cfg(not(feature = "witness"))]
+#[test]
+fn without_the_witness_feature_the_flag_says_how_to_get_it() {
+    let o = run(&[
+        "verify",
+        "any.jsonl",
+        "--vkey",
+        &vkey_text(),
+        "--witness",
+        "http://127.0.0.1:9",
+        "--witness-key",
+        "w+00000000+AA==",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+    assert!(
+        out(&o).contains("built without the witness feature")
+            && out(&o).contains("cargo install acttrace --features witness"),
+        "{}",
+        out(&o)
+    );
+}
+
+#[cfg(feature = "witness")]
+#[path = "common/witness.rs"]
+mod server;
+
+#[cfg(feature = "witness")]
+mod witnessed {
+    use super::*;
+    use acttrace::checkpoint::SignerKey;
+    use acttrace::checkpoint::witness::WitnessSink;
+    use server::WitnessServer;
+
+    fn start() -> WitnessServer {
+        WitnessServer::start("witness.test/w1", [22u8; 32], vkey_key())
+    }
+
+    /// A log the layer writes with a witness sink: two decisions, a flush (checkpoint, then the
+    /// witness's cosignature chained), a decision and shutdown (a final checkpoint, which the
+    /// sink submits before shutdown returns).
+    fn witnessed_log(dir: &Path, server: &WitnessServer) -> PathBuf {
+        let path = dir.join("audit.jsonl");
+        let sink = WitnessSink::new(&server.url, vec![server.vkey().parse().unwrap()])
+            .unwrap()
+            .timeout(Duration::from_secs(30));
+        let (layer, guard) = builder(&path).checkpoint_sink(sink).build().unwrap();
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            approve(1001);
+            approve(1002);
+            let size = guard.flush().unwrap().next_seq;
+            // The cosignature is chained when the witness answers: wait (bounded) for it.
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            while guard.status().head.next_seq <= size {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no cosignature chained"
+                );
+                std::thread::yield_now();
+            }
+            approve(1003);
+        });
+        let report = guard.shutdown(Duration::from_secs(60)).unwrap();
+        assert!(report.sinks_finished);
+        path
+    }
+
+    fn verify_witness(log: &Path, url: &str, server: &WitnessServer, more: &[&str]) -> Output {
+        let vkey = vkey_text();
+        let wkey = server.vkey();
+        let mut args = vec![
+            "verify",
+            p(log),
+            "--vkey",
+            &vkey,
+            "--witness",
+            url,
+            "--witness-key",
+            &wkey,
+        ];
+        args.extend_from_slice(more);
+        run(&args)
+    }
+
+    #[test]
+    fn a_layer_log_with_a_witness_sink_chains_cosignatures_and_verifies_against_the_witness() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start();
+        let log = witnessed_log(dir.path(), &server);
+        let all = entries(&log);
+        let cps: Vec<u64> = checkpoint_seqs(&log).iter().map(|&s| s as u64).collect();
+        assert_eq!(cps.len(), 2, "{cps:?}");
+        // The first checkpoint's cosignature, by the witness, chained after it.
+        let cos: Vec<&serde_json::Value> =
+            all.iter().filter(|e| e["type"] == "cosignature").collect();
+        assert_eq!(cos.len(), 1, "{cos:?}");
+        assert_eq!(cos[0]["payload"]["tree_size"], cps[0]);
+        assert_eq!(cos[0]["payload"]["witness"], "witness.test/w1");
+        assert!(cos[0]["seq"].as_u64().unwrap() > cps[0]);
+        // The witness holds the final checkpoint.
+        let held = server.held(ORIGIN).unwrap();
+        assert_eq!(held.size, cps[1]);
+
+        let o = verify_witness(&log, &server.url, &server, &[]);
+        let text = out(&o);
+        assert_eq!(o.status.code(), Some(0), "{text}");
+        assert!(
+            text.contains(&format!(
+                "witness {}: cosigned checkpoint of {ORIGIN} at tree size {}",
+                server.url, cps[1]
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains("consistent with the expected checkpoint"),
+            "{text}"
+        );
+
+        // Cut back below the witnessed size (to the first checkpoint's batch and its
+        // cosignature): the log alone verifies, the witness's checkpoint catches it.
+        let cut = dir.path().join("cut.jsonl");
+        let keep = cos[0]["seq"].as_u64().unwrap() as usize + 1;
+        write_lines(&cut, &lines(&log)[..keep]);
+        assert_eq!(
+            run(&["verify", p(&cut), "--vkey", &vkey_text()])
+                .status
+                .code(),
+            Some(0)
+        );
+        let o = verify_witness(&cut, &server.url, &server, &[]);
+        let text = out(&o);
+        assert_eq!(o.status.code(), Some(1), "{text}");
+        assert!(
+            text.contains("log shorter than the expected checkpoint"),
+            "{text}"
+        );
+
+        // Each anchor is judged: the witness's and a validly signed but inconsistent one (what
+        // a log key that signed two histories produces) in the same read.
+        let signer = SignerKey::parse(
+            std::fs::read_to_string(vectors().join("skey.txt"))
+                .unwrap()
+                .trim(),
+        )
+        .unwrap();
+        let fork = signer
+            .sign(&Checkpoint::new(ORIGIN, 5, [7u8; 32]).unwrap().body())
+            .unwrap();
+        let fork_path = dir.path().join("fork.note");
+        std::fs::write(&fork_path, fork).unwrap();
+        let o = verify_witness(
+            &log,
+            &server.url,
+            &server,
+            &["--expect-checkpoint", p(&fork_path)],
+        );
+        let text = out(&o);
+        assert_eq!(o.status.code(), Some(1), "{text}");
+        assert!(
+            text.contains("log inconsistent with the expected checkpoint: the root of its first 5"),
+            "{text}"
+        );
+        // And both consistent anchors: the first checkpoint's note (from the log) too.
+        let first_note = dir.path().join("first.note");
+        std::fs::write(
+            &first_note,
+            all[cps[0] as usize]["payload"]["note"].as_str().unwrap(),
+        )
+        .unwrap();
+        let o = verify_witness(
+            &log,
+            &server.url,
+            &server,
+            &["--expect-checkpoint", p(&first_note)],
+        );
+        let text = out(&o);
+        assert_eq!(o.status.code(), Some(0), "{text}");
+        assert!(
+            text.contains("consistent with the 2 expected checkpoints"),
+            "{text}"
+        );
+
+        // The reference verifier accepts the log: checkpoints, a cosignature, decision_end
+        // entries with their digests.
+        assert!(
+            all.iter().any(|e| e["type"] == "decision_end"
+                && e["payload"]["entries_digest"].as_str().is_some())
+        );
+        if let Some(python) = reference_python() {
+            let head = all.last().unwrap()["hash"].as_str().unwrap();
+            let (ok, detail) = reference_verify(&python, &log, Some(common::KEY), Some(head));
+            assert!(ok, "reference verifier rejected a witnessed log: {detail}");
+        }
+    }
+
+    #[test]
+    fn an_unreachable_witness_or_missing_keys_are_usage_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start();
+        let log = witnessed_log(dir.path(), &server);
+        // A port nothing listens on.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", l.local_addr().unwrap())
+        };
+        let o = verify_witness(&log, &closed, &server, &[]);
+        let text = out(&o);
+        assert_eq!(o.status.code(), Some(2), "{text}");
+        assert!(
+            text.contains(&format!("--witness {closed}: witness unreachable")),
+            "{text}"
+        );
+        // Without --vkey (it names the origin and checks the witness's checkpoint), or without
+        // the witness's key.
+        let o = run(&[
+            "verify",
+            p(&log),
+            "--witness",
+            &server.url,
+            "--witness-key",
+            &server.vkey(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+        assert!(
+            out(&o).contains("--witness needs the log's verifier key"),
+            "{}",
+            out(&o)
+        );
+        let o = run(&[
+            "verify",
+            p(&log),
+            "--vkey",
+            &vkey_text(),
+            "--witness",
+            &server.url,
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+        assert!(
+            out(&o).contains("--witness needs --witness-key"),
+            "{}",
+            out(&o)
+        );
+        // A witness key that did not cosign: refused, naming the witness.
+        let stranger = WitnessServer::start("witness.test/w2", [33u8; 32], vkey_key());
+        let o = run(&[
+            "verify",
+            p(&log),
+            "--vkey",
+            &vkey_text(),
+            "--witness",
+            &server.url,
+            "--witness-key",
+            &stranger.vkey(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", out(&o));
+        assert!(
+            out(&o).contains(&format!("--witness {}", server.url)),
+            "{}",
+            out(&o)
+        );
+    }
 }
