@@ -361,7 +361,7 @@ fn a_sinks_checkpoint_catches_truncation_and_rewrites_below_it() {
     let text = out(&o);
     assert_eq!(o.status.code(), Some(1), "{text}");
     assert!(
-        text.contains(&format!("log shorter than the expected checkpoint")),
+        text.contains("log shorter than the expected checkpoint"),
         "{text}"
     );
     assert!(
