@@ -192,12 +192,12 @@ fn inclusion_proofs_verify_with_the_library_and_verify_proof_and_a_flipped_byte_
         let text = stdout(&o);
         assert!(text.starts_with("c2sp.org/tlog-proof@v1\nindex "), "{text}");
         // The library's verifier agrees.
-        let ProofText::Inclusion {
+        let ProofText::Inclusion(acttrace::checkpoint::TlogProof {
             index,
             hashes,
             checkpoint: note,
             ..
-        } = parse_proof(&text).unwrap()
+        }) = parse_proof(&text).unwrap()
         else {
             panic!("{text}")
         };

@@ -18,8 +18,8 @@ fn opts(vkeys: &[VerifierKey], expected: Option<Checkpoint>) -> VerifyOptions {
         key: Some(hmac_key()),
         checkpoints: CheckpointOptions {
             keys: vkeys.to_vec(),
-            expected,
-            probe_size: None,
+            expected: expected.into_iter().collect(),
+            probe_sizes: Vec::new(),
             fs_key: None,
         },
         ..VerifyOptions::default()

@@ -505,3 +505,97 @@ fn acttrace_verifies_notes_and_keys_go_makes() {
     assert!(verify_note(note, &[ours.verifier()]).is_err());
     assert!(verify_note(&note.replacen("\n33\n", "\n34\n", 1), &[go_vkey]).is_err());
 }
+
+/// End to end (issue #13): Go checks the proofs `acttrace prove` prints for a log the layer
+/// wrote with a checkpoint key. The proofs are made by the library calls `prove` is a shell
+/// over (`log_tree`, `inclusion_proof_text`) and read back with `TlogProof::parse`; Go opens
+/// the checkpoint note with the verifier key and verifies every entry's inclusion proof.
+#[test]
+fn go_verifies_the_proofs_of_a_log_the_layer_wrote() {
+    use acttrace::checkpoint::TlogProof;
+    use acttrace::verify::{
+        Input, MAX_PROOF_LEAVES, VerifyOptions, inclusion_proof_text, log_tree,
+    };
+    use tracing_subscriber::prelude::*;
+
+    let Some(bin) = oracle() else { return };
+    let vectors = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/checkpoint-example");
+    let vkey_text = std::fs::read_to_string(vectors.join("vkey.txt")).unwrap();
+    let vkey_text = vkey_text.trim();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let (layer, guard) = acttrace::AuditLayer::builder()
+        .system("go-e2e")
+        .path(&path)
+        .checkpoint_key_from_file(vectors.join("skey.txt"))
+        .checkpoint_every(4096, std::time::Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for id in 0..6u64 {
+            let span = tracing::info_span!("d", audit.decision = "go.e2e", applicant = id);
+            let _e = span.enter();
+            acttrace::tool_call!(name = "lookup", arguments = %id);
+        }
+    });
+    guard.shutdown(std::time::Duration::from_secs(60)).unwrap();
+
+    let hashes: Vec<[u8; 32]> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let h = v["hash"].as_str().unwrap();
+            let mut out = [0u8; 32];
+            for (i, b) in out.iter_mut().enumerate() {
+                *b = u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap();
+            }
+            out
+        })
+        .collect();
+    // The last entry is shutdown's checkpoint, over every entry before it.
+    let size = hashes.len() as u64 - 1;
+    let tree = log_tree(
+        Input::open(&path).unwrap(),
+        &VerifyOptions::default(),
+        None,
+        &[],
+        MAX_PROOF_LEAVES,
+    )
+    .unwrap();
+    let mut inclusions = Vec::new();
+    let mut note = String::new();
+    for seq in 0..size {
+        let (text, signed) = inclusion_proof_text(&tree, seq, size).unwrap();
+        assert!(signed);
+        let proof = TlogProof::parse(&text).unwrap();
+        let c =
+            Checkpoint::parse_body(&proof.checkpoint[..proof.checkpoint.find("\n\n").unwrap() + 1])
+                .unwrap();
+        assert_eq!(c.size, size);
+        note = proof.checkpoint.clone();
+        let case = |tag: &str, root: &Hash| {
+            json!({"id": format!("{tag}-{seq}"), "size": size, "index": seq,
+                   "leaf": hex(&hashes[seq as usize]), "root": b64(root),
+                   "proof": proof_json(&proof.hashes)})
+        };
+        inclusions.push(case("ok", &c.root));
+        inclusions.push(case("bad", &flip(&c.root)));
+    }
+    let notes = json!([{"id": "note", "note": note, "vkeys": [vkey_text]}]);
+    let results = go(
+        bin,
+        &json!({"leaves": [], "inclusions": inclusions, "notes": notes}),
+    );
+    let r = result(&results, "note");
+    assert!(
+        ok(r),
+        "Go rejects the layer's checkpoint note: {}",
+        r["error"]
+    );
+    for seq in 0..size {
+        let r = result(&results, &format!("ok-{seq}"));
+        assert!(ok(r), "entry {seq}: Go rejects our proof: {}", r["error"]);
+        assert!(!ok(result(&results, &format!("bad-{seq}"))), "entry {seq}");
+    }
+}

@@ -1,12 +1,14 @@
-//! A whole Merkle tree kept in memory, for many inclusion proofs from one log (an excerpt
-//! pack proves every entry it holds).
+//! A whole Merkle tree kept in memory: the one way proofs are made from a log's leaves
+//! (`acttrace prove`, excerpt packs that prove every entry they hold).
 //!
 //! [`super::inclusion_proof`] rehashes every leaf for each proof; a [`ProofTree`] keeps every
 //! complete (perfect, aligned) subtree root instead, about 64 bytes per leaf, so that each proof
 //! costs O(log² n) node hashes for any tree size up to the leaves it holds. Callers bound the
-//! leaf count (the export's cap is `acttrace::export::MAX_PROOF_LEAVES`).
+//! leaf count (`acttrace::export::MAX_PROOF_LEAVES`, `acttrace::verify::MAX_PROOF_LEAVES`).
 
-use super::merkle::{Hash, MerkleError, inclusion_proof_len, leaf_hash, node_hash};
+use super::merkle::{
+    Hash, MerkleError, consistency_proof_len, inclusion_proof_len, leaf_hash, node_hash,
+};
 
 /// The largest power of two smaller than `n` (`n` >= 2).
 fn split(n: u64) -> u64 {
@@ -92,6 +94,35 @@ impl ProofTree {
         Ok(out)
     }
 
+    /// The consistency proof (RFC 9162 §2.1.4.1) between the trees over the first `old` and
+    /// the first `new` leaves: the same hashes as [`super::consistency_proof`] (empty when
+    /// `old == new`; an `old` of 0 is refused, as RFC 9162 defines no proof from the empty
+    /// tree).
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, MerkleError> {
+        self.check(new)?;
+        let mut out = Vec::with_capacity(consistency_proof_len(old, new)?);
+        self.subproof(old, 0, new, true, &mut out);
+        Ok(out)
+    }
+
+    /// RFC 9162 SUBPROOF(m, D[lo:hi], b).
+    fn subproof(&self, m: u64, lo: u64, hi: u64, complete: bool, out: &mut Vec<Hash>) {
+        if m == hi - lo {
+            if !complete {
+                out.push(self.subtree_root(lo, hi));
+            }
+            return;
+        }
+        let k = split(hi - lo);
+        if m <= k {
+            self.subproof(m, lo, lo + k, complete, out);
+            out.push(self.subtree_root(lo + k, hi));
+        } else {
+            self.subproof(m - k, lo + k, hi, false, out);
+            out.push(self.subtree_root(lo, lo + k));
+        }
+    }
+
     /// RFC 9162 PATH(m, D[lo:hi]).
     fn path(&self, m: u64, lo: u64, hi: u64, out: &mut Vec<Hash>) {
         if hi - lo <= 1 {
@@ -111,7 +142,9 @@ impl ProofTree {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::{inclusion_proof, root_of, verify_inclusion};
+    use crate::checkpoint::{
+        consistency_proof, inclusion_proof, root_of, verify_consistency, verify_inclusion,
+    };
 
     #[test]
     fn proofs_and_roots_equal_the_reference_functions_for_every_index_and_size() {
@@ -142,5 +175,38 @@ mod tests {
             Err(MerkleError::IndexOutOfRange { index: 5, size: 5 })
         );
         assert_eq!(tree.root(0).unwrap(), root_of(&[]));
+    }
+
+    #[test]
+    fn consistency_proofs_equal_the_reference_function_for_every_pair_of_sizes() {
+        let leaves: Vec<[u8; 32]> = (0..37u8).map(|i| [i.wrapping_mul(11); 32]).collect();
+        let mut tree = ProofTree::new();
+        for l in &leaves {
+            tree.push(l);
+        }
+        for new in 1..=37u64 {
+            for old in 1..=new {
+                let proof = tree.consistency_proof(old, new).unwrap();
+                assert_eq!(
+                    proof,
+                    consistency_proof(&leaves, old, new).unwrap(),
+                    "{old} -> {new}"
+                );
+                let (a, b) = (tree.root(old).unwrap(), tree.root(new).unwrap());
+                verify_consistency(old, new, &a, &b, &proof).unwrap();
+            }
+        }
+        assert_eq!(
+            tree.consistency_proof(3, 38),
+            Err(MerkleError::SizeBeyondLeaves {
+                size: 38,
+                leaves: 37
+            })
+        );
+        assert_eq!(tree.consistency_proof(0, 5), Err(MerkleError::EmptyOldTree));
+        assert_eq!(
+            tree.consistency_proof(6, 5),
+            Err(MerkleError::OldAfterNew { old: 6, new: 5 })
+        );
     }
 }

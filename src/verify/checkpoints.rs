@@ -27,14 +27,14 @@ pub struct CheckpointOptions {
     /// Verifier keys: every checkpoint's note must carry a valid signature by a key named as
     /// the log's origin (signatures by other keys are ignored). Empty: signatures not checked.
     pub keys: Vec<VerifierKey>,
-    /// A checkpoint obtained elsewhere (from a witness, another machine, an earlier audit):
-    /// the log must be consistent with it, that is hold at least its size and have its root
+    /// Checkpoints obtained elsewhere (from witnesses, another machine, an earlier audit):
+    /// the log must be consistent with each, that is hold at least its size and have its root
     /// over its first `size` entries. Load one with [`expected_checkpoint`].
-    pub expected: Option<Checkpoint>,
-    /// Record the tree's root when the walk passes this size
-    /// ([`CheckpointReport::root_at_probe`]), without judging it. [`super::verify_dir`] uses
-    /// it to check an expected checkpoint across segments.
-    pub probe_size: Option<u64>,
+    pub expected: Vec<Checkpoint>,
+    /// Record the tree's root when the walk passes these sizes
+    /// ([`CheckpointReport::roots_at_probes`]), without judging them. [`super::verify_dir`]
+    /// uses them to check expected checkpoints across segments.
+    pub probe_sizes: Vec<u64>,
     /// The forward-security verifier key of epoch 0 (`<origin>/fs+<hex id>+<base64>`, as
     /// `acttrace keygen checkpoint` prints it; kept off the writer's host): every checkpoint
     /// must carry a valid signature by the epoch key in force at its seq, the epoch chain
@@ -47,8 +47,8 @@ impl CheckpointOptions {
     /// Whether anything was asked of checkpoints (keys or an expected checkpoint).
     pub fn any(&self) -> bool {
         !self.keys.is_empty()
-            || self.expected.is_some()
-            || self.probe_size.is_some()
+            || !self.expected.is_empty()
+            || !self.probe_sizes.is_empty()
             || self.fs_key.is_some()
     }
 }
@@ -136,10 +136,11 @@ pub struct CheckpointReport {
     /// The tree over every entry walked (`None` when a segment recorded no frontier to start
     /// from).
     pub end: Option<Frontier>,
-    /// The root at [`CheckpointOptions::probe_size`] (or the expected checkpoint's size), when
-    /// the walk passed it.
-    pub root_at_probe: Option<Hash>,
-    /// How the log compares with [`CheckpointOptions::expected`], when one was given.
+    /// The roots at the sizes of [`CheckpointOptions::probe_sizes`] and the expected
+    /// checkpoints that the walk passed: (size, root).
+    pub roots_at_probes: Vec<(u64, Hash)>,
+    /// How the log compares with [`CheckpointOptions::expected`], when any was given: the
+    /// first outcome other than consistent, else consistent.
     pub expected: Option<ExpectedOutcome>,
     /// `key_epoch` entries seen (forward-security epoch rolls).
     pub epochs_seen: u64,
@@ -154,6 +155,8 @@ pub struct CheckpointReport {
     /// The epoch in force at the end of the walk, when forward security was checked and the
     /// chain of epochs held.
     pub epoch_end: Option<(u64, String)>,
+    /// How many expected checkpoints were judged.
+    pub expected_count: usize,
 }
 
 impl CheckpointReport {
@@ -212,7 +215,10 @@ impl CheckpointReport {
             ));
         }
         if self.expected == Some(ExpectedOutcome::Consistent) {
-            notes.push("consistent with the expected checkpoint".into());
+            notes.push(match self.expected_count {
+                1 => "consistent with the expected checkpoint".into(),
+                n => format!("consistent with the {n} expected checkpoints"),
+            });
         }
         if !anchored {
             notes.push(
@@ -361,8 +367,9 @@ pub(super) struct Tracker {
     active: bool,
     decided: bool,
     keys_given: bool,
-    expected: Option<Checkpoint>,
-    probe: Option<u64>,
+    expected: Vec<Checkpoint>,
+    /// The sizes whose roots are recorded (the expected checkpoints' and the probes').
+    probes: Vec<u64>,
     /// `None` once the tree cannot be known (a segment that records none).
     frontier: Option<Frontier>,
     /// When collecting leaves (for proofs): at most this many, and which checkpoint notes to
@@ -376,7 +383,7 @@ pub(super) struct Tracker {
 /// Leaves and notes kept for proofs (see [`super::proofs`]).
 pub(super) struct Collect {
     pub(super) cap: u64,
-    pub(super) leaves: Vec<[u8; 32]>,
+    pub(super) tree: crate::checkpoint::ProofTree,
     pub(super) over_cap: bool,
     pub(super) wanted_sizes: Vec<u64>,
     pub(super) notes: Vec<(u64, String)>,
@@ -394,7 +401,11 @@ impl Tracker {
             active: opts.any(),
             decided: false,
             keys_given: !opts.keys.is_empty(),
-            probe: expected.as_ref().map(|c| c.size).or(opts.probe_size),
+            probes: expected
+                .iter()
+                .map(|c| c.size)
+                .chain(opts.probe_sizes.iter().copied())
+                .collect(),
             expected,
             frontier: Some(Frontier::new()),
             collect: None,
@@ -469,10 +480,9 @@ impl Tracker {
                 _ => {}
             }
             if self.active
-                && let (Some(p), Some(f)) = (self.probe, &self.frontier)
-                && f.size() == p
+                && let Some(f) = &self.frontier
             {
-                self.report.root_at_probe = Some(f.root());
+                self.probe(f.size(), f.root());
             }
         }
         match facts {
@@ -500,16 +510,25 @@ impl Tracker {
         let hash = &from_hex64(hash).unwrap_or_default();
         if let Some(f) = &mut self.frontier {
             f.append(hash);
-            if self.probe == Some(f.size()) {
-                self.report.root_at_probe = Some(f.root());
-            }
+            let (size, root) = (f.size(), f.root());
+            self.probe(size, root);
         }
         if let Some(c) = &mut self.collect {
-            if (c.leaves.len() as u64) < c.cap {
-                c.leaves.push(*hash);
+            if c.tree.size() < c.cap {
+                c.tree.push(hash);
             } else {
                 c.over_cap = true;
             }
+        }
+    }
+
+    /// Records the root at `size` when a probe asks for it (the root is computed by the caller
+    /// only because a frontier's root is cheap: at most 64 node hashes).
+    fn probe(&mut self, size: u64, root: Hash) {
+        if self.probes.contains(&size)
+            && !self.report.roots_at_probes.iter().any(|(s, _)| *s == size)
+        {
+            self.report.roots_at_probes.push((size, root));
         }
     }
 
@@ -651,19 +670,9 @@ impl Tracker {
                 "no checkpoint in the log: the forward-security key has nothing to check".into(),
             ));
         }
-        if let Some(expected) = self.expected.take() {
-            let outcome = judge_expected(
-                &expected,
-                self.report.origin.as_deref(),
-                self.report.start.as_ref().map_or(0, Frontier::size),
-                self.report.end.as_ref().map(Frontier::size),
-                self.report.root_at_probe,
-            );
-            self.report.expected = Some(outcome.0);
-            if let Some(p) = outcome.1 {
-                found.push(p);
-            }
-        }
+        let expected = std::mem::take(&mut self.expected);
+        let first = self.report.start.as_ref().map_or(0, Frontier::size);
+        judge_all_expected(&expected, &mut self.report, first, found);
         if !is_segment && self.keys_given && self.report.seen == 0 {
             found.push((
                 ProblemKind::Unverifiable,
@@ -671,6 +680,39 @@ impl Tracker {
             ));
         }
         Some(self.report)
+    }
+}
+
+/// Judges a log (or a rotated log's chain) against every expected checkpoint: `first` is the
+/// tree size it starts at; the report gains the outcome (the first other than consistent) and
+/// `found` a problem per inconsistency. Shared by files and directories.
+pub(super) fn judge_all_expected(
+    expected: &[Checkpoint],
+    report: &mut CheckpointReport,
+    first: u64,
+    found: &mut Vec<Found>,
+) {
+    for e in expected {
+        let root_at = report
+            .roots_at_probes
+            .iter()
+            .find(|(s, _)| *s == e.size)
+            .map(|(_, r)| *r);
+        let (outcome, problem) = judge_expected(
+            e,
+            report.origin.as_deref(),
+            first,
+            report.end.as_ref().map(Frontier::size),
+            root_at,
+        );
+        if report
+            .expected
+            .is_none_or(|o| o == ExpectedOutcome::Consistent)
+        {
+            report.expected = Some(outcome);
+        }
+        report.expected_count += 1;
+        found.extend(problem);
     }
 }
 

@@ -6,7 +6,7 @@ use crate::chain::GENESIS;
 use crate::error::Error;
 use crate::segments::{list_segments, segment_file_pattern};
 
-use super::checkpoints::{CheckpointReport, judge_expected};
+use super::checkpoints::{CheckpointReport, judge_all_expected};
 use super::{
     CheckpointOptions, Completeness, Input, Observed, Problem, ProblemKind, Signatures,
     Verification, VerifyOptions, completeness_note, short, signatures_note, verify_observed,
@@ -221,13 +221,14 @@ fn verify_dir_with(
         expect_entries: None,
         checkpoints: CheckpointOptions {
             keys: opts.checkpoints.keys.clone(),
-            expected: None,
-            probe_size: opts
+            expected: Vec::new(),
+            probe_sizes: opts
                 .checkpoints
                 .expected
-                .as_ref()
+                .iter()
                 .map(|c| c.size)
-                .or(opts.checkpoints.probe_size),
+                .chain(opts.checkpoints.probe_sizes.iter().copied())
+                .collect(),
             fs_key: opts.checkpoints.fs_key.clone(),
         },
         ..opts.clone()
@@ -496,20 +497,17 @@ fn dir_checkpoints(
             all.uncovered + r.uncovered
         };
         all.end = r.end.clone();
-        all.root_at_probe = all.root_at_probe.or(r.root_at_probe);
-    }
-    if let Some(expected) = &opts.checkpoints.expected {
-        let (outcome, found) = judge_expected(
-            expected,
-            all.origin.as_deref(),
-            all.start.as_ref().map_or(0, |f| f.size()),
-            all.end.as_ref().map(|f| f.size()),
-            all.root_at_probe,
-        );
-        all.expected = Some(outcome);
-        if let Some((kind, detail)) = found {
-            problem(kind, detail);
+        for (size, root) in &r.roots_at_probes {
+            if !all.roots_at_probes.iter().any(|(s, _)| s == size) {
+                all.roots_at_probes.push((*size, *root));
+            }
         }
+    }
+    let mut found = Vec::new();
+    let first = all.start.as_ref().map_or(0, |f| f.size());
+    judge_all_expected(&opts.checkpoints.expected, &mut all, first, &mut found);
+    for (kind, detail) in found {
+        problem(kind, detail);
     }
     if fs_key.is_some() && all.seen == 0 {
         problem(

@@ -40,8 +40,8 @@ pub use checkpoints::{CheckpointOptions, CheckpointReport, ExpectedOutcome, expe
 pub use batches::BatchVerifier;
 pub use dir::{DirVerification, verify_dir, verify_dir_observed};
 pub use proofs::{
-    LogTree, MAX_PROOF_LEAVES, ProofError, ProofText, TLOG_PROOF_HEADER, consistency_proof_text,
-    inclusion_proof_text, log_tree, parse_proof, verify_consistency_text, verify_inclusion_text,
+    LogTree, MAX_PROOF_LEAVES, ProofError, ProofText, consistency_proof_text, inclusion_proof_text,
+    log_tree, parse_proof, verify_consistency_text, verify_inclusion_text,
 };
 
 use examine::{Examiner, LineFacts};

@@ -1,8 +1,9 @@
-//! Proofs from a log (issue #13): the leaves (chain hashes) gathered while the log is verified,
-//! in one read; inclusion proofs in the c2sp.org/tlog-proof@v1 format and consistency proofs in
-//! the c2sp.org/tlog-witness `add-checkpoint` request body; and their verification.
+//! Proofs from a log (issue #13): the tree over the chain hashes, gathered while the log is
+//! verified, in one read ([`ProofTree`]); inclusion proofs in the c2sp.org/tlog-proof@v1 format
+//! ([`TlogProof`], the one implementation excerpt packs use too) and consistency proofs in the
+//! c2sp.org/tlog-witness `add-checkpoint` request body; and their verification.
 //!
-//! Memory: 32 bytes per entry up to the tree size asked for (1M entries = 32 MiB), and at
+//! Memory: about 64 bytes per entry up to the tree size asked for (1M entries = 64 MiB), and at
 //! most [`MAX_PROOF_LEAVES`] leaves (or the cap given): a larger log is refused with an error
 //! rather than held.
 
@@ -11,7 +12,9 @@ use std::fmt;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
-use crate::checkpoint::{self, Checkpoint, Hash, VerifierKey, consistency_proof, inclusion_proof};
+use crate::checkpoint::{
+    self, Checkpoint, Hash, ProofTree, TLOG_PROOF_HEADER, TlogProof, VerifierKey,
+};
 use crate::error::Error;
 
 use super::checkpoints::{Collect, Tracker, expected_checkpoint};
@@ -20,11 +23,8 @@ use super::lines::LineSplitter;
 use super::walk::Walker;
 use super::{Input, Verification, VerifyOptions};
 
-/// The most leaves gathered for a proof by default: 4,194,304 (128 MiB of hashes).
+/// The most leaves gathered for a proof by default: 4,194,304 (about 256 MiB of tree).
 pub const MAX_PROOF_LEAVES: u64 = 1 << 22;
-
-/// The first line of a c2sp.org/tlog-proof@v1 proof.
-pub const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
 
 /// Why a proof could not be made or did not verify.
 #[derive(Debug)]
@@ -52,8 +52,8 @@ impl fmt::Display for ProofError {
             ProofError::Io(e) => e.fmt(f),
             ProofError::TooManyLeaves { cap } => write!(
                 f,
-                "the log holds more than {cap} entries, the most gathered for a proof (32 bytes \
-                 each); ask for a smaller --size or raise --max-leaves"
+                "the log holds more than {cap} entries, the most gathered for a proof (about \
+                 64 bytes each); ask for a smaller --size or raise --max-leaves"
             ),
             ProofError::Unverified(s) => write!(f, "the log does not verify: {s}"),
             ProofError::Request(s) | ProofError::Invalid(s) => f.write_str(s),
@@ -68,8 +68,9 @@ impl std::error::Error for ProofError {}
 pub struct LogTree {
     /// The verification of the whole log (read once).
     pub verification: Verification,
-    /// The chain hashes of entries `0..leaves.len()` (only up to the size asked for).
-    pub leaves: Vec<[u8; 32]>,
+    /// The tree over the chain hashes of entries `0..tree.size()` (only up to the size asked
+    /// for).
+    pub tree: ProofTree,
     /// The signed notes of the checkpoint entries whose tree size was asked for, and the
     /// latest checkpoint's.
     pub notes: Vec<(u64, String)>,
@@ -110,7 +111,7 @@ pub fn log_tree(
     let mut w = Walker::new(&name, opts);
     w.tree = Tracker::new(&opts.checkpoints).collecting(Collect {
         cap,
-        leaves: Vec::new(),
+        tree: ProofTree::new(),
         over_cap: false,
         wanted_sizes: sizes.to_vec(),
         notes: Vec::new(),
@@ -153,16 +154,9 @@ pub fn log_tree(
     }
     Ok(LogTree {
         verification,
-        leaves: collect.leaves,
+        tree: collect.tree,
         notes,
     })
-}
-
-fn b64_lines(hashes: &[Hash]) -> String {
-    hashes
-        .iter()
-        .map(|h| format!("{}\n", B64.encode(h)))
-        .collect()
 }
 
 /// The unsigned checkpoint body of the tree of `size` leaves, for a proof whose size is no
@@ -174,7 +168,10 @@ fn body_of(tree: &LogTree, size: u64) -> Result<String, ProofError> {
         .as_ref()
         .and_then(|c| c.origin.clone())
         .ok_or_else(|| ProofError::Request("the log declares no origin".into()))?;
-    let root = checkpoint::root_of(&tree.leaves[..size as usize]);
+    let root = tree
+        .tree
+        .root(size)
+        .map_err(|e| ProofError::Request(e.to_string()))?;
     Checkpoint::new(&origin, size, root)
         .map(|c| c.body())
         .map_err(|e| ProofError::Request(e.to_string()))
@@ -190,10 +187,10 @@ fn checkpoint_text(tree: &LogTree, size: u64) -> Result<(String, bool), ProofErr
 }
 
 fn check_size(tree: &LogTree, size: u64) -> Result<(), ProofError> {
-    if size > tree.leaves.len() as u64 {
+    if size > tree.tree.size() {
         return Err(ProofError::Request(format!(
             "tree size {size} is beyond the log's {} entries",
-            tree.leaves.len()
+            tree.tree.size()
         )));
     }
     Ok(())
@@ -209,16 +206,18 @@ pub fn inclusion_proof_text(
     size: u64,
 ) -> Result<(String, bool), ProofError> {
     check_size(tree, size)?;
-    let proof =
-        inclusion_proof(&tree.leaves, seq, size).map_err(|e| ProofError::Request(e.to_string()))?;
+    let hashes = tree
+        .tree
+        .inclusion_proof(seq, size)
+        .map_err(|e| ProofError::Request(e.to_string()))?;
     let (checkpoint, signed) = checkpoint_text(tree, size)?;
-    Ok((
-        format!(
-            "{TLOG_PROOF_HEADER}\nindex {seq}\n{}\n{checkpoint}",
-            b64_lines(&proof)
-        ),
-        signed,
-    ))
+    let proof = TlogProof {
+        extra: None,
+        index: seq,
+        hashes,
+        checkpoint,
+    };
+    Ok((proof.to_text(), signed))
 }
 
 /// A consistency proof from tree size `old` to `new`, as the body of a c2sp.org/tlog-witness
@@ -233,29 +232,26 @@ pub fn consistency_proof_text(
     let proof = if old == 0 {
         Vec::new()
     } else {
-        consistency_proof(&tree.leaves, old, new).map_err(|e| ProofError::Request(e.to_string()))?
+        tree.tree
+            .consistency_proof(old, new)
+            .map_err(|e| ProofError::Request(e.to_string()))?
     };
     let (checkpoint, signed) = checkpoint_text(tree, new)?;
-    Ok((
-        format!("old {old}\n{}\n{checkpoint}", b64_lines(&proof)),
-        signed,
-    ))
+    let mut text = format!("old {old}\n");
+    for h in &proof {
+        text.push_str(&B64.encode(h));
+        text.push('\n');
+    }
+    text.push('\n');
+    text.push_str(&checkpoint);
+    Ok((text, signed))
 }
 
 /// A proof text, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProofText {
     /// c2sp.org/tlog-proof@v1.
-    Inclusion {
-        /// The entry's index (its seq).
-        index: u64,
-        /// The `extra` data, when present (unauthenticated).
-        extra: Option<Vec<u8>>,
-        /// The proof's hashes.
-        hashes: Vec<Hash>,
-        /// The checkpoint note.
-        checkpoint: String,
-    },
+    Inclusion(TlogProof),
     /// A tlog-witness `add-checkpoint` body.
     Consistency {
         /// The old tree size.
@@ -267,8 +263,9 @@ pub enum ProofText {
     },
 }
 
-/// At most this many hash lines in a proof (a tree of 2^64 leaves needs 64, plus one).
-const MAX_PROOF_HASHES: usize = 65;
+/// At most this many hash lines in a consistency proof (a tree of 2^64 - 1 leaves needs 64,
+/// plus one).
+const MAX_CONSISTENCY_HASHES: usize = 65;
 
 fn decimal(s: &str, what: &str) -> Result<u64, ProofError> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
@@ -281,64 +278,43 @@ fn decimal(s: &str, what: &str) -> Result<u64, ProofError> {
         .map_err(|_| ProofError::Invalid(format!("{what} exceeds 2^64 - 1")))
 }
 
-/// Parses a tlog-proof or a tlog-witness request body.
+/// Parses a tlog-proof ([`TlogProof::parse`]) or a tlog-witness request body.
 pub fn parse_proof(text: &str) -> Result<ProofText, ProofError> {
     let bad = |s: String| ProofError::Invalid(s);
+    let first = text.split('\n').next().unwrap_or_default();
+    if first == TLOG_PROOF_HEADER {
+        return TlogProof::parse(text)
+            .map(ProofText::Inclusion)
+            .map_err(|e| bad(e.to_string()));
+    }
+    let Some(old) = first.strip_prefix("old ") else {
+        return Err(bad(format!(
+            "neither a {TLOG_PROOF_HEADER} proof nor a tlog-witness body (\"old N\"): first \
+             line {first:?}"
+        )));
+    };
     let (head, checkpoint) = text
         .split_once("\n\n")
         .ok_or_else(|| bad("no blank line before the checkpoint".into()))?;
-    let mut lines = head.split('\n').enumerate().peekable();
-    let first = lines.next().map(|(_, l)| l).unwrap_or_default();
-    let hashes = |lines: &mut dyn Iterator<Item = (usize, &str)>| -> Result<Vec<Hash>, ProofError> {
-        let mut out = Vec::new();
-        for (i, line) in lines {
-            if out.len() == MAX_PROOF_HASHES {
-                return Err(bad(format!("more than {MAX_PROOF_HASHES} proof hashes")));
-            }
-            let h = B64
-                .decode(line)
-                .ok()
-                .and_then(|b| Hash::try_from(b).ok())
-                .ok_or_else(|| bad(format!("line {}: not the base64 of a 32-byte hash", i + 1)))?;
-            out.push(h);
+    let mut hashes = Vec::new();
+    for (i, line) in head.split('\n').enumerate().skip(1) {
+        if hashes.len() == MAX_CONSISTENCY_HASHES {
+            return Err(bad(format!(
+                "more than {MAX_CONSISTENCY_HASHES} proof hashes"
+            )));
         }
-        Ok(out)
-    };
-    if first == TLOG_PROOF_HEADER {
-        let mut extra = None;
-        if let Some((i, l)) = lines.peek().copied()
-            && let Some(data) = l.strip_prefix("extra ")
-        {
-            extra = Some(
-                B64.decode(data)
-                    .map_err(|_| bad(format!("line {}: extra is not base64", i + 1)))?,
-            );
-            lines.next();
-        }
-        let (_, line) = lines.next().ok_or_else(|| bad("no index line".into()))?;
-        let index = decimal(
-            line.strip_prefix("index ")
-                .ok_or_else(|| bad(format!("expected \"index N\", found {line:?}")))?,
-            "index",
-        )?;
-        return Ok(ProofText::Inclusion {
-            index,
-            extra,
-            hashes: hashes(&mut lines)?,
-            checkpoint: checkpoint.to_owned(),
-        });
+        let h = B64
+            .decode(line)
+            .ok()
+            .and_then(|b| Hash::try_from(b).ok())
+            .ok_or_else(|| bad(format!("line {}: not the base64 of a 32-byte hash", i + 1)))?;
+        hashes.push(h);
     }
-    if let Some(old) = first.strip_prefix("old ") {
-        return Ok(ProofText::Consistency {
-            old: decimal(old, "old size")?,
-            hashes: hashes(&mut lines)?,
-            checkpoint: checkpoint.to_owned(),
-        });
-    }
-    Err(bad(format!(
-        "neither a {TLOG_PROOF_HEADER} proof nor a tlog-witness body (\"old N\"): first line \
-         {first:?}"
-    )))
+    Ok(ProofText::Consistency {
+        old: decimal(old, "old size")?,
+        hashes,
+        checkpoint: checkpoint.to_owned(),
+    })
 }
 
 /// The checkpoint a proof ends with, its signature checked by a key named as its origin.
@@ -355,21 +331,16 @@ pub fn verify_inclusion_text(
     keys: &[VerifierKey],
     leaf: &[u8; 32],
 ) -> Result<(u64, Checkpoint), ProofError> {
-    let ProofText::Inclusion {
-        index,
-        hashes,
-        checkpoint,
-        ..
-    } = parse_proof(text)?
-    else {
+    let ProofText::Inclusion(proof) = parse_proof(text)? else {
         return Err(ProofError::Invalid(
             "not an inclusion proof (c2sp.org/tlog-proof@v1)".into(),
         ));
     };
-    let c = signed_checkpoint(&checkpoint, keys)?;
-    checkpoint::verify_inclusion(leaf, index, c.size, &hashes, &c.root)
-        .map_err(|e| ProofError::Invalid(format!("inclusion proof of index {index}: {e}")))?;
-    Ok((index, c))
+    let c = signed_checkpoint(&proof.checkpoint, keys)?;
+    proof
+        .verify_against(leaf, &c)
+        .map_err(|e| ProofError::Invalid(format!("{e} (index {})", proof.index)))?;
+    Ok((proof.index, c))
 }
 
 /// Verifies a consistency proof (a tlog-witness body) against verifier keys and the old

@@ -8,7 +8,6 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-use acttrace::checkpoint::VerifierKey;
 use acttrace::export::{
     ExportOptions, Filter, Format, Progress, SummaryOptions, export_path, summarize_dir,
     summarize_path, verify_excerpt_vkeys,
@@ -17,7 +16,7 @@ use acttrace::verify::{ProblemKind, VerifyOptions};
 use clap::{Args, ValueEnum};
 
 use crate::exit::{EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE, export_failure, usage_error};
-use crate::keys::ExportKeyArgs;
+use crate::keys::{ExportKeyArgs, load_vkeys};
 use crate::verify::check_expect_head;
 
 /// The `--format` values: one per [`Format`], documented for `--help`.
@@ -139,33 +138,6 @@ pub(crate) struct VerifyExcerptArgs {
     /// ignored). Repeatable.
     #[arg(long = "vkey-file", value_name = "PATH")]
     vkey_file: Vec<PathBuf>,
-}
-
-/// The verifier keys of `--vkey` and `--vkey-file`; an error names the key or file and line.
-fn load_vkeys(keys: &[String], files: &[PathBuf]) -> Result<Vec<VerifierKey>, String> {
-    let mut out = Vec::new();
-    for k in keys {
-        out.push(
-            k.trim()
-                .parse::<VerifierKey>()
-                .map_err(|e| format!("--vkey {k:?}: {e}"))?,
-        );
-    }
-    for f in files {
-        let text =
-            std::fs::read_to_string(f).map_err(|e| format!("--vkey-file {}: {e}", f.display()))?;
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            out.push(
-                line.parse::<VerifierKey>()
-                    .map_err(|e| format!("--vkey-file {}: line {}: {e}", f.display(), i + 1))?,
-            );
-        }
-    }
-    Ok(out)
 }
 
 /// The format `out` names by its extension (issue #15 §4: `-o report.html` without

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use acttrace::SigningKey;
+use acttrace::checkpoint::VerifierKey;
 use clap::Args;
 use zeroize::Zeroizing;
 
@@ -64,4 +65,28 @@ impl ExportKeyArgs {
         SigningKey::from_env_or_file(self.key_env.as_deref(), self.key_file.as_deref())
             .map_err(|e| e.to_string())
     }
+}
+
+/// The checkpoint verifier keys of `--vkey` (public, so the command line is fine) and
+/// `--vkey-file` (one per line; blank lines and `#` comments ignored; at most 1 MiB), for every
+/// command that takes them. An error names the key, or the file and line.
+pub(crate) fn load_vkeys(vkeys: &[String], files: &[PathBuf]) -> Result<Vec<VerifierKey>, String> {
+    let mut out = Vec::new();
+    for k in vkeys {
+        out.push(k.trim().parse().map_err(|e| format!("--vkey {k:?}: {e}"))?);
+    }
+    for path in files {
+        let text = crate::verify::read_small(path).map_err(|e| format!("--vkey-file {e}"))?;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            out.push(
+                line.parse()
+                    .map_err(|e| format!("--vkey-file {}: line {}: {e}", path.display(), i + 1))?,
+            );
+        }
+    }
+    Ok(out)
 }

@@ -15,6 +15,7 @@ mod redact;
 mod repair;
 mod tlog;
 mod verify;
+mod witness;
 
 use std::process::ExitCode;
 

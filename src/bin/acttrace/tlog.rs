@@ -244,7 +244,8 @@ pub(crate) fn run_verify_proof(args: VerifyProofArgs) -> u8 {
         }
     };
     let outcome = match parsed {
-        ProofText::Inclusion { index, .. } => {
+        ProofText::Inclusion(proof) => {
+            let index = proof.index;
             let leaf = match (&args.entry, &args.hash) {
                 (Some(path), _) => match read_small(path).and_then(|l| entry_leaf(&l)) {
                     Ok((seq, _)) if seq != index => {

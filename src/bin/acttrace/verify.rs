@@ -11,7 +11,7 @@ use acttrace::verify::{
 use clap::Args;
 
 use crate::exit::{EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE, usage_error};
-use crate::keys::KeyArgs;
+use crate::keys::{KeyArgs, load_vkeys};
 
 #[derive(Args, Debug)]
 pub(crate) struct VerifyArgs {
@@ -62,6 +62,16 @@ pub(crate) struct CheckpointArgs {
     /// rewrite of closed epochs even by whoever holds the log's key and the current epoch key.
     #[arg(long, value_name = "VKEY")]
     fs_vkey: Option<String>,
+    /// A C2SP tlog-witness's monitoring URL: its latest cosigned checkpoint for the log's
+    /// origin (named by --vkey) is fetched and the log must be consistent with it, as with
+    /// --expect-checkpoint. Needs --vkey and --witness-key, and a build with the `witness`
+    /// feature (`cargo install acttrace --features witness`). Repeatable.
+    #[arg(long, value_name = "URL")]
+    witness: Vec<String>,
+    /// A witness's Ed25519 cosignature key, `<name>+<hex id>+<base64(0x04 ‖ key)>`: each
+    /// --witness checkpoint must be cosigned by one of them. Repeatable.
+    #[arg(long, value_name = "VKEY")]
+    witness_key: Vec<String>,
 }
 
 /// The largest verifier-key or checkpoint file read.
@@ -84,40 +94,26 @@ pub(crate) fn read_small(path: &std::path::Path) -> Result<String, String> {
 impl CheckpointArgs {
     /// The verifier keys given (`--vkey`, `--vkey-file`).
     pub(crate) fn keys(&self) -> Result<Vec<VerifierKey>, String> {
-        let mut keys = Vec::new();
-        for k in &self.vkey {
-            keys.push(k.trim().parse().map_err(|e| format!("--vkey {k:?}: {e}"))?);
-        }
-        for path in &self.vkey_file {
-            let text = read_small(path)?;
-            for (i, line) in text.lines().enumerate() {
-                let line = line.trim();
-                if line.is_empty() || line.starts_with('#') {
-                    continue;
-                }
-                keys.push(
-                    line.parse()
-                        .map_err(|e| format!("{} line {}: {e}", path.display(), i + 1))?,
-                );
-            }
-        }
-        Ok(keys)
+        load_vkeys(&self.vkey, &self.vkey_file)
     }
 
-    /// The options: keys and the expected checkpoint (its signature checked when keys are
-    /// given).
+    /// The options: keys and the expected checkpoints (`--expect-checkpoint`, its signature
+    /// checked when keys are given; each `--witness`'s, fetched now).
     pub(crate) fn options(&self) -> Result<CheckpointOptions, String> {
         let keys = self.keys()?;
-        let expected = match &self.expect_checkpoint {
-            None => None,
-            Some(path) => {
-                let note = read_small(path)?;
-                Some(
-                    expected_checkpoint(&note, &keys)
-                        .map_err(|e| format!("--expect-checkpoint {}: {e}", path.display()))?,
-                )
-            }
-        };
+        let mut expected = Vec::new();
+        if let Some(path) = &self.expect_checkpoint {
+            let note = read_small(path)?;
+            expected.push(
+                expected_checkpoint(&note, &keys)
+                    .map_err(|e| format!("--expect-checkpoint {}: {e}", path.display()))?,
+            );
+        }
+        expected.extend(crate::witness::fetch_anchors(
+            &self.witness,
+            &self.witness_key,
+            &keys,
+        )?);
         let fs_key = match &self.fs_vkey {
             None => None,
             Some(k) => {
@@ -137,7 +133,7 @@ impl CheckpointArgs {
         Ok(CheckpointOptions {
             keys,
             expected,
-            probe_size: None,
+            probe_sizes: Vec::new(),
             fs_key,
         })
     }
@@ -202,9 +198,13 @@ fn verify_file(file: &std::path::Path, opts: &VerifyOptions) -> Result<Outcome, 
     if is_excerpt_header(&first) {
         // A filtered export holds a selection of entries: its links are checked by the
         // excerpt verifier, not as one contiguous chain.
-        return acttrace::export::verify_excerpt_reader(input.reader, opts)
-            .map(Outcome::Excerpt)
-            .map_err(|e| format!("{}: {e}", input.name));
+        return acttrace::export::verify_excerpt_reader_vkeys(
+            input.reader,
+            opts,
+            &opts.checkpoints.keys,
+        )
+        .map(Outcome::Excerpt)
+        .map_err(|e| format!("{}: {e}", input.name));
     }
     verify_input(input, opts)
         .map(Outcome::Chain)
@@ -321,9 +321,13 @@ fn verify_export_dir(
             let first = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
             let source = path.display().to_string();
             report.pack = Some(if is_excerpt_header(first) {
-                acttrace::export::verify_excerpt_reader(&bytes[..], opts)
-                    .map(Outcome::Excerpt)
-                    .map_err(|e| format!("{source}: {e}"))?
+                acttrace::export::verify_excerpt_reader_vkeys(
+                    &bytes[..],
+                    opts,
+                    &opts.checkpoints.keys,
+                )
+                .map(Outcome::Excerpt)
+                .map_err(|e| format!("{source}: {e}"))?
             } else {
                 acttrace::verify::verify_reader(&bytes[..], &source, opts)
                     .map(Outcome::Chain)
@@ -403,10 +407,12 @@ pub(crate) fn run(mut args: VerifyArgs) -> u8 {
     if args.files.len() > 1
         && (args.expect_head.is_some()
             || args.expect_entries.is_some()
-            || args.checkpoints.expect_checkpoint.is_some())
+            || args.checkpoints.expect_checkpoint.is_some()
+            || !args.checkpoints.witness.is_empty())
     {
         return usage_error(
-            "--expect-head, --expect-entries and --expect-checkpoint apply to a single FILE or DIR",
+            "--expect-head, --expect-entries, --expect-checkpoint and --witness apply to a single \
+             FILE or DIR",
         );
     }
     let whole_stream = args
