@@ -246,6 +246,7 @@ impl NatsTarget {
             url: self.url.clone(),
             stream: Self::STREAM.into(),
             subject: Some(self.subject.clone()),
+            checkpoint_stream: Some(acttrace::nats::CHECKPOINT_STREAM.into()),
         };
         println!(
             "wrote {} entries to {}; head {}",

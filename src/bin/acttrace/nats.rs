@@ -5,7 +5,8 @@
 //! `ACTTRACE_NATS_CREDS` (a `.creds` file's path), `ACTTRACE_NATS_USER` and
 //! `ACTTRACE_NATS_PASSWORD`, `ACTTRACE_NATS_TOKEN`, `ACTTRACE_NATS_CA` (a PEM file of
 //! certificate authorities; also requires TLS), `ACTTRACE_NATS_CERT`/`ACTTRACE_NATS_KEY` (a
-//! client certificate for mutual TLS).
+//! client certificate for mutual TLS). `ACTTRACE_NATS_CHECKPOINT_STREAM` names the checkpoint
+//! stream read with each chain (default `ACTTRACE_CHECKPOINTS`; empty: none).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -29,8 +30,11 @@ pub(crate) struct NatsArgs {
 enum NatsCommand {
     /// Create the JetStream stream the writers publish to, append-only: file storage, limits
     /// retention, discard new, no age limit, deny_delete, deny_purge, no rollups. An existing
-    /// stream is checked instead (exit 1 if it is not append-only). An admin step: writers
-    /// never create streams. Connection settings come from ACTTRACE_NATS_* variables.
+    /// stream is checked instead (exit 1 if it is not append-only). The checkpoint stream
+    /// (`ACTTRACE_CHECKPOINTS` on `acttrace-checkpoints.>`, where `NatsCheckpointSink`
+    /// publishes) is created or checked the same way, unless --no-checkpoint-stream. An admin
+    /// step: writers never create streams. Connection settings come from ACTTRACE_NATS_*
+    /// variables.
     ///
     /// Exit status: 0 created or already append-only, 1 exists and is not append-only, 2 usage
     /// error or the server cannot be reached.
@@ -55,6 +59,14 @@ struct InitArgs {
     /// never expires old ones.
     #[arg(long, value_name = "BYTES")]
     max_bytes: Option<u64>,
+    /// The checkpoint stream's name (subjects `acttrace-checkpoints.>`), created or checked
+    /// with the same settings.
+    #[arg(long, value_name = "NAME", default_value = acttrace::nats::CHECKPOINT_STREAM)]
+    checkpoint_stream: String,
+    /// Do not create the checkpoint stream (it lives in another account or on other servers:
+    /// run `nats init` there with --stream NAME --subject 'acttrace-checkpoints.>').
+    #[arg(long)]
+    no_checkpoint_stream: bool,
 }
 
 /// The connection settings from `ACTTRACE_NATS_*` variables.
@@ -84,38 +96,60 @@ pub(crate) fn client_options() -> NatsClientOptions {
 /// `Some` when `arg` is a NATS URL: the parsed source or why it is not one.
 pub(crate) fn source_of(arg: &Path) -> Option<Result<NatsSource, String>> {
     let text = arg.to_str()?;
-    NatsSource::parse(text).map(|r| r.map_err(|e| e.to_string()))
+    NatsSource::parse(text).map(|r| {
+        let mut source = r.map_err(|e| e.to_string())?;
+        // The checkpoint stream read with each chain: ACTTRACE_CHECKPOINTS unless the
+        // variable names another (empty: none).
+        if let Some(name) = std::env::var_os("ACTTRACE_NATS_CHECKPOINT_STREAM") {
+            let name = name.to_string_lossy().into_owned();
+            if !name.is_empty() {
+                acttrace::nats::validate_stream(&name).map_err(|e| e.to_string())?;
+            }
+            source.checkpoint_stream = Some(name).filter(|n| !n.is_empty());
+        }
+        Ok(source)
+    })
 }
 
 /// Runs `nats`; returns the exit code.
 pub(crate) fn run(args: NatsArgs) -> u8 {
     match args.command {
         NatsCommand::Init(a) => {
-            let settings = StreamSettings {
+            let mut streams = vec![StreamSettings {
                 name: a.stream,
                 subjects: a.subjects,
                 replicas: a.replicas,
                 max_bytes: a.max_bytes,
-            };
-            match init_stream(&a.url, &client_options(), &settings) {
-                Ok(info) => {
-                    let c = &info["config"];
-                    println!(
-                        "{}/{}: append-only stream ready (subjects {}, {} replica(s), created {})",
-                        a.url,
-                        settings.name,
-                        c["subjects"],
-                        c["num_replicas"],
-                        info["created"].as_str().unwrap_or("?")
-                    );
-                    EXIT_OK
-                }
-                Err(e @ acttrace::Error::Incompatible(_)) => {
-                    eprintln!("acttrace: error: {e}");
-                    EXIT_INTEGRITY
-                }
-                Err(e) => usage_error(&e.to_string()),
+            }];
+            if !a.no_checkpoint_stream {
+                streams.push(StreamSettings {
+                    replicas: a.replicas,
+                    max_bytes: a.max_bytes,
+                    ..StreamSettings::checkpoints(a.checkpoint_stream)
+                });
             }
+            for settings in &streams {
+                match init_stream(&a.url, &client_options(), settings) {
+                    Ok(info) => {
+                        let c = &info["config"];
+                        println!(
+                            "{}/{}: append-only stream ready (subjects {}, {} replica(s), \
+                             created {})",
+                            a.url,
+                            settings.name,
+                            c["subjects"],
+                            c["num_replicas"],
+                            info["created"].as_str().unwrap_or("?")
+                        );
+                    }
+                    Err(e @ acttrace::Error::Incompatible(_)) => {
+                        eprintln!("acttrace: error: {e}");
+                        return EXIT_INTEGRITY;
+                    }
+                    Err(e) => return usage_error(&e.to_string()),
+                }
+            }
+            EXIT_OK
         }
     }
 }
@@ -142,6 +176,7 @@ pub(crate) fn verify(
                 v["subject"] = c.subject.clone().into();
                 v["messages"] = c.messages.into();
                 v["last_stream_seq"] = c.last_stream_seq.into();
+                v["checkpoint_stream_size"] = c.checkpoint_stream_size.into();
                 v
             })
             .collect();
@@ -157,12 +192,13 @@ pub(crate) fn verify(
     for c in &report.chains {
         let _ = writeln!(
             out,
-            "{}: {} ({} messages, head {}, to stream seq {})",
+            "{}: {} ({} messages, head {}, to stream seq {}; {})",
             c.subject,
             c.verification.summary(),
             c.messages,
             c.verification.head,
-            c.last_stream_seq
+            c.last_stream_seq,
+            checkpoint_stream_note(source, c)
         );
         for p in c.verification.problems.iter().skip(1) {
             let _ = writeln!(out, "  also: {p}");
@@ -177,6 +213,15 @@ pub(crate) fn verify(
         report.failed()
     );
     Ok((report, None))
+}
+
+/// What the checkpoint stream held for a chain.
+fn checkpoint_stream_note(source: &NatsSource, c: &acttrace::nats::ChainReport) -> String {
+    match (&source.checkpoint_stream, c.checkpoint_stream_size) {
+        (None, _) => "checkpoint stream not read".into(),
+        (Some(s), Some(size)) => format!("checkpoint stream {s}: latest at tree size {size}"),
+        (Some(s), None) => format!("checkpoint stream {s}: none for this chain"),
+    }
 }
 
 /// Copies one chain from the stream into a local file (verifying it as it is read), for the
