@@ -1355,3 +1355,97 @@ fn a_recreated_entry_stream_is_refused_by_the_checkpoint_stream() {
         "{out}"
     );
 }
+
+#[test]
+fn summary_and_export_of_a_whole_stream_give_one_block_and_one_pack_per_chain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(server) = Server::start(tmp.path()) else {
+        return;
+    };
+    init_stream(&server);
+    let subjects = ["acttrace.loans.host-a", "acttrace.claims.host-b"];
+    let heads: Vec<_> = subjects
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let state = tmp.path().join(format!("state-{i}"));
+            write_decisions(config(&server, s, &state), 2 + i as u64)
+        })
+        .collect();
+    let stream = server.source(STREAM);
+
+    let o = run(&["summary", &stream, "--key-env", "ACTTRACE_TEST_KEY"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    for s in subjects {
+        assert_eq!(out.matches(&format!("== {s}\n")).count(), 1, "{out}");
+    }
+    assert!(
+        out.contains(&format!("{stream}: 2 chain(s): 2 ok, 0 failed")),
+        "{out}"
+    );
+    let o = run(&[
+        "summary",
+        &stream,
+        "--key-env",
+        "ACTTRACE_TEST_KEY",
+        "--json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["chains_ok"], 2, "{doc}");
+    let listed: Vec<&str> = doc["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["acttrace.claims.host-b", "acttrace.loans.host-a"]);
+
+    // One pack per chain, each verifying on its own against the head its writer committed.
+    let dir = tmp.path().join("packs");
+    let o = run(&[
+        "export",
+        &stream,
+        "--framework",
+        "eu_ai_act",
+        "--key-env",
+        "ACTTRACE_TEST_KEY",
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("2 chain(s) exported"), "{out}");
+    for (s, head) in subjects.iter().zip(&heads) {
+        let pack = dir.join(format!("{s}.jsonl"));
+        let r = verify_path(
+            &pack,
+            &VerifyOptions {
+                key: Some(key()),
+                expected_head: Some(head.head.clone()),
+                ..VerifyOptions::default()
+            },
+        )
+        .unwrap();
+        assert!(r.ok() && r.entries == head.next_seq, "{s}: {}", r.summary());
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // A whole stream never goes into one file: chains are not mixed in a pack.
+    let file = tmp.path().join("one.jsonl");
+    std::fs::write(&file, b"").unwrap();
+    let o = run(&[
+        "export",
+        &stream,
+        "--framework",
+        "eu_ai_act",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("one pack per chain"), "{}", text(&o));
+}

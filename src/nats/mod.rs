@@ -26,7 +26,8 @@ pub(crate) use conn::{Conn, PublishOutcome, StoredMsg};
 pub use policy::{StreamSettings, check_append_only, init_stream, stream_config};
 pub(crate) use read::read_subject;
 pub use read::{
-    ChainReport, StreamVerification, copy_subject, verify_source, verify_source_observed,
+    ChainReport, StreamVerification, copy_subject, list_chains, verify_source,
+    verify_source_observed,
 };
 
 /// The shortest stream `max_age` accepted by default: six months (183 days), the retention

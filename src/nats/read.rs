@@ -272,6 +272,16 @@ fn read_err(conn: &Conn, stream: &str, subject: &str, e: impl std::fmt::Display)
     super::nats_error("read", &format!("{}/{stream}/{subject}", conn.url), e)
 }
 
+/// The chains (subjects) `source`'s stream holds messages on, sorted; only the one it names
+/// when it names one.
+pub fn list_chains(source: &NatsSource, client: &NatsClientOptions) -> Result<Vec<String>, Error> {
+    if let Some(s) = &source.subject {
+        return Ok(vec![s.clone()]);
+    }
+    let conn = Conn::connect(&source.url, client)?;
+    list_subjects(&conn, &source.stream)
+}
+
 /// The subjects the stream holds messages on, sorted.
 fn list_subjects(conn: &Conn, stream: &str) -> Result<Vec<String>, Error> {
     let info = conn

@@ -261,3 +261,176 @@ pub(crate) fn fetch_to_file(
         Ok(_) => Ok(path),
     }
 }
+
+/// Worst of two exit codes for a run over many chains: an integrity failure (1) first, then a
+/// usage error or unreadable chain (2).
+fn worst(a: u8, b: u8) -> u8 {
+    if a == EXIT_INTEGRITY || b == EXIT_INTEGRITY {
+        EXIT_INTEGRITY
+    } else {
+        a.max(b)
+    }
+}
+
+/// The stream's chains, or the exit code of why there are none to read.
+fn chains_of(source: &NatsSource) -> Result<Vec<String>, u8> {
+    match acttrace::nats::list_chains(source, &client_options()) {
+        Ok(c) if c.is_empty() => Err(usage_error(&format!(
+            "stream {} holds no chain",
+            source.stream
+        ))),
+        Ok(c) => Ok(c),
+        Err(e) => Err(usage_error(&e.to_string())),
+    }
+}
+
+/// One chain of `source`'s stream.
+fn chain_of(source: &NatsSource, subject: &str) -> NatsSource {
+    NatsSource {
+        subject: Some(subject.to_owned()),
+        ..source.clone()
+    }
+}
+
+/// `export nats://HOST:PORT/STREAM`: one pack per chain in the directory `out`,
+/// `OUT/<subject>.<ext>` (`OUT/<subject>/` for `--format dir`). A pack is one chain (one head,
+/// one signed header over it): chains are never mixed into one. A chain that does not verify
+/// is not exported (exit 1); the others are.
+pub(crate) fn export_stream(
+    source: &NatsSource,
+    out: &Path,
+    opts: &acttrace::export::ExportOptions,
+) -> u8 {
+    use acttrace::export::Format;
+    if out.exists() && !out.is_dir() {
+        return usage_error(&format!(
+            "{}: every chain of a stream is exported to a directory (one pack per chain); {} is \
+             not one",
+            source.display(),
+            out.display()
+        ));
+    }
+    if let Err(e) = std::fs::create_dir_all(out) {
+        return usage_error(&format!("cannot create {}: {e}", out.display()));
+    }
+    let chains = match chains_of(source) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let verify = VerifyOptions {
+        key: opts.key.clone(),
+        ..VerifyOptions::default()
+    };
+    let (mut code, mut failed) = (EXIT_OK, 0usize);
+    for subject in &chains {
+        let chain = chain_of(source, subject);
+        let target = match opts.format {
+            Format::Dir => out.join(subject),
+            Format::Jsonl => out.join(format!("{subject}.jsonl")),
+            Format::Oscal => out.join(format!("{subject}.json")),
+            Format::Html => out.join(format!("{subject}.html")),
+            Format::Csv => out.join(format!("{subject}.csv")),
+        };
+        let chain_code = match fetch_to_file(&chain, &verify, out) {
+            Err((c, msg)) => {
+                eprintln!("acttrace: error: {msg}");
+                c
+            }
+            Ok(path) => {
+                let c =
+                    crate::export::export_log(Path::new(&chain.display()), &path, &target, opts);
+                let _ = std::fs::remove_file(&path);
+                c
+            }
+        };
+        if chain_code != EXIT_OK {
+            failed += 1;
+        }
+        code = worst(code, chain_code);
+    }
+    println!(
+        "{}: {} chain(s) exported to {}: {} ok, {failed} failed",
+        source.display(),
+        chains.len(),
+        out.display(),
+        chains.len() - failed
+    );
+    code
+}
+
+/// `summary nats://HOST:PORT/STREAM`: one summary per chain (each chain verified as it is
+/// copied, then summarised) and a total; with `json`, one document holding them.
+pub(crate) fn summary_stream(
+    source: &NatsSource,
+    key: Option<acttrace::SigningKey>,
+    json: bool,
+) -> u8 {
+    let chains = match chains_of(source) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let verify = VerifyOptions {
+        key,
+        ..VerifyOptions::default()
+    };
+    let opts = acttrace::export::SummaryOptions {
+        verify: verify.clone(),
+    };
+    let (mut code, mut failed) = (EXIT_OK, 0usize);
+    let mut docs = Vec::new();
+    for subject in &chains {
+        let chain = chain_of(source, subject);
+        let summarised = fetch_to_file(&chain, &verify, &std::env::temp_dir()).and_then(|path| {
+            let r = acttrace::export::summarize_path(&path, &opts, &mut |_| {});
+            let _ = std::fs::remove_file(&path);
+            r.map_err(|e| (crate::exit::export_failure(&e), e.to_string()))
+        });
+        let chain_code = match summarised {
+            Ok(report) => {
+                if json {
+                    let mut doc = report.to_json();
+                    doc["subject"] = subject.clone().into();
+                    docs.push(doc);
+                } else {
+                    println!("== {subject}");
+                    print!("{}", report.render_text());
+                }
+                if report.verification.ok() {
+                    EXIT_OK
+                } else {
+                    EXIT_INTEGRITY
+                }
+            }
+            Err((c, msg)) => {
+                if json {
+                    docs.push(serde_json::json!({"subject": subject, "ok": false, "error": msg}));
+                } else {
+                    println!("== {subject}\n{msg}");
+                }
+                c
+            }
+        };
+        if chain_code != EXIT_OK {
+            failed += 1;
+        }
+        code = worst(code, chain_code);
+    }
+    if json {
+        let doc = serde_json::json!({
+            "source": source.display(),
+            "ok": failed == 0,
+            "chains": docs,
+            "chains_ok": chains.len() - failed,
+            "chains_failed": failed,
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).expect("JSON"));
+    } else {
+        println!(
+            "{}: {} chain(s): {} ok, {failed} failed",
+            source.display(),
+            chains.len(),
+            chains.len() - failed
+        );
+    }
+    code
+}

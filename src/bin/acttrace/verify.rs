@@ -344,7 +344,7 @@ pub(crate) type NatsSource = acttrace::nats::NatsSource;
 pub(crate) type NatsSource = std::convert::Infallible;
 
 /// The chain a `nats://` source names, if it names one.
-fn nats_subject(source: &NatsSource) -> Option<&str> {
+pub(crate) fn nats_subject(source: &NatsSource) -> Option<&str> {
     #[cfg(feature = "nats")]
     {
         source.subject.as_deref()
