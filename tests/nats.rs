@@ -1321,8 +1321,7 @@ fn a_recreated_entry_stream_is_refused_by_the_checkpoint_stream() {
     std::fs::remove_file(&state).unwrap();
     init_stream(&server);
     let err = write_checkpointed(config(&server, subject, &state), 1)
-        .err()
-        .expect("a chain restarting below the checkpoint stream's checkpoint must be refused");
+        .expect_err("a chain restarting below the checkpoint stream's checkpoint must be refused");
     assert!(
         matches!(err, acttrace::Error::CheckpointConflict { .. }),
         "{err}"
