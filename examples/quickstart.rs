@@ -21,6 +21,9 @@
 //! ```text
 //! ACTTRACE_NATS_URL=nats://127.0.0.1:4222 cargo run --example quickstart --features nats
 //! ```
+//!
+//! With a checkpoint key too, the checkpoints go to the stream `ACTTRACE_CHECKPOINTS` (created
+//! likewise), and the `verify` command printed at the end checks them with `--vkey`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -95,24 +98,41 @@ fn run(path: &std::path::Path) -> Result<bool, Box<dyn std::error::Error>> {
         }
         None
     };
+    #[cfg(feature = "nats")]
+    let nats_config = nats.as_ref().map(NatsTarget::config).transpose()?;
     let mut builder = match &nats {
         #[cfg(feature = "nats")]
-        Some(target) => builder.nats(target.config()?),
+        Some(_) => builder.nats(nats_config.clone().expect("made above")),
         #[cfg(not(feature = "nats"))]
         Some(never) => match *never {},
         None => builder.path(path),
     };
     let checkpoint_key = std::env::var_os("ACTTRACE_CHECKPOINT_KEY_FILE").filter(|v| !v.is_empty());
     if let Some(file) = &checkpoint_key {
-        let held = path.with_file_name("checkpoints.jsonl");
-        println!(
-            "writing signed checkpoints with the key in {} (notes also kept in {})",
-            PathBuf::from(file).display(),
-            held.display()
-        );
-        builder = builder
-            .checkpoint_key_from_file(file)
-            .checkpoint_sink(acttrace::checkpoint::FileCheckpointSink::new(held));
+        builder = builder.checkpoint_key_from_file(file);
+        #[cfg(feature = "nats")]
+        if let Some(config) = &nats_config {
+            // Off the host and apart from the entries: the checkpoint stream.
+            let sink = acttrace::nats::NatsCheckpointSink::for_chain(
+                config,
+                acttrace::nats::CHECKPOINT_STREAM,
+            );
+            println!(
+                "writing signed checkpoints with the key in {} (notes also published to {})",
+                PathBuf::from(file).display(),
+                acttrace::checkpoint::CheckpointSink::describe(&sink)
+            );
+            builder = builder.checkpoint_sink(sink);
+        }
+        if nats.is_none() {
+            let held = path.with_file_name("checkpoints.jsonl");
+            println!(
+                "writing signed checkpoints with the key in {} (notes also kept in {})",
+                PathBuf::from(file).display(),
+                held.display()
+            );
+            builder = builder.checkpoint_sink(acttrace::checkpoint::FileCheckpointSink::new(held));
+        }
     }
     let (audit, guard) = builder.build()?;
     // Filters per layer: a filter added with `.with(..)` would apply to every layer, the audit
@@ -149,7 +169,7 @@ fn run(path: &std::path::Path) -> Result<bool, Box<dyn std::error::Error>> {
     let report = guard.shutdown(std::time::Duration::from_secs(10))?;
     #[cfg(feature = "nats")]
     if let Some(target) = &nats {
-        return target.verify(&report, key, &key_file);
+        return target.verify(&report, key, &key_file, checkpoint_key.as_deref());
     }
     println!(
         "wrote {} entries this run to {} (refusal sealed at seq {}); head {}",
@@ -218,15 +238,16 @@ impl NatsTarget {
         }
     }
 
-    /// The stream (created with the admin step's settings when absent: for the example only)
-    /// and the writer's configuration.
+    /// The streams, entries' and checkpoints' (created with the admin step's settings when
+    /// absent: for the example only), and the writer's configuration.
     fn config(&self) -> Result<acttrace::nats::NatsConfig, acttrace::Error> {
-        use acttrace::nats::{NatsClientOptions, StreamSettings, init_stream};
-        init_stream(
-            &self.url,
-            &NatsClientOptions::default(),
-            &StreamSettings::new(Self::STREAM),
-        )?;
+        use acttrace::nats::{CHECKPOINT_STREAM, NatsClientOptions, StreamSettings, init_stream};
+        for settings in [
+            StreamSettings::new(Self::STREAM),
+            StreamSettings::checkpoints(CHECKPOINT_STREAM),
+        ] {
+            init_stream(&self.url, &NatsClientOptions::default(), &settings)?;
+        }
         Ok(acttrace::nats::NatsConfig::new(
             &self.url,
             Self::STREAM,
@@ -241,11 +262,20 @@ impl NatsTarget {
         report: &acttrace::ShutdownReport,
         key: SigningKey,
         key_file: &std::path::Path,
+        checkpoint_key: Option<&std::ffi::OsStr>,
     ) -> Result<bool, Box<dyn std::error::Error>> {
+        // The checkpoint verifier key (public), derived from the private key file.
+        let vkey = checkpoint_key
+            .map(|file| -> Result<_, Box<dyn std::error::Error>> {
+                let text = std::fs::read_to_string(file)?;
+                Ok(acttrace::checkpoint::SignerKey::parse(text.trim())?.verifier())
+            })
+            .transpose()?;
         let source = acttrace::nats::NatsSource {
             url: self.url.clone(),
             stream: Self::STREAM.into(),
             subject: Some(self.subject.clone()),
+            checkpoint_stream: Some(acttrace::nats::CHECKPOINT_STREAM.into()),
         };
         println!(
             "wrote {} entries to {}; head {}",
@@ -260,6 +290,10 @@ impl NatsTarget {
                 key: Some(key),
                 expected_head: Some(report.head.head.clone()),
                 expect_entries: Some(report.head.next_seq),
+                checkpoints: acttrace::verify::CheckpointOptions {
+                    keys: vkey.iter().cloned().collect(),
+                    ..Default::default()
+                },
                 ..VerifyOptions::default()
             },
         )?;
@@ -270,8 +304,9 @@ impl NatsTarget {
                 chain.verification.summary()
             );
         }
+        let vkey_arg = vkey.map_or(String::new(), |v| format!(" --vkey {v}"));
         println!(
-            "check it yourself: cargo run --features nats -- verify {} --key-file {} --expect-head {}",
+            "check it yourself: cargo run --features nats -- verify {} --key-file {} --expect-head {}{vkey_arg}",
             source.display(),
             key_file.display(),
             report.head.head

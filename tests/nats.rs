@@ -1184,3 +1184,267 @@ fn two_writers_starting_the_same_new_chain_cannot_fork_it() {
     assert!(o.status.success(), "{out}");
     assert!(out.contains("ok: 1 entries"), "{out}");
 }
+
+/// Writes `n` decisions to `subject` with checkpoints signed by the worked example's key and
+/// published to the checkpoint stream; returns the committed head.
+fn write_checkpointed(cfg: NatsConfig, n: u64) -> Result<acttrace::ChainTip, acttrace::Error> {
+    use acttrace::nats::{CHECKPOINT_STREAM, NatsCheckpointSink};
+    let sink = NatsCheckpointSink::for_chain(&cfg, CHECKPOINT_STREAM);
+    let (layer, guard) = AuditLayer::builder()
+        .system("nats-test")
+        .signing_key(key())
+        .checkpoint_key(common::checkpoints::example_signer())
+        .checkpoint_every(4, Duration::from_secs(3600))
+        .checkpoint_sink(sink)
+        .nats(cfg)
+        .build()?;
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        for i in 0..n {
+            let span = tracing::info_span!("decide", audit.decision = "loan.approve", i = i);
+            let _e = span.enter();
+        }
+    });
+    let head = guard.handle().flush().unwrap();
+    // Dropping the guard waits for the sink thread: the last checkpoint is published.
+    drop(guard);
+    Ok(head)
+}
+
+/// The last checkpoint note on the chain's checkpoint subject, read from the stream's leader.
+fn latest_checkpoint(server: &Server, subject: &str) -> acttrace::checkpoint::Checkpoint {
+    use base64::Engine;
+    let raw = Raw::connect(server);
+    let cp_subject = acttrace::nats::checkpoint_subject(subject);
+    let answer = raw.request(
+        &format!(
+            "$JS.API.STREAM.MSG.GET.{}",
+            acttrace::nats::CHECKPOINT_STREAM
+        ),
+        serde_json::json!({ "last_by_subj": cp_subject }),
+    );
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(
+            answer["message"]["data"]
+                .as_str()
+                .expect("a checkpoint message"),
+        )
+        .unwrap();
+    let note = String::from_utf8(data).unwrap();
+    acttrace::checkpoint::Checkpoint::from_note(&note, &[common::checkpoints::example_vkey()])
+        .unwrap()
+}
+
+#[test]
+fn checkpoints_go_to_their_own_stream_verify_with_vkey_and_a_reopened_chain_continues_the_tree() {
+    use acttrace::checkpoint::{consistency_proof, root_of, verify_consistency};
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(server) = Server::start(tmp.path()) else {
+        return;
+    };
+    init_stream(&server);
+    let subject = "acttrace.loans.host-cp";
+    let state = tmp.path().join("state");
+    write_checkpointed(config(&server, subject, &state), 10).unwrap();
+    let first = latest_checkpoint(&server, subject);
+    let entries = chain_entries(&server, subject, tmp.path());
+    let last_cp = entries.iter().rfind(|e| e["type"] == "checkpoint").unwrap();
+    assert_eq!(last_cp["seq"].as_u64(), Some(first.size), "{last_cp}");
+    // The stream verifies with the checkpoint key, and says what the checkpoints cover.
+    let vkey = common::checkpoints::example_vkey_text();
+    let o = run(&[
+        "verify",
+        &server.source(STREAM),
+        "--key-env",
+        "ACTTRACE_TEST_KEY",
+        "--vkey",
+        &vkey,
+    ]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    let cps = entries.iter().filter(|e| e["type"] == "checkpoint").count();
+    assert!(
+        out.contains(&format!("{cps} checkpoints verified")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "checkpoint stream ACTTRACE_CHECKPOINTS: latest at tree size {}",
+            first.size
+        )) && out.contains("consistent with the expected checkpoint"),
+        "{out}"
+    );
+
+    // Reopened, the chain continues the same tree: a later checkpoint is consistent with the
+    // earlier one.
+    write_checkpointed(config(&server, subject, &state), 6).unwrap();
+    let second = latest_checkpoint(&server, subject);
+    assert!(second.size > first.size, "{} {}", second.size, first.size);
+    let again = tmp.path().join("again");
+    std::fs::create_dir(&again).unwrap();
+    let entries = chain_entries(&server, subject, &again);
+    let leaves: Vec<[u8; 32]> = entries
+        .iter()
+        .map(|e| {
+            let h = e["hash"].as_str().unwrap();
+            let mut leaf = [0u8; 32];
+            for (i, b) in leaf.iter_mut().enumerate() {
+                *b = u8::from_str_radix(&h[2 * i..2 * i + 2], 16).unwrap();
+            }
+            leaf
+        })
+        .collect();
+    assert_eq!(root_of(&leaves[..second.size as usize]), second.root);
+    let proof = consistency_proof(&leaves, first.size, second.size).unwrap();
+    verify_consistency(first.size, second.size, &first.root, &second.root, &proof).unwrap();
+}
+
+#[test]
+fn a_recreated_entry_stream_is_refused_by_the_checkpoint_stream() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(server) = Server::start(tmp.path()) else {
+        return;
+    };
+    init_stream(&server);
+    let subject = "acttrace.loans.host-cr";
+    let state = tmp.path().join("state");
+    write_checkpointed(config(&server, subject, &state), 5).unwrap();
+    let held = latest_checkpoint(&server, subject);
+    // An admin deletes the entry stream and makes a new one; the host's state file is lost
+    // too (a new host, a wiped disk): only the checkpoint stream remembers the chain.
+    let raw = Raw::connect(&server);
+    let answer = raw.request(
+        &format!("$JS.API.STREAM.DELETE.{STREAM}"),
+        serde_json::json!({}),
+    );
+    assert_eq!(answer["success"], true, "{answer}");
+    std::fs::remove_file(&state).unwrap();
+    init_stream(&server);
+    let err = write_checkpointed(config(&server, subject, &state), 1)
+        .expect_err("a chain restarting below the checkpoint stream's checkpoint must be refused");
+    assert!(
+        matches!(err, acttrace::Error::CheckpointConflict { .. }),
+        "{err}"
+    );
+    let err = err.to_string();
+    assert!(
+        err.contains(&format!("covers {} entries", held.size)) && err.contains("holds only 0"),
+        "{err}"
+    );
+    // Nothing was written: the new stream holds no chain.
+    let o = run(&["verify", &server.source(STREAM)]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // A writer without checkpoints restarts the chain at genesis anyway: an auditor's verify
+    // reads the checkpoint stream with the chain and catches it.
+    write_decisions(config(&server, subject, &tmp.path().join("state2")), 1);
+    let vkey = common::checkpoints::example_vkey_text();
+    let o = run(&[
+        "verify",
+        &server.source(STREAM),
+        "--key-env",
+        "ACTTRACE_TEST_KEY",
+        "--vkey",
+        &vkey,
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("expected checkpoint")
+            && out.contains(&format!("latest at tree size {}", held.size)),
+        "{out}"
+    );
+}
+
+#[test]
+fn summary_and_export_of_a_whole_stream_give_one_block_and_one_pack_per_chain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(server) = Server::start(tmp.path()) else {
+        return;
+    };
+    init_stream(&server);
+    let subjects = ["acttrace.loans.host-a", "acttrace.claims.host-b"];
+    let heads: Vec<_> = subjects
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let state = tmp.path().join(format!("state-{i}"));
+            write_decisions(config(&server, s, &state), 2 + i as u64)
+        })
+        .collect();
+    let stream = server.source(STREAM);
+
+    let o = run(&["summary", &stream, "--key-env", "ACTTRACE_TEST_KEY"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    for s in subjects {
+        assert_eq!(out.matches(&format!("== {s}\n")).count(), 1, "{out}");
+    }
+    assert!(
+        out.contains(&format!("{stream}: 2 chain(s): 2 ok, 0 failed")),
+        "{out}"
+    );
+    let o = run(&[
+        "summary",
+        &stream,
+        "--key-env",
+        "ACTTRACE_TEST_KEY",
+        "--json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["chains_ok"], 2, "{doc}");
+    let listed: Vec<&str> = doc["chains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["acttrace.claims.host-b", "acttrace.loans.host-a"]);
+
+    // One pack per chain, each verifying on its own against the head its writer committed.
+    let dir = tmp.path().join("packs");
+    let o = run(&[
+        "export",
+        &stream,
+        "--framework",
+        "eu_ai_act",
+        "--key-env",
+        "ACTTRACE_TEST_KEY",
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("2 chain(s) exported"), "{out}");
+    for (s, head) in subjects.iter().zip(&heads) {
+        let pack = dir.join(format!("{s}.jsonl"));
+        let r = verify_path(
+            &pack,
+            &VerifyOptions {
+                key: Some(key()),
+                expected_head: Some(head.head.clone()),
+                ..VerifyOptions::default()
+            },
+        )
+        .unwrap();
+        assert!(r.ok() && r.entries == head.next_seq, "{s}: {}", r.summary());
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // A whole stream never goes into one file: chains are not mixed in a pack.
+    let file = tmp.path().join("one.jsonl");
+    std::fs::write(&file, b"").unwrap();
+    let o = run(&[
+        "export",
+        &stream,
+        "--framework",
+        "eu_ai_act",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("one pack per chain"), "{}", text(&o));
+}

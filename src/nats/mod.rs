@@ -13,15 +13,21 @@ use std::time::Duration;
 
 use crate::error::Error;
 
+mod checkpoints;
 mod conn;
 mod policy;
 mod read;
 
+pub use checkpoints::{
+    CHECKPOINT_STREAM, CHECKPOINT_SUBJECT_PREFIX, HEADER_ORIGIN, HEADER_TREE_SIZE,
+    NatsCheckpointSink, checkpoint_subject,
+};
 pub(crate) use conn::{Conn, PublishOutcome, StoredMsg};
 pub use policy::{StreamSettings, check_append_only, init_stream, stream_config};
 pub(crate) use read::read_subject;
 pub use read::{
-    ChainReport, StreamVerification, copy_subject, verify_source, verify_source_observed,
+    ChainReport, StreamVerification, copy_subject, list_chains, verify_source,
+    verify_source_observed,
 };
 
 /// The shortest stream `max_age` accepted by default: six months (183 days), the retention
@@ -202,6 +208,12 @@ pub struct NatsSource {
     pub stream: String,
     /// One chain's subject; `None` for every chain in the stream.
     pub subject: Option<String>,
+    /// The stream holding the chains' checkpoints ([`NatsCheckpointSink`]), read with each
+    /// chain when it exists: the chain's latest checkpoint there becomes the expected
+    /// checkpoint its verification must be consistent with (unless the caller gave one), so a
+    /// chain cut back or rewritten below it fails. [`NatsSource::parse`] sets
+    /// [`CHECKPOINT_STREAM`]; `None` reads no checkpoint stream.
+    pub checkpoint_stream: Option<String>,
 }
 
 impl NatsSource {
@@ -231,6 +243,7 @@ impl NatsSource {
                 url: format!("{scheme}{host}"),
                 stream: stream.to_owned(),
                 subject: subject.map(str::to_owned),
+                checkpoint_stream: Some(CHECKPOINT_STREAM.to_owned()),
             })
         })())
     }

@@ -105,6 +105,16 @@ impl StreamSettings {
             max_bytes: None,
         }
     }
+
+    /// The checkpoint stream `name` on `acttrace-checkpoints.>`
+    /// ([`NatsCheckpointSink`](super::NatsCheckpointSink)), one replica, no size limit: the
+    /// same append-only settings as the entry stream's.
+    pub fn checkpoints(name: impl Into<String>) -> StreamSettings {
+        StreamSettings {
+            subjects: vec![format!("{}.>", super::CHECKPOINT_SUBJECT_PREFIX)],
+            ..StreamSettings::new(name)
+        }
+    }
 }
 
 /// The append-only stream configuration [`init_stream`] creates: file storage, `limits`

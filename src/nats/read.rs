@@ -9,7 +9,7 @@ use super::{
     validate_subject,
 };
 use crate::error::Error;
-use crate::verify::{BatchVerifier, Observed, Verification, VerifyOptions};
+use crate::verify::{BatchVerifier, EachEntry, Observed, Verification, VerifyOptions};
 
 /// One chain (subject) as read from a stream.
 #[derive(Debug)]
@@ -22,6 +22,10 @@ pub struct ChainReport {
     pub last_stream_seq: u64,
     /// The chain's verification; each problem names the stream seq of its message.
     pub verification: Verification,
+    /// The tree size of the chain's latest checkpoint in the checkpoint stream
+    /// ([`NatsSource::checkpoint_stream`]), which the chain was checked against; `None` when
+    /// the stream holds none for it, or was not read.
+    pub checkpoint_stream_size: Option<u64>,
 }
 
 impl ChainReport {
@@ -59,7 +63,7 @@ pub fn verify_source(
     client: &NatsClientOptions,
     opts: &VerifyOptions,
 ) -> Result<StreamVerification, Error> {
-    verify_source_observed(source, client, opts, &mut |_, _| {})
+    verify_chains(source, client, opts, None)
 }
 
 /// As [`verify_source`], handing every line to `observer` with its subject as it is verified
@@ -70,6 +74,20 @@ pub fn verify_source_observed(
     client: &NatsClientOptions,
     opts: &VerifyOptions,
     observer: &mut dyn FnMut(&str, Observed<'_>),
+) -> Result<StreamVerification, Error> {
+    verify_chains(source, client, opts, Some(observer))
+}
+
+/// What sees each line of each chain, with its subject.
+type ChainObserver<'a> = dyn FnMut(&str, Observed<'_>) + 'a;
+
+/// [`verify_source`], with an observer when one is given (without, entries are not parsed
+/// into value trees).
+fn verify_chains(
+    source: &NatsSource,
+    client: &NatsClientOptions,
+    opts: &VerifyOptions,
+    mut observer: Option<&mut ChainObserver<'_>>,
 ) -> Result<StreamVerification, Error> {
     let conn = Conn::connect(&source.url, client)?;
     let stream = &source.stream;
@@ -84,15 +102,25 @@ pub fn verify_source_observed(
             .map_err(|e| read_err(&conn, stream, &subject, e))?
             .map_or(0, |m| m.seq);
         let label = format!("{}/{stream}/{subject}", conn.url);
-        let mut verifier = BatchVerifier::new(&label, opts);
-        let mut obs = |o: Observed<'_>| observer(&subject, o);
+        let anchor = Anchor::read(&conn, source, &subject, opts)?;
+        let mut verifier = BatchVerifier::new(&label, anchor.opts.as_ref().unwrap_or(opts));
+        anchor.report(&mut verifier);
+        let mut wrapped;
+        let obs: Option<&mut dyn FnMut(Observed<'_>)> = match observer.as_deref_mut() {
+            Some(o) => {
+                wrapped = |x: Observed<'_>| o(&subject, x);
+                Some(&mut wrapped)
+            }
+            None => None,
+        };
         read_subject(
             &conn,
             stream,
             &subject,
             last,
             &mut verifier,
-            &mut obs,
+            obs,
+            &mut |_, _, _, _| {},
             &mut |_| {},
         )?;
         chains.push(ChainReport {
@@ -100,6 +128,7 @@ pub fn verify_source_observed(
             messages: verifier.batches(),
             last_stream_seq: last,
             verification: verifier.finish(),
+            checkpoint_stream_size: anchor.size,
         });
     }
     Ok(StreamVerification {
@@ -131,7 +160,9 @@ pub fn copy_subject(
         .map_err(|e| read_err(&conn, stream, &subject, e))?
         .map_or(0, |m| m.seq);
     let label = format!("{}/{stream}/{subject}", conn.url);
-    let mut verifier = BatchVerifier::new(&label, opts);
+    let anchor = Anchor::read(&conn, source, &subject, opts)?;
+    let mut verifier = BatchVerifier::new(&label, anchor.opts.as_ref().unwrap_or(opts));
+    anchor.report(&mut verifier);
     let mut written = Ok(());
     read_subject(
         &conn,
@@ -139,7 +170,8 @@ pub fn copy_subject(
         &subject,
         last,
         &mut verifier,
-        &mut |_| {},
+        None,
+        &mut |_, _, _, _| {},
         &mut |m| {
             if written.is_ok() {
                 written = out.write_all(m.payload);
@@ -152,11 +184,105 @@ pub fn copy_subject(
         messages: verifier.batches(),
         last_stream_seq: last,
         verification: verifier.finish(),
+        checkpoint_stream_size: anchor.size,
     })
 }
 
+/// A chain's latest checkpoint in the checkpoint stream, as the expected checkpoint of its
+/// verification.
+struct Anchor {
+    /// The options with that checkpoint expected (`None`: the caller's, unchanged).
+    opts: Option<VerifyOptions>,
+    /// Its tree size.
+    size: Option<u64>,
+    /// Why the stream's checkpoint could not be used (a note that does not verify).
+    problem: Option<String>,
+}
+
+impl Anchor {
+    /// Reads the latest checkpoint of `subject`'s chain from `source`'s checkpoint stream, if
+    /// the stream exists and the caller gave no expected checkpoint of their own. With
+    /// verifier keys its signature must verify.
+    fn read(
+        conn: &Conn,
+        source: &NatsSource,
+        subject: &str,
+        opts: &VerifyOptions,
+    ) -> Result<Anchor, Error> {
+        let none = Anchor {
+            opts: None,
+            size: None,
+            problem: None,
+        };
+        let Some(cp_stream) = source.checkpoint_stream.as_deref() else {
+            return Ok(none);
+        };
+        if opts.checkpoints.expected.is_some() {
+            return Ok(none);
+        }
+        let cp_subject = super::checkpoint_subject(subject);
+        let location = format!("{}/{cp_stream}/{cp_subject}", conn.url);
+        let last = match conn.msg_get(cp_stream, None, Some(&cp_subject)) {
+            Ok(last) => last,
+            // No checkpoint stream: nothing to check against.
+            Err(super::conn::ApiFailure::Api {
+                err_code: STREAM_NOT_FOUND,
+                ..
+            }) => return Ok(none),
+            Err(e) => return Err(super::nats_error("read", &location, e)),
+        };
+        let Some(m) = last else {
+            return Ok(none);
+        };
+        let bad = |why: String| Anchor {
+            opts: None,
+            size: None,
+            problem: Some(format!(
+                "checkpoint stream {location}, stream seq {}: {why}",
+                m.seq
+            )),
+        };
+        let Ok(note) = std::str::from_utf8(&m.data) else {
+            return Ok(bad("not a checkpoint note (not UTF-8)".into()));
+        };
+        match crate::verify::expected_checkpoint(note, &opts.checkpoints.keys) {
+            Ok(checkpoint) => {
+                let size = checkpoint.size;
+                let mut anchored = opts.clone();
+                anchored.checkpoints.expected = Some(checkpoint);
+                Ok(Anchor {
+                    opts: Some(anchored),
+                    size: Some(size),
+                    problem: None,
+                })
+            }
+            Err(e) => Ok(bad(format!("the latest checkpoint does not verify: {e}"))),
+        }
+    }
+
+    /// Records why the stream's checkpoint could not be used, as a problem of the chain.
+    fn report(&self, verifier: &mut BatchVerifier<'_>) {
+        if let Some(p) = &self.problem {
+            verifier.batch_problem("checkpoint stream", p.clone());
+        }
+    }
+}
+
+/// JetStream's error code for "stream not found".
+const STREAM_NOT_FOUND: u64 = 10059;
+
 fn read_err(conn: &Conn, stream: &str, subject: &str, e: impl std::fmt::Display) -> Error {
     super::nats_error("read", &format!("{}/{stream}/{subject}", conn.url), e)
+}
+
+/// The chains (subjects) `source`'s stream holds messages on, sorted; only the one it names
+/// when it names one.
+pub fn list_chains(source: &NatsSource, client: &NatsClientOptions) -> Result<Vec<String>, Error> {
+    if let Some(s) = &source.subject {
+        return Ok(vec![s.clone()]);
+    }
+    let conn = Conn::connect(&source.url, client)?;
+    list_subjects(&conn, &source.stream)
 }
 
 /// The subjects the stream holds messages on, sorted.
@@ -182,14 +308,20 @@ pub(crate) struct ReadMsg<'a> {
 /// Reads `subject`'s messages up to stream seq `last` (0: none) with an ordered consumer and
 /// pushes each into `verifier`, checking its headers against its lines (a message that is not
 /// an acttrace batch, one that names another chain, one whose head or first seq is not its
-/// lines'). `per_message` sees each message's headers after it was pushed.
+/// lines'). `observer` (when given) sees each line and `each` each entry's seq, hash,
+/// `prev_hash` and line as they are verified; `per_message` sees each message's headers after
+/// it was pushed.
+// The three callbacks are distinct roles that callers pass inline; a struct of them would only
+// move the list.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn read_subject(
     conn: &Conn,
     stream: &str,
     subject: &str,
     last: u64,
     verifier: &mut BatchVerifier<'_>,
-    observer: &mut dyn FnMut(Observed<'_>),
+    mut observer: Option<&mut dyn FnMut(Observed<'_>)>,
+    each: &mut EachEntry<'_>,
     per_message: &mut dyn FnMut(&ReadMsg<'_>),
 ) -> Result<(), Error> {
     if last == 0 {
@@ -239,14 +371,20 @@ pub(crate) fn read_subject(
         let msg_id = header(HEADER_MSG_ID);
         let mut seen_first: Option<u64> = None;
         let mut seen_head = String::new();
-        verifier.push_observed(&label, &msg.payload, &mut |o| {
-            if let Observed::Entry(e) = &o {
-                seen_first.get_or_insert(e.seq);
+        verifier.push_each(
+            &label,
+            &msg.payload,
+            match &mut observer {
+                Some(o) => Some(&mut **o as &mut dyn FnMut(Observed<'_>)),
+                None => None,
+            },
+            &mut |seq, hash, prev_hash, line| {
+                seen_first.get_or_insert(seq);
                 seen_head.clear();
-                seen_head.push_str(e.hash);
-            }
-            observer(o);
-        });
+                seen_head.push_str(crate::hex::hex_str(hash));
+                each(seq, hash, prev_hash, line);
+            },
+        );
         match (&head, first_seq, &msg_id) {
             (Some(head), Some(first), Some(id)) => {
                 // `<subject>:<first seq>:<head>[:<retry>]`; a subject holds no `:`.

@@ -50,6 +50,20 @@ impl<'o> BatchVerifier<'o> {
         bytes: &[u8],
         observer: &mut dyn FnMut(Observed<'_>),
     ) {
+        self.push_each(label, bytes, Some(observer), &mut |_, _, _, _| {});
+    }
+
+    /// As [`push`](Self::push), handing each chain entry's seq, hash, `prev_hash` and line to
+    /// `each` (as [`verify_reader_each`](super::verify_reader_each) does: no parse beyond the
+    /// examiner's), and each line to `observer` when there is one (which parses every entry
+    /// into a value tree).
+    pub(crate) fn push_each(
+        &mut self,
+        label: &str,
+        bytes: &[u8],
+        mut observer: Option<&mut dyn FnMut(Observed<'_>)>,
+        each: &mut super::EachEntry<'_>,
+    ) {
         self.batches += 1;
         let before = self.walker.listed_problems();
         let padded;
@@ -74,13 +88,18 @@ impl<'o> BatchVerifier<'o> {
         // A slice never fails to read.
         while let Ok(Some(info)) = self.lines.next(&mut reader) {
             let facts = self.examiner.examine_first_aware(&info, self.lines.buf());
-            observe(
-                &info,
-                self.lines.buf(),
-                &facts,
-                self.opts.max_line_bytes,
-                observer,
-            );
+            if let super::LineFacts::Entry(entry) = &facts {
+                each(entry.seq, &entry.hash, &entry.prev_hash, self.lines.buf());
+            }
+            if let Some(observer) = observer.as_deref_mut() {
+                observe(
+                    &info,
+                    self.lines.buf(),
+                    &facts,
+                    self.opts.max_line_bytes,
+                    observer,
+                );
+            }
             self.walker.apply(&info, facts);
         }
         self.walker.end_of_batch();

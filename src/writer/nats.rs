@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{ChainTip, ChainWriter, Durability, ExistingChain};
+use super::tree::TreeBuilder;
+use super::{ChainTip, ChainWriter, Durability, ExistingChain, TreeRequest};
 use crate::chain::{RenderedEntry, SealedEntry, SigningKey};
 use crate::error::Error;
 use crate::nats::{
@@ -66,6 +67,8 @@ pub struct NatsWriter {
     batch_entries: u64,
     /// Why this writer stopped for good (fenced, or a batch whose outcome is unknown).
     stopped: Option<String>,
+    /// Set by `request_tree`: the Merkle tree rebuilt while `open` verifies the subject.
+    tree: Option<TreeBuilder>,
 }
 
 impl std::fmt::Debug for NatsWriter {
@@ -95,6 +98,7 @@ impl NatsWriter {
             batch_head: String::new(),
             batch_entries: 0,
             stopped: None,
+            tree: None,
         }
     }
 
@@ -355,13 +359,21 @@ impl NatsWriter {
         let label = self.where_();
         let mut verifier = BatchVerifier::new(&label, &opts);
         let mut found_recorded = state.is_none();
+        // The tree (checkpoints on) is rebuilt in the same pass, from the subject's first
+        // message: see `request_tree`.
+        let mut tree = self.tree.take();
         crate::nats::read_subject(
             conn,
             stream,
             subject,
             last_seq,
             &mut verifier,
-            &mut |_| {},
+            None,
+            &mut |seq, hash, prev_hash, line| {
+                if let Some(tree) = &mut tree {
+                    tree.entry(seq, hash, prev_hash, line);
+                }
+            },
             &mut |m| {
                 if let Some(s) = &state
                     && m.stream_seq == s.stream_seq
@@ -386,14 +398,25 @@ impl NatsWriter {
                 s.stream_seq, s.head
             )));
         }
-        Ok(Some(ExistingChain::new(
+        let tree = match tree.map(TreeBuilder::finish) {
+            None | Some(Ok(None)) => None,
+            Some(Ok(Some(tree))) => Some(tree),
+            Some(Err(detail)) => {
+                return Err(self.refuse(format!(
+                    "cannot rebuild the Merkle tree its checkpoints need: {detail}"
+                )));
+            }
+        };
+        let mut existing = ExistingChain::new(
             ChainTip {
                 next_seq: report.next_seq(),
                 head: report.head.clone(),
             },
             report.hash_alg,
             report.unsigned_entries == 0,
-        )))
+        );
+        existing.tree = tree;
+        Ok(Some(existing))
     }
 }
 
@@ -450,6 +473,14 @@ impl ChainWriter for NatsWriter {
 
     fn max_batch_bytes(&self) -> Option<usize> {
         Some(self.max_batch)
+    }
+
+    /// The tree is rebuilt from the subject's first message, in the pass that verifies the
+    /// chain (which must start at genesis anyway: a subject is never cut, and verifying from
+    /// the last checkpoint's frontier would take everything before it on trust, signatures
+    /// and links included, where reopening a file checks them).
+    fn request_tree(&mut self, request: TreeRequest) {
+        self.tree = Some(TreeBuilder::new(&request));
     }
 }
 

@@ -216,8 +216,14 @@ pub(crate) fn run_export(args: ExportArgs) -> u8 {
     if let Err(e) = check_expect_head(args.expect_head.as_deref()) {
         return usage_error(&e);
     }
+    let whole_stream = matches!(
+        crate::verify::nats_source(&args.log),
+        Some(Ok(ref s)) if crate::verify::nats_subject(s).is_none()
+    );
     let format = match args.format {
         Some(f) => f,
+        // A whole stream's packs go into the directory OUT, JSONL unless --format says.
+        None if whole_stream => FormatArg::Jsonl,
         None => match format_of_out(&args.out) {
             Ok(f) => f,
             Err(e) => return usage_error(&e),
@@ -241,13 +247,36 @@ pub(crate) fn run_export(args: ExportArgs) -> u8 {
         },
         allow_unverified: args.allow_unverified,
     };
+    if let Some(Ok(source)) = crate::verify::nats_source(&args.log)
+        && crate::verify::nats_subject(&source).is_none()
+    {
+        // Every chain of a stream: one pack per chain into the directory OUT.
+        if opts.expected_head.is_some() || opts.expect_entries.is_some() {
+            return usage_error(
+                "--expect-head and --expect-entries apply to one chain: \
+                 nats://HOST:PORT/STREAM/SUBJECT",
+            );
+        }
+        #[cfg(feature = "nats")]
+        return crate::nats::export_stream(&source, &args.out, &opts);
+    }
     // A chain in a NATS stream is copied (verified as it is read) to a file beside OUT first.
     let fetched = match fetch_nats(&args.log, &opts.key, &args.out) {
         Ok(f) => f,
         Err(code) => return code,
     };
     let log = fetched.as_ref().map_or(args.log.clone(), |f| f.0.clone());
-    match export_path(&log, &args.out, &opts) {
+    export_log(&args.log, &log, &args.out, &opts)
+}
+
+/// Exports `log` (named `shown` in messages) to `out`; returns the exit code.
+pub(crate) fn export_log(
+    shown: &std::path::Path,
+    log: &std::path::Path,
+    out: &std::path::Path,
+    opts: &ExportOptions,
+) -> u8 {
+    match export_path(log, out, opts) {
         Ok(report) => {
             if !report.verified {
                 eprintln!(
@@ -257,12 +286,12 @@ pub(crate) fn run_export(args: ExportArgs) -> u8 {
             }
             println!(
                 "{}: exported {} entries{} ({} controls with evidence) as {} to {}; log {}",
-                args.log.display(),
+                shown.display(),
                 report.entries,
                 if report.excerpt { " (excerpt)" } else { "" },
                 report.controls_covered,
                 opts.format.as_str(),
-                args.out.display(),
+                out.display(),
                 if report.verified {
                     "verified"
                 } else {
@@ -291,6 +320,19 @@ pub(crate) fn run_summary(args: SummaryArgs) -> u8 {
         Ok(k) => k,
         Err(e) => return usage_error(&e),
     };
+    if let Some(Ok(source)) = crate::verify::nats_source(&args.log)
+        && crate::verify::nats_subject(&source).is_none()
+    {
+        // Every chain of a stream: one block per chain and a total.
+        if args.expect_head.is_some() || args.expect_entries.is_some() {
+            return usage_error(
+                "--expect-head and --expect-entries apply to one chain: \
+                 nats://HOST:PORT/STREAM/SUBJECT",
+            );
+        }
+        #[cfg(feature = "nats")]
+        return crate::nats::summary_stream(&source, key, args.json);
+    }
     let fetched = match fetch_nats(&args.log, &key, &std::env::temp_dir()) {
         Ok(f) => f,
         Err(code) => return code,

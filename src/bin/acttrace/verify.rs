@@ -372,7 +372,7 @@ pub(crate) type NatsSource = acttrace::nats::NatsSource;
 pub(crate) type NatsSource = std::convert::Infallible;
 
 /// The chain a `nats://` source names, if it names one.
-fn nats_subject(source: &NatsSource) -> Option<&str> {
+pub(crate) fn nats_subject(source: &NatsSource) -> Option<&str> {
     #[cfg(feature = "nats")]
     {
         source.subject.as_deref()
@@ -419,9 +419,14 @@ pub(crate) fn run(mut args: VerifyArgs) -> u8 {
         .files
         .iter()
         .any(|f| matches!(nats_source(f), Some(Ok(ref s)) if nats_subject(s).is_none()));
-    if whole_stream && (args.expect_head.is_some() || args.expect_entries.is_some()) {
+    if whole_stream
+        && (args.expect_head.is_some()
+            || args.expect_entries.is_some()
+            || args.checkpoints.expect_checkpoint.is_some())
+    {
         return usage_error(
-            "--expect-head and --expect-entries apply to one chain: nats://HOST:PORT/STREAM/SUBJECT",
+            "--expect-head, --expect-entries and --expect-checkpoint apply to one chain: \
+             nats://HOST:PORT/STREAM/SUBJECT",
         );
     }
     if let Err(e) = check_expect_head(args.expect_head.as_deref()) {
