@@ -217,9 +217,6 @@ impl Anchor {
         let Some(cp_stream) = source.checkpoint_stream.as_deref() else {
             return Ok(none);
         };
-        if opts.checkpoints.expected.is_some() {
-            return Ok(none);
-        }
         let cp_subject = super::checkpoint_subject(subject);
         let location = format!("{}/{cp_stream}/{cp_subject}", conn.url);
         let last = match conn.msg_get(cp_stream, None, Some(&cp_subject)) {
@@ -249,7 +246,8 @@ impl Anchor {
             Ok(checkpoint) => {
                 let size = checkpoint.size;
                 let mut anchored = opts.clone();
-                anchored.checkpoints.expected = Some(checkpoint);
+                // Judged with any checkpoint the caller expects (`--expect-checkpoint`), not instead.
+                anchored.checkpoints.expected.push(checkpoint);
                 Ok(Anchor {
                     opts: Some(anchored),
                     size: Some(size),
