@@ -179,18 +179,27 @@ fn run(path: &std::path::Path) -> Result<bool, Box<dyn std::error::Error>> {
         report.head.head
     );
 
-    let verdict = verify_path(
-        path,
-        &VerifyOptions {
-            key: Some(key),
-            expected_head: Some(report.head.head.clone()),
-            expect_entries: Some(report.head.next_seq),
-            ..VerifyOptions::default()
-        },
-    )?;
+    // With a checkpoint key, the checkpoints are checked with its public half too: what an
+    // auditor without the HMAC key can check.
+    let vkey = match &checkpoint_key {
+        Some(file) => {
+            let text = zeroize::Zeroizing::new(std::fs::read_to_string(file)?);
+            Some(acttrace::checkpoint::SignerKey::parse(text.trim())?.verifier())
+        }
+        None => None,
+    };
+    let mut opts = VerifyOptions {
+        key: Some(key),
+        expected_head: Some(report.head.head.clone()),
+        expect_entries: Some(report.head.next_seq),
+        ..VerifyOptions::default()
+    };
+    opts.checkpoints.keys = vkey.iter().cloned().collect();
+    let verdict = verify_path(path, &opts)?;
     println!("verify: {}", verdict.summary());
+    let vkey_arg = vkey.map_or(String::new(), |v| format!(" --vkey {v}"));
     println!(
-        "check it yourself: cargo run -- verify {} --key-file {} --expect-head {}",
+        "check it yourself: cargo run -- verify {} --key-file {} --expect-head {}{vkey_arg}",
         path.display(),
         key_file.display(),
         report.head.head
