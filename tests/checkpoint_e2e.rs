@@ -188,7 +188,7 @@ fn verify_with_the_public_key_alone_reports_checkpoints_and_what_is_not_authenti
     assert!(text.contains("end not authenticated"), "{text}");
     assert!(
         text.contains(&format!(
-            "1 checkpoints verified, the last at tree size {}",
+            "1 checkpoint verified, the last at tree size {}",
             cps[0]
         )),
         "{text}"

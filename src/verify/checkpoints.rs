@@ -185,12 +185,11 @@ impl CheckpointReport {
             .last_checked_size
             .map_or(String::new(), |n| format!(", the last at tree size {n}"));
         notes.push(if self.signatures_checked {
-            format!("{} checkpoints verified{last}", self.verified)
+            format!("{} verified{last}", checkpoints(self.verified))
         } else if self.seen > 0 {
             format!(
-                "{} checkpoints consistent with the chain{last}, signature not checked (no \
-                 --vkey)",
-                self.seen
+                "{} consistent with the chain{last}, signature not checked (no --vkey)",
+                checkpoints(self.seen)
             )
         } else {
             "no checkpoints".to_owned()
@@ -204,9 +203,10 @@ impl CheckpointReport {
                 _ => String::new(),
             };
             notes.push(format!(
-                "forward security checked{from}: {} checkpoints signed by the epoch key in force, \
-                 {} epoch rolls",
-                self.epoch_signed, self.epochs_seen
+                "forward security checked{from}: {} signed by the epoch key in force, {} epoch \
+                 rolls",
+                checkpoints(self.epoch_signed),
+                self.epochs_seen
             ));
         } else if self.epochs_seen > 0 {
             notes.push(format!(
@@ -785,5 +785,14 @@ pub(super) fn judge_expected(
                 )),
             ),
         },
+    }
+}
+
+/// "1 checkpoint", "2 checkpoints".
+fn checkpoints(n: u64) -> String {
+    if n == 1 {
+        "1 checkpoint".to_owned()
+    } else {
+        format!("{n} checkpoints")
     }
 }
