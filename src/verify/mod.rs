@@ -26,8 +26,8 @@ use crate::chain::{HashAlg, SigningKey};
 use crate::error::Error;
 use crate::json::{self, Value};
 
-mod checkpoints;
 mod batches;
+mod checkpoints;
 mod dir;
 mod epochs;
 mod examine;
@@ -36,8 +36,8 @@ mod parallel;
 mod proofs;
 mod walk;
 
-pub use checkpoints::{CheckpointOptions, CheckpointReport, ExpectedOutcome, expected_checkpoint};
 pub use batches::BatchVerifier;
+pub use checkpoints::{CheckpointOptions, CheckpointReport, ExpectedOutcome, expected_checkpoint};
 pub use dir::{DirVerification, verify_dir, verify_dir_observed};
 pub use proofs::{
     LogTree, MAX_PROOF_LEAVES, ProofError, ProofText, consistency_proof_text, inclusion_proof_text,
