@@ -89,6 +89,10 @@ pub(super) struct Examiner {
     body: String,
     /// The allocation-free reading of the line being examined (reused).
     tape: Tape,
+    /// The first 19 bytes (`YYYY-MM-DDTHH:MM:SS`) of the last `ts` found to be a sealing
+    /// time: consecutive entries mostly share their second, and everything
+    /// [`is_sealing_time`] checks beyond those bytes is the fraction and the offset.
+    sealed_second: Option<[u8; 19]>,
 }
 
 /// Entry types the fast path leaves to [`Examiner::entry`]: the walker needs more than their
@@ -112,9 +116,40 @@ impl Examiner {
             alg_decided: false,
             body: String::with_capacity(1024),
             tape: Tape::default(),
+            sealed_second: None,
         }
     }
+}
 
+/// [`is_sealing_time`], remembering in `sealed_second` the last second that passed: a `ts` in
+/// that second needs only its fraction (`.` and one or more digits, or none) and its `Z` or
+/// `+00:00` looked at, which is all [`parse_utc`] checks after the seconds (the date and time
+/// fields and their ranges are the remembered bytes).
+fn sealing_time(sealed_second: &mut Option<[u8; 19]>, ts: &str) -> bool {
+    let b = ts.as_bytes();
+    if let (Some(second), Some((head, rest))) = (&*sealed_second, b.split_first_chunk())
+        && head == second
+    {
+        let rest = match rest.strip_prefix(b".") {
+            Some(fraction) => {
+                let n = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
+                if n == 0 {
+                    return false;
+                }
+                &fraction[n..]
+            }
+            None => rest,
+        };
+        return rest == b"Z" || rest == b"+00:00";
+    }
+    let ok = is_sealing_time(ts);
+    if ok {
+        *sealed_second = b.first_chunk().copied();
+    }
+    ok
+}
+
+impl Examiner {
     /// Examines a line in file order: the first entry decides the hash algorithm, and is
     /// re-examined when it declares a different one.
     pub(super) fn examine_first_aware(&mut self, info: &LineInfo, raw: &[u8]) -> LineFacts {
@@ -301,7 +336,7 @@ impl Examiner {
             return None;
         }
         // A `ts` that is not a sealing time is worded by the general path.
-        if !is_sealing_time(doc.as_str(ts)?) {
+        if !sealing_time(&mut self.sealed_second, doc.as_str(ts)?) {
             return None;
         }
         let (sig, sig_text) = match sig.map(|id| doc.as_str(id)) {
@@ -491,6 +526,44 @@ mod tests {
                 prop_assert_eq!(Some(facts), general_facts(&mut general, text), "{}", text);
             }
         }
+    }
+
+    #[test]
+    fn the_remembered_second_decides_sealing_times_as_the_full_check_does() {
+        let mut second = None;
+        let base = "2026-02-28T23:59:59";
+        let tails = [
+            "Z",
+            "+00:00",
+            ".1Z",
+            ".123456+00:00",
+            ".1234567Z",
+            "",
+            ".",
+            ".Z",
+            ".12",
+            ".12x+00:00",
+            "+01:00",
+            "-00:00",
+            "z",
+            "+00:00 ",
+            "Z+00:00",
+            ".5+00",
+            "+0000",
+        ];
+        for first in ["2026-02-28T23:59:59Z", "2026-02-29T00:00:00Z", "not a time"] {
+            second = None;
+            assert_eq!(sealing_time(&mut second, first), is_sealing_time(first));
+            for tail in tails {
+                for ts in [
+                    format!("{base}{tail}"),
+                    format!("2026-02-29T23:59:59{tail}"),
+                ] {
+                    assert_eq!(sealing_time(&mut second, &ts), is_sealing_time(&ts), "{ts}");
+                }
+            }
+        }
+        assert!(second.is_some());
     }
 
     #[test]
