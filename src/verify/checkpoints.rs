@@ -355,17 +355,24 @@ impl Tracker {
         self
     }
 
+    /// The tree over the entries walked so far, when it is kept (see `writer::tree`, which
+    /// follows it on reopen instead of building it a second time).
+    pub(super) fn frontier(&self) -> Option<&Frontier> {
+        self.frontier.as_ref().filter(|_| self.active)
+    }
+
     pub(super) fn take_collect(&mut self) -> Option<Collect> {
         self.collect.take()
     }
 
-    /// Judges one chain entry (seq `seq`, chain hash `hash` in hex, what the examiner read of
-    /// it), in file order, then adds it to the tree.
+    /// Judges one chain entry (seq `seq`, chain hash `hash` in hex, its leaf hash when the
+    /// examiner made it, what the examiner read of it), in file order, then adds it to the
+    /// tree.
     pub(super) fn entry(
         &mut self,
         first: bool,
         seq: u64,
-        hash: &Hex64,
+        (hash, leaf): (&Hex64, Option<Hash>),
         facts: Option<&TreeFacts>,
         found: &mut Vec<Found>,
     ) {
@@ -427,17 +434,20 @@ impl Tracker {
         if !self.active {
             return;
         }
-        // The examiner checked the hex already.
-        let hash = &from_hex64(hash).unwrap_or_default();
+        // The examiner checked the hex already; the raw hash is decoded only when needed.
+        let raw = || from_hex64(hash).unwrap_or_default();
         if let Some(f) = &mut self.frontier {
-            f.append(hash);
+            match leaf {
+                Some(h) => f.append_leaf_hash(h),
+                None => f.append(&raw()),
+            }
             if self.probe == Some(f.size()) {
                 self.report.root_at_probe = Some(f.root());
             }
         }
         if let Some(c) = &mut self.collect {
             if (c.leaves.len() as u64) < c.cap {
-                c.leaves.push(*hash);
+                c.leaves.push(raw());
             } else {
                 c.over_cap = true;
             }
