@@ -44,10 +44,10 @@
 
 mod merkle;
 mod note;
-mod proof;
 mod sink;
-mod tree;
 pub mod witness;
+mod proof;
+mod tree;
 
 pub use merkle::{
     Frontier, Hash, MerkleError, consistency_proof, consistency_proof_from, consistency_proof_len,
@@ -58,7 +58,7 @@ pub use note::{
     Checkpoint, MAX_SIGNATURES, NoteError, SignerKey, VerifiedNote, VerifierKey, key_id,
     validate_name, verify_note,
 };
-pub use proof::{MAX_PROOF_HASHES, ProofError, TLOG_PROOF_HEADER, TlogProof};
 pub use sink::{CheckpointSink, CommittedCheckpoint, FileCheckpointSink, SinkEvent};
 pub(crate) use sink::{MAX_BACKLOG_LEAVES, SinkThread};
+pub use proof::{MAX_PROOF_HASHES, ProofError, TLOG_PROOF_HEADER, TlogProof};
 pub use tree::ProofTree;
