@@ -288,26 +288,58 @@ fn recorded_frontier(payload: &Value, seq: u64) -> Option<Result<Frontier, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::SignerKey;
-    use std::time::Duration;
-    use tracing_subscriber::prelude::*;
 
-    /// A log of `n` tool calls with a checkpoint every 7 entries.
+    /// A log of `n` entries after `audit_open` (declaring an origin) with a `checkpoint` entry
+    /// after every 7 entries, sealed here (not through the layer: the writer does not depend
+    /// on `capture`).
     fn log(path: &std::path::Path, n: u64) {
-        let (layer, guard) = crate::AuditLayer::builder()
-            .system("t")
-            .path(path)
-            .checkpoint_key(SignerKey::generate("example.com/t").unwrap())
-            .checkpoint_every(7, Duration::from_secs(3600))
-            .build()
-            .unwrap();
-        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
-        tracing::dispatcher::with_default(&dispatch, || {
-            for i in 0..n {
-                crate::tool_call!(name = "t", arguments = i);
+        use crate::chain::{GENESIS, HashAlg, SealedEntry};
+        use crate::checkpoint::{Checkpoint, SignerKey};
+        let origin = "example.com/t";
+        let signer = SignerKey::generate(origin).unwrap();
+        let mut tree = Frontier::new();
+        let mut text = String::new();
+        let mut prev = GENESIS.to_owned();
+        let mut seal = |kind: &str, payload: Value, tree: &mut Frontier| {
+            let seq = tree.size();
+            let e = SealedEntry::seal(
+                HashAlg::Sha256,
+                None,
+                seq,
+                "2026-01-01T00:00:00.000001+00:00".into(),
+                kind.into(),
+                payload,
+                prev.clone(),
+            );
+            text.push_str(&e.to_line());
+            text.push('\n');
+            tree.append(&from_hex64(e.hash.as_bytes()).unwrap());
+            prev = e.hash;
+        };
+        let open = Value::Object(vec![("origin".into(), Value::from(origin))]);
+        seal("audit_open", open, &mut tree);
+        for i in 0..n {
+            seal(
+                "tool_call",
+                Value::Object(vec![("i".into(), Value::from(i))]),
+                &mut tree,
+            );
+            if i % 7 == 6 {
+                let (size, root) = (tree.size(), tree.root());
+                let note = signer
+                    .sign(&Checkpoint::new(origin, size, root).unwrap().body())
+                    .unwrap();
+                use base64::Engine;
+                let root = base64::engine::general_purpose::STANDARD.encode(root);
+                let payload = Value::Object(vec![
+                    ("tree_size".into(), Value::from(size)),
+                    ("root".into(), Value::from(root)),
+                    ("note".into(), Value::from(note)),
+                ]);
+                seal("checkpoint", payload, &mut tree);
             }
-        });
-        guard.shutdown(Duration::from_secs(60)).unwrap();
+        }
+        std::fs::write(path, text).unwrap();
     }
 
     /// Builds the tree over the log at `path` while it verifies, following the verifier's
