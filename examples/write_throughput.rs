@@ -2,11 +2,17 @@
 //! sustained rate, to produce large logs for `acttrace verify` measurements.
 //!
 //! ```text
-//! cargo run --release --example write_throughput -- OUT.jsonl N [signed]
+//! cargo run --release --example write_throughput -- OUT.jsonl N [signed] [checkpoints] [reopen]
 //! ```
+//!
+//! `checkpoints`: with checkpoints on (issue #13; default cadence), signed by a key made from a
+//! fixed seed. `reopen`: opens the existing log (which the writer verifies, rebuilding the
+//! Merkle tree with `checkpoints`), emits N decisions more and closes it. The verifier key is
+//! printed on standard error.
 
 use std::time::Instant;
 
+use acttrace::checkpoint::SignerKey;
 use acttrace::{AuditLayer, SigningKey, SyncPolicy};
 use tracing_subscriber::prelude::*;
 
@@ -22,8 +28,12 @@ fn main() {
         .next()
         .and_then(|s| s.parse().ok())
         .expect("N decisions");
-    let signed = args.next().as_deref() == Some("signed");
-    let _ = std::fs::remove_file(&path);
+    let flags: Vec<String> = args.collect();
+    let flag = |f: &str| flags.iter().any(|a| a == f);
+    let signed = flag("signed");
+    if !flag("reopen") {
+        let _ = std::fs::remove_file(&path);
+    }
     let mut b = AuditLayer::builder()
         .system("bench")
         .path(&path)
@@ -31,7 +41,16 @@ fn main() {
     if signed {
         b = b.signing_key(SigningKey::from_bytes("bench-key-0123456789").unwrap());
     }
+    if flag("checkpoints") {
+        let seed = zeroize::Zeroizing::new([7u8; 32]);
+        let key = SignerKey::from_seed("bench.example/log", seed).unwrap();
+        // For `acttrace verify --vkey`.
+        eprintln!("vkey: {}", key.verifier());
+        b = b.checkpoint_key(key);
+    }
+    let open = Instant::now();
     let (layer, guard) = b.build().unwrap();
+    let open_s = open.elapsed().as_secs_f64();
     let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
     let start = Instant::now();
     tracing::dispatcher::with_default(&dispatch, || {
@@ -44,7 +63,7 @@ fn main() {
     let entries = report.head.next_seq;
     let bytes = std::fs::metadata(&path).unwrap().len();
     println!(
-        "{{\"entries\": {entries}, \"write_s\": {secs:.3}, \"entries_per_s\": {:.0}, \"bytes\": {bytes}, \"head\": \"{}\"}}",
+        "{{\"entries\": {entries}, \"open_s\": {open_s:.3}, \"write_s\": {secs:.3}, \"entries_per_s\": {:.0}, \"bytes\": {bytes}, \"head\": \"{}\"}}",
         entries as f64 / secs,
         report.head.head
     );

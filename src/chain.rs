@@ -405,6 +405,8 @@ pub(crate) struct Sealer {
     line: String,
     members: Vec<json::MemberText>,
     hash: Hex64,
+    /// `hash` as raw bytes (the Merkle tree's leaf, issue #13).
+    raw_hash: [u8; 32],
     sig: Option<Hex64>,
 }
 
@@ -417,6 +419,7 @@ impl Sealer {
             line: String::with_capacity(1024),
             members: Vec::new(),
             hash: [b'0'; 64],
+            raw_hash: [0; 32],
             sig: None,
         }
     }
@@ -458,11 +461,8 @@ impl Sealer {
         self.body.push_str(&self.line[kind_start..kind_end]);
         self.body.push('}');
 
-        self.hash = hex64(&digest(
-            self.alg,
-            prev_hash.as_bytes(),
-            self.body.as_bytes(),
-        ));
+        self.raw_hash = digest(self.alg, prev_hash.as_bytes(), self.body.as_bytes());
+        self.hash = hex64(&self.raw_hash);
         self.sig = self.key.as_ref().map(|k| k.sign(&self.hash));
         let hash = hex_str(&self.hash);
         let sig = self.sig.as_ref().map_or("", hex_str);
@@ -491,6 +491,11 @@ impl Sealer {
     /// The hash of the entry sealed last.
     pub(crate) fn hash(&self) -> Hex64 {
         self.hash
+    }
+
+    /// The hash of the entry sealed last, as raw bytes.
+    pub(crate) fn raw_hash(&self) -> &[u8; 32] {
+        &self.raw_hash
     }
 }
 

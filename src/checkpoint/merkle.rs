@@ -385,7 +385,13 @@ impl Frontier {
     /// Appends a leaf (the raw 32 bytes of a chain hash). The size is a `u64`: 2^64 - 1
     /// appends are beyond any log's reach.
     pub fn append(&mut self, leaf: &[u8; 32]) {
-        let mut h = leaf_hash(leaf);
+        self.append_leaf_hash(leaf_hash(leaf));
+    }
+
+    /// Appends a leaf given by its leaf hash ([`leaf_hash`]), computed elsewhere (the parallel
+    /// verifier hashes leaves on its workers and joins them in order).
+    pub(crate) fn append_leaf_hash(&mut self, leaf_hash: Hash) {
+        let mut h = leaf_hash;
         let mut s = self.size;
         while s & 1 == 1 {
             if let Some(left) = self.subtrees.pop() {

@@ -120,7 +120,7 @@ fn verify_chains(
             last,
             &mut verifier,
             obs,
-            &mut |_, _, _, _| {},
+            &mut |_, _, _, _, _| {},
             &mut |_| {},
         )?;
         chains.push(ChainReport {
@@ -171,7 +171,7 @@ pub fn copy_subject(
         last,
         &mut verifier,
         None,
-        &mut |_, _, _, _| {},
+        &mut |_, _, _, _, _| {},
         &mut |m| {
             if written.is_ok() {
                 written = out.write_all(m.payload);
@@ -376,11 +376,11 @@ pub(crate) fn read_subject(
                 Some(o) => Some(&mut **o as &mut dyn FnMut(Observed<'_>)),
                 None => None,
             },
-            &mut |seq, hash, prev_hash, line| {
+            &mut |seq, hash, prev_hash, line, tree| {
                 seen_first.get_or_insert(seq);
                 seen_head.clear();
                 seen_head.push_str(crate::hex::hex_str(hash));
-                each(seq, hash, prev_hash, line);
+                each(seq, hash, prev_hash, line, tree);
             },
         );
         match (&head, first_seq, &msg_id) {

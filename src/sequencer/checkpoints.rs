@@ -17,7 +17,7 @@ use crate::checkpoint::{
     Checkpoint, CommittedCheckpoint, Frontier, SignerKey, SinkEvent, SinkThread,
 };
 use crate::error::Error;
-use crate::hex::{Hex64, from_hex64, to_hex};
+use crate::hex::to_hex;
 use crate::json::Value;
 use crate::writer::Durability;
 
@@ -93,12 +93,12 @@ impl Checkpoints {
         }
     }
 
-    /// Adds a sealed entry's hash to the working tree.
-    pub(super) fn leaf(&mut self, hash: &Hex64) {
-        let Some(leaf) = from_hex64(hash) else { return };
-        self.working.append(&leaf);
+    /// Adds a sealed entry's hash (raw bytes, not hex: no decoding per entry) to the working
+    /// tree.
+    pub(super) fn leaf(&mut self, leaf: &[u8; 32]) {
+        self.working.append(leaf);
         if self.sink.is_some() {
-            self.sink_leaves.push(leaf);
+            self.sink_leaves.push(*leaf);
         }
     }
 

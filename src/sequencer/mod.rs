@@ -484,7 +484,7 @@ impl Sequencer {
         self.writer.append_rendered(&entry);
         let hash = self.sealer.hash();
         if let Some(cp) = &mut self.checkpoints {
-            cp.leaf(&hash);
+            cp.leaf(self.sealer.raw_hash());
         }
         self.digests.record(kind, payload, seq, &hash);
         // Saturating: 2^64 entries are never reached; a crafted chain at the limit gets a

@@ -50,10 +50,11 @@ impl<'o> BatchVerifier<'o> {
         bytes: &[u8],
         observer: &mut dyn FnMut(Observed<'_>),
     ) {
-        self.push_each(label, bytes, Some(observer), &mut |_, _, _, _| {});
+        self.push_each(label, bytes, Some(observer), &mut |_, _, _, _, _| {});
     }
 
-    /// As [`push`](Self::push), handing each chain entry's seq, hash, `prev_hash` and line to
+    /// As [`push`](Self::push), handing each chain entry's seq, hash, `prev_hash`, line and the
+    /// verifier's tree after it (when it keeps one) to
     /// `each` (as [`verify_reader_each`](super::verify_reader_each) does: no parse beyond the
     /// examiner's), and each line to `observer` when there is one (which parses every entry
     /// into a value tree).
@@ -89,7 +90,14 @@ impl<'o> BatchVerifier<'o> {
         while let Ok(Some(info)) = self.lines.next(&mut reader) {
             let facts = self.examiner.examine_first_aware(&info, self.lines.buf());
             if let super::LineFacts::Entry(entry) = &facts {
-                each(entry.seq, &entry.hash, &entry.prev_hash, self.lines.buf());
+                let tree = self.walker.tree.frontier();
+                each(
+                    entry.seq,
+                    &entry.hash,
+                    &entry.prev_hash,
+                    self.lines.buf(),
+                    tree,
+                );
             }
             if let Some(observer) = observer.as_deref_mut() {
                 observe(

@@ -424,17 +424,24 @@ impl Tracker {
         self
     }
 
+    /// The tree over the entries walked so far, when it is kept (see `writer::tree`, which
+    /// follows it on reopen instead of building it a second time).
+    pub(super) fn frontier(&self) -> Option<&Frontier> {
+        self.frontier.as_ref().filter(|_| self.active)
+    }
+
     pub(super) fn take_collect(&mut self) -> Option<Collect> {
         self.collect.take()
     }
 
-    /// Judges one chain entry (seq `seq`, chain hash `hash` in hex, what the examiner read of
-    /// it), in file order, then adds it to the tree.
+    /// Judges one chain entry (seq `seq`, chain hash `hash` in hex, its leaf hash when the
+    /// examiner made it, what the examiner read of it), in file order, then adds it to the
+    /// tree.
     pub(super) fn entry(
         &mut self,
         first: bool,
         seq: u64,
-        hash: &Hex64,
+        (hash, leaf): (&Hex64, Option<Hash>),
         facts: Option<&TreeFacts>,
         found: &mut Vec<Found>,
     ) {
@@ -506,16 +513,25 @@ impl Tracker {
         if !self.active {
             return;
         }
-        // The examiner checked the hex already.
-        let hash = &from_hex64(hash).unwrap_or_default();
+        // The examiner checked the hex already; the raw hash is decoded only when needed.
+        let raw = || from_hex64(hash).unwrap_or_default();
         if let Some(f) = &mut self.frontier {
-            f.append(hash);
-            let (size, root) = (f.size(), f.root());
-            self.probe(size, root);
+            match leaf {
+                Some(h) => f.append_leaf_hash(h),
+                None => f.append(&raw()),
+            }
+        }
+        // A frontier's root costs up to 64 node hashes: only at the sizes a probe asks for.
+        if let Some(f) = &self.frontier {
+            let size = f.size();
+            if self.probes.contains(&size) {
+                let root = f.root();
+                self.probe(size, root);
+            }
         }
         if let Some(c) = &mut self.collect {
             if c.tree.size() < c.cap {
-                c.tree.push(hash);
+                c.tree.push(&raw());
             } else {
                 c.over_cap = true;
             }

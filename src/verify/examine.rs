@@ -9,7 +9,7 @@ use crate::time::{DateAlone, TimestampError, parse_utc};
 
 use super::checkpoints::{TreeFacts, tree_facts};
 use super::lines::LineInfo;
-use crate::checkpoint::VerifierKey;
+use crate::checkpoint::{Hash, VerifierKey, leaf_hash};
 
 /// What one line says on its own: parsed, its hash recomputed, its signature checked. Needs
 /// no other line, so lines can be examined in parallel; [`Walker::apply`](super::walk::Walker::apply) then judges the links
@@ -68,6 +68,10 @@ pub(super) struct EntryFacts {
     /// What the Merkle tree needs from `audit_open`, `audit_resume`, `segment_open` and
     /// `checkpoint` entries (see [`super::checkpoints`]).
     pub(super) tree: Option<TreeFacts>,
+    /// The entry's Merkle leaf hash (SHA-256 of 0x00 and the raw chain hash), when the
+    /// examiner knew the tree is kept ([`Examiner::tree_wanted`]) and the hash matched: made
+    /// here so that it is made on the parallel workers; else the walker makes it.
+    pub(super) leaf: Option<Hash>,
 }
 
 #[cfg_attr(test, derive(Debug, PartialEq))]
@@ -85,6 +89,9 @@ pub(super) struct Examiner {
     vkeys: Vec<VerifierKey>,
     pub(super) alg: HashAlg,
     pub(super) alg_decided: bool,
+    /// Whether the walker keeps the Merkle tree (the first entry declares an origin or records
+    /// a tree, or verifier keys were given): entries then carry their leaf hash.
+    pub(super) tree_wanted: bool,
     /// The canonical body of the line being examined (reused).
     body: String,
     /// The allocation-free reading of the line being examined (reused).
@@ -111,6 +118,7 @@ impl Examiner {
     pub(super) fn new(key: Option<SigningKey>, vkeys: Vec<VerifierKey>) -> Self {
         Examiner {
             key: key.as_ref().map(SigningKey::prepare),
+            tree_wanted: !vkeys.is_empty(),
             vkeys,
             alg: HashAlg::Sha256,
             alg_decided: false,
@@ -158,6 +166,10 @@ impl Examiner {
             && let LineFacts::Entry(e) = &facts
         {
             self.alg_decided = true;
+            self.tree_wanted |= matches!(
+                e.tree,
+                Some(TreeFacts::Origin(Ok(Some(_))) | TreeFacts::Segment(Some(_), _, _))
+            );
             if let Some(Ok(alg)) = e.declared_alg
                 && alg != self.alg
             {
@@ -256,7 +268,7 @@ impl Examiner {
         };
         self.body.clear();
         chain::write_body(&mut self.body, seq_value, ts, kind, payload);
-        let hash_ok = hash_matches(self.alg, &self.body, prev_hash, hash);
+        let (hash_ok, leaf) = hash_matches(self.alg, &self.body, self.tree_wanted, prev_hash, hash);
         let (sig, sig_text) = match row.get("sig") {
             None => (SigFacts::Empty, ""),
             Some(Value::String(s)) if s.is_empty() => (SigFacts::Empty, ""),
@@ -297,6 +309,7 @@ impl Examiner {
             prev_hash: hex64_from_checked(prev_hash),
             hash: hex64_from_checked(hash),
             hash_ok,
+            leaf,
             sig,
             sig_valid,
             declared_alg,
@@ -356,13 +369,15 @@ impl Examiner {
         self.body.push_str(",\"type\":");
         doc.write_canonical(&mut self.body, kind);
         self.body.push('}');
+        let (hash_ok, leaf) = hash_matches(self.alg, &self.body, self.tree_wanted, prev_hash, hash);
         Some(EntryFacts {
             seq,
             kind: String::new(),
             tree: None,
             prev_hash: hex64_from_checked(prev_hash),
             hash: hex64_from_checked(hash),
-            hash_ok: hash_matches(self.alg, &self.body, prev_hash, hash),
+            hash_ok,
+            leaf,
             sig,
             sig_valid: check_sig(self.key.as_ref(), hash, sig_text),
             declared_alg: None,
@@ -431,9 +446,18 @@ fn crash_prefix(prefix: &[u8]) -> bool {
 }
 
 /// Whether `hash` is the hash of `prev_hash` and `body`.
-fn hash_matches(alg: HashAlg, body: &str, prev_hash: &str, hash: &str) -> bool {
+/// Whether `hash` is the hash of `body` linked to `prev_hash`, and then, when the tree is
+/// wanted, the entry's Merkle leaf hash.
+fn hash_matches(
+    alg: HashAlg,
+    body: &str,
+    tree_wanted: bool,
+    prev_hash: &str,
+    hash: &str,
+) -> (bool, Option<Hash>) {
     let digest = chain::digest(alg, prev_hash.as_bytes(), body.as_bytes());
-    hex64(&digest) == hash.as_bytes()
+    let ok = hex64(&digest) == hash.as_bytes();
+    (ok, (ok && tree_wanted).then(|| leaf_hash(&digest)))
 }
 
 /// With a key: whether `sig_hex` signs `hash` (`false` for an empty or malformed one).

@@ -236,6 +236,11 @@ impl Verification {
     pub fn next_seq(&self) -> u64 {
         self.last_seq.map_or(0, |s| s.saturating_add(1))
     }
+
+    /// The Merkle tree over every entry walked, when the verifier kept one.
+    pub(crate) fn tree_end(&self) -> Option<&crate::checkpoint::Frontier> {
+        self.checkpoints.as_ref().and_then(|c| c.end.as_ref())
+    }
 }
 
 /// Where a segment of a rotated log continues its predecessor.
@@ -454,11 +459,14 @@ pub fn verify_reader(
     source: &str,
     opts: &VerifyOptions,
 ) -> io::Result<Verification> {
-    verify_reader_each(reader, source, opts, &mut |_, _, _, _| {})
+    verify_reader_each(reader, source, opts, &mut |_, _, _, _, _| {})
 }
 
-/// What [`verify_reader_each`] calls for each chain entry: seq, hash, `prev_hash`, line.
-pub(crate) type EachEntry<'a> = dyn FnMut(u64, &crate::hex::Hex64, &crate::hex::Hex64, &[u8]) + 'a;
+/// What [`verify_reader_each`] calls for each chain entry: seq, hash, `prev_hash`, line, and
+/// the Merkle tree over the entries before it when the verifier keeps one (the log uses
+/// checkpoints), so that the caller need not build it again.
+pub(crate) type EachEntry<'a> = dyn FnMut(u64, &crate::hex::Hex64, &crate::hex::Hex64, &[u8], Option<&crate::checkpoint::Frontier>)
+    + 'a;
 
 /// Verifies like [`verify_reader`] and hands `each` every chain entry's seq, hash, `prev_hash`
 /// and line as it goes: what a writer needs to rebuild the Merkle tree over a log it reopens
@@ -476,7 +484,8 @@ pub(crate) fn verify_reader_each(
     while let Some(info) = lines.next(&mut reader)? {
         let facts = examiner.examine_first_aware(&info, lines.buf());
         if let LineFacts::Entry(entry) = &facts {
-            each(entry.seq, &entry.hash, &entry.prev_hash, lines.buf());
+            let tree = w.tree.frontier();
+            each(entry.seq, &entry.hash, &entry.prev_hash, lines.buf(), tree);
         }
         w.apply(&info, facts);
     }

@@ -32,6 +32,8 @@ pub(super) fn verify_parallel(
         data: Vec<u8>,
         lines: Vec<(LineInfo, std::ops::Range<usize>)>,
         alg: HashAlg,
+        /// The examiner's `tree_wanted`: leaf hashes are made on the workers.
+        tree: bool,
     }
 
     let (job_tx, job_rx) = bounded::<Chunk>(workers * 2);
@@ -55,6 +57,7 @@ pub(super) fn verify_parallel(
                 for mut chunk in job_rx {
                     let index = chunk.index;
                     examiner.alg = chunk.alg;
+                    examiner.tree_wanted = chunk.tree;
                     let mut out = spare_facts_rx.try_recv().unwrap_or_default();
                     out.extend(chunk.lines.drain(..).map(|(info, range)| {
                         let facts = examiner.examine(&info, &chunk.data[range]);
@@ -109,6 +112,7 @@ pub(super) fn verify_parallel(
                         }
                         index += 1;
                         chunk.alg = examiner.alg;
+                        chunk.tree = examiner.tree_wanted;
                     }
                     continue;
                 }
@@ -116,6 +120,7 @@ pub(super) fn verify_parallel(
                 if chunk.lines.len() == CHUNK_LINES || chunk.data.len() >= CHUNK_BYTES {
                     let mut next = spare_chunk_rx.try_recv().unwrap_or_default();
                     next.alg = chunk.alg;
+                    next.tree = chunk.tree;
                     chunk.index = index;
                     if job_tx.send(std::mem::replace(&mut chunk, next)).is_err() {
                         return;

@@ -393,8 +393,13 @@ impl<'o> Walker<'o> {
             }
         }
         let mut found = Vec::new();
-        self.tree
-            .entry(self.entries == 0, seq, &e.hash, e.tree.as_ref(), &mut found);
+        self.tree.entry(
+            self.entries == 0,
+            seq,
+            (&e.hash, e.leaf),
+            e.tree.as_ref(),
+            &mut found,
+        );
         for (kind, detail) in found {
             self.problem(kind, Some(seq), detail);
         }

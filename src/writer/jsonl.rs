@@ -135,9 +135,10 @@ impl ChainWriter for JsonlFileWriter {
             let report = match &mut self.tree {
                 None => verify::verify_reader(reader, &source, &opts),
                 Some(tree) => {
-                    verify::verify_reader_each(reader, &source, &opts, &mut |s, h, p, l| {
-                        tree.entry(s, h, p, l)
+                    verify::verify_reader_each(reader, &source, &opts, &mut |s, h, p, l, t| {
+                        tree.entry(s, h, p, l, t)
                     })
+                    .inspect(|report| tree.end_of_file(report.tree_end()))
                 }
             }
             .map_err(|e| self.io_err("read", e))?;

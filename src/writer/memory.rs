@@ -83,6 +83,7 @@ impl ChainWriter for MemoryWriter {
                         &hex(&e.hash),
                         &hex(&e.prev_hash),
                         e.to_line().as_bytes(),
+                        None,
                     );
                 }
                 builder

@@ -369,9 +369,9 @@ impl NatsWriter {
             last_seq,
             &mut verifier,
             None,
-            &mut |seq, hash, prev_hash, line| {
+            &mut |seq, hash, prev_hash, line, walked| {
                 if let Some(tree) = &mut tree {
-                    tree.entry(seq, hash, prev_hash, line);
+                    tree.entry(seq, hash, prev_hash, line, walked);
                 }
             },
             &mut |m| {
@@ -384,6 +384,9 @@ impl NatsWriter {
             },
         )?;
         let report = verifier.finish();
+        if let Some(tree) = &mut tree {
+            tree.end_of_file(report.tree_end());
+        }
         if let Some(p) = report.first_problem() {
             return Err(Error::CorruptLog {
                 source_name: label,

@@ -285,10 +285,11 @@ impl SegmentedWriter {
             let reader = io::BufReader::with_capacity(256 * 1024, file);
             let source = path.display().to_string();
             let report =
-                crate::verify::verify_reader_each(reader, &source, &opts, &mut |s, h, p, l| {
-                    builder.entry(s, h, p, l)
+                crate::verify::verify_reader_each(reader, &source, &opts, &mut |s, h, p, l, t| {
+                    builder.entry(s, h, p, l, t)
                 })
                 .map_err(|e| self.io_err("read", &path, e))?;
+            builder.end_of_file(report.tree_end());
             if let Some(p) = report.first_problem() {
                 return Err(Error::CorruptLog {
                     source_name: source,
