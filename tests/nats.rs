@@ -1448,3 +1448,136 @@ fn summary_and_export_of_a_whole_stream_give_one_block_and_one_pack_per_chain() 
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("one pack per chain"), "{}", text(&o));
 }
+
+/// A committed checkpoint of the worked example's origin over the first `size` of `leaves`,
+/// signed with its key, as the sequencer hands one to a sink (covering everything from 0).
+fn committed(leaves: &[[u8; 32]], size: u64) -> acttrace::checkpoint::CommittedCheckpoint {
+    use acttrace::checkpoint::{Checkpoint, CommittedCheckpoint, Frontier, root_of};
+    let signer = common::checkpoints::example_signer();
+    let root = root_of(&leaves[..size as usize]);
+    let body = Checkpoint::new(signer.name(), size, root).unwrap().body();
+    CommittedCheckpoint {
+        origin: signer.name().to_owned(),
+        note: signer.sign(&body).unwrap(),
+        tree_size: size,
+        root,
+        previous_size: 0,
+        previous_frontier: Frontier::new(),
+        leaves: leaves[..size as usize].to_vec(),
+    }
+}
+
+/// A checkpoint sink for `subject`'s chain, opened as a log opens it (reading the latest).
+fn opened_sink(server: &Server, subject: &str, n: usize) -> acttrace::nats::NatsCheckpointSink {
+    use acttrace::checkpoint::CheckpointSink;
+    let cfg = config(server, subject, &server.dir.join(format!("unused-{n}")));
+    let mut sink =
+        acttrace::nats::NatsCheckpointSink::for_chain(&cfg, acttrace::nats::CHECKPOINT_STREAM);
+    sink.latest(common::checkpoints::ORIGIN).unwrap();
+    sink
+}
+
+#[test]
+fn a_fenced_writers_late_checkpoint_never_makes_the_latest_go_backwards() {
+    use acttrace::checkpoint::{CheckpointSink, SinkEvent};
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(server) = Server::start(tmp.path()) else {
+        return;
+    };
+    init_stream(&server);
+    let subject = "acttrace.loans.host-fence";
+    let leaves: Vec<[u8; 32]> = (0..16u8).map(|i| [i; 32]).collect();
+    // Both writers opened the chain when the checkpoint stream held nothing for it.
+    let mut older = opened_sink(&server, subject, 0);
+    let mut newer = opened_sink(&server, subject, 1);
+    // The newer writer publishes its checkpoint at 12 first ...
+    assert!(newer.publish(&committed(&leaves, 12)).is_empty());
+    assert_eq!(latest_checkpoint(&server, subject).size, 12);
+    // ... then the older (fenced) writer's checkpoint at 8 arrives: refused by the fence, and
+    // the older sink stops, chaining a witness_gap that says why.
+    let events = older.publish(&committed(&leaves, 8));
+    match events.as_slice() {
+        [SinkEvent::Unreachable { detail, .. }] => assert!(
+            detail.contains("superseded by a newer writer's checkpoint at tree size 12")
+                && detail.contains("publishes no more"),
+            "{detail}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(latest_checkpoint(&server, subject).size, 12);
+    // It stays stopped: a later checkpoint of its own is not published either.
+    let events = older.publish(&committed(&leaves, 14));
+    assert!(
+        matches!(events.as_slice(), [SinkEvent::Unreachable { detail, .. }] if detail.contains("stopped")),
+        "{events:?}"
+    );
+    assert_eq!(latest_checkpoint(&server, subject).size, 12);
+
+    // The other order: a fenced writer's checkpoint lands after the newer writer opened but
+    // before it published. The newer one's larger checkpoint goes on top of it, without an
+    // event (the older checkpoint is consistent with its tree).
+    let subject = "acttrace.loans.host-fence2";
+    let mut older = opened_sink(&server, subject, 2);
+    let mut newer = opened_sink(&server, subject, 3);
+    assert!(older.publish(&committed(&leaves, 8)).is_empty());
+    assert!(newer.publish(&committed(&leaves, 12)).is_empty());
+    assert_eq!(latest_checkpoint(&server, subject).size, 12);
+    // And the newer sink carries on from there.
+    assert!(newer.publish(&committed(&leaves, 16)).is_empty());
+    assert_eq!(latest_checkpoint(&server, subject).size, 16);
+    // A late checkpoint inconsistent with the newer writer's tree is reported as a conflict
+    // (and still superseded).
+    let mut forked = leaves.clone();
+    forked[0] = [0xff; 32];
+    let subject = "acttrace.loans.host-fence3";
+    let mut older = opened_sink(&server, subject, 4);
+    let mut newer = opened_sink(&server, subject, 5);
+    assert!(older.publish(&committed(&forked, 8)).is_empty());
+    let events = newer.publish(&committed(&leaves, 12));
+    assert!(
+        matches!(
+            events.as_slice(),
+            [SinkEvent::Conflict {
+                ours: 12,
+                theirs: 8,
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+    assert_eq!(latest_checkpoint(&server, subject).size, 12);
+}
+
+#[test]
+fn a_forged_message_id_on_the_checkpoint_stream_does_not_make_a_checkpoint_vanish() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(server) = Server::start(tmp.path()) else {
+        return;
+    };
+    init_stream(&server);
+    let subject = "acttrace.loans.cp-victim";
+    let cp_subject = acttrace::nats::checkpoint_subject(subject);
+    // Another client stores messages under every id the victim's checkpoints could carry.
+    let raw = Raw::connect(&server);
+    for size in 1..=40 {
+        let id = format!("{cp_subject}:{size}");
+        let ack = raw.publish(
+            "acttrace-checkpoints.acttrace.other.forger",
+            &[("Nats-Msg-Id", id.as_str())],
+            b"not yours\n",
+        );
+        assert!(ack["seq"].as_u64().is_some(), "{ack}");
+    }
+    write_checkpointed(config(&server, subject, &tmp.path().join("state")), 10).unwrap();
+    let entries = chain_entries(&server, subject, tmp.path());
+    let last_cp = entries.iter().rfind(|e| e["type"] == "checkpoint").unwrap();
+    assert_eq!(
+        latest_checkpoint(&server, subject).size,
+        last_cp["seq"].as_u64().unwrap(),
+        "{last_cp}"
+    );
+    assert!(
+        !entries.iter().any(|e| e["type"] == "witness_gap"),
+        "{entries:?}"
+    );
+}

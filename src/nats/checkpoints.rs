@@ -10,8 +10,8 @@
 use std::time::{Duration, Instant};
 
 use super::{
-    Conn, HEADER_EXPECTED_LAST_SUBJECT_SEQ, HEADER_MSG_ID, NatsClientOptions, NatsConfig, PublishOutcome, StoredMsg,
-    check_append_only, validate_stream, validate_subject,
+    Conn, HEADER_EXPECTED_LAST_SUBJECT_SEQ, HEADER_MSG_ID, NatsClientOptions, NatsConfig,
+    PublishOutcome, StoredMsg, check_append_only, validate_stream, validate_subject,
 };
 use crate::checkpoint::{CheckpointSink, CommittedCheckpoint, SinkEvent};
 use crate::error::Error;
