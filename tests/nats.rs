@@ -1581,3 +1581,124 @@ fn a_forged_message_id_on_the_checkpoint_stream_does_not_make_a_checkpoint_vanis
         "{entries:?}"
     );
 }
+
+/// Whether the checkpoint stream holds a checkpoint for `subject`'s chain.
+fn has_checkpoint(raw: &Raw, subject: &str) -> bool {
+    let answer = raw.request(
+        &format!(
+            "$JS.API.STREAM.MSG.GET.{}",
+            acttrace::nats::CHECKPOINT_STREAM
+        ),
+        serde_json::json!({ "last_by_subj": acttrace::nats::checkpoint_subject(subject) }),
+    );
+    answer["message"].is_object()
+}
+
+/// The entries of `subject`'s chain as the stream holds them now (read with the library's
+/// verifying reader).
+fn stream_entries(server: &Server, subject: &str) -> Vec<serde_json::Value> {
+    let source = acttrace::nats::NatsSource {
+        url: server.url(),
+        stream: STREAM.into(),
+        subject: Some(subject.into()),
+        checkpoint_stream: None,
+    };
+    let mut copy = Vec::new();
+    let report = acttrace::nats::copy_subject(
+        &source,
+        &acttrace::nats::NatsClientOptions::default(),
+        &VerifyOptions::default(),
+        &mut copy,
+    )
+    .unwrap();
+    assert!(report.ok(), "{}", report.verification.summary());
+    copy.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_checkpoint_stream_deleted_mid_run_is_a_witness_gap_and_the_log_goes_on() {
+    use acttrace::nats::{CHECKPOINT_STREAM, NatsCheckpointSink};
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(server) = Server::start(tmp.path()) else {
+        return;
+    };
+    init_stream(&server);
+    let subject = "acttrace.loans.host-gap";
+    let cfg = config(&server, subject, &tmp.path().join("state"));
+    let sink = NatsCheckpointSink::for_chain(&cfg, CHECKPOINT_STREAM);
+    let (layer, guard) = AuditLayer::builder()
+        .system("nats-test")
+        .signing_key(key())
+        .checkpoint_key(common::checkpoints::example_signer())
+        .checkpoint_every(4, Duration::from_secs(3600))
+        .checkpoint_sink(sink)
+        .nats(cfg)
+        .build()
+        .unwrap();
+    let raw = Raw::connect(&server);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let subscriber = tracing_subscriber::registry().with(layer);
+    let gap = tracing::subscriber::with_default(subscriber, || {
+        let mut i = 0u64;
+        let mut decide = || {
+            let span = tracing::info_span!("decide", audit.decision = "loan.approve", i = i);
+            drop(span.enter());
+            i += 1;
+            guard.handle().flush().unwrap();
+        };
+        // Until the first checkpoint is published ...
+        while !has_checkpoint(&raw, subject) {
+            assert!(Instant::now() < deadline, "no checkpoint was published");
+            decide();
+        }
+        // ... then the checkpoint stream goes away (an admin, a wrong cluster).
+        let answer = raw.request(
+            &format!("$JS.API.STREAM.DELETE.{CHECKPOINT_STREAM}"),
+            serde_json::json!({}),
+        );
+        assert_eq!(answer["success"], true, "{answer}");
+        // The log goes on, and the next checkpoint's failed publish is chained.
+        loop {
+            assert!(Instant::now() < deadline, "no witness_gap was chained");
+            decide();
+            if let Some(gap) = stream_entries(&server, subject)
+                .into_iter()
+                .find(|e| e["type"] == "witness_gap")
+            {
+                // And one more decision after it.
+                decide();
+                break gap;
+            }
+        }
+    });
+    drop(guard);
+    let detail = gap["payload"]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("no stream takes the subject") && detail.contains(CHECKPOINT_STREAM),
+        "{gap}"
+    );
+    // Entries after the gap were committed: the chain verifies, and the verdict says the checkpoint stream is missing rather than "none for this chain".
+    let entries = stream_entries(&server, subject);
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["seq"].as_u64() > gap["seq"].as_u64() && e["type"] == "decision"),
+        "no decision after the gap"
+    );
+    let o = run(&[
+        "verify",
+        &server.source(&format!("{STREAM}/{subject}")),
+        "--key-env",
+        "ACTTRACE_TEST_KEY",
+    ]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains(&format!("checkpoint stream {CHECKPOINT_STREAM}: missing")),
+        "{out}"
+    );
+    assert!(!out.contains("none for this chain"), "{out}");
+}
