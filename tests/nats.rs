@@ -1271,7 +1271,7 @@ fn checkpoints_go_to_their_own_stream_verify_with_vkey_and_a_reopened_chain_cont
         out.contains(&format!(
             "checkpoint stream ACTTRACE_CHECKPOINTS: latest at tree size {}",
             first.size
-        )) && out.contains("consistent with the expected checkpoint"),
+        )) && out.contains("consistent with the latest checkpoint in stream ACTTRACE_CHECKPOINTS"),
         "{out}"
     );
 
@@ -1349,7 +1349,7 @@ fn a_recreated_entry_stream_is_refused_by_the_checkpoint_stream() {
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(
-        out.contains("expected checkpoint")
+        out.contains("log shorter than the latest checkpoint in stream ACTTRACE_CHECKPOINTS")
             && out.contains(&format!("latest at tree size {}", held.size)),
         "{out}"
     );
@@ -1701,4 +1701,154 @@ fn the_checkpoint_stream_deleted_mid_run_is_a_witness_gap_and_the_log_goes_on() 
         "{out}"
     );
     assert!(!out.contains("none for this chain"), "{out}");
+}
+
+#[test]
+fn a_failing_chain_in_a_whole_stream_summary_or_export_is_named_and_the_others_are_exported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(server) = Server::start(tmp.path()) else {
+        return;
+    };
+    init_stream(&server);
+    let good = ["acttrace.claims.host-a", "acttrace.loans.host-c"];
+    for (i, s) in good.iter().enumerate() {
+        write_decisions(
+            config(&server, s, &tmp.path().join(format!("state-{i}"))),
+            2,
+        );
+    }
+    // A chain whose second batch does not link to its first.
+    let bad = "acttrace.loans.host-b";
+    let raw = Raw::connect(&server);
+    let e0 = entry(0, GENESIS, "");
+    let e1 = entry(1, &e0.hash, "linked");
+    let e2 = entry(2, &e0.hash, "not linked to seq 1");
+    let mut bad_seq = 0;
+    for (first, body, head) in [
+        (0, format!("{}{}", e0.to_line(), e1.to_line()), &e1.hash),
+        (2, e2.to_line(), &e2.hash),
+    ] {
+        let id = format!("{bad}:{first}:{head}");
+        let first = first.to_string();
+        let ack = raw.publish(
+            bad,
+            &[
+                ("Nats-Msg-Id", id.as_str()),
+                ("Acttrace-Head", head.as_str()),
+                ("Acttrace-First-Seq", first.as_str()),
+            ],
+            body.as_bytes(),
+        );
+        bad_seq = ack["seq"].as_u64().unwrap();
+    }
+    let stream = server.source(STREAM);
+    let named = |out: &str| {
+        out.contains(bad) && out.contains(&format!("subject {bad}, stream seq {bad_seq}"))
+    };
+
+    // The hand-made chain is unsigned: read without the key, so that its first problem is the
+    // link (the signed chains verify, their signatures unchecked).
+    let o = run(&["summary", &stream]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(named(&out), "{out}");
+    for s in good {
+        assert_eq!(out.matches(&format!("== {s}\n")).count(), 1, "{out}");
+    }
+    assert!(
+        out.contains(&format!("{stream}: 3 chain(s): 2 ok, 1 failed")),
+        "{out}"
+    );
+
+    let dir = tmp.path().join("packs");
+    let o = run(&[
+        "export",
+        &stream,
+        "--framework",
+        "eu_ai_act",
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(named(&out), "{out}");
+    assert!(
+        out.contains("3 chain(s) exported") && out.contains("2 ok, 1 failed"),
+        "{out}"
+    );
+    for s in good {
+        let r = verify_path(&dir.join(format!("{s}.jsonl")), &VerifyOptions::default()).unwrap();
+        assert!(r.ok() && r.entries > 0, "{s}: {}", r.summary());
+    }
+    assert!(!dir.join(format!("{bad}.jsonl")).exists());
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, good.map(|s| format!("{s}.jsonl")));
+}
+
+#[test]
+fn expect_checkpoint_with_one_subject_is_judged_with_the_checkpoint_stream() {
+    use acttrace::checkpoint::Checkpoint;
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(server) = Server::start(tmp.path()) else {
+        return;
+    };
+    init_stream(&server);
+    let subject = "acttrace.loans.host-ec";
+    write_checkpointed(config(&server, subject, &tmp.path().join("state")), 10).unwrap();
+    let entries = chain_entries(&server, subject, tmp.path());
+    let first_cp = entries.iter().find(|e| e["type"] == "checkpoint").unwrap();
+    let held = tmp.path().join("held.note");
+    std::fs::write(&held, first_cp["payload"]["note"].as_str().unwrap()).unwrap();
+    let vkey = common::checkpoints::example_vkey_text();
+    let source = server.source(&format!("{STREAM}/{subject}"));
+    let verify = |note: &Path| {
+        run(&[
+            "verify",
+            &source,
+            "--key-env",
+            "ACTTRACE_TEST_KEY",
+            "--vkey",
+            &vkey,
+            "--expect-checkpoint",
+            note.to_str().unwrap(),
+        ])
+    };
+    let o = verify(&held);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains(
+            "consistent with the expected checkpoint and the latest checkpoint in stream \
+             ACTTRACE_CHECKPOINTS"
+        ),
+        "{out}"
+    );
+    // A checkpoint kept elsewhere that covers more than the stream holds: the chain was cut.
+    let signer = common::checkpoints::example_signer();
+    let beyond = Checkpoint::new(signer.name(), entries.len() as u64 + 5, [7u8; 32]).unwrap();
+    let cut = tmp.path().join("beyond.note");
+    std::fs::write(&cut, signer.sign(&beyond.body()).unwrap()).unwrap();
+    let o = verify(&cut);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("log shorter than the expected checkpoint")
+            && out.contains(&format!("the checkpoint covers {}", entries.len() + 5)),
+        "{out}"
+    );
+    // Not with a whole stream: one chain's checkpoint says nothing of the others.
+    let o = run(&[
+        "verify",
+        &server.source(STREAM),
+        "--vkey",
+        &vkey,
+        "--expect-checkpoint",
+        held.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("apply to one chain"), "{}", text(&o));
 }
