@@ -1777,7 +1777,7 @@ fn a_failing_chain_in_a_whole_stream_summary_or_export_is_named_and_the_others_a
         "{out}"
     );
     for s in good {
-        let r = verify_path(&dir.join(format!("{s}.jsonl")), &VerifyOptions::default()).unwrap();
+        let r = verify_path(dir.join(format!("{s}.jsonl")), &VerifyOptions::default()).unwrap();
         assert!(r.ok() && r.entries > 0, "{s}: {}", r.summary());
     }
     assert!(!dir.join(format!("{bad}.jsonl")).exists());

@@ -55,6 +55,13 @@ const PUBLISH_PATIENCE: Duration = Duration::from_secs(30);
 ///   message was read back and found to be this note. A checkpoint that cannot be published
 ///   (no definite answer within 30 s, or refused) is reported as
 ///   [`SinkEvent::Unreachable`] (chained as `witness_gap`); the log goes on.
+/// * Each publish is fenced with `Nats-Expected-Last-Subject-Sequence` (the subject's last
+///   message as read at open, then this sink's own), so a fenced writer's late checkpoint
+///   never lands after a newer writer's larger one. Refused by the fence, the sink reads the
+///   subject's last message: an older checkpoint is published over (a
+///   [`SinkEvent::Conflict`] when it is not consistent with this sink's tree); a larger one,
+///   or another root at the same size, stops this sink for good (reported, and every later
+///   checkpoint reported unpublished). No stream on the subject any more is reported at once.
 /// * Connection errors at open are errors: a log that cannot read its checkpoint stream does
 ///   not start (it could not tell whether the chain was cut back).
 pub struct NatsCheckpointSink {

@@ -208,7 +208,7 @@ struct Anchor {
 
 impl Anchor {
     /// Reads the latest checkpoint of `subject`'s chain from `source`'s checkpoint stream, if
-    /// the stream exists and the caller gave no expected checkpoint of their own. With
+    /// the stream exists; it is judged with any the caller expects. With
     /// verifier keys its signature must verify.
     fn read(
         conn: &Conn,
