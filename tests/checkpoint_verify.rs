@@ -21,6 +21,7 @@ fn opts(vkeys: &[VerifierKey], expected: Option<Checkpoint>) -> VerifyOptions {
             expected: expected.into_iter().collect(),
             probe_sizes: Vec::new(),
             fs_key: None,
+            ..CheckpointOptions::default()
         },
         ..VerifyOptions::default()
     }

@@ -1275,7 +1275,7 @@ fn checkpoints_go_to_their_own_stream_verify_with_vkey_and_a_reopened_chain_cont
         out.contains(&format!(
             "checkpoint stream ACTTRACE_CHECKPOINTS: latest at tree size {}",
             first.size
-        )) && out.contains("consistent with the expected checkpoint"),
+        )) && out.contains("consistent with the latest checkpoint in stream ACTTRACE_CHECKPOINTS"),
         "{out}"
     );
 
@@ -1353,7 +1353,7 @@ fn a_recreated_entry_stream_is_refused_by_the_checkpoint_stream() {
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(
-        out.contains("expected checkpoint")
+        out.contains("log shorter than the latest checkpoint in stream ACTTRACE_CHECKPOINTS")
             && out.contains(&format!("latest at tree size {}", held.size)),
         "{out}"
     );
@@ -1451,4 +1451,408 @@ fn summary_and_export_of_a_whole_stream_give_one_block_and_one_pack_per_chain() 
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("one pack per chain"), "{}", text(&o));
+}
+
+/// A committed checkpoint of the worked example's origin over the first `size` of `leaves`,
+/// signed with its key, as the sequencer hands one to a sink (covering everything from 0).
+fn committed(leaves: &[[u8; 32]], size: u64) -> acttrace::checkpoint::CommittedCheckpoint {
+    use acttrace::checkpoint::{Checkpoint, CommittedCheckpoint, Frontier, root_of};
+    let signer = common::checkpoints::example_signer();
+    let root = root_of(&leaves[..size as usize]);
+    let body = Checkpoint::new(signer.name(), size, root).unwrap().body();
+    CommittedCheckpoint {
+        origin: signer.name().to_owned(),
+        note: signer.sign(&body).unwrap(),
+        tree_size: size,
+        root,
+        previous_size: 0,
+        previous_frontier: Frontier::new(),
+        leaves: leaves[..size as usize].to_vec(),
+    }
+}
+
+/// A checkpoint sink for `subject`'s chain, opened as a log opens it (reading the latest).
+fn opened_sink(server: &Server, subject: &str, n: usize) -> acttrace::nats::NatsCheckpointSink {
+    use acttrace::checkpoint::CheckpointSink;
+    let cfg = config(server, subject, &server.dir.join(format!("unused-{n}")));
+    let mut sink =
+        acttrace::nats::NatsCheckpointSink::for_chain(&cfg, acttrace::nats::CHECKPOINT_STREAM);
+    sink.latest(common::checkpoints::ORIGIN).unwrap();
+    sink
+}
+
+#[test]
+fn a_fenced_writers_late_checkpoint_never_makes_the_latest_go_backwards() {
+    use acttrace::checkpoint::{CheckpointSink, SinkEvent};
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(server) = Server::start(tmp.path()) else {
+        return;
+    };
+    init_stream(&server);
+    let subject = "acttrace.loans.host-fence";
+    let leaves: Vec<[u8; 32]> = (0..16u8).map(|i| [i; 32]).collect();
+    // Both writers opened the chain when the checkpoint stream held nothing for it.
+    let mut older = opened_sink(&server, subject, 0);
+    let mut newer = opened_sink(&server, subject, 1);
+    // The newer writer publishes its checkpoint at 12 first ...
+    assert!(newer.publish(&committed(&leaves, 12)).is_empty());
+    assert_eq!(latest_checkpoint(&server, subject).size, 12);
+    // ... then the older (fenced) writer's checkpoint at 8 arrives: refused by the fence, and
+    // the older sink stops, chaining a witness_gap that says why.
+    let events = older.publish(&committed(&leaves, 8));
+    match events.as_slice() {
+        [SinkEvent::Unreachable { detail, .. }] => assert!(
+            detail.contains("superseded by a newer writer's checkpoint at tree size 12")
+                && detail.contains("publishes no more"),
+            "{detail}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(latest_checkpoint(&server, subject).size, 12);
+    // It stays stopped: a later checkpoint of its own is not published either.
+    let events = older.publish(&committed(&leaves, 14));
+    assert!(
+        matches!(events.as_slice(), [SinkEvent::Unreachable { detail, .. }] if detail.contains("stopped")),
+        "{events:?}"
+    );
+    assert_eq!(latest_checkpoint(&server, subject).size, 12);
+
+    // The other order: a fenced writer's checkpoint lands after the newer writer opened but
+    // before it published. The newer one's larger checkpoint goes on top of it, without an
+    // event (the older checkpoint is consistent with its tree).
+    let subject = "acttrace.loans.host-fence2";
+    let mut older = opened_sink(&server, subject, 2);
+    let mut newer = opened_sink(&server, subject, 3);
+    assert!(older.publish(&committed(&leaves, 8)).is_empty());
+    assert!(newer.publish(&committed(&leaves, 12)).is_empty());
+    assert_eq!(latest_checkpoint(&server, subject).size, 12);
+    // And the newer sink carries on from there.
+    assert!(newer.publish(&committed(&leaves, 16)).is_empty());
+    assert_eq!(latest_checkpoint(&server, subject).size, 16);
+    // A late checkpoint inconsistent with the newer writer's tree is reported as a conflict
+    // (and still superseded).
+    let mut forked = leaves.clone();
+    forked[0] = [0xff; 32];
+    let subject = "acttrace.loans.host-fence3";
+    let mut older = opened_sink(&server, subject, 4);
+    let mut newer = opened_sink(&server, subject, 5);
+    assert!(older.publish(&committed(&forked, 8)).is_empty());
+    let events = newer.publish(&committed(&leaves, 12));
+    assert!(
+        matches!(
+            events.as_slice(),
+            [SinkEvent::Conflict {
+                ours: 12,
+                theirs: 8,
+                ..
+            }]
+        ),
+        "{events:?}"
+    );
+    assert_eq!(latest_checkpoint(&server, subject).size, 12);
+}
+
+#[test]
+fn a_forged_message_id_on_the_checkpoint_stream_does_not_make_a_checkpoint_vanish() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(server) = Server::start(tmp.path()) else {
+        return;
+    };
+    init_stream(&server);
+    let subject = "acttrace.loans.cp-victim";
+    let cp_subject = acttrace::nats::checkpoint_subject(subject);
+    // Another client stores messages under every id the victim's checkpoints could carry.
+    let raw = Raw::connect(&server);
+    for size in 1..=40 {
+        let id = format!("{cp_subject}:{size}");
+        let ack = raw.publish(
+            "acttrace-checkpoints.acttrace.other.forger",
+            &[("Nats-Msg-Id", id.as_str())],
+            b"not yours\n",
+        );
+        assert!(ack["seq"].as_u64().is_some(), "{ack}");
+    }
+    write_checkpointed(config(&server, subject, &tmp.path().join("state")), 10).unwrap();
+    let entries = chain_entries(&server, subject, tmp.path());
+    let last_cp = entries.iter().rfind(|e| e["type"] == "checkpoint").unwrap();
+    assert_eq!(
+        latest_checkpoint(&server, subject).size,
+        last_cp["seq"].as_u64().unwrap(),
+        "{last_cp}"
+    );
+    assert!(
+        !entries.iter().any(|e| e["type"] == "witness_gap"),
+        "{entries:?}"
+    );
+}
+
+/// Whether the checkpoint stream holds a checkpoint for `subject`'s chain.
+fn has_checkpoint(raw: &Raw, subject: &str) -> bool {
+    let answer = raw.request(
+        &format!(
+            "$JS.API.STREAM.MSG.GET.{}",
+            acttrace::nats::CHECKPOINT_STREAM
+        ),
+        serde_json::json!({ "last_by_subj": acttrace::nats::checkpoint_subject(subject) }),
+    );
+    answer["message"].is_object()
+}
+
+/// The entries of `subject`'s chain as the stream holds them now (read with the library's
+/// verifying reader).
+fn stream_entries(server: &Server, subject: &str) -> Vec<serde_json::Value> {
+    let source = acttrace::nats::NatsSource {
+        url: server.url(),
+        stream: STREAM.into(),
+        subject: Some(subject.into()),
+        checkpoint_stream: None,
+    };
+    let mut copy = Vec::new();
+    let report = acttrace::nats::copy_subject(
+        &source,
+        &acttrace::nats::NatsClientOptions::default(),
+        &VerifyOptions::default(),
+        &mut copy,
+    )
+    .unwrap();
+    assert!(report.ok(), "{}", report.verification.summary());
+    copy.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn the_checkpoint_stream_deleted_mid_run_is_a_witness_gap_and_the_log_goes_on() {
+    use acttrace::nats::{CHECKPOINT_STREAM, NatsCheckpointSink};
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(server) = Server::start(tmp.path()) else {
+        return;
+    };
+    init_stream(&server);
+    let subject = "acttrace.loans.host-gap";
+    let cfg = config(&server, subject, &tmp.path().join("state"));
+    let sink = NatsCheckpointSink::for_chain(&cfg, CHECKPOINT_STREAM);
+    let (layer, guard) = AuditLayer::builder()
+        .system("nats-test")
+        .signing_key(key())
+        .checkpoint_key(common::checkpoints::example_signer())
+        .checkpoint_every(4, Duration::from_secs(3600))
+        .checkpoint_sink(sink)
+        .nats(cfg)
+        .build()
+        .unwrap();
+    let raw = Raw::connect(&server);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let subscriber = tracing_subscriber::registry().with(layer);
+    let gap = tracing::subscriber::with_default(subscriber, || {
+        let mut i = 0u64;
+        let mut decide = || {
+            let span = tracing::info_span!("decide", audit.decision = "loan.approve", i = i);
+            drop(span.enter());
+            i += 1;
+            guard.handle().flush().unwrap();
+        };
+        // Until the first checkpoint is published ...
+        while !has_checkpoint(&raw, subject) {
+            assert!(Instant::now() < deadline, "no checkpoint was published");
+            decide();
+        }
+        // ... then the checkpoint stream goes away (an admin, a wrong cluster).
+        let answer = raw.request(
+            &format!("$JS.API.STREAM.DELETE.{CHECKPOINT_STREAM}"),
+            serde_json::json!({}),
+        );
+        assert_eq!(answer["success"], true, "{answer}");
+        // The log goes on, and the next checkpoint's failed publish is chained.
+        loop {
+            assert!(Instant::now() < deadline, "no witness_gap was chained");
+            decide();
+            if let Some(gap) = stream_entries(&server, subject)
+                .into_iter()
+                .find(|e| e["type"] == "witness_gap")
+            {
+                // And one more decision after it.
+                decide();
+                break gap;
+            }
+        }
+    });
+    drop(guard);
+    let detail = gap["payload"]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("no stream takes the subject") && detail.contains(CHECKPOINT_STREAM),
+        "{gap}"
+    );
+    // Entries after the gap were committed: the chain verifies, and the verdict says the checkpoint stream is missing rather than "none for this chain".
+    let entries = stream_entries(&server, subject);
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["seq"].as_u64() > gap["seq"].as_u64() && e["type"] == "decision"),
+        "no decision after the gap"
+    );
+    let o = run(&[
+        "verify",
+        &server.source(&format!("{STREAM}/{subject}")),
+        "--key-env",
+        "ACTTRACE_TEST_KEY",
+    ]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains(&format!("checkpoint stream {CHECKPOINT_STREAM}: missing")),
+        "{out}"
+    );
+    assert!(!out.contains("none for this chain"), "{out}");
+}
+
+#[test]
+fn a_failing_chain_in_a_whole_stream_summary_or_export_is_named_and_the_others_are_exported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(server) = Server::start(tmp.path()) else {
+        return;
+    };
+    init_stream(&server);
+    let good = ["acttrace.claims.host-a", "acttrace.loans.host-c"];
+    for (i, s) in good.iter().enumerate() {
+        write_decisions(
+            config(&server, s, &tmp.path().join(format!("state-{i}"))),
+            2,
+        );
+    }
+    // A chain whose second batch does not link to its first.
+    let bad = "acttrace.loans.host-b";
+    let raw = Raw::connect(&server);
+    let e0 = entry(0, GENESIS, "");
+    let e1 = entry(1, &e0.hash, "linked");
+    let e2 = entry(2, &e0.hash, "not linked to seq 1");
+    let mut bad_seq = 0;
+    for (first, body, head) in [
+        (0, format!("{}{}", e0.to_line(), e1.to_line()), &e1.hash),
+        (2, e2.to_line(), &e2.hash),
+    ] {
+        let id = format!("{bad}:{first}:{head}");
+        let first = first.to_string();
+        let ack = raw.publish(
+            bad,
+            &[
+                ("Nats-Msg-Id", id.as_str()),
+                ("Acttrace-Head", head.as_str()),
+                ("Acttrace-First-Seq", first.as_str()),
+            ],
+            body.as_bytes(),
+        );
+        bad_seq = ack["seq"].as_u64().unwrap();
+    }
+    let stream = server.source(STREAM);
+    let named = |out: &str| {
+        out.contains(bad) && out.contains(&format!("subject {bad}, stream seq {bad_seq}"))
+    };
+
+    // The hand-made chain is unsigned: read without the key, so that its first problem is the
+    // link (the signed chains verify, their signatures unchecked).
+    let o = run(&["summary", &stream]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(named(&out), "{out}");
+    for s in good {
+        assert_eq!(out.matches(&format!("== {s}\n")).count(), 1, "{out}");
+    }
+    assert!(
+        out.contains(&format!("{stream}: 3 chain(s): 2 ok, 1 failed")),
+        "{out}"
+    );
+
+    let dir = tmp.path().join("packs");
+    let o = run(&[
+        "export",
+        &stream,
+        "--framework",
+        "eu_ai_act",
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(named(&out), "{out}");
+    assert!(
+        out.contains("3 chain(s) exported") && out.contains("2 ok, 1 failed"),
+        "{out}"
+    );
+    for s in good {
+        let r = verify_path(dir.join(format!("{s}.jsonl")), &VerifyOptions::default()).unwrap();
+        assert!(r.ok() && r.entries > 0, "{s}: {}", r.summary());
+    }
+    assert!(!dir.join(format!("{bad}.jsonl")).exists());
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, good.map(|s| format!("{s}.jsonl")));
+}
+
+#[test]
+fn expect_checkpoint_with_one_subject_is_judged_with_the_checkpoint_stream() {
+    use acttrace::checkpoint::Checkpoint;
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(server) = Server::start(tmp.path()) else {
+        return;
+    };
+    init_stream(&server);
+    let subject = "acttrace.loans.host-ec";
+    write_checkpointed(config(&server, subject, &tmp.path().join("state")), 10).unwrap();
+    let entries = chain_entries(&server, subject, tmp.path());
+    let first_cp = entries.iter().find(|e| e["type"] == "checkpoint").unwrap();
+    let held = tmp.path().join("held.note");
+    std::fs::write(&held, first_cp["payload"]["note"].as_str().unwrap()).unwrap();
+    let vkey = common::checkpoints::example_vkey_text();
+    let source = server.source(&format!("{STREAM}/{subject}"));
+    let verify = |note: &Path| {
+        run(&[
+            "verify",
+            &source,
+            "--key-env",
+            "ACTTRACE_TEST_KEY",
+            "--vkey",
+            &vkey,
+            "--expect-checkpoint",
+            note.to_str().unwrap(),
+        ])
+    };
+    let o = verify(&held);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains(
+            "consistent with the expected checkpoint and the latest checkpoint in stream \
+             ACTTRACE_CHECKPOINTS"
+        ),
+        "{out}"
+    );
+    // A checkpoint kept elsewhere that covers more than the stream holds: the chain was cut.
+    let signer = common::checkpoints::example_signer();
+    let beyond = Checkpoint::new(signer.name(), entries.len() as u64 + 5, [7u8; 32]).unwrap();
+    let cut = tmp.path().join("beyond.note");
+    std::fs::write(&cut, signer.sign(&beyond.body()).unwrap()).unwrap();
+    let o = verify(&cut);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("log shorter than the expected checkpoint")
+            && out.contains(&format!("the checkpoint covers {}", entries.len() + 5)),
+        "{out}"
+    );
+    // Not with a whole stream: one chain's checkpoint says nothing of the others.
+    let o = run(&[
+        "verify",
+        &server.source(STREAM),
+        "--vkey",
+        &vkey,
+        "--expect-checkpoint",
+        held.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("apply to one chain"), "{}", text(&o));
 }

@@ -79,6 +79,10 @@ pub(crate) enum PublishOutcome {
     Rejected { err_code: u64, description: String },
     /// No answer: the message may land later.
     NoAnswer(String),
+    /// No stream listens on the subject (the server said "no responders"): the message was
+    /// delivered to no one and will not land later. A writer still waits (a stream's leader
+    /// may be moving); a checkpoint sink reports its checkpoint unpublished at once.
+    NoStream(String),
 }
 
 impl Conn {
@@ -260,6 +264,9 @@ impl Conn {
                         err_code: 0,
                         description: e.to_string(),
                     };
+                }
+                if matches!(e.kind(), async_nats::client::RequestErrorKind::NoResponders) {
+                    return PublishOutcome::NoStream(e.to_string());
                 }
                 return PublishOutcome::NoAnswer(e.to_string());
             }

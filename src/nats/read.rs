@@ -26,6 +26,9 @@ pub struct ChainReport {
     /// ([`NatsSource::checkpoint_stream`]), which the chain was checked against; `None` when
     /// the stream holds none for it, or was not read.
     pub checkpoint_stream_size: Option<u64>,
+    /// Whether the checkpoint stream does not exist (on the servers read): the chain could not
+    /// be checked against it.
+    pub checkpoint_stream_missing: bool,
 }
 
 impl ChainReport {
@@ -129,6 +132,7 @@ fn verify_chains(
             last_stream_seq: last,
             verification: verifier.finish(),
             checkpoint_stream_size: anchor.size,
+            checkpoint_stream_missing: anchor.missing,
         });
     }
     Ok(StreamVerification {
@@ -185,6 +189,7 @@ pub fn copy_subject(
         last_stream_seq: last,
         verification: verifier.finish(),
         checkpoint_stream_size: anchor.size,
+        checkpoint_stream_missing: anchor.missing,
     })
 }
 
@@ -197,11 +202,13 @@ struct Anchor {
     size: Option<u64>,
     /// Why the stream's checkpoint could not be used (a note that does not verify).
     problem: Option<String>,
+    /// The checkpoint stream does not exist.
+    missing: bool,
 }
 
 impl Anchor {
     /// Reads the latest checkpoint of `subject`'s chain from `source`'s checkpoint stream, if
-    /// the stream exists and the caller gave no expected checkpoint of their own. With
+    /// the stream exists; it is judged with any the caller expects. With
     /// verifier keys its signature must verify.
     fn read(
         conn: &Conn,
@@ -213,6 +220,7 @@ impl Anchor {
             opts: None,
             size: None,
             problem: None,
+            missing: false,
         };
         let Some(cp_stream) = source.checkpoint_stream.as_deref() else {
             return Ok(none);
@@ -225,7 +233,12 @@ impl Anchor {
             Err(super::conn::ApiFailure::Api {
                 err_code: STREAM_NOT_FOUND,
                 ..
-            }) => return Ok(none),
+            }) => {
+                return Ok(Anchor {
+                    missing: true,
+                    ..none
+                });
+            }
             Err(e) => return Err(super::nats_error("read", &location, e)),
         };
         let Some(m) = last else {
@@ -238,6 +251,7 @@ impl Anchor {
                 "checkpoint stream {location}, stream seq {}: {why}",
                 m.seq
             )),
+            missing: false,
         };
         let Ok(note) = std::str::from_utf8(&m.data) else {
             return Ok(bad("not a checkpoint note (not UTF-8)".into()));
@@ -246,12 +260,20 @@ impl Anchor {
             Ok(checkpoint) => {
                 let size = checkpoint.size;
                 let mut anchored = opts.clone();
-                // Judged with any checkpoint the caller expects (`--expect-checkpoint`), not instead.
-                anchored.checkpoints.expected.push(checkpoint);
+                // Judged with any checkpoint the caller expects (`--expect-checkpoint`), not
+                // instead; named as what it is, so the verdict says what anchored the chain.
+                let c = &mut anchored.checkpoints;
+                while c.expected_names.len() < c.expected.len() {
+                    c.expected_names.push("the expected checkpoint".into());
+                }
+                c.expected.push(checkpoint);
+                c.expected_names
+                    .push(format!("the latest checkpoint in stream {cp_stream}"));
                 Ok(Anchor {
                     opts: Some(anchored),
                     size: Some(size),
                     problem: None,
+                    missing: false,
                 })
             }
             Err(e) => Ok(bad(format!("the latest checkpoint does not verify: {e}"))),

@@ -31,6 +31,10 @@ pub struct CheckpointOptions {
     /// the log must be consistent with each, that is hold at least its size and have its root
     /// over its first `size` entries. Load one with [`expected_checkpoint`].
     pub expected: Vec<Checkpoint>,
+    /// How verdicts and problems name each of [`expected`](Self::expected), by index (`the
+    /// latest checkpoint in stream ACTTRACE_CHECKPOINTS`): where it came from. Those without a
+    /// name are `the expected checkpoint`.
+    pub expected_names: Vec<String>,
     /// Record the tree's root when the walk passes these sizes
     /// ([`CheckpointReport::roots_at_probes`]), without judging them. [`super::verify_dir`]
     /// uses them to check expected checkpoints across segments.
@@ -157,6 +161,17 @@ pub struct CheckpointReport {
     pub epoch_end: Option<(u64, String)>,
     /// How many expected checkpoints were judged.
     pub expected_count: usize,
+    /// The names of the expected checkpoints judged, in order
+    /// ([`CheckpointOptions::expected_names`]).
+    pub expected_names: Vec<String>,
+}
+
+/// What an expected checkpoint without a name of its own is called.
+const EXPECTED: &str = "the expected checkpoint";
+
+/// The name of `expected[i]` given `names`.
+pub(super) fn expected_name(names: &[String], i: usize) -> &str {
+    names.get(i).map_or(EXPECTED, String::as_str)
 }
 
 impl CheckpointReport {
@@ -215,8 +230,10 @@ impl CheckpointReport {
             ));
         }
         if self.expected == Some(ExpectedOutcome::Consistent) {
+            let named = self.expected_names.iter().any(|n| n != EXPECTED);
             notes.push(match self.expected_count {
-                1 => "consistent with the expected checkpoint".into(),
+                _ if named => format!("consistent with {}", self.expected_names.join(" and ")),
+                1 => format!("consistent with {EXPECTED}"),
                 n => format!("consistent with the {n} expected checkpoints"),
             });
         }
@@ -368,6 +385,7 @@ pub(super) struct Tracker {
     decided: bool,
     keys_given: bool,
     expected: Vec<Checkpoint>,
+    expected_names: Vec<String>,
     /// The sizes whose roots are recorded (the expected checkpoints' and the probes').
     probes: Vec<u64>,
     /// `None` once the tree cannot be known (a segment that records none).
@@ -401,6 +419,7 @@ impl Tracker {
             active: opts.any(),
             decided: false,
             keys_given: !opts.keys.is_empty(),
+            expected_names: opts.expected_names.clone(),
             probes: expected
                 .iter()
                 .map(|c| c.size)
@@ -688,7 +707,8 @@ impl Tracker {
         }
         let expected = std::mem::take(&mut self.expected);
         let first = self.report.start.as_ref().map_or(0, Frontier::size);
-        judge_all_expected(&expected, &mut self.report, first, found);
+        let names = std::mem::take(&mut self.expected_names);
+        judge_all_expected(&expected, &names, &mut self.report, first, found);
         if !is_segment && self.keys_given && self.report.seen == 0 {
             found.push((
                 ProblemKind::Unverifiable,
@@ -704,11 +724,13 @@ impl Tracker {
 /// `found` a problem per inconsistency. Shared by files and directories.
 pub(super) fn judge_all_expected(
     expected: &[Checkpoint],
+    names: &[String],
     report: &mut CheckpointReport,
     first: u64,
     found: &mut Vec<Found>,
 ) {
-    for e in expected {
+    for (i, e) in expected.iter().enumerate() {
+        let name = expected_name(names, i);
         let root_at = report
             .roots_at_probes
             .iter()
@@ -716,6 +738,7 @@ pub(super) fn judge_all_expected(
             .map(|(_, r)| *r);
         let (outcome, problem) = judge_expected(
             e,
+            name,
             report.origin.as_deref(),
             first,
             report.end.as_ref().map(Frontier::size),
@@ -728,6 +751,7 @@ pub(super) fn judge_all_expected(
             report.expected = Some(outcome);
         }
         report.expected_count += 1;
+        report.expected_names.push(name.to_owned());
         found.extend(problem);
     }
 }
@@ -737,6 +761,7 @@ pub(super) fn judge_all_expected(
 /// the root the walk found at the checkpoint's size. Shared by files and directories.
 pub(super) fn judge_expected(
     expected: &Checkpoint,
+    name: &str,
     origin: Option<&str>,
     first: u64,
     end: Option<u64>,
@@ -751,7 +776,7 @@ pub(super) fn judge_expected(
             Some((
                 ProblemKind::Inconsistent,
                 format!(
-                    "the expected checkpoint is for origin {:?}, not this log's {o:?}",
+                    "{name} is for origin {:?}, not this log's {o:?}",
                     expected.origin
                 ),
             )),
@@ -764,7 +789,7 @@ pub(super) fn judge_expected(
             Some((
                 ProblemKind::Inconsistent,
                 format!(
-                    "log inconsistent with the expected checkpoint: the root of its first {n} \
+                    "log inconsistent with {name}: the root of its first {n} \
                      entries differs (history rewritten, or rolled back and rewritten)"
                 ),
             )),
@@ -774,7 +799,7 @@ pub(super) fn judge_expected(
             Some((
                 ProblemKind::Unverifiable,
                 format!(
-                    "expected checkpoint at tree size {n} unverifiable: it reaches into \
+                    "{name} at tree size {n} unverifiable: it reaches into \
                      deleted segments (the oldest present starts at {first})"
                 ),
             )),
@@ -785,7 +810,7 @@ pub(super) fn judge_expected(
                 Some((
                     ProblemKind::Incomplete,
                     format!(
-                        "log shorter than the expected checkpoint (truncated or rolled back): \
+                        "log shorter than {name} (truncated or rolled back): \
                          it holds {end} entries, the checkpoint covers {n}"
                     ),
                 )),
@@ -795,7 +820,7 @@ pub(super) fn judge_expected(
                 Some((
                     ProblemKind::Unverifiable,
                     format!(
-                        "expected checkpoint at tree size {n} unverifiable: the tree over the \
+                        "{name} at tree size {n} unverifiable: the tree over the \
                          log is unknown there"
                     ),
                 )),

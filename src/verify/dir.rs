@@ -222,6 +222,7 @@ fn verify_dir_with(
         checkpoints: CheckpointOptions {
             keys: opts.checkpoints.keys.clone(),
             expected: Vec::new(),
+            expected_names: Vec::new(),
             probe_sizes: opts
                 .checkpoints
                 .expected
@@ -505,7 +506,13 @@ fn dir_checkpoints(
     }
     let mut found = Vec::new();
     let first = all.start.as_ref().map_or(0, |f| f.size());
-    judge_all_expected(&opts.checkpoints.expected, &mut all, first, &mut found);
+    judge_all_expected(
+        &opts.checkpoints.expected,
+        &opts.checkpoints.expected_names,
+        &mut all,
+        first,
+        &mut found,
+    );
     for (kind, detail) in found {
         problem(kind, detail);
     }

@@ -281,7 +281,7 @@ impl NatsWriter {
                         "the stream refused the batch: {description} (JetStream error {err_code})"
                     )));
                 }
-                PublishOutcome::NoAnswer(e) => e,
+                PublishOutcome::NoAnswer(e) | PublishOutcome::NoStream(e) => e,
             };
             unanswered += 1;
             if let Some(deadline) = self.config.commit_deadline

@@ -177,6 +177,7 @@ pub(crate) fn verify(
                 v["messages"] = c.messages.into();
                 v["last_stream_seq"] = c.last_stream_seq.into();
                 v["checkpoint_stream_size"] = c.checkpoint_stream_size.into();
+                v["checkpoint_stream_missing"] = c.checkpoint_stream_missing.into();
                 v
             })
             .collect();
@@ -219,6 +220,9 @@ pub(crate) fn verify(
 fn checkpoint_stream_note(source: &NatsSource, c: &acttrace::nats::ChainReport) -> String {
     match (&source.checkpoint_stream, c.checkpoint_stream_size) {
         (None, _) => "checkpoint stream not read".into(),
+        (Some(s), _) if c.checkpoint_stream_missing => {
+            format!("checkpoint stream {s}: missing, no checkpoint checked against it")
+        }
         (Some(s), Some(size)) => format!("checkpoint stream {s}: latest at tree size {size}"),
         (Some(s), None) => format!("checkpoint stream {s}: none for this chain"),
     }

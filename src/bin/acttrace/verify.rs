@@ -133,6 +133,7 @@ impl CheckpointArgs {
         Ok(CheckpointOptions {
             keys,
             expected,
+            expected_names: Vec::new(),
             probe_sizes: Vec::new(),
             fs_key,
         })
