@@ -8,15 +8,15 @@ use std::path::PathBuf;
 use acttrace::chain::{HashAlg, entry_hash};
 use acttrace::json;
 use acttrace::verify::{
-    Input, MAX_PROOF_LEAVES, ProofError, ProofText, VerifyOptions, consistency_proof_text,
-    expected_checkpoint, inclusion_proof_text, log_tree, parse_proof, verify_consistency_text,
-    verify_inclusion_text, verify_input,
+    Input, MAX_PROOF_LEAVES, ProofError, ProofText, consistency_proof_text, expected_checkpoint,
+    inclusion_proof_text, log_tree, parse_proof, verify_consistency_text, verify_inclusion_text,
+    verify_input,
 };
 use clap::Args;
 
 use crate::exit::{EXIT_INTEGRITY, EXIT_OK, usage_error};
 use crate::keys::KeyArgs;
-use crate::verify::{CheckpointArgs, read_small};
+use crate::verify::{CheckpointArgs, read_small, verify_options};
 
 #[derive(Args, Debug)]
 pub(crate) struct CheckpointCmdArgs {
@@ -31,18 +31,9 @@ pub(crate) struct CheckpointCmdArgs {
 
 /// Runs `checkpoint`: verifies the log (read once) and prints its latest checkpoint's note.
 pub(crate) fn run_checkpoint(mut args: CheckpointCmdArgs) -> u8 {
-    let key = match args.key.load() {
-        Ok(k) => k,
+    let opts = match verify_options(&mut args.key, &args.checkpoints) {
+        Ok(o) => o,
         Err(e) => return usage_error(&e),
-    };
-    let checkpoints = match args.checkpoints.options() {
-        Ok(c) => c,
-        Err(e) => return usage_error(&e),
-    };
-    let opts = VerifyOptions {
-        key,
-        checkpoints,
-        ..VerifyOptions::default()
     };
     let input = match Input::open(&args.file) {
         Ok(i) => i,
@@ -104,18 +95,9 @@ pub(crate) fn run_prove(mut args: ProveArgs) -> u8 {
     if args.seq.is_none() && args.from_size.is_none() {
         return usage_error("give --seq N [--size M] or --from-size A --to-size B");
     }
-    let key = match args.key.load() {
-        Ok(k) => k,
+    let opts = match verify_options(&mut args.key, &args.checkpoints) {
+        Ok(o) => o,
         Err(e) => return usage_error(&e),
-    };
-    let checkpoints = match args.checkpoints.options() {
-        Ok(c) => c,
-        Err(e) => return usage_error(&e),
-    };
-    let opts = VerifyOptions {
-        key,
-        checkpoints,
-        ..VerifyOptions::default()
     };
     let input = match Input::open(&args.file) {
         Ok(i) => i,

@@ -91,6 +91,19 @@ pub(crate) fn read_small(path: &std::path::Path) -> Result<String, String> {
     Ok(text)
 }
 
+/// The options of a command that verifies a log with the HMAC key and checkpoint checks its
+/// arguments give (`verify`, `checkpoint`, `prove`).
+pub(crate) fn verify_options(
+    key: &mut KeyArgs,
+    checkpoints: &CheckpointArgs,
+) -> Result<VerifyOptions, String> {
+    Ok(VerifyOptions {
+        key: key.load()?,
+        checkpoints: checkpoints.options()?,
+        ..VerifyOptions::default()
+    })
+}
+
 impl CheckpointArgs {
     /// The verifier keys given (`--vkey`, `--vkey-file`).
     pub(crate) fn keys(&self) -> Result<Vec<VerifierKey>, String> {
@@ -436,20 +449,14 @@ pub(crate) fn run(mut args: VerifyArgs) -> u8 {
     if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
         return usage_error("standard input (`-`) can be read only once");
     }
-    let key = match args.key.load() {
-        Ok(k) => k,
-        Err(e) => return usage_error(&e),
-    };
-    let checkpoints = match args.checkpoints.options() {
-        Ok(c) => c,
+    let base = match verify_options(&mut args.key, &args.checkpoints) {
+        Ok(o) => o,
         Err(e) => return usage_error(&e),
     };
     let opts = VerifyOptions {
-        key,
         expected_head: args.expect_head.clone(),
         expect_entries: args.expect_entries,
-        checkpoints,
-        ..VerifyOptions::default()
+        ..base
     };
     let mut integrity_failed = false;
     let mut unreadable = false;
