@@ -542,7 +542,7 @@ impl AuditLayerBuilder {
                 sink,
                 sink_base: tree.base,
                 sink_leaves: tree.leaves_since_base,
-            });
+            })?;
         }
         let epoch_fields = epochs.as_ref().map(|(state, _)| epoch_record_fields(state));
         if let Some((state, path)) = epochs {

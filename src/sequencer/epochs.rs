@@ -146,7 +146,7 @@ impl Sequencer {
         let (Some(ep), Some(cp)) = (&self.epochs, &self.checkpoints) else {
             return Ok(());
         };
-        let tree = cp.tree();
+        let tree = cp.tree()?;
         let size = self.working.next_seq;
         if tree.size() != size {
             return Err(Error::Write(format!(

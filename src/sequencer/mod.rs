@@ -31,6 +31,7 @@ mod digest_tests;
 mod epochs;
 mod oversize;
 mod payload;
+mod tree_thread;
 
 pub(crate) use checkpoints::CheckpointSetup;
 pub(crate) use epochs::{EpochSetup, record_fields as epoch_record_fields};
@@ -207,8 +208,9 @@ impl Sequencer {
 
     /// Writes checkpoints from now on, continuing the tree of the existing chain. Called by the
     /// builder before the run's first entry is sealed.
-    pub(crate) fn enable_checkpoints(&mut self, setup: CheckpointSetup) {
-        self.checkpoints = Some(checkpoints::Checkpoints::new(setup));
+    pub(crate) fn enable_checkpoints(&mut self, setup: CheckpointSetup) -> Result<(), Error> {
+        self.checkpoints = Some(checkpoints::Checkpoints::new(setup)?);
+        Ok(())
     }
 
     /// Signs every checkpoint with the epoch key in force too, and rolls the epoch over when it
@@ -324,8 +326,15 @@ impl Sequencer {
                 }
                 // The tree before this segment, so that it verifies after older ones are gone.
                 if let Some(cp) = &self.checkpoints {
-                    debug_assert_eq!(cp.tree().size(), self.working.next_seq);
-                    open.extend(cp.segment_fields());
+                    debug_assert_eq!(cp.size(), self.working.next_seq);
+                    match cp.segment_fields() {
+                        Ok(fields) => open.extend(fields),
+                        // Verification then says the segment's tree cannot be checked once
+                        // older segments are gone.
+                        Err(e) => self.log.publish_error(format!(
+                            "segment_open without the Merkle frontier: {e}"
+                        )),
+                    }
                 }
                 if let Some(ep) = &self.epochs {
                     open.extend(ep.record_fields());
@@ -543,6 +552,12 @@ impl Sequencer {
         if self.batch_entries == 0 && (durability == Durability::Written || !self.unsynced) {
             return Ok(());
         }
+        // A checkpoint is published only once its batch is Synced.
+        let durability = if self.checkpoint_in_batch() {
+            Durability::Synced
+        } else {
+            durability
+        };
         let result = self.writer.commit(durability);
         let replies = std::mem::take(&mut self.batch_replies);
         match result {
@@ -556,9 +571,6 @@ impl Sequencer {
                 self.batch_system = 0;
                 self.batch_segment.clear();
                 self.committed = self.working.clone();
-                if let Some(cp) = &mut self.checkpoints {
-                    cp.committed(self.committed.next_seq);
-                }
                 self.log
                     .publish_commit(self.batch_entries as u64, &self.committed);
                 self.batch_entries = 0;
@@ -572,6 +584,7 @@ impl Sequencer {
                 for (reply, answer) in replies {
                     let _ = reply.send(answer);
                 }
+                self.checkpoints_committed();
                 Ok(())
             }
             Err(e) => {
@@ -673,6 +686,16 @@ impl Sequencer {
     fn recv(&mut self, rx: &Receiver<Msg>) -> Option<Msg> {
         let queue = self.queue.clone();
         loop {
+            if self.checkpoint_in_batch() {
+                // A checkpoint waits in the batch for the entries behind it: none are queued,
+                // so it is committed alone now rather than waiting for the next entry.
+                match rx.try_recv() {
+                    Ok(m) => return Some(m),
+                    Err(_) => {
+                        let _ = self.commit(Durability::Synced);
+                    }
+                }
+            }
             let timer = self
                 .deadline()
                 .map_or_else(crossbeam_channel::never, crossbeam_channel::at);

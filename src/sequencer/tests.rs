@@ -30,6 +30,8 @@ pub(super) struct Store {
     rotations: usize,
     /// What the writer answers to `max_entry_bytes` (the default when `None`).
     max_entry: Option<usize>,
+    /// Each successful commit: its entries and durability.
+    pub(super) commits: Vec<(usize, Durability)>,
 }
 
 /// An in-memory writer that fails on command, dropping the failed batch as the all-or-nothing
@@ -79,7 +81,7 @@ impl ChainWriter for FailingWriter {
         self.store().pending.push(entry.clone());
     }
 
-    fn commit(&mut self, _durability: Durability) -> io::Result<()> {
+    fn commit(&mut self, durability: Durability) -> io::Result<()> {
         let mut store = self.store();
         if store.fail_commits > 0 {
             store.fail_commits -= 1;
@@ -87,6 +89,7 @@ impl ChainWriter for FailingWriter {
             return Err(io::Error::other("injected failure"));
         }
         let mut batch = std::mem::take(&mut store.pending);
+        store.commits.push((batch.len(), durability));
         store.committed.append(&mut batch);
         Ok(())
     }
@@ -657,7 +660,8 @@ mod checkpoints {
             sink: Some(sink),
             sink_base: Frontier::new(),
             sink_leaves: Vec::new(),
-        });
+        })
+        .unwrap();
         (seq, log, rx, seen, done)
     }
 
@@ -704,6 +708,15 @@ mod checkpoints {
         seal_n(&mut seq, 2);
         seq.commit(Durability::Synced).unwrap();
         seq.checkpoint_if_due(false).unwrap();
+        // Due by cadence: sealed first in the next batch, published when that batch commits,
+        // which is made Synced because it holds a checkpoint.
+        assert!(seq.checkpoint_in_batch());
+        assert_eq!(log.checkpoints(), (0, None));
+        seq.commit(Durability::Written).unwrap();
+        assert_eq!(
+            writer.store().commits.last(),
+            Some(&(1, Durability::Synced))
+        );
         assert_eq!(log.checkpoints(), (1, Some(4)));
         // The only uncovered entry is the checkpoint itself: even a flush adds none.
         seq.checkpoint_if_due(true).unwrap();
@@ -729,6 +742,77 @@ mod checkpoints {
     }
 
     #[test]
+    fn a_cadence_checkpoint_rides_in_one_synced_commit_with_the_entries_behind_it() {
+        let writer = FailingWriter::default();
+        let (mut seq, log, _rx, seen, done) = sequencer_with_checkpoints(&writer, 3);
+        seal_n(&mut seq, 3);
+        seq.commit(Durability::Synced).unwrap();
+        seq.checkpoint_if_due(false).unwrap();
+        seal_n(&mut seq, 2);
+        assert_eq!(log.checkpoints(), (0, None));
+        seq.commit(Durability::Written).unwrap();
+        assert_eq!(
+            writer.store().commits,
+            [(3, Durability::Synced), (3, Durability::Synced)],
+            "no commit of the checkpoint alone"
+        );
+        assert_eq!(
+            writer.kinds(),
+            [
+                "tool_call",
+                "tool_call",
+                "tool_call",
+                "checkpoint",
+                "tool_call",
+                "tool_call"
+            ]
+        );
+        assert_eq!(log.checkpoints(), (1, Some(3)));
+        assert_eq!(assert_checkpoints_consistent(&writer), [3]);
+        // The entries after the checkpoint are uncovered: the next forced one covers them.
+        seq.checkpoint_if_due(true).unwrap();
+        assert_eq!(assert_checkpoints_consistent(&writer), [3, 6]);
+        writer.assert_linked();
+        drop(seq);
+        assert!(done.recv().is_err());
+        let leaves: Vec<[u8; 32]> = writer.store().committed.iter().map(leaf).collect();
+        let got: Vec<CommittedCheckpoint> = seen.try_iter().collect();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].leaves, leaves[..3]);
+        assert_eq!((got[1].previous_size, got[1].tree_size), (3, 6));
+        assert_eq!(got[1].leaves, leaves[3..6]);
+    }
+
+    #[test]
+    fn a_failed_batch_holding_a_cadence_checkpoint_never_publishes_it() {
+        let writer = FailingWriter::default();
+        let (mut seq, log, _rx, seen, done) = sequencer_with_checkpoints(&writer, 3);
+        seal_n(&mut seq, 3);
+        seq.commit(Durability::Synced).unwrap();
+        seq.checkpoint_if_due(false).unwrap();
+        seal_n(&mut seq, 2);
+        writer.fail_next_commits(1);
+        seq.commit(Durability::Written).unwrap_err();
+        assert!(!seq.checkpoint_in_batch());
+        assert_eq!(log.checkpoints(), (0, None));
+        // The checkpoint was the log's own entry: only the two user entries are lost.
+        assert_eq!(log.lost_entries(), 2);
+        assert_eq!(seq.checkpoints.as_ref().unwrap().tree().unwrap().size(), 3);
+        seq.checkpoint_if_due(true).unwrap();
+        let sizes = assert_checkpoints_consistent(&writer);
+        assert_eq!(sizes.len(), 1);
+        assert!(writer.kinds()[3].starts_with("gap"), "{:?}", writer.kinds());
+        writer.assert_linked();
+        drop(seq);
+        assert!(done.recv().is_err());
+        let published: Vec<u64> = seen.try_iter().map(|c| c.tree_size).collect();
+        assert_eq!(
+            published, sizes,
+            "the sink never saw the uncommitted checkpoint"
+        );
+    }
+
+    #[test]
     fn a_failed_checkpoint_batch_is_never_published_and_the_tree_rolls_back() {
         let writer = FailingWriter::default();
         let (mut seq, log, _rx, seen, done) = sequencer_with_checkpoints(&writer, 1000);
@@ -740,7 +824,7 @@ mod checkpoints {
         assert_eq!(log.checkpoints(), (0, None));
         // The checkpoint was not a user entry: nothing is counted lost, no gap follows.
         assert_eq!(log.lost_entries(), 0);
-        assert_eq!(seq.checkpoints.as_ref().unwrap().tree().size(), 3);
+        assert_eq!(seq.checkpoints.as_ref().unwrap().tree().unwrap().size(), 3);
         // Entries take the lost checkpoint's place; the next checkpoint signs the tree at its
         // new position.
         seal_n(&mut seq, 2);
@@ -762,9 +846,9 @@ mod checkpoints {
         seq.commit(Durability::Synced).unwrap();
         writer.fail_next_commits(1);
         seal_n(&mut seq, 3);
-        assert_eq!(seq.checkpoints.as_ref().unwrap().tree().size(), 5);
+        assert_eq!(seq.checkpoints.as_ref().unwrap().tree().unwrap().size(), 5);
         seq.commit(Durability::Synced).unwrap_err();
-        assert_eq!(seq.checkpoints.as_ref().unwrap().tree().size(), 2);
+        assert_eq!(seq.checkpoints.as_ref().unwrap().tree().unwrap().size(), 2);
         // The gap and the next entries continue the tree; the checkpoint covers them.
         seal_n(&mut seq, 1);
         seq.checkpoint_if_due(true).unwrap();
@@ -879,7 +963,8 @@ mod epochs {
             sink: None,
             sink_base: Frontier::new(),
             sink_leaves: Vec::new(),
-        });
+        })
+        .unwrap();
         seq.enable_forward_security(EpochSetup {
             state: EpochState::load(state).unwrap(),
             path: state.to_owned(),
