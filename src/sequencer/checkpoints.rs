@@ -176,7 +176,9 @@ impl Checkpoints {
         if self.uncovered_since.is_none() && self.cadence_uncovered(next_seq) > 0 {
             self.uncovered_since = Some(Instant::now());
         }
-        handed.map(|()| self.sealed.take())
+        // Taken either way: a checkpoint in a committed batch no longer waits for a commit.
+        let sealed = self.sealed.take();
+        handed.map(|()| sealed)
     }
 
     /// The working state goes back to the committed one; a checkpoint in the batch was never
