@@ -721,6 +721,32 @@ fn keygen_writes_the_epoch_zero_state_and_verify_checks_it_from_the_command_line
     let (code, said) = run(&["--fs-vkey", &vkey]);
     assert_ne!(code, Some(0));
     assert!(said.contains("<origin>/fs"), "{said}");
+    // The same key from a file (comments and blank lines around it), and bad files named.
+    let key_file = dir.path().join("fs.vkey");
+    std::fs::write(&key_file, format!("# epoch 0\n\n{fs_vkey}\n")).unwrap();
+    let (code, said) = run(&["--fs-vkey-file", key_file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("forward security checked"), "{said}");
+    std::fs::write(&key_file, format!("{fs_vkey}\n{fs_vkey}\n")).unwrap();
+    let (code, said) = run(&["--fs-vkey-file", key_file.to_str().unwrap()]);
+    assert_ne!(code, Some(0));
+    assert!(said.contains("fs.vkey: line 2: a second key"), "{said}");
+    std::fs::write(&key_file, "# nothing\n").unwrap();
+    let (code, said) = run(&["--fs-vkey-file", key_file.to_str().unwrap()]);
+    assert_ne!(code, Some(0));
+    assert!(said.contains("fs.vkey: no key in the file"), "{said}");
+    std::fs::write(&key_file, format!("{vkey}\n")).unwrap();
+    let (code, said) = run(&["--fs-vkey-file", key_file.to_str().unwrap()]);
+    assert_ne!(code, Some(0));
+    assert!(said.contains("fs.vkey: line 1: a forward-security key is named"), "{said}");
+    let (code, said) = run(&[
+        "--fs-vkey",
+        &fs_vkey,
+        "--fs-vkey-file",
+        key_file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{said}");
+    assert!(said.contains("cannot be used with"), "{said}");
     let other = EpochState::generate(origin)
         .unwrap()
         .current

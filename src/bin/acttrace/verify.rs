@@ -60,8 +60,11 @@ pub(crate) struct CheckpointArgs {
     /// a valid signature by the epoch key in force at its seq, each epoch key announced by the
     /// one before in a `key_epoch` entry that matches the tree at its position. Catches a
     /// rewrite of closed epochs even by whoever holds the log's key and the current epoch key.
-    #[arg(long, value_name = "VKEY")]
+    #[arg(long, value_name = "VKEY", conflicts_with = "fs_vkey_file")]
     fs_vkey: Option<String>,
+    /// --fs-vkey read from a file: its one key line (blank lines and `#` comments ignored).
+    #[arg(long, value_name = "FILE")]
+    fs_vkey_file: Option<PathBuf>,
     /// A C2SP tlog-witness's monitoring URL: its latest cosigned checkpoint for the log's
     /// origin (named by --vkey) is fetched and the log must be consistent with it, as with
     /// --expect-checkpoint. Needs --vkey and --witness-key, and a build with the `witness`
@@ -127,21 +130,30 @@ impl CheckpointArgs {
             &self.witness_key,
             &keys,
         )?);
-        let fs_key = match &self.fs_vkey {
-            None => None,
-            Some(k) => {
-                let key: VerifierKey = k
-                    .trim()
-                    .parse()
-                    .map_err(|e| format!("--fs-vkey {k:?}: {e}"))?;
-                if !key.name().ends_with("/fs") {
-                    return Err(format!(
-                        "--fs-vkey {k:?}: a forward-security key is named <origin>/fs, this one {}",
-                        key.name()
-                    ));
+        let fs_key = match (&self.fs_vkey, &self.fs_vkey_file) {
+            (Some(k), _) => Some(fs_verifier_key(k, &format!("--fs-vkey {k:?}"))?),
+            (None, Some(path)) => {
+                let text = read_small(path).map_err(|e| format!("--fs-vkey-file {e}"))?;
+                let mut lines = text
+                    .lines()
+                    .enumerate()
+                    .map(|(i, l)| (i, l.trim()))
+                    .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'));
+                let origin = format!("--fs-vkey-file {}", path.display());
+                match (lines.next(), lines.next()) {
+                    (Some((i, line)), None) => {
+                        Some(fs_verifier_key(line, &format!("{origin}: line {}", i + 1))?)
+                    }
+                    (None, _) => return Err(format!("{origin}: no key in the file")),
+                    (Some(_), Some((i, _))) => {
+                        return Err(format!(
+                            "{origin}: line {}: a second key (the file holds epoch 0's key only)",
+                            i + 1
+                        ));
+                    }
                 }
-                Some(key)
             }
+            (None, None) => None,
         };
         Ok(CheckpointOptions {
             keys,
@@ -151,6 +163,19 @@ impl CheckpointArgs {
             fs_key,
         })
     }
+}
+
+/// Parses a forward-security verifier key (`<origin>/fs+<hex id>+<base64>`); `origin` names
+/// where it came from in errors.
+fn fs_verifier_key(text: &str, origin: &str) -> Result<VerifierKey, String> {
+    let key: VerifierKey = text.trim().parse().map_err(|e| format!("{origin}: {e}"))?;
+    if !key.name().ends_with("/fs") {
+        return Err(format!(
+            "{origin}: a forward-security key is named <origin>/fs, this one {}",
+            key.name()
+        ));
+    }
+    Ok(key)
 }
 
 /// Checks an `--expect-head` value before anything is read: a hash as the format writes it,
