@@ -250,3 +250,39 @@ fn per_layer_filters_decide_what_the_cached_callsites_deliver() {
         ]
     );
 }
+
+/// The decision of an event is looked up from the event's own span first, then its ancestors:
+/// the same answer as walking the whole scope, for contextual events, explicit parents and
+/// root events.
+#[test]
+fn events_find_their_decision_from_their_own_span_or_its_ancestors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let (sub, guard) = subscriber(&path);
+    tracing::subscriber::with_default(sub, || {
+        let d = tracing::info_span!("d", audit.decision = "outer");
+        let plain = tracing::info_span!(parent: &d, "plain");
+        // Neither span is entered: the parents are explicit.
+        tracing::event!(parent: &d, tracing::Level::INFO, audit.kind = "tool.call", name = "explicit-decision");
+        tracing::event!(parent: &plain, tracing::Level::INFO, audit.kind = "tool.call", name = "explicit-plain");
+        let _e = d.enter();
+        let _p = plain.enter();
+        tool("contextual-plain");
+        tracing::event!(parent: None, tracing::Level::INFO, audit.kind = "tool.call", name = "root");
+    });
+    guard.flush().unwrap();
+    let es = entries(&path);
+    assert_eq!(
+        payload_names(&es),
+        [
+            ("explicit-decision".to_owned(), false),
+            ("explicit-plain".to_owned(), false),
+            ("contextual-plain".to_owned(), false),
+            ("root".to_owned(), true)
+        ]
+    );
+    let d = &decision_ids(&es)[0];
+    for e in of_type(&es, "tool_call").iter().take(3) {
+        assert_eq!(&e["payload"]["decision_id"], d);
+    }
+}

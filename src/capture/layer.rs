@@ -116,6 +116,18 @@ impl AuditLayer {
         spans.into_iter().find_map(|s| self.mark(&s))
     }
 
+    /// The nearest decision at or above an event's span. The same answer as walking
+    /// `ctx.event_scope(event)`, one registry lookup cheaper when the event's own span is the
+    /// decision (the usual case): a `Scope` looks its first span up again.
+    fn event_decision<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>) -> Option<u64>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let span = ctx.event_span(event)?;
+        self.mark(&span)
+            .or_else(|| self.nearest_decision(span.scope().skip(1)))
+    }
+
     /// An event whose callsite is not known to this thread as ordinary: classify it (or read
     /// its cached class) and audit it unless it is ordinary after all. Out of line, and a tail
     /// call from `on_event`, so that the inlined check keeps no registers of its own.
@@ -168,9 +180,7 @@ impl AuditLayer {
         let Some(kind) = event_kind(meta, event) else {
             return;
         };
-        let decision = ctx
-            .event_scope(event)
-            .and_then(|scope| self.nearest_decision(scope));
+        let decision = self.event_decision(event, &ctx);
         if decision.is_none() {
             self.shared
                 .outside_decisions
@@ -224,9 +234,7 @@ impl AuditLayer {
                 }
             }
         }
-        let decision = ctx
-            .event_scope(event)
-            .and_then(|scope| self.nearest_decision(scope));
+        let decision = self.event_decision(event, ctx);
         let ids = genai::SpanIds { span: None, parent };
         self.send_genai(event.metadata().name(), ids, decision, fields, None);
     }
