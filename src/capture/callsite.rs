@@ -152,10 +152,12 @@ const CLASS_CACHE_SLOTS: usize = 256;
 /// compare, which answers both "is this slot the callsite's?" and "is it ordinary?".
 const NOT_ORDINARY: usize = 1;
 
-const _: () = assert!(std::mem::align_of::<Metadata<'static>>() >= 8);
+// Metadata hold references, so they are at least 2-byte aligned on every target.
+const _: () = assert!(std::mem::align_of::<Metadata<'static>>() > NOT_ORDINARY);
 
 /// The per-thread class cache: tags and classes in separate arrays, so that the hot path
-/// indexes 8-byte tags with the metadata address's own bits (one `and`, no shift).
+/// indexes word-sized tags with the metadata address's own bits (on 64-bit targets, one `and`
+/// and no shift).
 struct ClassCache {
     /// Per slot, the metadata address, with [`NOT_ORDINARY`] set unless the callsite is
     /// ordinary; 0 when empty.
@@ -176,9 +178,9 @@ thread_local! {
     };
 }
 
-/// The cache slot of a metadata address: bits 3-10 (metadata are 8-byte aligned and a hundred
-/// bytes or more apart, so neighbouring callsites get different slots; a collision only costs
-/// a reclassification).
+/// The cache slot of a metadata address: bits 3-10 (metadata are 8-byte aligned on 64-bit
+/// targets and a hundred bytes or more apart, so neighbouring callsites get different slots;
+/// a collision only costs a reclassification).
 #[inline(always)]
 fn slot_of(addr: usize) -> usize {
     (addr >> 3) % CLASS_CACHE_SLOTS
