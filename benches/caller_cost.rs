@@ -2,7 +2,8 @@
 //! fmt JSON layer (writing to a sink directly, or through `tracing-appender`'s `non_blocking`
 //! writer), and the rungs below: Registry alone, Registry + a no-op layer, and an ordinary
 //! (non-audit) event next to an AuditLayer. Every rung is also timed with two threads emitting
-//! at once (`*_2threads`).
+//! at once (`*_2threads`). A decision span's whole life (create, enter, exit, close) is timed
+//! next to the same span through Registry + a no-op layer.
 //!
 //! `cargo bench --bench caller_cost`
 //!
@@ -111,6 +112,28 @@ fn timed_2threads(
     })
 }
 
+/// Times `iters` decision spans (create with two fields, enter, exit, close) under `dispatch`,
+/// in batches of 250 with `between` run untimed after each (an AuditLayer enqueues two records
+/// per span).
+fn span_lifecycles(dispatch: &Dispatch, iters: u64, between: &dyn Fn()) -> Duration {
+    tracing::dispatcher::with_default(dispatch, || {
+        let mut total = Duration::ZERO;
+        let mut left = iters;
+        while left > 0 {
+            let k = left.min(BATCH / 4);
+            let start = Instant::now();
+            for _ in 0..k {
+                let span = tracing::info_span!("decide", audit.decision = "bench", actor = "agent");
+                let _e = span.enter();
+            }
+            total += start.elapsed();
+            left -= k;
+            between();
+        }
+        total
+    })
+}
+
 /// Benches one rung on one thread and on two.
 fn rung(
     g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
@@ -190,30 +213,12 @@ fn bench(c: &mut Criterion) {
     );
 
     // A whole decision on the caller's thread: create, enter, exit, close (the sealing itself
-    // happens on the sequencer).
+    // happens on the sequencer), next to the same span through Registry + a no-op layer.
+    g.bench_function("registry_noop_layer_span_lifecycle", |b| {
+        b.iter_custom(|n| span_lifecycles(&noop, n, &|| {}))
+    });
     g.bench_function("audit_layer_decision_span_lifecycle", |b| {
-        b.iter_custom(|n| {
-            tracing::dispatcher::with_default(&audit, || {
-                let mut total = Duration::ZERO;
-                let mut left = n;
-                while left > 0 {
-                    let k = left.min(BATCH / 4);
-                    let start = Instant::now();
-                    for _ in 0..k {
-                        let span = tracing::info_span!(
-                            "decide",
-                            audit.decision = "bench",
-                            actor = "agent"
-                        );
-                        let _e = span.enter();
-                    }
-                    total += start.elapsed();
-                    left -= k;
-                    flush();
-                }
-                total
-            })
-        })
+        b.iter_custom(|n| span_lifecycles(&audit, n, &flush))
     });
 
     let fmt_json = Dispatch::new(

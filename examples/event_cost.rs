@@ -2,6 +2,8 @@
 //! under `valgrind --tool=callgrind` (stable on a noisy machine, unlike wall time).
 //! `scripts/event_cost.sh` runs each case at two values of N and reports the difference per
 //! event, which removes start-up (the redaction scanner's compilation, the sequencer thread).
+//! On Unix it also prints the calling thread's own CPU time for the events (stderr): the
+//! caller's cost without the sequencer's work and without waits for a core.
 //!
 //! ```text
 //! cargo build --release --example event_cost
@@ -9,6 +11,9 @@
 //! ```
 
 use tracing_subscriber::prelude::*;
+
+/// Events per timed batch.
+const BATCH: u64 = 1_000;
 
 struct NoopLayer;
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for NoopLayer {}
@@ -31,6 +36,25 @@ fn audited_event() {
         output_tokens = 64u64,
         message = "llm call"
     );
+}
+
+/// The calling thread's CPU time so far, in nanoseconds (`CLOCK_THREAD_CPUTIME_ID`): unlike
+/// wall time it leaves out the time the thread waits for a core another job holds, so it
+/// measures the caller's own cost on a loaded machine.
+#[cfg(unix)]
+fn thread_cpu_ns() -> Option<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+}
+
+#[cfg(not(unix))]
+fn thread_cpu_ns() -> Option<u64> {
+    None
 }
 
 fn main() {
@@ -77,8 +101,32 @@ fn main() {
     tracing::dispatcher::with_default(&dispatch, || {
         let span = in_decision.then(|| tracing::info_span!("decide", audit.decision = "bench"));
         let _in = span.as_ref().map(|s| s.enter());
-        for _ in 0..n {
-            event();
+        // Batches of 1,000 with the log flushed between them (not timed), as in
+        // `benches/caller_cost.rs`: the queue never fills, so the caller never waits for the
+        // sequencer and its CPU time is its own work.
+        let mut cpu = Some(0u64);
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(BATCH);
+            let before = thread_cpu_ns();
+            for _ in 0..k {
+                event();
+            }
+            let after = thread_cpu_ns();
+            cpu = match (cpu, before, after) {
+                (Some(total), Some(a), Some(b)) => Some(total + (b - a)),
+                _ => None,
+            };
+            left -= k;
+            if in_decision && let Some(g) = &guard {
+                g.flush().expect("flush");
+            }
+        }
+        if let Some(cpu) = cpu {
+            eprintln!(
+                "{case}: calling thread CPU {cpu} ns for {n} events, {:.1} ns/event",
+                cpu as f64 / n.max(1) as f64
+            );
         }
     });
     if let Some(g) = guard {

@@ -12,7 +12,7 @@ use tracing_core::{Event, LevelFilter, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
-use super::callsite::{CallsiteClass, class_of, event_kind};
+use super::callsite::{CallsiteClass, cached_ordinary, class_of, event_kind};
 use super::fields::{Accumulate, Capture, check_policy_flag};
 use super::{AuditLayerBuilder, IN_SEQUENCER, Shared, Status};
 use crate::genai;
@@ -116,6 +116,32 @@ impl AuditLayer {
         spans.into_iter().find_map(|s| self.mark(&s))
     }
 
+    /// The nearest decision at or above an event's span. The same answer as walking
+    /// `ctx.event_scope(event)`, one registry lookup cheaper when the event's own span is the
+    /// decision (the usual case): a `Scope` looks its first span up again.
+    fn event_decision<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>) -> Option<u64>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let span = ctx.event_span(event)?;
+        self.mark(&span)
+            .or_else(|| self.nearest_decision(span.scope().skip(1)))
+    }
+
+    /// An event whose callsite is not known to this thread as ordinary: classify it (or read
+    /// its cached class) and audit it unless it is ordinary after all. Out of line, and a tail
+    /// call from `on_event`, so that the inlined check keeps no registers of its own.
+    #[inline(never)]
+    fn event_out_of_line<S>(&self, event: &Event<'_>, ctx: Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let class = class_of(event.metadata());
+        if class != CallsiteClass::Ordinary {
+            self.audit_event(class, event, ctx);
+        }
+    }
+
     /// An event whose callsite is not ordinary: an audit event, a decision outcome or a GenAI
     /// event. Kept out of line so that `on_event` stays a few instructions for ordinary events.
     #[inline(never)]
@@ -154,15 +180,14 @@ impl AuditLayer {
         let Some(kind) = event_kind(meta, event) else {
             return;
         };
-        let decision = ctx
-            .event_scope(event)
-            .and_then(|scope| self.nearest_decision(scope));
+        let decision = self.event_decision(event, &ctx);
         if decision.is_none() {
             self.shared
                 .outside_decisions
                 .fetch_add(1, Ordering::Relaxed);
         }
-        let mut fields = Fields::new();
+        // Sized by the callsite: one allocation and no growth path (`RawVec::grow_one`).
+        let mut fields = Fields::with_capacity(meta.fields().len());
         event.record(&mut Capture(&mut fields));
         if kind == "policy_flag" {
             check_policy_flag(&mut fields);
@@ -209,9 +234,7 @@ impl AuditLayer {
                 }
             }
         }
-        let decision = ctx
-            .event_scope(event)
-            .and_then(|scope| self.nearest_decision(scope));
+        let decision = self.event_decision(event, ctx);
         let ids = genai::SpanIds { span: None, parent };
         self.send_genai(event.metadata().name(), ids, decision, fields, None);
     }
@@ -302,7 +325,7 @@ where
         }
         let parent = self.nearest_decision(span.scope().skip(1));
         let our_id = self.shared.next_span.fetch_add(1, Ordering::Relaxed);
-        let mut fields = Fields::new();
+        let mut fields = Fields::with_capacity(attrs.metadata().fields().len());
         attrs.record(&mut Capture(&mut fields));
         {
             let mut ext = span.extensions_mut();
@@ -354,11 +377,13 @@ where
         }
     }
 
+    /// An ordinary event already classified on this thread costs one thread-local load and a
+    /// compare (`cached_ordinary`); everything else, including the first sight of a callsite,
+    /// goes out of line.
     #[inline]
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let class = class_of(event.metadata());
-        if class != CallsiteClass::Ordinary {
-            self.audit_event(class, event, ctx);
+        if !cached_ordinary(event.metadata()) {
+            self.event_out_of_line(event, ctx);
         }
     }
 
