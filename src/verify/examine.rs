@@ -9,6 +9,7 @@ use crate::time::{DateAlone, TimestampError, parse_utc};
 
 use super::checkpoints::{TreeFacts, tree_facts};
 use super::lines::LineInfo;
+use super::shape::LineShape;
 use crate::checkpoint::{Hash, VerifierKey, leaf_hash};
 
 /// What one line says on its own: parsed, its hash recomputed, its signature checked. Needs
@@ -96,6 +97,8 @@ pub(super) struct Examiner {
     body: String,
     /// The allocation-free reading of the line being examined (reused).
     tape: Tape,
+    /// The one-pass reading of lines in the writers' layout (reused).
+    shape: LineShape,
     /// The first 19 bytes (`YYYY-MM-DDTHH:MM:SS`) of the last `ts` found to be a sealing
     /// time: consecutive entries mostly share their second, and everything
     /// [`is_sealing_time`] checks beyond those bytes is the fraction and the offset.
@@ -124,6 +127,7 @@ impl Examiner {
             alg_decided: false,
             body: String::with_capacity(1024),
             tape: Tape::default(),
+            shape: LineShape::default(),
             sealed_second: None,
         }
     }
@@ -217,6 +221,9 @@ impl Examiner {
         let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
         if text.is_empty() {
             return LineFacts::Blank;
+        }
+        if let Some(facts) = self.entry_shaped(text) {
+            return LineFacts::Entry(facts);
         }
         if let Some(facts) = self.entry_fast(text) {
             return LineFacts::Entry(facts);
@@ -316,6 +323,48 @@ impl Examiner {
             previous_segment,
             retention_deleted,
             ts_problem: ts_problem(seq, ts),
+        })
+    }
+
+    /// The facts of a sound entry of an ordinary type laid out as the writers lay entries out,
+    /// read and canonicalised in one pass (see [`super::shape`]). `None` sends the line on to
+    /// [`Examiner::entry_fast`]; for the lines this accepts, it finds the same facts as both
+    /// other paths.
+    fn entry_shaped(&mut self, text: &str) -> Option<EntryFacts> {
+        let line = self.shape.read(text, &mut self.body)?;
+        if TYPES_WITH_FACTS.contains(&line.kind) {
+            return None;
+        }
+        // A `ts` that is not a sealing time is worded by the general path.
+        if !sealing_time(&mut self.sealed_second, line.ts) {
+            return None;
+        }
+        let sig = if line.sig.is_empty() {
+            SigFacts::Empty
+        } else {
+            SigFacts::Present
+        };
+        let (hash_ok, leaf) = hash_matches(
+            self.alg,
+            &self.body,
+            self.tree_wanted,
+            line.prev_hash,
+            line.hash,
+        );
+        Some(EntryFacts {
+            seq: line.seq,
+            kind: String::new(),
+            tree: None,
+            prev_hash: hex64_from_checked(line.prev_hash),
+            hash: hex64_from_checked(line.hash),
+            hash_ok,
+            leaf,
+            sig,
+            sig_valid: check_sig(self.key.as_ref(), line.hash, line.sig),
+            declared_alg: None,
+            previous_segment: None,
+            retention_deleted: Vec::new(),
+            ts_problem: None,
         })
     }
 
@@ -550,6 +599,278 @@ mod tests {
                 prop_assert_eq!(Some(facts), general_facts(&mut general, text), "{}", text);
             }
         }
+    }
+
+    /// What the general path (`json::parse` and [`Examiner::entry`]) makes of `text`: its facts,
+    /// or its words for the problem.
+    fn general_verdict(examiner: &mut Examiner, text: &str) -> Result<EntryFacts, String> {
+        let row = json::parse(text).map_err(|e| format!("unparsed: {e}"))?;
+        if row.get("_meta").is_some() {
+            return Err("meta".into());
+        }
+        examiner
+            .entry(&row)
+            .map_err(|(seq, detail)| format!("malformed at {seq:?}: {detail}"))
+    }
+
+    /// The one-pass path on `text`, checked against the general path: when it reads the line,
+    /// its canonical body is the one `chain::write_body` writes for the parsed line and its
+    /// facts are the general path's. Returns whether it read the line.
+    fn shaped_agrees(text: &str, key: Option<&SigningKey>) -> Result<bool, TestCaseError> {
+        let mut fast = Examiner::new(key.cloned(), Vec::new());
+        let mut general = Examiner::new(key.cloned(), Vec::new());
+        let Some(facts) = fast.entry_shaped(text) else {
+            return Ok(false);
+        };
+        let row = json::parse(text).map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
+        let mut body = String::new();
+        let field = |n: &str| row.get(n).unwrap();
+        chain::write_body(
+            &mut body,
+            field("seq"),
+            field("ts"),
+            field("type"),
+            field("payload"),
+        );
+        prop_assert_eq!(&fast.body, &body, "canonical body of {}", text);
+        prop_assert_eq!(Ok(facts), general_verdict(&mut general, text), "{}", text);
+        Ok(true)
+    }
+
+    /// Payload values as writers spell them, all of which the one-pass path reads: strings
+    /// with every kind of character (the writers escape exactly as the canonical form does),
+    /// integers, floats in positional notation, nested objects and arrays.
+    fn arb_written_payload() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            prop_oneof![
+                Just(412.5),
+                Just(0.015),
+                Just(1.0),
+                Just(-2.25),
+                Just(0.0001),
+                Just(123456.789),
+                Just(1e15),
+            ]
+            .prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::from),
+            "[a\\x00-\\x1f\"\\\\/é\u{7f}\u{2028}🚀]{0,6}".prop_map(Value::from),
+        ];
+        let value = leaf.prop_recursive(4, 32, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec(("[a-zA-Zé_ ]{0,5}", inner), 0..5).prop_map(dedup),
+            ]
+        });
+        proptest::collection::vec(("[a-z_é🚀]{1,8}", value), 0..8).prop_map(dedup)
+    }
+
+    /// An object of `fields` in their order (insertion order, as writers keep it), keeping
+    /// the first of equal keys.
+    fn dedup(fields: Vec<(String, Value)>) -> Value {
+        let mut seen = std::collections::HashSet::new();
+        Value::Object(
+            fields
+                .into_iter()
+                .filter(|(k, _)| seen.insert(k.clone()))
+                .collect(),
+        )
+    }
+
+    /// Respellings of a sound line that keep its meaning (or make a near miss) but leave the
+    /// writers' exact layout, so the one-pass path must hand them on.
+    fn near_misses(line: &str) -> Vec<String> {
+        let mut out = vec![
+            // Reordered top-level keys.
+            line.replacen(r#"{"seq": 7, "ts""#, r#"{"ts""#, 1).replacen(
+                r#", "type""#,
+                r#", "seq": 7, "type""#,
+                1,
+            ),
+            // Whitespace variants.
+            line.replacen(r#""seq": "#, r#""seq":"#, 1),
+            line.replacen(r#", "hash""#, r#",  "hash""#, 1),
+            line.replacen(r#""payload": {"#, "\"payload\":\t{", 1),
+            line.replacen(r#""payload": {"#, r#""payload": { "#, 1),
+            format!("{} ", line.trim_end_matches('}')) + "}",
+            // An extra or a missing top-level field.
+            line.replacen(r#", "sig""#, r#", "extra": 1, "sig""#, 1),
+            line.replacen(r#", "prev_hash""#, r#", "_meta": {}, "prev_hash""#, 1),
+            // An escaped top-level string and an escaped key.
+            line.replacen(r#""type": "llm_call""#, r#""type": "llm\u005fcall""#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"k\u00e9": 1, "#, 1),
+            // Payload members that are valid JSON but not canonical text.
+            line.replacen(r#""payload": {"#, r#""payload": {"n": 1e5, "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"n": 1E5, "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"n": 2.5e-3, "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"n": 1.50, "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"n": -0, "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"n": 0.0, "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"n": 0.00001, "#, 1),
+            line.replacen(
+                r#""payload": {"#,
+                r#""payload": {"n": 0.1000000000000000055, "#,
+                1,
+            ),
+            line.replacen(r#""payload": {"#, r#""payload": {"n": 1e400, "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"n": NaN, "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"n": 01, "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"s": "a\/b", "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"s": "\u00e9", "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"s": "\u000A", "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"s": "\u0008", "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"s": "\ud83d\ude80", "#, 1),
+            // Duplicate keys, at the top and nested.
+            line.replacen(r#""payload": {"#, r#""payload": {"d": 1, "d": 2, "#, 1),
+            line.replacen(
+                r#""payload": {"#,
+                r#""payload": {"d": {"x": 1, "x": 1}, "#,
+                1,
+            ),
+            line.replacen(r#", "sig""#, r#", "hash": "00", "sig""#, 1),
+            // Nesting deeper than the one-pass path follows.
+            line.replacen(
+                r#""payload": {"#,
+                &format!(
+                    r#""payload": {{"deep": {}1{}, "#,
+                    "[".repeat(40),
+                    "]".repeat(40)
+                ),
+                1,
+            ),
+            // A seq with a leading zero, out of range, or not an integer.
+            line.replacen(r#""seq": 7"#, r#""seq": 07"#, 1),
+            line.replacen(r#""seq": 7"#, r#""seq": 18446744073709551616"#, 1),
+            line.replacen(r#""seq": 7"#, r#""seq": 7.0"#, 1),
+            // Upper-case hex digits.
+            line.replacen(r#""prev_hash": "abab"#, r#""prev_hash": "ABab"#, 1),
+        ];
+        out.retain(|v| v != line);
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 1000,
+            failure_persistence: None,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x5a9e),
+            ..ProptestConfig::default()
+        })]
+
+        /// Lines as writers write them take the one-pass path and find exactly what the
+        /// general path finds; lines one byte away from them, and respellings that leave the
+        /// writers' layout, either find the same or are handed on (the respellings always).
+        #[test]
+        fn the_one_pass_path_agrees_with_the_general_path(
+            payload in arb_written_payload(),
+            kind in prop_oneof![Just("llm_call"), Just("tool_call"), Just("x\"y"), Just("é")],
+            at in any::<prop::sample::Index>(),
+            byte in 0x20u8..0x7f,
+        ) {
+            let (line, key) = entry_line(payload, kind);
+            // A `type` with an escape is handed on (its line text is not looked into).
+            prop_assert_eq!(shaped_agrees(&line, Some(&key))?, kind != "x\"y", "{}", line);
+            shaped_agrees(&line, None)?;
+            for miss in near_misses(&line) {
+                prop_assert!(!shaped_agrees(&miss, Some(&key))?, "{}", miss);
+            }
+            let mut damaged = line.into_bytes();
+            let i = at.index(damaged.len());
+            damaged[i] = byte;
+            if let Ok(text) = std::str::from_utf8(&damaged) {
+                shaped_agrees(text, Some(&key))?;
+            }
+        }
+
+        /// Any payload the general generator makes (floats of every magnitude included): read
+        /// by the one-pass path or handed on, never read differently.
+        #[test]
+        fn the_one_pass_path_never_disagrees_on_general_payloads(payload in arb_payload()) {
+            let (line, key) = entry_line(payload, "llm_call");
+            shaped_agrees(&line, Some(&key))?;
+        }
+    }
+
+    #[test]
+    fn floats_are_read_in_one_pass_only_when_spelled_canonically() {
+        let mut shape = super::super::shape::LineShape::default();
+        let (line, _) = entry_line(Value::Object(vec![]), "llm_call");
+        let mut seen = 0;
+        let mut check = |text: &str| {
+            // As the general path reads it: `1` is an integer, `1.0` a float.
+            let canonical = json::to_canonical(&json::parse(text).unwrap());
+            let with = line.replacen(
+                r#""payload": {}"#,
+                &format!(r#""payload": {{"n": {text}}}"#),
+                1,
+            );
+            let mut body = String::new();
+            if shape.read(&with, &mut body).is_some() {
+                seen += 1;
+                assert_eq!(text, canonical, "read as canonical");
+            }
+        };
+        for m in [1i64, 5, 9, 10, 15, 99, 100, 123, 4125, 999_999_999_999_999] {
+            for k in 0..20 {
+                let x = m as f64 / 10f64.powi(k);
+                for text in [
+                    json::to_canonical(&Value::from(x)),
+                    json::to_canonical(&Value::from(-x)),
+                    format!("{x}"),
+                    format!("{x:.3}"),
+                    format!("{x:.17}"),
+                ] {
+                    if json::parse(&text).is_ok() {
+                        check(&text);
+                    }
+                }
+            }
+        }
+        for text in [
+            "0.1",
+            "0.30000000000000004",
+            "1e16",
+            "9999999999999998.0",
+            "1000000000000000.0",
+        ] {
+            check(text);
+        }
+        assert!(seen > 100, "{seen}");
+    }
+
+    #[test]
+    fn the_shared_vectors_read_the_same_on_every_path() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors");
+        let mut files = Vec::new();
+        let mut dirs = vec![std::path::PathBuf::from(dir)];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "jsonl") {
+                    files.push(p);
+                }
+            }
+        }
+        let key = SigningKey::from_bytes("k").unwrap();
+        let (mut lines, mut shaped) = (0, 0);
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            for line in text.lines() {
+                lines += 1;
+                for key in [None, Some(&key)] {
+                    if shaped_agrees(line.trim(), key).unwrap() {
+                        shaped += 1;
+                    }
+                }
+            }
+        }
+        assert!(files.len() >= 10 && lines > 100, "{files:?}");
+        assert!(shaped > lines, "{shaped} of {lines} lines read in one pass");
     }
 
     #[test]
