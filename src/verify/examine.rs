@@ -188,6 +188,14 @@ impl Examiner {
         if info.too_long {
             return LineFacts::TooLong;
         }
+        // The writers' layout first: a line it reads holds no NUL, no byte-order mark and no
+        // surrounding whitespace (its first byte is `{`, its last `}`), so the checks below
+        // would all pass it; they run for the other lines, in their order.
+        if let Ok(text) = std::str::from_utf8(raw)
+            && let Some(facts) = self.entry_shaped(text)
+        {
+            return LineFacts::Entry(facts);
+        }
         if let Some(first) = memchr::memchr(0, raw)
             && raw[first..].iter().all(|&b| b == 0)
         {
@@ -218,13 +226,17 @@ impl Examiner {
         }
         // Like the reference (Python's `line.strip()`), blank lines are skipped and a `\r`
         // before the `\n` (CRLF) is tolerated.
-        let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
-        if text.is_empty() {
+        let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
+        if trimmed.is_empty() {
             return LineFacts::Blank;
         }
-        if let Some(facts) = self.entry_shaped(text) {
+        // A CRLF line, say.
+        if trimmed.len() != text.len()
+            && let Some(facts) = self.entry_shaped(trimmed)
+        {
             return LineFacts::Entry(facts);
         }
+        let text = trimmed;
         if let Some(facts) = self.entry_fast(text) {
             return LineFacts::Entry(facts);
         }
@@ -652,6 +664,8 @@ mod tests {
                 Just(1.0),
                 Just(-2.25),
                 Just(0.0001),
+                Just(0.0),
+                Just(-0.0),
                 Just(123456.789),
                 Just(1e15),
             ]
@@ -708,7 +722,7 @@ mod tests {
             line.replacen(r#""payload": {"#, r#""payload": {"n": 2.5e-3, "#, 1),
             line.replacen(r#""payload": {"#, r#""payload": {"n": 1.50, "#, 1),
             line.replacen(r#""payload": {"#, r#""payload": {"n": -0, "#, 1),
-            line.replacen(r#""payload": {"#, r#""payload": {"n": 0.0, "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"n": 0.00, "#, 1),
             line.replacen(r#""payload": {"#, r#""payload": {"n": 0.00001, "#, 1),
             line.replacen(
                 r#""payload": {"#,
@@ -830,6 +844,10 @@ mod tests {
             }
         }
         for text in [
+            "0.0",
+            "-0.0",
+            "0.00",
+            "-0.00",
             "0.1",
             "0.30000000000000004",
             "1e16",

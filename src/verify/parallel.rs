@@ -15,6 +15,11 @@ use super::{Verification, VerifyOptions};
 /// log), small enough to bound memory (a few blocks are in flight per worker).
 const BLOCK: usize = 1 << 20;
 
+/// Chunks read and not yet walked, per worker. The walker takes chunks in file order, so while
+/// one worker is held up (a loaded machine deschedules it) the others' finished chunks wait for
+/// it: without this bound they would pile up there.
+const IN_FLIGHT_PER_WORKER: usize = 4;
+
 /// Lines examined on the reader thread before the first entry, sent on in groups of at most this
 /// many (a file without entries must not pile up there).
 const HEAD_LINES: usize = 2048;
@@ -64,6 +69,13 @@ pub(super) fn verify_parallel(
     // channels, so they can neither block nor keep a thread alive.
     let (spare_chunk_tx, spare_chunk_rx) = bounded::<Chunk>(workers * 2);
     let (spare_facts_tx, spare_facts_rx) = bounded::<Examined>(workers * 2);
+    // One credit per chunk in flight: the reader takes one before it hands a chunk on, the
+    // walker gives it back once the chunk is walked (or dropped after a read error).
+    let in_flight = workers * IN_FLIGHT_PER_WORKER;
+    let (credit_tx, credit_rx) = bounded::<()>(in_flight);
+    for _ in 0..in_flight {
+        let _ = credit_tx.try_send(());
+    }
     let max_line = opts.max_line_bytes;
     let mut walker = Walker::new(source, opts);
     std::thread::scope(|scope| -> io::Result<()> {
@@ -189,7 +201,9 @@ pub(super) fn verify_parallel(
                             head.push((info, facts));
                             if examiner.alg_decided || head.len() == HEAD_LINES {
                                 let lines = std::mem::take(&mut head);
-                                if reader_done.send((index, Ok(lines))).is_err() {
+                                if credit_rx.recv().is_err()
+                                    || reader_done.send((index, Ok(lines))).is_err()
+                                {
                                     return;
                                 }
                                 index += 1;
@@ -208,7 +222,9 @@ pub(super) fn verify_parallel(
                         chunk.base = base;
                         chunk.alg = examiner.alg;
                         chunk.tree = examiner.tree_wanted;
-                        if job_tx.send(std::mem::replace(&mut chunk, next)).is_err() {
+                        if credit_rx.recv().is_err()
+                            || job_tx.send(std::mem::replace(&mut chunk, next)).is_err()
+                        {
                             return;
                         }
                         index += 1;
@@ -229,7 +245,7 @@ pub(super) fn verify_parallel(
                     filled = 0;
                 }
             }
-            if !head.is_empty() {
+            if !head.is_empty() && credit_rx.recv().is_ok() {
                 let _ = reader_done.send((index, Ok(head)));
             }
         });
@@ -245,9 +261,14 @@ pub(super) fn verify_parallel(
                 Ok(lines) if failure.is_none() => {
                     pending.insert(index, lines);
                 }
-                Ok(_) => {}
+                Ok(_) => {
+                    let _ = credit_tx.try_send(());
+                }
                 Err(e) => {
                     failure.get_or_insert(e);
+                    for _ in 0..pending.len() {
+                        let _ = credit_tx.try_send(());
+                    }
                     pending.clear();
                 }
             }
@@ -258,6 +279,7 @@ pub(super) fn verify_parallel(
                     walker.apply(&info, facts);
                 }
                 let _ = spare_facts_tx.try_send(lines);
+                let _ = credit_tx.try_send(());
                 next += 1;
             }
         }
