@@ -45,10 +45,6 @@ pub(super) enum LineFacts {
 #[cfg_attr(test, derive(Debug, PartialEq))]
 pub(super) struct EntryFacts {
     pub(super) seq: u64,
-    /// The entry type when the walker needs it: for an entry that may declare the hash
-    /// algorithm, open a segment or record retention. Empty otherwise (and when it is not a
-    /// string).
-    pub(super) kind: String,
     /// Both 64 lowercase hex digits (checked), kept inline rather than allocated per line.
     pub(super) prev_hash: Hex64,
     pub(super) hash: Hex64,
@@ -57,6 +53,24 @@ pub(super) struct EntryFacts {
     pub(super) sig: SigFacts,
     /// With a key: whether the signature verified.
     pub(super) sig_valid: Option<bool>,
+    /// The entry's Merkle leaf hash (SHA-256 of 0x00 and the raw chain hash), when the
+    /// examiner knew the tree is kept ([`Examiner::tree_wanted`]) and the hash matched: made
+    /// here so that it is made on the parallel workers; else the walker makes it.
+    pub(super) leaf: Option<Hash>,
+    /// What only some entries carry; `None` when there is nothing (every ordinary entry of a
+    /// sound log). Boxed because the facts of every line are moved from a worker to the
+    /// walker: inline, these fields doubled the bytes moved per line.
+    pub(super) rare: Option<Box<RareFacts>>,
+}
+
+/// The facts of an entry the walker needs from some entries only.
+#[cfg_attr(test, derive(Debug, PartialEq))]
+#[derive(Default)]
+pub(super) struct RareFacts {
+    /// The entry type when the walker needs it: for an entry that may declare the hash
+    /// algorithm, open a segment or record retention. Empty otherwise (and when it is not a
+    /// string).
+    pub(super) kind: String,
     /// The hash algorithm an `audit_open`/`segment_open` declares.
     pub(super) declared_alg: Option<Result<HashAlg, String>>,
     /// `segment_open`'s `previous_segment`.
@@ -69,10 +83,19 @@ pub(super) struct EntryFacts {
     /// What the Merkle tree needs from `audit_open`, `audit_resume`, `segment_open` and
     /// `checkpoint` entries (see [`super::checkpoints`]).
     pub(super) tree: Option<TreeFacts>,
-    /// The entry's Merkle leaf hash (SHA-256 of 0x00 and the raw chain hash), when the
-    /// examiner knew the tree is kept ([`Examiner::tree_wanted`]) and the hash matched: made
-    /// here so that it is made on the parallel workers; else the walker makes it.
-    pub(super) leaf: Option<Hash>,
+}
+
+impl RareFacts {
+    /// `None` when every field is empty, so that ordinary entries allocate nothing.
+    fn boxed(self) -> Option<Box<RareFacts>> {
+        let empty = self.kind.is_empty()
+            && self.declared_alg.is_none()
+            && self.previous_segment.is_none()
+            && self.retention_deleted.is_empty()
+            && self.ts_problem.is_none()
+            && self.tree.is_none();
+        (!empty).then(|| Box::new(self))
+    }
 }
 
 #[cfg_attr(test, derive(Debug, PartialEq))]
@@ -170,11 +193,12 @@ impl Examiner {
             && let LineFacts::Entry(e) = &facts
         {
             self.alg_decided = true;
+            let rare = e.rare.as_deref();
             self.tree_wanted |= matches!(
-                e.tree,
+                rare.and_then(|r| r.tree.as_ref()),
                 Some(TreeFacts::Origin(Ok(Some(_))) | TreeFacts::Segment(Some(_), _, _))
             );
-            if let Some(Ok(alg)) = e.declared_alg
+            if let Some(Ok(alg)) = rare.and_then(|r| r.declared_alg.clone())
                 && alg != self.alg
             {
                 self.alg = alg;
@@ -323,18 +347,21 @@ impl Examiner {
         let tree = tree_facts(&kind, payload, &self.vkeys);
         Ok(EntryFacts {
             seq,
-            kind,
-            tree,
             prev_hash: hex64_from_checked(prev_hash),
             hash: hex64_from_checked(hash),
             hash_ok,
             leaf,
             sig,
             sig_valid,
-            declared_alg,
-            previous_segment,
-            retention_deleted,
-            ts_problem: ts_problem(seq, ts),
+            rare: RareFacts {
+                kind,
+                tree,
+                declared_alg,
+                previous_segment,
+                retention_deleted,
+                ts_problem: ts_problem(seq, ts),
+            }
+            .boxed(),
         })
     }
 
@@ -365,18 +392,13 @@ impl Examiner {
         );
         Some(EntryFacts {
             seq: line.seq,
-            kind: String::new(),
-            tree: None,
             prev_hash: hex64_from_checked(line.prev_hash),
             hash: hex64_from_checked(line.hash),
             hash_ok,
             leaf,
             sig,
             sig_valid: check_sig(self.key.as_ref(), line.hash, line.sig),
-            declared_alg: None,
-            previous_segment: None,
-            retention_deleted: Vec::new(),
-            ts_problem: None,
+            rare: None,
         })
     }
 
@@ -433,18 +455,13 @@ impl Examiner {
         let (hash_ok, leaf) = hash_matches(self.alg, &self.body, self.tree_wanted, prev_hash, hash);
         Some(EntryFacts {
             seq,
-            kind: String::new(),
-            tree: None,
             prev_hash: hex64_from_checked(prev_hash),
             hash: hex64_from_checked(hash),
             hash_ok,
             leaf,
             sig,
             sig_valid: check_sig(self.key.as_ref(), hash, sig_text),
-            declared_alg: None,
-            previous_segment: None,
-            retention_deleted: Vec::new(),
-            ts_problem: None,
+            rare: None,
         })
     }
 }
