@@ -685,8 +685,14 @@ mod tests {
                 Just(-0.0),
                 Just(123456.789),
                 Just(1e15),
+                Just(3.0000000000000004e-05),
+                Just(9.424769999999999),
             ]
             .prop_map(Value::from),
+            // Any finite float, as `repr` writes it (17 digits, exponents).
+            any::<f64>()
+                .prop_filter("finite", |x| x.is_finite())
+                .prop_map(Value::from),
             "\\PC{0,12}".prop_map(Value::from),
             "[a\\x00-\\x1f\"\\\\/é\u{7f}\u{2028}🚀]{0,6}".prop_map(Value::from),
         ];
@@ -776,6 +782,16 @@ mod tests {
             line.replacen(r#""seq": 7"#, r#""seq": 07"#, 1),
             line.replacen(r#""seq": 7"#, r#""seq": 18446744073709551616"#, 1),
             line.replacen(r#""seq": 7"#, r#""seq": 7.0"#, 1),
+            // Export-pack fields other than `controls`/`adverse_controls`, repeated, or holding
+            // what the one-pass path hands on.
+            format!("{}, \"other\": []}}", &line[..line.len() - 1]),
+            format!(
+                "{}, \"controls\": [], \"controls\": []}}",
+                &line[..line.len() - 1]
+            ),
+            format!("{}, \"controls\": {{}}}}", &line[..line.len() - 1]),
+            format!("{}, \"controls\": [1e5]}}", &line[..line.len() - 1]),
+            format!("{}, \"controls\": [] }}", &line[..line.len() - 1]),
             // Upper-case hex digits.
             line.replacen(r#""prev_hash": "abab"#, r#""prev_hash": "ABab"#, 1),
         ];
@@ -805,6 +821,12 @@ mod tests {
             // A `type` with an escape is handed on (its line text is not looked into).
             prop_assert_eq!(shaped_agrees(&line, Some(&key))?, kind != "x\"y", "{}", line);
             shaped_agrees(&line, None)?;
+            // As an export pack carries it.
+            let pack = format!(
+                "{}, \"controls\": [\"Art.12 logging\", \"Art.19\"], \"adverse_controls\": []}}",
+                &line[..line.len() - 1]
+            );
+            prop_assert_eq!(shaped_agrees(&pack, Some(&key))?, kind != "x\"y", "{}", pack);
             for miss in near_misses(&line) {
                 prop_assert!(!shaped_agrees(&miss, Some(&key))?, "{}", miss);
             }
@@ -861,6 +883,15 @@ mod tests {
             }
         }
         for text in [
+            "3.0000000000000004e-05",
+            "9.424769999999999",
+            "1e-05",
+            "1e+16",
+            "1.5e+300",
+            "1.5E+300",
+            "1e5",
+            "-2.2250738585072014e-308",
+            "5e-324",
             "0.0",
             "-0.0",
             "0.00",

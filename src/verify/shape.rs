@@ -46,6 +46,8 @@ pub(super) struct LineShape {
     members: Vec<Member>,
     /// An object's canonical members while they are put in key order.
     scratch: String,
+    /// A float's canonical text, when it has to be written to be compared.
+    float: String,
 }
 
 /// One member of an open object: its key's bytes in the line (without the quotes) and its
@@ -171,7 +173,30 @@ impl LineShape {
         } else {
             c.hex64()?
         };
-        c.lit(b"\"}")?;
+        c.lit(b"\"")?;
+        // An export pack's entries carry their `controls` (and some `adverse_controls`) after
+        // the chain's fields: not hashed, but read, since the line must be sound JSON without
+        // a repeated key. Written into `body` to be read and then cut off again.
+        let (mut controls, mut adverse) = (false, false);
+        while c.peek() == Some(b',') {
+            c.lit(b", \"")?;
+            let seen = match c.plain()? {
+                "controls" => &mut controls,
+                "adverse_controls" => &mut adverse,
+                _ => return None,
+            };
+            if std::mem::replace(seen, true) {
+                return None;
+            }
+            c.lit(b": ")?;
+            if c.peek() != Some(b'[') {
+                return None;
+            }
+            let mark = body.len();
+            self.array(&mut c, body, 1)?;
+            body.truncate(mark);
+        }
+        c.lit(b"}")?;
         if c.pos != text.len() {
             return None;
         }
@@ -202,7 +227,7 @@ impl LineShape {
             b't' => copy_lit(c, out, b"true"),
             b'f' => copy_lit(c, out, b"false"),
             b'n' => copy_lit(c, out, b"null"),
-            b'-' | b'0'..=b'9' => number(c, out),
+            b'-' | b'0'..=b'9' => number(c, out, &mut self.float),
             _ => None,
         }
     }
@@ -374,9 +399,11 @@ fn string(c: &mut Cursor<'_>, out: &mut String) -> Option<()> {
     Some(())
 }
 
-/// A number at the cursor when its text is its canonical text: an integer other than `-0`,
-/// or a float as Python's `repr` writes it in positional notation (see [`MAX_FLOAT_DIGITS`]).
-fn number(c: &mut Cursor<'_>, out: &mut String) -> Option<()> {
+/// A number at the cursor when its text is its canonical text: an integer other than `-0`, or
+/// a float as Python's `repr` writes it. Most floats are recognised from their digits (see
+/// [`float_is_canonical`]); the others (17 significant digits, an exponent) are written
+/// canonically into `buf` and compared, as the general path would write them.
+fn number(c: &mut Cursor<'_>, out: &mut String, buf: &mut String) -> Option<()> {
     let b = c.bytes;
     let start = c.pos;
     let mut i = start + usize::from(b[start] == b'-');
@@ -391,24 +418,53 @@ fn number(c: &mut Cursor<'_>, out: &mut String) -> Option<()> {
         _ => return None,
     }
     let int = &b[int_start..i];
+    let mut frac = None;
     if b.get(i) == Some(&b'.') {
         let frac_start = i + 1;
         i = frac_start;
         while let Some(b'0'..=b'9') = b.get(i) {
             i += 1;
         }
-        if !float_is_canonical(int, &b[frac_start..i]) {
+        if i == frac_start {
             return None;
         }
-    } else if int.len() > MAX_INT_DIGITS || &b[start..i] == b"-0" {
-        return None;
+        frac = Some(&b[frac_start..i]);
     }
-    // An exponent: the canonical form of such a float may differ from its text.
+    let mut exponent = false;
     if let Some(b'e' | b'E') = b.get(i) {
-        return None;
+        i += 1;
+        if let Some(b'+' | b'-') = b.get(i) {
+            i += 1;
+        }
+        let digits = i;
+        while let Some(b'0'..=b'9') = b.get(i) {
+            i += 1;
+        }
+        if i == digits {
+            return None;
+        }
+        exponent = true;
+    }
+    let text = &c.text[start..i];
+    match frac {
+        Some(frac) if !exponent && float_is_canonical(int, frac) => {}
+        None if !exponent => {
+            if int.len() > MAX_INT_DIGITS || text == "-0" {
+                return None;
+            }
+        }
+        // `1e5` is a float too, whose canonical text is `100000.0`.
+        _ => {
+            let x: f64 = text.parse().ok()?;
+            buf.clear();
+            crate::json::Number::from_f64(x).write_to(buf);
+            if buf != text {
+                return None;
+            }
+        }
     }
     c.pos = i;
-    out.push_str(&c.text[start..i]);
+    out.push_str(text);
     Some(())
 }
 
