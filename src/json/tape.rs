@@ -249,7 +249,7 @@ fn sort_prefix(key: &[u8]) -> u64 {
 /// in a byte-by-byte walk over its last word (most keys are shorter than a word, so that walk
 /// was most of reading them).
 #[inline]
-fn special_at(bytes: &[u8], from: usize) -> usize {
+pub(crate) fn special_at(bytes: &[u8], from: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     // The classic zero-byte test: `(x - ONES) & !x & HIGHS` flags every zero byte of `x`, and

@@ -9,6 +9,7 @@ use crate::time::{DateAlone, TimestampError, parse_utc};
 
 use super::checkpoints::{TreeFacts, tree_facts};
 use super::lines::LineInfo;
+use super::shape::LineShape;
 use crate::checkpoint::{Hash, VerifierKey, leaf_hash};
 
 /// What one line says on its own: parsed, its hash recomputed, its signature checked. Needs
@@ -44,10 +45,6 @@ pub(super) enum LineFacts {
 #[cfg_attr(test, derive(Debug, PartialEq))]
 pub(super) struct EntryFacts {
     pub(super) seq: u64,
-    /// The entry type when the walker needs it: for an entry that may declare the hash
-    /// algorithm, open a segment or record retention. Empty otherwise (and when it is not a
-    /// string).
-    pub(super) kind: String,
     /// Both 64 lowercase hex digits (checked), kept inline rather than allocated per line.
     pub(super) prev_hash: Hex64,
     pub(super) hash: Hex64,
@@ -56,6 +53,24 @@ pub(super) struct EntryFacts {
     pub(super) sig: SigFacts,
     /// With a key: whether the signature verified.
     pub(super) sig_valid: Option<bool>,
+    /// The entry's Merkle leaf hash (SHA-256 of 0x00 and the raw chain hash), when the
+    /// examiner knew the tree is kept ([`Examiner::tree_wanted`]) and the hash matched: made
+    /// here so that it is made on the parallel workers; else the walker makes it.
+    pub(super) leaf: Option<Hash>,
+    /// What only some entries carry; `None` when there is nothing (every ordinary entry of a
+    /// sound log). Boxed because the facts of every line are moved from a worker to the
+    /// walker: inline, these fields doubled the bytes moved per line.
+    pub(super) rare: Option<Box<RareFacts>>,
+}
+
+/// The facts of an entry the walker needs from some entries only.
+#[cfg_attr(test, derive(Debug, PartialEq))]
+#[derive(Default)]
+pub(super) struct RareFacts {
+    /// The entry type when the walker needs it: for an entry that may declare the hash
+    /// algorithm, open a segment or record retention. Empty otherwise (and when it is not a
+    /// string).
+    pub(super) kind: String,
     /// The hash algorithm an `audit_open`/`segment_open` declares.
     pub(super) declared_alg: Option<Result<HashAlg, String>>,
     /// `segment_open`'s `previous_segment`.
@@ -68,10 +83,19 @@ pub(super) struct EntryFacts {
     /// What the Merkle tree needs from `audit_open`, `audit_resume`, `segment_open` and
     /// `checkpoint` entries (see [`super::checkpoints`]).
     pub(super) tree: Option<TreeFacts>,
-    /// The entry's Merkle leaf hash (SHA-256 of 0x00 and the raw chain hash), when the
-    /// examiner knew the tree is kept ([`Examiner::tree_wanted`]) and the hash matched: made
-    /// here so that it is made on the parallel workers; else the walker makes it.
-    pub(super) leaf: Option<Hash>,
+}
+
+impl RareFacts {
+    /// `None` when every field is empty, so that ordinary entries allocate nothing.
+    fn boxed(self) -> Option<Box<RareFacts>> {
+        let empty = self.kind.is_empty()
+            && self.declared_alg.is_none()
+            && self.previous_segment.is_none()
+            && self.retention_deleted.is_empty()
+            && self.ts_problem.is_none()
+            && self.tree.is_none();
+        (!empty).then(|| Box::new(self))
+    }
 }
 
 #[cfg_attr(test, derive(Debug, PartialEq))]
@@ -96,6 +120,8 @@ pub(super) struct Examiner {
     body: String,
     /// The allocation-free reading of the line being examined (reused).
     tape: Tape,
+    /// The one-pass reading of lines in the writers' layout (reused).
+    shape: LineShape,
     /// The first 19 bytes (`YYYY-MM-DDTHH:MM:SS`) of the last `ts` found to be a sealing
     /// time: consecutive entries mostly share their second, and everything
     /// [`is_sealing_time`] checks beyond those bytes is the fraction and the offset.
@@ -124,6 +150,7 @@ impl Examiner {
             alg_decided: false,
             body: String::with_capacity(1024),
             tape: Tape::default(),
+            shape: LineShape::default(),
             sealed_second: None,
         }
     }
@@ -166,11 +193,12 @@ impl Examiner {
             && let LineFacts::Entry(e) = &facts
         {
             self.alg_decided = true;
+            let rare = e.rare.as_deref();
             self.tree_wanted |= matches!(
-                e.tree,
+                rare.and_then(|r| r.tree.as_ref()),
                 Some(TreeFacts::Origin(Ok(Some(_))) | TreeFacts::Segment(Some(_), _, _))
             );
-            if let Some(Ok(alg)) = e.declared_alg
+            if let Some(Ok(alg)) = rare.and_then(|r| r.declared_alg.clone())
                 && alg != self.alg
             {
                 self.alg = alg;
@@ -183,6 +211,14 @@ impl Examiner {
     pub(super) fn examine(&mut self, info: &LineInfo, raw: &[u8]) -> LineFacts {
         if info.too_long {
             return LineFacts::TooLong;
+        }
+        // The writers' layout first: a line it reads holds no NUL, no byte-order mark and no
+        // surrounding whitespace (its first byte is `{`, its last `}`), so the checks below
+        // would all pass it; they run for the other lines, in their order.
+        if let Ok(text) = std::str::from_utf8(raw)
+            && let Some(facts) = self.entry_shaped(text)
+        {
+            return LineFacts::Entry(facts);
         }
         if let Some(first) = memchr::memchr(0, raw)
             && raw[first..].iter().all(|&b| b == 0)
@@ -214,10 +250,17 @@ impl Examiner {
         }
         // Like the reference (Python's `line.strip()`), blank lines are skipped and a `\r`
         // before the `\n` (CRLF) is tolerated.
-        let text = text.trim_matches(|c: char| c.is_ascii_whitespace());
-        if text.is_empty() {
+        let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
+        if trimmed.is_empty() {
             return LineFacts::Blank;
         }
+        // A CRLF line, say.
+        if trimmed.len() != text.len()
+            && let Some(facts) = self.entry_shaped(trimmed)
+        {
+            return LineFacts::Entry(facts);
+        }
+        let text = trimmed;
         if let Some(facts) = self.entry_fast(text) {
             return LineFacts::Entry(facts);
         }
@@ -304,18 +347,58 @@ impl Examiner {
         let tree = tree_facts(&kind, payload, &self.vkeys);
         Ok(EntryFacts {
             seq,
-            kind,
-            tree,
             prev_hash: hex64_from_checked(prev_hash),
             hash: hex64_from_checked(hash),
             hash_ok,
             leaf,
             sig,
             sig_valid,
-            declared_alg,
-            previous_segment,
-            retention_deleted,
-            ts_problem: ts_problem(seq, ts),
+            rare: RareFacts {
+                kind,
+                tree,
+                declared_alg,
+                previous_segment,
+                retention_deleted,
+                ts_problem: ts_problem(seq, ts),
+            }
+            .boxed(),
+        })
+    }
+
+    /// The facts of a sound entry of an ordinary type laid out as the writers lay entries out,
+    /// read and canonicalised in one pass (see [`super::shape`]). `None` sends the line on to
+    /// [`Examiner::entry_fast`]; for the lines this accepts, it finds the same facts as both
+    /// other paths.
+    fn entry_shaped(&mut self, text: &str) -> Option<EntryFacts> {
+        let line = self.shape.read(text, &mut self.body)?;
+        if TYPES_WITH_FACTS.contains(&line.kind) {
+            return None;
+        }
+        // A `ts` that is not a sealing time is worded by the general path.
+        if !sealing_time(&mut self.sealed_second, line.ts) {
+            return None;
+        }
+        let sig = if line.sig.is_empty() {
+            SigFacts::Empty
+        } else {
+            SigFacts::Present
+        };
+        let (hash_ok, leaf) = hash_matches(
+            self.alg,
+            &self.body,
+            self.tree_wanted,
+            line.prev_hash,
+            line.hash,
+        );
+        Some(EntryFacts {
+            seq: line.seq,
+            prev_hash: hex64_from_checked(line.prev_hash),
+            hash: hex64_from_checked(line.hash),
+            hash_ok,
+            leaf,
+            sig,
+            sig_valid: check_sig(self.key.as_ref(), line.hash, line.sig),
+            rare: None,
         })
     }
 
@@ -372,18 +455,13 @@ impl Examiner {
         let (hash_ok, leaf) = hash_matches(self.alg, &self.body, self.tree_wanted, prev_hash, hash);
         Some(EntryFacts {
             seq,
-            kind: String::new(),
-            tree: None,
             prev_hash: hex64_from_checked(prev_hash),
             hash: hex64_from_checked(hash),
             hash_ok,
             leaf,
             sig,
             sig_valid: check_sig(self.key.as_ref(), hash, sig_text),
-            declared_alg: None,
-            previous_segment: None,
-            retention_deleted: Vec::new(),
-            ts_problem: None,
+            rare: None,
         })
     }
 }
@@ -550,6 +628,315 @@ mod tests {
                 prop_assert_eq!(Some(facts), general_facts(&mut general, text), "{}", text);
             }
         }
+    }
+
+    /// What the general path (`json::parse` and [`Examiner::entry`]) makes of `text`: its facts,
+    /// or its words for the problem.
+    fn general_verdict(examiner: &mut Examiner, text: &str) -> Result<EntryFacts, String> {
+        let row = json::parse(text).map_err(|e| format!("unparsed: {e}"))?;
+        if row.get("_meta").is_some() {
+            return Err("meta".into());
+        }
+        examiner
+            .entry(&row)
+            .map_err(|(seq, detail)| format!("malformed at {seq:?}: {detail}"))
+    }
+
+    /// The one-pass path on `text`, checked against the general path: when it reads the line,
+    /// its canonical body is the one `chain::write_body` writes for the parsed line and its
+    /// facts are the general path's. Returns whether it read the line.
+    fn shaped_agrees(text: &str, key: Option<&SigningKey>) -> Result<bool, TestCaseError> {
+        let mut fast = Examiner::new(key.cloned(), Vec::new());
+        let mut general = Examiner::new(key.cloned(), Vec::new());
+        let Some(facts) = fast.entry_shaped(text) else {
+            return Ok(false);
+        };
+        let row = json::parse(text).map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
+        let mut body = String::new();
+        let field = |n: &str| row.get(n).unwrap();
+        chain::write_body(
+            &mut body,
+            field("seq"),
+            field("ts"),
+            field("type"),
+            field("payload"),
+        );
+        prop_assert_eq!(&fast.body, &body, "canonical body of {}", text);
+        prop_assert_eq!(Ok(facts), general_verdict(&mut general, text), "{}", text);
+        Ok(true)
+    }
+
+    /// Payload values as writers spell them, all of which the one-pass path reads: strings
+    /// with every kind of character (the writers escape exactly as the canonical form does),
+    /// integers, floats in positional notation, nested objects and arrays.
+    fn arb_written_payload() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            prop_oneof![
+                Just(412.5),
+                Just(0.015),
+                Just(1.0),
+                Just(-2.25),
+                Just(0.0001),
+                Just(0.0),
+                Just(-0.0),
+                Just(123456.789),
+                Just(1e15),
+                Just(3.0000000000000004e-05),
+                Just(9.424769999999999),
+            ]
+            .prop_map(Value::from),
+            // Any finite float, as `repr` writes it (17 digits, exponents).
+            any::<f64>()
+                .prop_filter("finite", |x| x.is_finite())
+                .prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::from),
+            "[a\\x00-\\x1f\"\\\\/é\u{7f}\u{2028}🚀]{0,6}".prop_map(Value::from),
+        ];
+        let value = leaf.prop_recursive(4, 32, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec(("[a-zA-Zé_ ]{0,5}", inner), 0..5).prop_map(dedup),
+            ]
+        });
+        proptest::collection::vec(("[a-z_é🚀]{1,8}", value), 0..8).prop_map(dedup)
+    }
+
+    /// An object of `fields` in their order (insertion order, as writers keep it), keeping
+    /// the first of equal keys.
+    fn dedup(fields: Vec<(String, Value)>) -> Value {
+        let mut seen = std::collections::HashSet::new();
+        Value::Object(
+            fields
+                .into_iter()
+                .filter(|(k, _)| seen.insert(k.clone()))
+                .collect(),
+        )
+    }
+
+    /// Respellings of a sound line that keep its meaning (or make a near miss) but leave the
+    /// writers' exact layout, so the one-pass path must hand them on.
+    fn near_misses(line: &str) -> Vec<String> {
+        let mut out = vec![
+            // Reordered top-level keys.
+            line.replacen(r#"{"seq": 7, "ts""#, r#"{"ts""#, 1).replacen(
+                r#", "type""#,
+                r#", "seq": 7, "type""#,
+                1,
+            ),
+            // Whitespace variants.
+            line.replacen(r#""seq": "#, r#""seq":"#, 1),
+            line.replacen(r#", "hash""#, r#",  "hash""#, 1),
+            line.replacen(r#""payload": {"#, "\"payload\":\t{", 1),
+            line.replacen(r#""payload": {"#, r#""payload": { "#, 1),
+            format!("{} ", line.trim_end_matches('}')) + "}",
+            // An extra or a missing top-level field.
+            line.replacen(r#", "sig""#, r#", "extra": 1, "sig""#, 1),
+            line.replacen(r#", "prev_hash""#, r#", "_meta": {}, "prev_hash""#, 1),
+            // An escaped top-level string and an escaped key.
+            line.replacen(r#""type": "llm_call""#, r#""type": "llm\u005fcall""#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"k\u00e9": 1, "#, 1),
+            // Payload members that are valid JSON but not canonical text.
+            line.replacen(r#""payload": {"#, r#""payload": {"n": 1e5, "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"n": 1E5, "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"n": 2.5e-3, "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"n": 1.50, "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"n": -0, "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"n": 0.00, "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"n": 0.00001, "#, 1),
+            line.replacen(
+                r#""payload": {"#,
+                r#""payload": {"n": 0.1000000000000000055, "#,
+                1,
+            ),
+            line.replacen(r#""payload": {"#, r#""payload": {"n": 1e400, "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"n": NaN, "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"n": 01, "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"s": "a\/b", "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"s": "\u00e9", "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"s": "\u000A", "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"s": "\u0008", "#, 1),
+            line.replacen(r#""payload": {"#, r#""payload": {"s": "\ud83d\ude80", "#, 1),
+            // Duplicate keys, at the top and nested.
+            line.replacen(r#""payload": {"#, r#""payload": {"d": 1, "d": 2, "#, 1),
+            line.replacen(
+                r#""payload": {"#,
+                r#""payload": {"d": {"x": 1, "x": 1}, "#,
+                1,
+            ),
+            line.replacen(r#", "sig""#, r#", "hash": "00", "sig""#, 1),
+            // Nesting deeper than the one-pass path follows.
+            line.replacen(
+                r#""payload": {"#,
+                &format!(
+                    r#""payload": {{"deep": {}1{}, "#,
+                    "[".repeat(40),
+                    "]".repeat(40)
+                ),
+                1,
+            ),
+            // A seq with a leading zero, out of range, or not an integer.
+            line.replacen(r#""seq": 7"#, r#""seq": 07"#, 1),
+            line.replacen(r#""seq": 7"#, r#""seq": 18446744073709551616"#, 1),
+            line.replacen(r#""seq": 7"#, r#""seq": 7.0"#, 1),
+            // Export-pack fields other than `controls`/`adverse_controls`, repeated, or holding
+            // what the one-pass path hands on.
+            format!("{}, \"other\": []}}", &line[..line.len() - 1]),
+            format!(
+                "{}, \"controls\": [], \"controls\": []}}",
+                &line[..line.len() - 1]
+            ),
+            format!("{}, \"controls\": {{}}}}", &line[..line.len() - 1]),
+            format!("{}, \"controls\": [1e5]}}", &line[..line.len() - 1]),
+            format!("{}, \"controls\": [] }}", &line[..line.len() - 1]),
+            // Upper-case hex digits.
+            line.replacen(r#""prev_hash": "abab"#, r#""prev_hash": "ABab"#, 1),
+        ];
+        out.retain(|v| v != line);
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 1000,
+            failure_persistence: None,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x5a9e),
+            ..ProptestConfig::default()
+        })]
+
+        /// Lines as writers write them take the one-pass path and find exactly what the
+        /// general path finds; lines one byte away from them, and respellings that leave the
+        /// writers' layout, either find the same or are handed on (the respellings always).
+        #[test]
+        fn the_one_pass_path_agrees_with_the_general_path(
+            payload in arb_written_payload(),
+            kind in prop_oneof![Just("llm_call"), Just("tool_call"), Just("x\"y"), Just("é")],
+            at in any::<prop::sample::Index>(),
+            byte in 0x20u8..0x7f,
+        ) {
+            let (line, key) = entry_line(payload, kind);
+            // A `type` with an escape is handed on (its line text is not looked into).
+            prop_assert_eq!(shaped_agrees(&line, Some(&key))?, kind != "x\"y", "{}", line);
+            shaped_agrees(&line, None)?;
+            // As an export pack carries it.
+            let pack = format!(
+                "{}, \"controls\": [\"Art.12 logging\", \"Art.19\"], \"adverse_controls\": []}}",
+                &line[..line.len() - 1]
+            );
+            prop_assert_eq!(shaped_agrees(&pack, Some(&key))?, kind != "x\"y", "{}", pack);
+            for miss in near_misses(&line) {
+                prop_assert!(!shaped_agrees(&miss, Some(&key))?, "{}", miss);
+            }
+            let mut damaged = line.into_bytes();
+            let i = at.index(damaged.len());
+            damaged[i] = byte;
+            if let Ok(text) = std::str::from_utf8(&damaged) {
+                shaped_agrees(text, Some(&key))?;
+            }
+        }
+
+        /// Any payload the general generator makes (floats of every magnitude included): read
+        /// by the one-pass path or handed on, never read differently.
+        #[test]
+        fn the_one_pass_path_never_disagrees_on_general_payloads(payload in arb_payload()) {
+            let (line, key) = entry_line(payload, "llm_call");
+            shaped_agrees(&line, Some(&key))?;
+        }
+    }
+
+    #[test]
+    fn floats_are_read_in_one_pass_only_when_spelled_canonically() {
+        let mut shape = super::super::shape::LineShape::default();
+        let (line, _) = entry_line(Value::Object(vec![]), "llm_call");
+        let mut seen = 0;
+        let mut check = |text: &str| {
+            // As the general path reads it: `1` is an integer, `1.0` a float.
+            let canonical = json::to_canonical(&json::parse(text).unwrap());
+            let with = line.replacen(
+                r#""payload": {}"#,
+                &format!(r#""payload": {{"n": {text}}}"#),
+                1,
+            );
+            let mut body = String::new();
+            if shape.read(&with, &mut body).is_some() {
+                seen += 1;
+                assert_eq!(text, canonical, "read as canonical");
+            }
+        };
+        for m in [1i64, 5, 9, 10, 15, 99, 100, 123, 4125, 999_999_999_999_999] {
+            for k in 0..20 {
+                let x = m as f64 / 10f64.powi(k);
+                for text in [
+                    json::to_canonical(&Value::from(x)),
+                    json::to_canonical(&Value::from(-x)),
+                    format!("{x}"),
+                    format!("{x:.3}"),
+                    format!("{x:.17}"),
+                ] {
+                    if json::parse(&text).is_ok() {
+                        check(&text);
+                    }
+                }
+            }
+        }
+        for text in [
+            "3.0000000000000004e-05",
+            "9.424769999999999",
+            "1e-05",
+            "1e+16",
+            "1.5e+300",
+            "1.5E+300",
+            "1e5",
+            "-2.2250738585072014e-308",
+            "5e-324",
+            "0.0",
+            "-0.0",
+            "0.00",
+            "-0.00",
+            "0.1",
+            "0.30000000000000004",
+            "1e16",
+            "9999999999999998.0",
+            "1000000000000000.0",
+        ] {
+            check(text);
+        }
+        assert!(seen > 100, "{seen}");
+    }
+
+    #[test]
+    fn the_shared_vectors_read_the_same_on_every_path() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors");
+        let mut files = Vec::new();
+        let mut dirs = vec![std::path::PathBuf::from(dir)];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "jsonl") {
+                    files.push(p);
+                }
+            }
+        }
+        let key = SigningKey::from_bytes("k").unwrap();
+        let (mut lines, mut shaped) = (0, 0);
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            for line in text.lines() {
+                lines += 1;
+                for key in [None, Some(&key)] {
+                    if shaped_agrees(line.trim(), key).unwrap() {
+                        shaped += 1;
+                    }
+                }
+            }
+        }
+        assert!(files.len() >= 10 && lines > 100, "{files:?}");
+        assert!(shaped > lines, "{shaped} of {lines} lines read in one pass");
     }
 
     #[test]

@@ -71,6 +71,36 @@ impl LineSplitter {
     }
 }
 
+/// The line starting at `*pos` in `data[..end]`, which holds whole lines (only the last may
+/// lack its `\n`, at the end of the input), with its bytes' range in `data` (empty when the
+/// line is longer than `cap`); moves `*pos` past it. `base` is the file offset of `data[0]`.
+/// The line number is left 0: whoever sees the lines in file order numbers them.
+pub(super) fn next_line(
+    data: &[u8],
+    pos: &mut usize,
+    end: usize,
+    base: u64,
+    cap: usize,
+) -> Option<(LineInfo, std::ops::Range<usize>)> {
+    let start = *pos;
+    if start >= end {
+        return None;
+    }
+    let (stop, terminated) = match memchr::memchr(b'\n', &data[start..end]) {
+        Some(i) => (start + i, true),
+        None => (end, false),
+    };
+    *pos = stop + usize::from(terminated);
+    let too_long = stop - start > cap;
+    let info = LineInfo {
+        number: 0,
+        offset: base + start as u64,
+        terminated,
+        too_long,
+    };
+    Some((info, if too_long { start..start } else { start..stop }))
+}
+
 enum LineRead {
     Eof,
     Line { terminated: bool },

@@ -34,6 +34,7 @@ mod examine;
 mod lines;
 mod parallel;
 mod proofs;
+mod shape;
 mod walk;
 
 pub use batches::BatchVerifier;

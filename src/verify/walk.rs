@@ -289,22 +289,23 @@ impl<'o> Walker<'o> {
 
     fn entry(&mut self, e: EntryFacts) {
         let seq = e.seq;
+        let rare = e.rare.map(|r| *r).unwrap_or_default();
         if self.entries == 0 {
-            match &e.declared_alg {
+            match &rare.declared_alg {
                 Some(Ok(alg)) => self.hash_alg = *alg,
                 Some(Err(name)) => {
-                    let detail = format!("{} declares unknown hash_alg {name}", e.kind);
+                    let detail = format!("{} declares unknown hash_alg {name}", rare.kind);
                     self.problem(ProblemKind::UnknownHashAlg, Some(seq), detail);
                 }
                 None => {}
             }
-            if e.kind == "segment_open" && self.prev == Some(hex64_from_checked(GENESIS)) {
+            if rare.kind == "segment_open" && self.prev == Some(hex64_from_checked(GENESIS)) {
                 // A segment of a rotated log: it continues the previous segment's chain, whose
                 // head it names. The link to that segment is checked by `verify_dir`.
                 self.segment_start = Some(SegmentStart {
                     first_seq: seq,
                     previous_head: hex_str(&e.prev_hash).to_owned(),
-                    previous_segment: e.previous_segment.clone().unwrap_or_default(),
+                    previous_segment: rare.previous_segment.clone().unwrap_or_default(),
                 });
                 self.prev = Some(e.prev_hash);
                 self.expected_seq = Some(seq);
@@ -359,7 +360,7 @@ impl<'o> Walker<'o> {
             self.problem(ProblemKind::BadSignature, Some(seq), detail);
             entry_ok = false;
         }
-        if let Some(detail) = e.ts_problem {
+        if let Some(detail) = rare.ts_problem {
             self.problem(ProblemKind::Malformed, Some(seq), detail);
         }
         if entry_ok {
@@ -384,7 +385,7 @@ impl<'o> Walker<'o> {
         // Deletions are believed only from entries that verified, and kept bounded (the names
         // are only needed to excuse segments missing before the first one present).
         if entry_ok {
-            for name in e.retention_deleted {
+            for name in rare.retention_deleted {
                 if self.retention_deleted.len() < MAX_RETENTION_NAMES
                     && !self.retention_deleted.contains(&name)
                 {
@@ -397,7 +398,7 @@ impl<'o> Walker<'o> {
             self.entries == 0,
             seq,
             (&e.hash, e.leaf),
-            e.tree.as_ref(),
+            rare.tree.as_ref(),
             &mut found,
         );
         for (kind, detail) in found {
