@@ -51,8 +51,8 @@ pub(super) struct Checkpoints {
     signer: SignerKey,
     every: u64,
     interval: Duration,
-    /// The tree over the committed entries (hashed on its own thread), and the leaves sealed
-    /// since the last commit: the working tree is the two together.
+    /// The tree (committed and working, hashed on its own thread), and the leaves sealed but
+    /// not yet handed over to it: the working tree is the two together.
     tree: TreeThread,
     pending: Vec<[u8; 32]>,
     /// A checkpoint sealed into the current batch, published once the batch is committed.
@@ -75,6 +75,10 @@ pub(super) struct Checkpoints {
     sink_leaves: Vec<[u8; 32]>,
     committed_leaves: usize,
 }
+
+/// Sealed leaves handed to the tree thread at a time: small enough that a checkpoint right after
+/// a commit waits for little hashing, large enough that hand-overs are rare next to entries.
+const HANDOFF_LEAVES: usize = 256;
 
 /// A checkpoint entry in the working batch, waiting for its commit to be published.
 struct SealedCheckpoint {
@@ -119,6 +123,10 @@ impl Checkpoints {
     /// tree.
     pub(super) fn leaf(&mut self, leaf: &[u8; 32]) {
         self.pending.push(*leaf);
+        if self.pending.len() >= HANDOFF_LEAVES {
+            // Fails only when the tree thread is gone, for good: the next commit reports it.
+            let _ = self.hand_over();
+        }
         if self.sink.is_some() {
             self.sink_leaves.push(*leaf);
         }
@@ -162,15 +170,19 @@ impl Checkpoints {
         ])
     }
 
-    /// The working state becomes the committed one: the batch's leaves go to the tree thread.
-    /// Returns the checkpoint the batch held, now committed, if any.
-    fn committed(&mut self, next_seq: u64) -> Result<Option<SealedCheckpoint>, Error> {
+    /// Hands the pending leaves to the tree thread.
+    fn hand_over(&mut self) -> Result<(), Error> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
         let leaves = std::mem::replace(&mut self.pending, self.tree.buffer());
-        let handed = if leaves.is_empty() {
-            Ok(())
-        } else {
-            self.tree.append(leaves)
-        };
+        self.tree.append(leaves)
+    }
+
+    /// The working state becomes the committed one, on the tree thread too. Returns the
+    /// checkpoint the batch held, now committed, if any.
+    fn committed(&mut self, next_seq: u64) -> Result<Option<SealedCheckpoint>, Error> {
+        let handed = self.hand_over().and_then(|()| self.tree.commit());
         self.committed_leaves = self.sink_leaves.len();
         self.uncovered_reports += std::mem::take(&mut self.batch_reports);
         if self.uncovered_since.is_none() && self.cadence_uncovered(next_seq) > 0 {
@@ -185,6 +197,8 @@ impl Checkpoints {
     /// published, and the tree is signed again one interval later.
     pub(super) fn rolled_back(&mut self) {
         self.pending.clear();
+        // Fails only when the tree thread is gone: `tree` then reports it.
+        let _ = self.tree.rollback();
         self.sink_leaves.truncate(self.committed_leaves);
         self.batch_reports = 0;
         if self.sealed.take().is_some() {

@@ -857,6 +857,28 @@ mod checkpoints {
     }
 
     #[test]
+    fn a_failed_batch_larger_than_a_hand_over_rolls_back_on_the_tree_thread() {
+        // Batches of more than 256 leaves reach the tree thread while they are sealed: a
+        // failure must take them off there too.
+        let writer = FailingWriter::default();
+        let (mut seq, _log, _rx, _seen, _done) = sequencer_with_checkpoints(&writer, 1 << 20);
+        seal_n(&mut seq, 300);
+        seq.commit(Durability::Synced).unwrap();
+        writer.fail_next_commits(1);
+        seal_n(&mut seq, 600);
+        assert_eq!(seq.checkpoints.as_ref().unwrap().size(), 900);
+        seq.commit(Durability::Synced).unwrap_err();
+        let tree = seq.checkpoints.as_ref().unwrap().tree().unwrap();
+        let committed: Vec<[u8; 32]> = writer.store().committed.iter().map(leaf).collect();
+        assert_eq!(committed.len(), 300);
+        assert_eq!((tree.size(), tree.root()), (300, root_of(&committed)));
+        seal_n(&mut seq, 700);
+        seq.checkpoint_if_due(true).unwrap();
+        assert_eq!(assert_checkpoints_consistent(&writer), [1001]);
+        writer.assert_linked();
+    }
+
+    #[test]
     fn rotation_checkpoints_the_sealed_segment_and_records_the_tree_in_segment_open() {
         let writer = FailingWriter::default();
         let (mut seq, _log, _rx, _seen, _done) = sequencer_with_checkpoints(&writer, 1000);
