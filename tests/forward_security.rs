@@ -738,7 +738,10 @@ fn keygen_writes_the_epoch_zero_state_and_verify_checks_it_from_the_command_line
     std::fs::write(&key_file, format!("{vkey}\n")).unwrap();
     let (code, said) = run(&["--fs-vkey-file", key_file.to_str().unwrap()]);
     assert_ne!(code, Some(0));
-    assert!(said.contains("fs.vkey: line 1: a forward-security key is named"), "{said}");
+    assert!(
+        said.contains("fs.vkey: line 1: a forward-security key is named"),
+        "{said}"
+    );
     let (code, said) = run(&[
         "--fs-vkey",
         &fs_vkey,
