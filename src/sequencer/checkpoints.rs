@@ -83,7 +83,6 @@ const HANDOFF_LEAVES: usize = 256;
 /// A checkpoint entry in the working batch, waiting for its commit to be published.
 struct SealedCheckpoint {
     note: String,
-    root: [u8; 32],
     /// The tree it signs (its size is the checkpoint entry's seq).
     tree: Frontier,
     /// Committed sink reports it covers (see `uncovered_reports`).
@@ -142,7 +141,7 @@ impl Checkpoints {
         self.tree.size() + self.pending.len() as u64
     }
 
-    /// The working tree, once the tree thread has caught up with the committed leaves.
+    /// The working tree, once the tree thread has caught up with the leaves handed to it.
     pub(super) fn tree(&self) -> Result<Frontier, Error> {
         let mut tree = self.tree.snapshot()?;
         for leaf in &self.pending {
@@ -315,7 +314,6 @@ impl Sequencer {
         let cp = self.checkpoints.as_mut().expect("checked above");
         cp.sealed = Some(SealedCheckpoint {
             note,
-            root,
             tree,
             reports: cp.uncovered_reports,
         });
@@ -365,13 +363,14 @@ impl Sequencer {
             .drain(..take.min(cp.sink_leaves.len()))
             .collect();
         cp.committed_leaves -= leaves.len();
+        let root = sealed.tree.root();
         let previous = std::mem::replace(&mut cp.sink_base, sealed.tree);
         let since_size = previous.size();
         let handed = CommittedCheckpoint {
             origin: cp.origin().to_owned(),
             note: sealed.note,
             tree_size: size,
-            root: sealed.root,
+            root,
             previous_size: previous.size(),
             previous_frontier: previous,
             leaves,

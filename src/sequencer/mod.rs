@@ -329,8 +329,8 @@ impl Sequencer {
                     debug_assert_eq!(cp.size(), self.working.next_seq);
                     match cp.segment_fields() {
                         Ok(fields) => open.extend(fields),
-                        // Verification then says the segment's tree cannot be checked once
-                        // older segments are gone.
+                        // Verification then reports this segment's checkpoints as
+                        // unverifiable once the segments before it are deleted.
                         Err(e) => self.log.publish_error(format!(
                             "segment_open without the Merkle frontier: {e}"
                         )),
@@ -581,10 +581,12 @@ impl Sequencer {
                 } else {
                     self.unsynced = true;
                 }
+                // Before the replies: whoever learns that an entry is committed then also sees
+                // the checkpoint its batch held as published.
+                self.checkpoints_committed();
                 for (reply, answer) in replies {
                     let _ = reply.send(answer);
                 }
-                self.checkpoints_committed();
                 Ok(())
             }
             Err(e) => {

@@ -741,14 +741,21 @@ mod checkpoints {
         assert_eq!(got[1].previous_frontier, at4);
     }
 
+    /// With checkpoints every 3 entries: three entries committed, the checkpoint due by cadence
+    /// sealed first in the next batch, and two entries behind it, not committed yet.
+    fn seal_cadence_checkpoint_and_two_behind(seq: &mut Sequencer) {
+        seal_n(seq, 3);
+        seq.commit(Durability::Synced).unwrap();
+        seq.checkpoint_if_due(false).unwrap();
+        assert!(seq.checkpoint_in_batch());
+        seal_n(seq, 2);
+    }
+
     #[test]
     fn a_cadence_checkpoint_rides_in_one_synced_commit_with_the_entries_behind_it() {
         let writer = FailingWriter::default();
         let (mut seq, log, _rx, seen, done) = sequencer_with_checkpoints(&writer, 3);
-        seal_n(&mut seq, 3);
-        seq.commit(Durability::Synced).unwrap();
-        seq.checkpoint_if_due(false).unwrap();
-        seal_n(&mut seq, 2);
+        seal_cadence_checkpoint_and_two_behind(&mut seq);
         assert_eq!(log.checkpoints(), (0, None));
         seq.commit(Durability::Written).unwrap();
         assert_eq!(
@@ -787,10 +794,7 @@ mod checkpoints {
     fn a_failed_batch_holding_a_cadence_checkpoint_never_publishes_it() {
         let writer = FailingWriter::default();
         let (mut seq, log, _rx, seen, done) = sequencer_with_checkpoints(&writer, 3);
-        seal_n(&mut seq, 3);
-        seq.commit(Durability::Synced).unwrap();
-        seq.checkpoint_if_due(false).unwrap();
-        seal_n(&mut seq, 2);
+        seal_cadence_checkpoint_and_two_behind(&mut seq);
         writer.fail_next_commits(1);
         seq.commit(Durability::Written).unwrap_err();
         assert!(!seq.checkpoint_in_batch());
@@ -1019,13 +1023,23 @@ mod epochs {
         assert!(v.ok(), "{}: {:#?}", v.summary(), v.problems);
     }
 
-    #[test]
-    fn a_roll_whose_commit_fails_keeps_the_key_in_force_and_retries_with_the_same_next_key() {
+    /// A new epoch state file (epoch 0) in a temporary directory; returns the directory, the
+    /// file and epoch 0's verifier key.
+    fn new_epoch_state() -> (
+        tempfile::TempDir,
+        std::path::PathBuf,
+        crate::checkpoint::VerifierKey,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.fs");
         let initial = EpochState::generate(ORIGIN).unwrap();
         initial.create_new(&path).unwrap();
-        let e0 = initial.current.signer.verifier();
+        (dir, path, initial.current.signer.verifier())
+    }
+
+    #[test]
+    fn a_roll_whose_commit_fails_keeps_the_key_in_force_and_retries_with_the_same_next_key() {
+        let (_dir, path, e0) = new_epoch_state();
         let writer = FailingWriter::default();
         let mut seq = sequencer_with_epochs(&writer, &path);
         for i in 0..3 {
@@ -1081,11 +1095,7 @@ mod epochs {
 
     #[test]
     fn a_state_that_cannot_be_stored_leaves_the_epoch_unrolled() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.fs");
-        let initial = EpochState::generate(ORIGIN).unwrap();
-        initial.create_new(&path).unwrap();
-        let e0 = initial.current.signer.verifier();
+        let (dir, path, e0) = new_epoch_state();
         let writer = FailingWriter::default();
         let mut seq = sequencer_with_epochs(&writer, &path);
         seq.seal("tool_call", tool_call("t"));

@@ -67,6 +67,15 @@ impl ExportKeyArgs {
     }
 }
 
+/// The key lines of a key file, trimmed, with their 1-based line numbers: blank lines and `#`
+/// comments are skipped.
+pub(crate) fn key_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+}
+
 /// The checkpoint verifier keys of `--vkey` (public, so the command line is fine) and
 /// `--vkey-file` (one per line; blank lines and `#` comments ignored; at most 1 MiB), for every
 /// command that takes them. An error names the key, or the file and line.
@@ -77,14 +86,10 @@ pub(crate) fn load_vkeys(vkeys: &[String], files: &[PathBuf]) -> Result<Vec<Veri
     }
     for path in files {
         let text = crate::verify::read_small(path).map_err(|e| format!("--vkey-file {e}"))?;
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
+        for (number, line) in key_lines(&text) {
             out.push(
                 line.parse()
-                    .map_err(|e| format!("--vkey-file {}: line {}: {e}", path.display(), i + 1))?,
+                    .map_err(|e| format!("--vkey-file {}: line {number}: {e}", path.display()))?,
             );
         }
     }

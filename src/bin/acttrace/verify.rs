@@ -11,7 +11,7 @@ use acttrace::verify::{
 use clap::Args;
 
 use crate::exit::{EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE, usage_error};
-use crate::keys::{KeyArgs, load_vkeys};
+use crate::keys::{KeyArgs, key_lines, load_vkeys};
 
 #[derive(Args, Debug)]
 pub(crate) struct VerifyArgs {
@@ -134,21 +134,16 @@ impl CheckpointArgs {
             (Some(k), _) => Some(fs_verifier_key(k, &format!("--fs-vkey {k:?}"))?),
             (None, Some(path)) => {
                 let text = read_small(path).map_err(|e| format!("--fs-vkey-file {e}"))?;
-                let mut lines = text
-                    .lines()
-                    .enumerate()
-                    .map(|(i, l)| (i, l.trim()))
-                    .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'));
+                let mut lines = key_lines(&text);
                 let origin = format!("--fs-vkey-file {}", path.display());
                 match (lines.next(), lines.next()) {
-                    (Some((i, line)), None) => {
-                        Some(fs_verifier_key(line, &format!("{origin}: line {}", i + 1))?)
+                    (Some((n, line)), None) => {
+                        Some(fs_verifier_key(line, &format!("{origin}: line {n}"))?)
                     }
                     (None, _) => return Err(format!("{origin}: no key in the file")),
-                    (Some(_), Some((i, _))) => {
+                    (Some(_), Some((n, _))) => {
                         return Err(format!(
-                            "{origin}: line {}: a second key (the file holds epoch 0's key only)",
-                            i + 1
+                            "{origin}: line {n}: a second key (the file holds epoch 0's key only)"
                         ));
                     }
                 }
