@@ -1023,7 +1023,8 @@ fn exclude_audit_keeps_raw_secrets_out_of_other_layers() {
     // Without the filter the console shows the card (what the issue reported).
     assert!(printed.contains("4111 1111 1111 1111"), "{printed}");
     let (printed, chain_filtered) = print_charge(true);
-    assert!(!printed.contains("4111"), "{printed}");
+    // Not "4111" alone: the console's timestamps can hold any run of four digits.
+    assert!(!printed.contains("4111 1111"), "{printed}");
     assert!(!printed.contains("declined"), "{printed}");
     assert!(printed.contains("ordinary line in a decision"), "{printed}");
     // The chain is the same either way, and holds no raw card number.

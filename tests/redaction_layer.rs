@@ -206,7 +206,7 @@ fn a_blocked_preflight_is_chained_and_returned_as_an_error() {
         flag["payload"]["decision_id"],
         es[1]["payload"]["decision_id"]
     );
-    assert!(!std::fs::read_to_string(&path).unwrap().contains("4111"));
+    assert!(!text_without_random_hex(&path).contains("4111"));
     // Content the policy only flags or redacts goes through (pci redacts secrets, flags email).
     let ok = guard
         .preflight("llm_call", "mail ann@example.org, key AKIAIOSFODNN7EXAMPLE")
@@ -341,4 +341,26 @@ fn redact_all_keeps_the_policys_locale_packs_and_adds_every_pack() {
         out.contains("<redacted:fr_nir>") && out.contains("<redacted:uk_nino>"),
         "{out}"
     );
+}
+
+/// The text the secret checks above search: random hex fields taken out (they can hold "4111"
+/// by chance), content kept byte for byte.
+#[test]
+fn the_secret_check_text_drops_random_hex_but_keeps_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let hash = format!("0bee71acd0fdb6c4d028df5613641111{}", "a".repeat(32));
+    let line = |note: &str| {
+        format!(
+            "{{\"seq\": 0, \"ts\": \"t\", \"type\": \"tool_call\", \"payload\": {{\"decision_id\": \
+             \"41110000aaaaaaaaaaaaaaaaaaaaaaaa\", \"note\": \"{note}\"}}, \"prev_hash\": \
+             \"{hash}\", \"hash\": \"{hash}\", \"sig\": \"\"}}\n"
+        )
+    };
+    std::fs::write(&path, line("clean")).unwrap();
+    let text = text_without_random_hex(&path);
+    assert!(!text.contains("4111"), "{text}");
+    assert!(text.contains("\"note\": \"clean\""), "{text}");
+    std::fs::write(&path, line("card 4111 1111")).unwrap();
+    assert!(text_without_random_hex(&path).contains("card 4111 1111"));
 }

@@ -9,6 +9,10 @@ use tracing_subscriber::Registry;
 use tracing_subscriber::layer::Layered;
 use tracing_subscriber::prelude::*;
 
+mod log_text;
+#[allow(unused_imports)] // Not every test binary searches a log for secrets.
+pub use log_text::text_without_random_hex;
+
 /// The lines of a log or pack as JSON values (parsed with serde_json, independently of the
 /// crate's own parser).
 pub fn entries(path: &Path) -> Vec<serde_json::Value> {

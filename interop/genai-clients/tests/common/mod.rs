@@ -267,6 +267,11 @@ pub fn genai_client(server: &mock_openai::MockServer) -> genai::Client {
         .expect("build the genai client")
 }
 
+#[path = "../../../../tests/common/log_text.rs"]
+mod log_text;
+#[allow(unused_imports)] // Not every test binary that includes `common` searches the text.
+pub use log_text::text_without_random_hex;
+
 #[path = "../../../../tests/common/reference.rs"]
 mod reference;
 #[allow(unused_imports)] // Not every test binary that includes `common` runs the reference.
