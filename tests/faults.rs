@@ -2,43 +2,12 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use acttrace::writer::{ChainWriter, Durability, ExistingChain};
 use acttrace::{AuditLayer, Error, MemoryWriter, QueueFullPolicy, SealedEntry, SigningKey};
 use common::*;
 use tracing_subscriber::prelude::*;
-
-/// Mounts a tmpfs of `size` at `dir`; `false` (with a message) where that is impossible.
-fn mount_tmpfs(dir: &Path, size: &str) -> bool {
-    let out = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-        .arg(dir)
-        .output();
-    match out {
-        Ok(o) if o.status.success() => true,
-        Ok(o) => {
-            eprintln!(
-                "skipped: cannot mount a tmpfs (needs root): {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            );
-            false
-        }
-        Err(e) => {
-            eprintln!("skipped: cannot run mount: {e}");
-            false
-        }
-    }
-}
-
-struct Unmount<'a>(&'a Path);
-impl Drop for Unmount<'_> {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.0).status();
-    }
-}
 
 #[test]
 fn a_full_disk_reaches_the_caller_damages_nothing_and_the_chain_records_the_gap() {

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::Path;
+use std::process::Command;
 
 use acttrace::verify::{Verification, VerifyOptions, verify_path};
 use acttrace::{AuditGuard, AuditLayer};
@@ -98,4 +99,34 @@ pub fn in_decision(subscriber: Subscriber, f: impl FnOnce()) {
         let _d = d.enter();
         f();
     });
+}
+
+/// Mounts a tmpfs of `size` at `dir`; `false` (with a message) where that is impossible.
+pub fn mount_tmpfs(dir: &Path, size: &str) -> bool {
+    let out = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(dir)
+        .output();
+    match out {
+        Ok(o) if o.status.success() => true,
+        Ok(o) => {
+            eprintln!(
+                "skipped: cannot mount a tmpfs (needs root): {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            false
+        }
+        Err(e) => {
+            eprintln!("skipped: cannot run mount: {e}");
+            false
+        }
+    }
+}
+
+/// Unmounts what [`mount_tmpfs`] mounted when dropped.
+pub struct Unmount<'a>(pub &'a Path);
+impl Drop for Unmount<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0).status();
+    }
 }

@@ -1,0 +1,146 @@
+//! Batches larger than the JSONL writer's 256 KiB block: their full blocks are written by the
+//! writer's background thread while the rest is sealed. Commit still means "all of it is in
+//! the file", and a failed batch is still cut back off whole.
+
+mod common;
+
+use acttrace::chain::GENESIS;
+use acttrace::json::Value;
+use acttrace::verify::{VerifyOptions, verify_path};
+use acttrace::writer::{ChainWriter, Durability};
+use acttrace::{HashAlg, JsonlFileWriter, SealedEntry};
+use common::*;
+
+/// `count` entries continuing the chain after `prev` (starting at `seq`), the first of a new
+/// log being its `audit_open`; each line is about 1 KiB.
+fn entries_after(seq: u64, prev: &str, count: u64) -> Vec<SealedEntry> {
+    let mut prev = prev.to_owned();
+    (seq..seq + count)
+        .map(|seq| {
+            let (kind, payload) = if seq == 0 {
+                (
+                    "audit_open",
+                    Value::Object(vec![
+                        ("system".into(), "large-batches".into()),
+                        ("risk_tier".into(), "limited".into()),
+                        ("format".into(), "acttrace-chain/1".into()),
+                        ("producer".into(), "tests".into()),
+                    ]),
+                )
+            } else {
+                (
+                    "tool_call",
+                    Value::Object(vec![
+                        ("name".into(), "bulk".into()),
+                        ("i".into(), Value::from(seq)),
+                        ("padding".into(), Value::from("y".repeat(900).as_str())),
+                    ]),
+                )
+            };
+            let e = SealedEntry::seal(
+                HashAlg::Sha256,
+                None,
+                seq,
+                "2026-12-01T00:00:00.000000+00:00".into(),
+                kind.into(),
+                payload,
+                prev.clone(),
+            );
+            prev = e.hash.clone();
+            e
+        })
+        .collect()
+}
+
+fn lines(entries: &[SealedEntry]) -> String {
+    entries.iter().map(SealedEntry::to_line).collect()
+}
+
+#[test]
+fn a_batch_of_many_blocks_is_committed_whole_and_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let mut w = JsonlFileWriter::new(&path);
+    assert!(w.open(None).unwrap().is_none());
+    // About 1.5 MiB: five full blocks and a tail, in one batch.
+    let first = entries_after(0, GENESIS, 1500);
+    for e in &first {
+        w.append(e);
+    }
+    let expected = lines(&first);
+    assert_eq!(w.pending_len(), expected.len() as u64);
+    w.commit(Durability::Synced).unwrap();
+    assert_eq!(w.pending_len(), 0);
+    assert_eq!(w.committed_len(), expected.len() as u64);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), expected);
+
+    // A second large batch, then a small one written at commit: the file is their lines.
+    let second = entries_after(1500, &first[1499].hash, 700);
+    let third = entries_after(2200, &second[699].hash, 3);
+    for e in &second {
+        w.append(e);
+    }
+    w.commit(Durability::Written).unwrap();
+    for e in &third {
+        w.append(e);
+    }
+    w.commit(Durability::Synced).unwrap();
+    let all = expected + &lines(&second) + &lines(&third);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), all);
+    assert_eq!(w.committed_len(), all.len() as u64);
+    let report = verify_path(
+        &path,
+        &VerifyOptions {
+            expected_head: Some(third[2].hash.clone()),
+            expect_entries: Some(2203),
+            ..VerifyOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(report.ok(), "{:?}", report.first_problem());
+}
+
+#[test]
+fn a_large_batch_that_meets_a_full_disk_is_cut_back_whole_and_the_log_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    if !mount_tmpfs(dir.path(), "2m") {
+        return;
+    }
+    let _unmount = Unmount(dir.path());
+    let path = dir.path().join("audit.jsonl");
+    let mut w = JsonlFileWriter::new(&path);
+    w.open(None).unwrap();
+    let first = entries_after(0, GENESIS, 100);
+    for e in &first {
+        w.append(e);
+    }
+    w.commit(Durability::Synced).unwrap();
+    let durable = std::fs::read(&path).unwrap();
+
+    // Leave about 600 KiB free, then hand the writer a batch of about 1.5 MiB: its first
+    // blocks fit, a later one does not.
+    let filler = dir.path().join("filler");
+    std::fs::write(&filler, vec![0u8; 2048 * 1024 - durable.len() - 600 * 1024]).unwrap();
+    let lost = entries_after(100, &first[99].hash, 1500);
+    for e in &lost {
+        w.append(e);
+    }
+    let err = w.commit(Durability::Synced).unwrap_err();
+    assert!(err.to_string().contains("No space left"), "{err}");
+    assert_eq!(w.pending_len(), 0);
+    assert_eq!(w.committed_len(), durable.len() as u64);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        durable,
+        "the failed batch was not cut back"
+    );
+
+    // Space returns: the same entries are sealed again and committed after the durable ones.
+    std::fs::remove_file(&filler).unwrap();
+    for e in &lost {
+        w.append(e);
+    }
+    w.commit(Durability::Synced).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text, lines(&first) + &lines(&lost));
+}
