@@ -208,7 +208,7 @@ fn special_or_high_at(bytes: &[u8], from: usize) -> usize {
         i += 8;
     }
     while let Some(&b) = bytes.get(i) {
-        if b == b'"' || b == b'\\' || b < 0x20 || b >= 0x80 {
+        if b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b) {
             return i;
         }
         i += 1;
@@ -747,7 +747,7 @@ mod tests {
             let from = from.min(bytes.len());
             let naive = bytes[from..]
                 .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20 || b >= 0x80)
+                .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b))
                 .map_or(bytes.len(), |i| from + i);
             prop_assert_eq!(special_or_high_at(&bytes, from), naive);
 
