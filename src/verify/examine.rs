@@ -388,6 +388,7 @@ impl Examiner {
     /// read and canonicalised in one pass (see [`super::shape`]). `None` sends the line on to
     /// [`Examiner::entry_fast`]; for the lines this accepts, it finds the same facts as both
     /// other paths.
+    #[inline(always)]
     fn entry_shaped(&mut self, text: &[u8]) -> Option<EntryFacts> {
         let line = self.shape.read(text)?;
         if has_rare_facts(line.kind) {
