@@ -108,6 +108,37 @@ pub(crate) fn is_hash_hex(s: &str) -> bool {
         })
 }
 
+/// [`is_hash_hex`] of 64 bytes not yet known to be text.
+pub(crate) fn is_hash_hex_bytes(s: &[u8; 64]) -> bool {
+    s.iter().fold(true, |ok, &c| {
+        ok & (c.wrapping_sub(b'0') < 10 || c.wrapping_sub(b'a') < 6)
+    })
+}
+
+/// Whether `hex`, 64 lowercase hex digits (checked by the caller, see [`is_hash_hex_bytes`]),
+/// spells `digest`. Decodes eight digits per 64-bit word and compares, rather than encoding
+/// `digest` with [`hex64`] and comparing 64 bytes: the verifier does this for every entry.
+/// For bytes other than lowercase hex digits the answer means nothing.
+pub(crate) fn checked_hex64_is(hex: &[u8; 64], digest: &[u8; 32]) -> bool {
+    const LOW_NIBBLES: u64 = 0x0F0F_0F0F_0F0F_0F0F;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let mut diff = 0u32;
+    for (digits, bytes) in hex.chunks_exact(8).zip(digest.chunks_exact(4)) {
+        let w = u64::from_le_bytes([
+            digits[0], digits[1], digits[2], digits[3], digits[4], digits[5], digits[6], digits[7],
+        ]);
+        // `0`-`9` are 0x30-0x39 and `a`-`f` 0x61-0x66: a digit's value is its low nibble,
+        // plus 9 when its bit 6 is set. One value per byte, the first digit lowest.
+        let n = (w & LOW_NIBBLES) + ((w >> 6) & ONES) * 9;
+        // Each even byte: its digit's value times 16 plus the next one's.
+        let x = ((n << 4) | (n >> 8)) & 0x00FF_00FF_00FF_00FF;
+        let x = (x | x >> 8) & 0x0000_FFFF_0000_FFFF;
+        let x = (x | x >> 16) as u32;
+        diff |= x ^ u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    }
+    diff == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +168,35 @@ mod tests {
         assert_eq!(from_hex64(&h[..62]), None);
         assert_eq!(from_lower_hex("abc"), None);
         assert_eq!(from_lower_hex("0g"), None);
+    }
+
+    #[test]
+    fn checked_hex_is_compared_with_the_digest_it_spells() {
+        for round in 0..=255u8 {
+            let d: [u8; 32] = std::array::from_fn(|i| {
+                round
+                    .wrapping_mul(97)
+                    .wrapping_add((i as u8).wrapping_mul(29))
+            });
+            let h = hex64(&d);
+            assert!(is_hash_hex_bytes(&h));
+            assert!(checked_hex64_is(&h, &d));
+            // Every digit changed to every other digit is a different digest.
+            for i in 0..64 {
+                for other in b"0123456789abcdef" {
+                    let mut changed = h;
+                    changed[i] = *other;
+                    assert_eq!(
+                        checked_hex64_is(&changed, &d),
+                        *other == h[i],
+                        "{i} {other}"
+                    );
+                }
+            }
+        }
+        let mut upper = hex64(&[0xab; 32]);
+        upper[5] = b'B';
+        assert!(!is_hash_hex_bytes(&upper));
+        assert!(!is_hash_hex_bytes(&[b'g'; 64]));
     }
 }

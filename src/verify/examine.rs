@@ -2,7 +2,7 @@
 //! its hash recomputed and its signature checked, so that lines can be examined in parallel.
 
 use crate::chain::{self, HashAlg, PreparedKey, SigningKey};
-use crate::hex::{Hex64, hex64, hex64_from_checked, is_hash_hex};
+use crate::hex::{Hex64, checked_hex64_is, hex64_from_checked, is_hash_hex};
 use crate::json::tape::Tape;
 use crate::json::{self, Value};
 use crate::time::{DateAlone, TimestampError, parse_utc};
@@ -140,6 +140,21 @@ const TYPES_WITH_FACTS: [&str; 6] = [
     "checkpoint",
 ];
 
+/// Whether `kind` is one of [`TYPES_WITH_FACTS`], as a `match`: the comparisons are inlined
+/// by length and bytes, where comparing slices called `memcmp` for every entry whose type has
+/// the length of one of them (`tool_call`, `key_epoch`).
+fn has_rare_facts(kind: &[u8]) -> bool {
+    matches!(
+        kind,
+        b"audit_open"
+            | b"key_epoch"
+            | b"segment_open"
+            | b"retention"
+            | b"audit_resume"
+            | b"checkpoint"
+    )
+}
+
 impl Examiner {
     pub(super) fn new(key: Option<SigningKey>, vkeys: Vec<VerifierKey>) -> Self {
         Examiner {
@@ -160,8 +175,8 @@ impl Examiner {
 /// that second needs only its fraction (`.` and one or more digits, or none) and its `Z` or
 /// `+00:00` looked at, which is all [`parse_utc`] checks after the seconds (the date and time
 /// fields and their ranges are the remembered bytes).
-fn sealing_time(sealed_second: &mut Option<[u8; 19]>, ts: &str) -> bool {
-    let b = ts.as_bytes();
+fn sealing_time(sealed_second: &mut Option<[u8; 19]>, ts: &[u8]) -> bool {
+    let b = ts;
     if let (Some(second), Some((head, rest))) = (&*sealed_second, b.split_first_chunk())
         && head == second
     {
@@ -177,7 +192,7 @@ fn sealing_time(sealed_second: &mut Option<[u8; 19]>, ts: &str) -> bool {
         };
         return rest == b"Z" || rest == b"+00:00";
     }
-    let ok = is_sealing_time(ts);
+    let ok = std::str::from_utf8(ts).is_ok_and(is_sealing_time);
     if ok {
         *sealed_second = b.first_chunk().copied();
     }
@@ -215,9 +230,7 @@ impl Examiner {
         // The writers' layout first: a line it reads holds no NUL, no byte-order mark and no
         // surrounding whitespace (its first byte is `{`, its last `}`), so the checks below
         // would all pass it; they run for the other lines, in their order.
-        if let Ok(text) = std::str::from_utf8(raw)
-            && let Some(facts) = self.entry_shaped(text)
-        {
+        if let Some(facts) = self.entry_shaped(raw) {
             return LineFacts::Entry(facts);
         }
         if let Some(first) = memchr::memchr(0, raw)
@@ -256,7 +269,7 @@ impl Examiner {
         }
         // A CRLF line, say.
         if trimmed.len() != text.len()
-            && let Some(facts) = self.entry_shaped(trimmed)
+            && let Some(facts) = self.entry_shaped(trimmed.as_bytes())
         {
             return LineFacts::Entry(facts);
         }
@@ -311,7 +324,13 @@ impl Examiner {
         };
         self.body.clear();
         chain::write_body(&mut self.body, seq_value, ts, kind, payload);
-        let (hash_ok, leaf) = hash_matches(self.alg, &self.body, self.tree_wanted, prev_hash, hash);
+        let (hash_ok, leaf) = hash_matches(
+            self.alg,
+            self.body.as_bytes(),
+            self.tree_wanted,
+            prev_hash.as_bytes(),
+            &hex64_from_checked(hash),
+        );
         let (sig, sig_text) = match row.get("sig") {
             None => (SigFacts::Empty, ""),
             Some(Value::String(s)) if s.is_empty() => (SigFacts::Empty, ""),
@@ -369,35 +388,35 @@ impl Examiner {
     /// read and canonicalised in one pass (see [`super::shape`]). `None` sends the line on to
     /// [`Examiner::entry_fast`]; for the lines this accepts, it finds the same facts as both
     /// other paths.
-    fn entry_shaped(&mut self, text: &str) -> Option<EntryFacts> {
-        let line = self.shape.read(text, &mut self.body)?;
-        if TYPES_WITH_FACTS.contains(&line.kind) {
+    #[inline(always)]
+    fn entry_shaped(&mut self, text: &[u8]) -> Option<EntryFacts> {
+        let line = self.shape.read(text)?;
+        if has_rare_facts(line.kind) {
             return None;
         }
         // A `ts` that is not a sealing time is worded by the general path.
         if !sealing_time(&mut self.sealed_second, line.ts) {
             return None;
         }
-        let sig = if line.sig.is_empty() {
-            SigFacts::Empty
-        } else {
-            SigFacts::Present
+        let (sig, sig_text): (_, &[u8]) = match line.sig {
+            None => (SigFacts::Empty, b""),
+            Some(s) => (SigFacts::Present, s),
         };
         let (hash_ok, leaf) = hash_matches(
             self.alg,
-            &self.body,
+            self.shape.body(),
             self.tree_wanted,
             line.prev_hash,
             line.hash,
         );
         Some(EntryFacts {
             seq: line.seq,
-            prev_hash: hex64_from_checked(line.prev_hash),
-            hash: hex64_from_checked(line.hash),
+            prev_hash: *line.prev_hash,
+            hash: *line.hash,
             hash_ok,
             leaf,
             sig,
-            sig_valid: check_sig(self.key.as_ref(), line.hash, line.sig),
+            sig_valid: self.key.as_ref().map(|k| k.verify(line.hash, sig_text)),
             rare: None,
         })
     }
@@ -432,7 +451,7 @@ impl Examiner {
             return None;
         }
         // A `ts` that is not a sealing time is worded by the general path.
-        if !sealing_time(&mut self.sealed_second, doc.as_str(ts)?) {
+        if !sealing_time(&mut self.sealed_second, doc.as_str(ts)?.as_bytes()) {
             return None;
         }
         let (sig, sig_text) = match sig.map(|id| doc.as_str(id)) {
@@ -452,7 +471,13 @@ impl Examiner {
         self.body.push_str(",\"type\":");
         doc.write_canonical(&mut self.body, kind);
         self.body.push('}');
-        let (hash_ok, leaf) = hash_matches(self.alg, &self.body, self.tree_wanted, prev_hash, hash);
+        let (hash_ok, leaf) = hash_matches(
+            self.alg,
+            self.body.as_bytes(),
+            self.tree_wanted,
+            prev_hash.as_bytes(),
+            &hex64_from_checked(hash),
+        );
         Some(EntryFacts {
             seq,
             prev_hash: hex64_from_checked(prev_hash),
@@ -523,18 +548,18 @@ fn crash_prefix(prefix: &[u8]) -> bool {
         }
 }
 
-/// Whether `hash` is the hash of `prev_hash` and `body`.
 /// Whether `hash` is the hash of `body` linked to `prev_hash`, and then, when the tree is
 /// wanted, the entry's Merkle leaf hash.
 fn hash_matches(
     alg: HashAlg,
-    body: &str,
+    body: &[u8],
     tree_wanted: bool,
-    prev_hash: &str,
-    hash: &str,
+    prev_hash: &[u8],
+    hash: &Hex64,
 ) -> (bool, Option<Hash>) {
-    let digest = chain::digest(alg, prev_hash.as_bytes(), body.as_bytes());
-    let ok = hex64(&digest) == hash.as_bytes();
+    let digest = chain::digest(alg, prev_hash, body);
+    // `hash` was checked to be lowercase hex by every caller.
+    let ok = checked_hex64_is(hash, &digest);
     (ok, (ok && tree_wanted).then(|| leaf_hash(&digest)))
 }
 
@@ -648,7 +673,7 @@ mod tests {
     fn shaped_agrees(text: &str, key: Option<&SigningKey>) -> Result<bool, TestCaseError> {
         let mut fast = Examiner::new(key.cloned(), Vec::new());
         let mut general = Examiner::new(key.cloned(), Vec::new());
-        let Some(facts) = fast.entry_shaped(text) else {
+        let Some(facts) = fast.entry_shaped(text.as_bytes()) else {
             return Ok(false);
         };
         let row = json::parse(text).map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
@@ -661,9 +686,28 @@ mod tests {
             field("type"),
             field("payload"),
         );
-        prop_assert_eq!(&fast.body, &body, "canonical body of {}", text);
+        prop_assert_eq!(
+            fast.shape.body(),
+            body.as_bytes(),
+            "canonical body of {}",
+            text
+        );
         prop_assert_eq!(Ok(facts), general_verdict(&mut general, text), "{}", text);
         Ok(true)
+    }
+
+    /// [`shaped_agrees`] on any bytes: a line that is not UTF-8 is never read by the one-pass
+    /// path (it reads bytes, checking each string's non-ASCII runs as it scans them), so the
+    /// general path reports it as before.
+    fn shaped_agrees_on_bytes(raw: &[u8], key: Option<&SigningKey>) -> Result<bool, TestCaseError> {
+        match std::str::from_utf8(raw) {
+            Ok(text) => shaped_agrees(text, key),
+            Err(_) => {
+                let mut fast = Examiner::new(key.cloned(), Vec::new());
+                prop_assert!(fast.entry_shaped(raw).is_none(), "{:?}", raw);
+                Ok(false)
+            }
+        }
     }
 
     /// Payload values as writers spell them, all of which the one-pass path reads: strings
@@ -695,11 +739,20 @@ mod tests {
                 .prop_map(Value::from),
             "\\PC{0,12}".prop_map(Value::from),
             "[a\\x00-\\x1f\"\\\\/é\u{7f}\u{2028}🚀]{0,6}".prop_map(Value::from),
+            // Longer than the blocks the body is copied in.
+            "[a-z0-9 é\"\\\\\\x01]{60,140}".prop_map(Value::from),
         ];
-        let value = leaf.prop_recursive(4, 32, 5, |inner| {
+        // Keys sharing their first eight bytes, shorter and longer than eight, and long ones:
+        // the order beyond the integer prefix, and the masking of short keys' prefixes.
+        let key = prop_oneof![
+            4 => "[a-zA-Zé_ ]{0,5}",
+            1 => "(abcdefgh|abcdefg|abcdefghi|abcdefgé)[a-c]{0,3}",
+            1 => "[a-z]{60,80}",
+        ];
+        let value = leaf.prop_recursive(4, 32, 5, move |inner| {
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                proptest::collection::vec(("[a-zA-Zé_ ]{0,5}", inner), 0..5).prop_map(dedup),
+                proptest::collection::vec((key.clone(), inner), 0..5).prop_map(dedup),
             ]
         });
         proptest::collection::vec(("[a-z_é🚀]{1,8}", value), 0..8).prop_map(dedup)
@@ -816,6 +869,7 @@ mod tests {
             kind in prop_oneof![Just("llm_call"), Just("tool_call"), Just("x\"y"), Just("é")],
             at in any::<prop::sample::Index>(),
             byte in 0x20u8..0x7f,
+            high in 0x80u8..=0xff,
         ) {
             let (line, key) = entry_line(payload, kind);
             // A `type` with an escape is handed on (its line text is not looked into).
@@ -830,11 +884,20 @@ mod tests {
             for miss in near_misses(&line) {
                 prop_assert!(!shaped_agrees(&miss, Some(&key))?, "{}", miss);
             }
-            let mut damaged = line.into_bytes();
+            let mut damaged = line.clone().into_bytes();
             let i = at.index(damaged.len());
             damaged[i] = byte;
             if let Ok(text) = std::str::from_utf8(&damaged) {
                 shaped_agrees(text, Some(&key))?;
+            }
+            // A non-ASCII byte anywhere: the line may stop being UTF-8 (in a key, a value, `ts`
+            // or `type`), and is then handed on; else it is read as the general path reads it.
+            let mut damaged = line.into_bytes();
+            damaged[i] = high;
+            shaped_agrees_on_bytes(&damaged, Some(&key))?;
+            if i + 1 < damaged.len() {
+                damaged[i + 1] = 0x80;
+                shaped_agrees_on_bytes(&damaged, Some(&key))?;
             }
         }
 
@@ -860,8 +923,7 @@ mod tests {
                 &format!(r#""payload": {{"n": {text}}}"#),
                 1,
             );
-            let mut body = String::new();
-            if shape.read(&with, &mut body).is_some() {
+            if shape.read(with.as_bytes()).is_some() {
                 seen += 1;
                 assert_eq!(text, canonical, "read as canonical");
             }
@@ -964,17 +1026,49 @@ mod tests {
         ];
         for first in ["2026-02-28T23:59:59Z", "2026-02-29T00:00:00Z", "not a time"] {
             second = None;
-            assert_eq!(sealing_time(&mut second, first), is_sealing_time(first));
+            assert_eq!(
+                sealing_time(&mut second, first.as_bytes()),
+                is_sealing_time(first)
+            );
             for tail in tails {
                 for ts in [
                     format!("{base}{tail}"),
                     format!("2026-02-29T23:59:59{tail}"),
                 ] {
-                    assert_eq!(sealing_time(&mut second, &ts), is_sealing_time(&ts), "{ts}");
+                    assert_eq!(
+                        sealing_time(&mut second, ts.as_bytes()),
+                        is_sealing_time(&ts),
+                        "{ts}"
+                    );
                 }
             }
         }
         assert!(second.is_some());
+    }
+
+    #[test]
+    fn the_types_with_rare_facts_are_matched_exactly() {
+        for kind in TYPES_WITH_FACTS {
+            assert!(has_rare_facts(kind.as_bytes()), "{kind}");
+            for cut in 0..kind.len() {
+                assert!(
+                    !has_rare_facts(&kind.as_bytes()[..cut]),
+                    "{kind} cut at {cut}"
+                );
+            }
+            assert!(!has_rare_facts(format!("{kind}s").as_bytes()), "{kind}");
+            assert!(!has_rare_facts(kind.to_uppercase().as_bytes()), "{kind}");
+        }
+        for kind in [
+            "decision",
+            "llm_call",
+            "tool_call",
+            "key_epocH",
+            "retentioN",
+            "",
+        ] {
+            assert!(!has_rare_facts(kind.as_bytes()), "{kind}");
+        }
     }
 
     #[test]

@@ -273,11 +273,12 @@ pub(super) fn verify_parallel(
                 }
             }
             while let Some(mut lines) = pending.remove(&next) {
-                for (mut info, facts) in lines.drain(..) {
+                for (info, facts) in lines.iter_mut() {
                     number += 1;
                     info.number = number;
-                    walker.apply(&info, facts);
+                    walker.apply_in_place(info, facts);
                 }
+                lines.clear();
                 let _ = spare_facts_tx.try_send(lines);
                 let _ = credit_tx.try_send(());
                 next += 1;
