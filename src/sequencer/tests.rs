@@ -1109,3 +1109,32 @@ mod epochs {
         verify_committed(&writer, &e0);
     }
 }
+
+#[test]
+fn the_id_hasher_tells_span_ids_and_decision_ids_apart() {
+    use std::hash::BuildHasher;
+    let build = std::hash::BuildHasherDefault::<super::IdHasher>::default();
+    // Consecutive span ids: distinct hashes, and distinct in the low bits that pick a bucket.
+    let mut low = std::collections::HashSet::new();
+    for span in 1..=4096u64 {
+        assert!(low.insert(build.hash_one(span) & 4095), "span {span}");
+    }
+    // Decision ids differing in any one hex digit, the last (in a partial word) included.
+    let mut ids = super::DecisionIds::new().unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..1000 {
+        let id = ids.next();
+        for i in 0..id.len() {
+            let mut other = id.clone().into_bytes();
+            other[i] = if other[i] == b'0' { b'1' } else { b'0' };
+            let other = String::from_utf8(other).unwrap();
+            assert_ne!(build.hash_one(&id), build.hash_one(&other), "{id} {i}");
+        }
+        assert!(seen.insert(build.hash_one(&id)));
+        // A shorter key is not the same key padded with zeros.
+        assert_ne!(
+            build.hash_one(&id[..31]),
+            build.hash_one(format!("{}\0", &id[..31]))
+        );
+    }
+}
