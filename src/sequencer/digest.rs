@@ -10,7 +10,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::hex::to_hex;
+use crate::hex::{hex_str, hex64};
 use crate::json::Value;
 
 use super::IdMap;
@@ -77,7 +77,7 @@ impl DecisionDigests {
             update(&mut h, *seq, hash);
         }
         let count = running.committed_count + running.batch.len() as u64;
-        Some((to_hex(&h.finalize()), count))
+        Some((hex_str(&hex64(&h.finalize().into())).to_owned(), count))
     }
 
     /// The current batch was committed: its entries join the digests.
@@ -105,6 +105,7 @@ impl DecisionDigests {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hex::to_hex;
 
     fn payload(id: Option<&str>, parent: Option<&str>) -> Value {
         let mut fields = vec![("decision_id".into(), id.map_or(Value::Null, Value::from))];

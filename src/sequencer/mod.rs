@@ -1051,6 +1051,9 @@ impl DecisionIds {
     fn next(&mut self) -> String {
         self.counter += 1;
         let h = blake3::keyed_hash(&self.key, &self.counter.to_le_bytes());
-        crate::hex::to_hex(&h.as_bytes()[..16])
+        // The first 16 bytes, as the first 32 of the hash's 64 hex digits (the word-at-a-time
+        // encoder, rather than a push per digit).
+        let hex = crate::hex::hex64(h.as_bytes());
+        crate::hex::hex_str(&hex)[..32].to_owned()
     }
 }

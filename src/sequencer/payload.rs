@@ -264,11 +264,14 @@ impl CallTotals {
                 ),
             ]),
         );
-        let mut costs: Vec<Value> = self.costs.rendered().into_iter().map(Value::from).collect();
+        let mut costs = self.costs.rendered();
         match costs.len() {
             0 => {}
-            1 => p.put("cost", costs.remove(0)),
-            _ => p.put("cost", Value::Array(costs)),
+            1 => p.put("cost", Value::from(costs.remove(0))),
+            _ => p.put(
+                "cost",
+                Value::Array(costs.into_iter().map(Value::from).collect()),
+            ),
         }
         if self.uncosted > 0 {
             p.put("uncosted_calls", Value::from(self.uncosted));

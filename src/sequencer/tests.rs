@@ -1122,8 +1122,11 @@ fn the_id_hasher_tells_span_ids_and_decision_ids_apart() {
     // Decision ids differing in any one hex digit, the last (in a partial word) included.
     let mut ids = super::DecisionIds::new().unwrap();
     let mut seen = std::collections::HashSet::new();
-    for _ in 0..1000 {
+    for n in 1..=1000u64 {
         let id = ids.next();
+        // The first 16 bytes of the keyed BLAKE3 of the counter, in lowercase hex.
+        let h = blake3::keyed_hash(&ids.key, &n.to_le_bytes());
+        assert_eq!(id, crate::hex::to_hex(&h.as_bytes()[..16]));
         for i in 0..id.len() {
             let mut other = id.clone().into_bytes();
             other[i] = if other[i] == b'0' { b'1' } else { b'0' };
