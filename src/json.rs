@@ -221,8 +221,9 @@ impl IntDigits {
 }
 
 /// Writes `x` as Python's `float.__repr__` does, with `json.dumps`'s names for non-finite
-/// values. Python prints the shortest digit string that round-trips (as Rust's formatter does)
-/// and switches to exponent notation when the decimal exponent is below -4 or at least 16.
+/// values. Python prints the shortest digit string that round-trips, the one nearest the value
+/// when several do (ties to even), and switches to exponent notation when the decimal exponent
+/// is below -4 or at least 16.
 fn write_python_float(out: &mut impl fmt::Write, x: f64) -> fmt::Result {
     if x.is_nan() {
         return out.write_str("NaN");
@@ -230,37 +231,20 @@ fn write_python_float(out: &mut impl fmt::Write, x: f64) -> fmt::Result {
     if x.is_infinite() {
         return out.write_str(if x > 0.0 { "Infinity" } else { "-Infinity" });
     }
-    // Rust's `{:e}` gives the shortest round-trip digits as `d[.ddd]e[-]X`.
-    let mut buf = StackString::<40>::new();
-    write!(buf, "{x:e}")?;
-    if buf
-        .as_str()
-        .trim_start_matches('-')
-        .split('e')
-        .next()
-        .map_or(0, |m| m.len())
-        == 18
-    {
-        // 17 significant digits (and the point): the shortest round-trip form can fall on a
-        // tie between two 17-digit strings, which Rust rounds up and Python (David Gay's dtoa)
-        // rounds to even. The exact formatter rounds half to even, as Python does.
-        buf = StackString::new();
+    // Żmij (Schubfach) gives the shortest round-trip digits, nearest the value and ties to
+    // even, as Python's dtoa does, in a few hundred instructions; `{:e}` (Grisu with a Dragon
+    // fallback) took several times that, and floats sit in most decision payloads.
+    let mut zbuf = zmij::Buffer::new();
+    let (negative, mut digits, mut decpt) = decimal_parts(zbuf.format_finite(x));
+    if digits.len == 17 {
+        // 17 significant digits: the shortest form can fall on a tie between two 17-digit
+        // strings. The exact formatter rounds half to even, as Python does; kept for these
+        // rare values so their text stays what it has always been.
+        let mut buf = StackString::<40>::new();
         write!(buf, "{x:.16e}")?;
-    }
-    let s = buf.as_str();
-    let (negative, s) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s),
-    };
-    let (mantissa, exp) = s.split_once('e').unwrap_or((s, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let mut digits = StackString::<24>::new();
-    for c in mantissa.chars().filter(|c| *c != '.') {
-        digits.write_char(c)?;
+        (_, digits, decpt) = decimal_parts(buf.as_str());
     }
     let digits = digits.as_str();
-    // Python's decpt: the value is 0.DIGITS x 10^decpt.
-    let decpt = exp + 1;
     if negative {
         out.write_char('-')?;
     }
@@ -271,25 +255,27 @@ fn write_python_float(out: &mut impl fmt::Write, x: f64) -> fmt::Result {
             out.write_str(&digits[1..])?;
         }
         let e = decpt - 1;
-        write!(
-            out,
-            "e{}{:02}",
-            if e < 0 { '-' } else { '+' },
-            e.unsigned_abs()
-        )
+        // Python writes at least two exponent digits, with a sign (`1e-05`, `1e+16`).
+        let mut exp = StackString::<8>::new();
+        exp.push_byte(b'e');
+        exp.push_byte(if e < 0 { b'-' } else { b'+' });
+        let e = e.unsigned_abs();
+        if e >= 100 {
+            exp.push_byte(b'0' + (e / 100) as u8);
+        }
+        exp.push_byte(b'0' + (e / 10 % 10) as u8);
+        exp.push_byte(b'0' + (e % 10) as u8);
+        out.write_str(exp.as_str())
     } else if decpt <= 0 {
         out.write_str("0.")?;
-        for _ in 0..(-decpt) {
-            out.write_char('0')?;
-        }
+        out.write_str(&"0000"[..decpt.unsigned_abs() as usize])?;
         out.write_str(digits)
     } else {
         let decpt = decpt as usize;
         if decpt >= digits.len() {
             out.write_str(digits)?;
-            for _ in digits.len()..decpt {
-                out.write_char('0')?;
-            }
+            // At most 16 - 1 zeros: `decpt` is at most 16 here.
+            out.write_str(&"0000000000000000"[..decpt - digits.len()])?;
             out.write_str(".0")
         } else {
             out.write_str(&digits[..decpt])?;
@@ -297,6 +283,64 @@ fn write_python_float(out: &mut impl fmt::Write, x: f64) -> fmt::Result {
             out.write_str(&digits[decpt..])
         }
     }
+}
+
+/// The sign, significant digits (no leading or trailing zeros; `0` for zero) and Python's
+/// `decpt` (the value is `0.DIGITS x 10^decpt`) of a finite float's decimal text as Żmij or
+/// `{:e}` write it: `[-]DIGITS[.DIGITS][e[+|-]EXP]`.
+fn decimal_parts(text: &str) -> (bool, StackString<24>, i32) {
+    let bytes = text.as_bytes();
+    let (negative, bytes) = match bytes.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, bytes),
+    };
+    let mut digits = StackString::<24>::new();
+    // Digits before the point, and zeros before the first non-zero digit.
+    let mut before_point = 0i32;
+    let mut leading_zeros = 0i32;
+    let mut seen_point = false;
+    let mut exp = 0i32;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        i += 1;
+        match b {
+            b'0'..=b'9' => {
+                if !seen_point {
+                    before_point += 1;
+                }
+                if digits.len == 0 && b == b'0' {
+                    leading_zeros += 1;
+                } else {
+                    digits.push_byte(b);
+                }
+            }
+            b'.' => seen_point = true,
+            b'e' | b'E' => {
+                let (exp_neg, rest) = match bytes.get(i..).unwrap_or_default() {
+                    [b'-', rest @ ..] => (true, rest),
+                    [b'+', rest @ ..] => (false, rest),
+                    rest => (false, rest),
+                };
+                for &d in rest {
+                    exp = exp * 10 + i32::from(d.wrapping_sub(b'0'));
+                }
+                if exp_neg {
+                    exp = -exp;
+                }
+                break;
+            }
+            _ => {}
+        }
+    }
+    while digits.len > 1 && digits.buf[digits.len - 1] == b'0' {
+        digits.len -= 1;
+    }
+    if digits.len == 0 {
+        // Zero: Python's repr is `0.0` (`-0.0`), the digits `0` at decpt 1.
+        digits.push_byte(b'0');
+        return (negative, digits, 1);
+    }
+    (negative, digits, before_point - leading_zeros + exp)
 }
 
 /// A fixed-capacity string on the stack, so float formatting does not allocate.
@@ -313,8 +357,16 @@ impl<const N: usize> StackString<N> {
         }
     }
     fn as_str(&self) -> &str {
-        // Only whole `&str`s are ever copied in, so the bytes are valid UTF-8.
+        // Only whole `&str`s and ASCII bytes are ever copied in, so the bytes are valid UTF-8.
         std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+    /// Appends an ASCII byte (dropped when full: callers size the buffer for their text).
+    fn push_byte(&mut self, b: u8) {
+        debug_assert!(b.is_ascii());
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
     }
 }
 
@@ -526,16 +578,44 @@ fn sort_keys(order: &mut [usize], fields: &[(String, Value)]) {
         return;
     }
     // Payload objects are small and often nearly sorted; insertion sort makes the fewest key
-    // comparisons there (the general sort's small-slice network showed in profiles).
+    // comparisons there (the general sort's small-slice network showed in profiles). Each key's
+    // first eight bytes, as a big-endian number, decide most comparisons without a `memcmp`.
+    let mut prefixes = [0u64; 16];
+    for (p, (k, _)) in prefixes.iter_mut().zip(fields) {
+        *p = key_prefix(k);
+    }
+    let greater = |a: usize, b: usize| match prefixes[a].cmp(&prefixes[b]) {
+        std::cmp::Ordering::Equal => fields[a].0 > fields[b].0,
+        o => o.is_gt(),
+    };
     for i in 1..order.len() {
         let cur = order[i];
         let mut j = i;
-        while j > 0 && fields[order[j - 1]].0 > fields[cur].0 {
+        while j > 0 && greater(order[j - 1], cur) {
             order[j] = order[j - 1];
             j -= 1;
         }
         order[j] = cur;
     }
+}
+
+/// The first eight bytes of `key` (zero-padded) as a big-endian number. Where two keys'
+/// prefixes differ, they are ordered as the keys are: at the first differing byte either
+/// both keys have a byte, or the shorter one ended (its zero padding against a non-zero
+/// byte), and a key that ends first sorts first. Equal prefixes decide nothing.
+#[inline]
+fn key_prefix(key: &str) -> u64 {
+    let bytes = key.as_bytes();
+    let mut p = [0u8; 8];
+    match bytes.first_chunk::<8>() {
+        Some(first) => p = *first,
+        None => {
+            for (d, &b) in p.iter_mut().zip(bytes) {
+                *d = b;
+            }
+        }
+    }
+    u64::from_be_bytes(p)
 }
 
 /// Where one member of an object sits in its line form (see [`write_line_and_canonical`]).
@@ -1143,6 +1223,87 @@ pub(crate) fn quoted(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The float writer before Żmij (Rust's `{:e}` digits, re-parsed): the oracle the
+    /// property test compares against.
+    /// Writes `x` as Python's `float.__repr__` does, with `json.dumps`'s names for non-finite
+    /// values. Python prints the shortest digit string that round-trips (as Rust's formatter does)
+    /// and switches to exponent notation when the decimal exponent is below -4 or at least 16.
+    fn write_python_float_fmt(out: &mut impl fmt::Write, x: f64) -> fmt::Result {
+        if x.is_nan() {
+            return out.write_str("NaN");
+        }
+        if x.is_infinite() {
+            return out.write_str(if x > 0.0 { "Infinity" } else { "-Infinity" });
+        }
+        // Rust's `{:e}` gives the shortest round-trip digits as `d[.ddd]e[-]X`.
+        let mut buf = StackString::<40>::new();
+        write!(buf, "{x:e}")?;
+        if buf
+            .as_str()
+            .trim_start_matches('-')
+            .split('e')
+            .next()
+            .map_or(0, |m| m.len())
+            == 18
+        {
+            // 17 significant digits (and the point): the shortest round-trip form can fall on a
+            // tie between two 17-digit strings, which Rust rounds up and Python (David Gay's dtoa)
+            // rounds to even. The exact formatter rounds half to even, as Python does.
+            buf = StackString::new();
+            write!(buf, "{x:.16e}")?;
+        }
+        let s = buf.as_str();
+        let (negative, s) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let (mantissa, exp) = s.split_once('e').unwrap_or((s, "0"));
+        let exp: i32 = exp.parse().unwrap_or(0);
+        let mut digits = StackString::<24>::new();
+        for c in mantissa.chars().filter(|c| *c != '.') {
+            digits.write_char(c)?;
+        }
+        let digits = digits.as_str();
+        // Python's decpt: the value is 0.DIGITS x 10^decpt.
+        let decpt = exp + 1;
+        if negative {
+            out.write_char('-')?;
+        }
+        if !(-4 < decpt && decpt <= 16) {
+            out.write_str(&digits[..1])?;
+            if digits.len() > 1 {
+                out.write_char('.')?;
+                out.write_str(&digits[1..])?;
+            }
+            let e = decpt - 1;
+            write!(
+                out,
+                "e{}{:02}",
+                if e < 0 { '-' } else { '+' },
+                e.unsigned_abs()
+            )
+        } else if decpt <= 0 {
+            out.write_str("0.")?;
+            for _ in 0..(-decpt) {
+                out.write_char('0')?;
+            }
+            out.write_str(digits)
+        } else {
+            let decpt = decpt as usize;
+            if decpt >= digits.len() {
+                out.write_str(digits)?;
+                for _ in digits.len()..decpt {
+                    out.write_char('0')?;
+                }
+                out.write_str(".0")
+            } else {
+                out.write_str(&digits[..decpt])?;
+                out.write_char('.')?;
+                out.write_str(&digits[decpt..])
+            }
+        }
+    }
+
     fn canon(text: &str) -> String {
         to_canonical(&parse(text).unwrap())
     }
@@ -1171,12 +1332,141 @@ mod tests {
             (1000000000000000.25, "1000000000000000.2"),
             (233891771783429.625, "233891771783429.62"),
             (0.1 + 0.2, "0.30000000000000004"),
+            // A tie between two shortest 16-digit forms (the value is ...937.25): even, as
+            // Python writes it (the `{:e}` digits used before rounded it up to ...937.3).
+            (662936471232937.25, "662936471232937.2"),
+            (1e100, "1e+100"),
+            (-1.5e-300, "-1.5e-300"),
             (1e22, "1e+22"),
             (f64::NAN, "NaN"),
             (f64::NEG_INFINITY, "-Infinity"),
         ];
         for (x, want) in cases {
             assert_eq!(Number::from_f64(x).to_string(), want, "{x:e}");
+        }
+    }
+
+    #[test]
+    // The tie cases are exactly representable binary64 values; their precision is the point.
+    #[allow(clippy::excessive_precision)]
+    fn floats_print_as_the_old_writer_did_save_ties_now_even() {
+        let text = |x: f64| {
+            let mut s = String::new();
+            write_python_float(&mut s, x).unwrap();
+            s
+        };
+        let oracle = |x: f64| {
+            let mut s = String::new();
+            write_python_float_fmt(&mut s, x).unwrap();
+            s
+        };
+        let mut cases = vec![
+            0.0,
+            -0.0,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::MIN,
+            f64::EPSILON,
+            5e-324,
+            9007199254740993.0,
+            1000000000000000.25,
+            233891771783429.625,
+            0.1 + 0.2,
+        ];
+        // Every power of two and of ten, with their neighbours: the asymmetric rounding
+        // intervals, and where the layout switches between plain and exponent notation.
+        for e in -1074..=1023 {
+            cases.push(2f64.powi(e));
+        }
+        for e in -323..=308 {
+            let p: f64 = format!("1e{e}").parse().unwrap();
+            cases.extend([p, 9.0 * p, 1.5 * p, 123.456 * p]);
+        }
+        for x in cases.clone() {
+            let b = x.to_bits();
+            cases.extend([
+                f64::from_bits(b.wrapping_add(1)),
+                f64::from_bits(b.wrapping_sub(1)),
+            ]);
+        }
+        let mut r = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..200_000 {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            // Any bit pattern, and short decimals as payloads hold them (latencies, scores,
+            // prices), and integers around 2^53 where floats stop holding every integer.
+            cases.push(f64::from_bits(r));
+            let digits = (r >> 20) % 100_000_000;
+            let scale = (r >> 56) % 12;
+            cases.push(digits as f64 / 10f64.powi(scale as i32));
+            cases.push(((1u64 << 53) + (r >> 40)) as f64 * if r & 1 == 0 { 1.0 } else { -1.0 });
+        }
+        let (mut checked, mut ties) = (0, 0);
+        for x in cases.iter().copied().filter(|x| x.is_finite()) {
+            checked += 1;
+            let (new, old) = (text(x), oracle(x));
+            if new != old {
+                // The old writer rounded a tie between two shortest strings of fewer than 17
+                // digits up; Python (and Żmij) round it to even. Only such ties may differ.
+                assert_shortest_tie_to_even(x, &new, &old);
+                ties += 1;
+            }
+        }
+        assert!(checked > 600_000, "{checked}");
+        // The ties are rare: a handful among the random values, none among the edge cases.
+        assert!(ties < 100, "{ties}");
+    }
+
+    /// Asserts that `x`'s exact value lies exactly halfway between `new` and `old`, two
+    /// decimals of the same number of digits, and that `new` ends in an even digit.
+    fn assert_shortest_tie_to_even(x: f64, new: &str, old: &str) {
+        let (_, nd, np) = decimal_parts(new);
+        let (_, od, op) = decimal_parts(old);
+        let (nd, od) = (nd.as_str(), od.as_str());
+        assert_eq!((nd.len(), np), (od.len(), op), "{x:e}: {new} vs {old}");
+        assert!(nd.len() < 17, "{x:e}: {new} vs {old}");
+        assert_eq!(nd.as_bytes()[nd.len() - 1] % 2, 0, "{x:e}: {new} not even");
+        // The exact decimal expansion of `x` (every binary64 has a finite one).
+        let exact = format!("{:.1100e}", x.abs());
+        let (mantissa, exp) = exact.split_once('e').unwrap();
+        let exact_digits = mantissa.replace('.', "");
+        let lower = nd.min(od);
+        assert_eq!(
+            (
+                exact_digits.trim_end_matches('0'),
+                exp.parse::<i32>().unwrap() + 1
+            ),
+            (format!("{lower}5").as_str(), np),
+            "{x:e}: {new} vs {old} is not a tie"
+        );
+    }
+
+    #[test]
+    fn keys_sort_by_their_bytes_whatever_their_prefixes() {
+        // Keys sharing prefixes of every length up to past eight bytes, keys that are
+        // prefixes of others, NUL and non-ASCII bytes: the order is `str`'s.
+        let alphabet = ["", "\0", "a", "a\0", "b", "é", "\u{7f}", "\u{10ffff}"];
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = (x % 17) as usize;
+            let fields: Vec<(String, Value)> = (0..n)
+                .map(|i| {
+                    let r = x.rotate_left(7 * i as u32);
+                    let stem = "abcdefgh"[..(r % 9) as usize].to_owned();
+                    let tail = alphabet[((r >> 8) % 8) as usize];
+                    (format!("{stem}{tail}"), Value::Null)
+                })
+                .collect();
+            let mut order = vec![0; n];
+            sort_keys(&mut order, &fields);
+            let got: Vec<&str> = order.iter().map(|&i| fields[i].0.as_str()).collect();
+            let mut want: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+            want.sort();
+            assert_eq!(got, want);
         }
     }
 

@@ -10,6 +10,23 @@ pub(crate) fn now() -> String {
     format_system_time(SystemTime::now())
 }
 
+/// `000001002…999`: every three-digit group, for the microseconds of a timestamp.
+const TRIPLES: &str = match std::str::from_utf8(&TRIPLE_BYTES) {
+    Ok(s) => s,
+    Err(_) => panic!("the table holds ASCII digits only"),
+};
+const TRIPLE_BYTES: [u8; 3000] = {
+    let mut b = [0u8; 3000];
+    let mut i = 0;
+    while i < 1000 {
+        b[3 * i] = b'0' + (i / 100) as u8;
+        b[3 * i + 1] = b'0' + (i / 10 % 10) as u8;
+        b[3 * i + 2] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    b
+};
+
 /// Stamps entry after entry: the timestamp's buffer is reused, and its date and time of day
 /// are worked out again only when the second changes (the sequencer stamps every entry, and
 /// thousands share a second).
@@ -28,15 +45,13 @@ impl Stamper {
             .unwrap_or_default();
         let (secs, micros) = (since.as_secs(), since.subsec_micros());
         if self.second == Some(secs) {
-            // `YYYY-MM-DDTHH:MM:SS.` stays; the microseconds and offset are rewritten.
+            // `YYYY-MM-DDTHH:MM:SS.` stays; the microseconds and offset are rewritten, three
+            // digits at a time from a table (a push per digit showed in the sequencer's
+            // profile).
             self.text.truncate(20);
-            let mut digits = [b'0'; 6];
-            let mut v = micros;
-            for c in digits.iter_mut().rev() {
-                *c = b'0' + (v % 10) as u8;
-                v /= 10;
-            }
-            self.text.extend(digits.map(char::from));
+            let (high, low) = ((micros / 1000) as usize % 1000, (micros % 1000) as usize);
+            self.text.push_str(&TRIPLES[3 * high..3 * high + 3]);
+            self.text.push_str(&TRIPLES[3 * low..3 * low + 3]);
             self.text.push_str("+00:00");
         } else {
             self.text.clear();
@@ -315,6 +330,14 @@ fn days_in_month(year: u32, month: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_digit_table_holds_every_group_in_order() {
+        for i in 0..1000 {
+            assert_eq!(&TRIPLES[3 * i..3 * i + 3], format!("{i:03}"));
+        }
+        assert_eq!(TRIPLES.len(), 3000);
+    }
 
     #[test]
     fn stamper_writes_what_now_writes() {

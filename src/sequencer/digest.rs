@@ -8,12 +8,12 @@
 //! `(seq, hash)` pairs, at most one batch) and folded in when the batch commits, or dropped
 //! when it fails and is rolled back.
 
-use std::collections::HashMap;
-
 use sha2::{Digest, Sha256};
 
-use crate::hex::{from_hex64, to_hex};
+use crate::hex::{hex_str, hex64};
 use crate::json::Value;
+
+use super::IdMap;
 
 /// One open decision's digest: what is committed, and the current batch's entries.
 #[derive(Default)]
@@ -32,7 +32,7 @@ fn update(h: &mut Sha256, seq: u64, hash: &[u8; 32]) {
 /// The running digests of the open decisions, keyed by decision id.
 #[derive(Default)]
 pub(super) struct DecisionDigests {
-    open: HashMap<String, Running>,
+    open: IdMap<String, Running>,
     /// Decisions with entries in the current batch (each once).
     touched: Vec<String>,
 }
@@ -43,11 +43,12 @@ impl DecisionDigests {
         self.open.insert(id.to_owned(), Running::default());
     }
 
-    /// Records a sealed entry (`hash` is its 64-hex chain hash) with the decision named by its
+    /// Records a sealed entry (`hash` is its raw chain hash, as the sealer computed it: no hex
+    /// to decode per entry) with the decision named by its
     /// payload's `decision_id`, and a nested decision's `decision` entry with its parent too
     /// (`parent_decision_id`): the parent's digest then proves that the nested decision exists,
     /// and the nested decision's own digest proves its entries.
-    pub(super) fn record(&mut self, kind: &str, payload: &Value, seq: u64, hash: &[u8; 64]) {
+    pub(super) fn record(&mut self, kind: &str, payload: &Value, seq: u64, hash: &[u8; 32]) {
         if self.open.is_empty() {
             return;
         }
@@ -59,14 +60,10 @@ impl DecisionDigests {
             let Some(running) = self.open.get_mut(id) else {
                 continue;
             };
-            let Some(raw) = from_hex64(hash) else {
-                // The sealer writes lowercase hex: unreachable, and not worth a panic.
-                continue;
-            };
             if running.batch.is_empty() {
                 self.touched.push(id.to_owned());
             }
-            running.batch.push((seq, raw));
+            running.batch.push((seq, *hash));
         }
     }
 
@@ -80,7 +77,7 @@ impl DecisionDigests {
             update(&mut h, *seq, hash);
         }
         let count = running.committed_count + running.batch.len() as u64;
-        Some((to_hex(&h.finalize()), count))
+        Some((hex_str(&hex64(&h.finalize().into())).to_owned(), count))
     }
 
     /// The current batch was committed: its entries join the digests.
@@ -108,7 +105,7 @@ impl DecisionDigests {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hex::hex64;
+    use crate::hex::to_hex;
 
     fn payload(id: Option<&str>, parent: Option<&str>) -> Value {
         let mut fields = vec![("decision_id".into(), id.map_or(Value::Null, Value::from))];
@@ -136,11 +133,11 @@ mod tests {
     fn committed_and_batched_entries_of_the_decision_alone_are_digested_in_order() {
         let mut d = DecisionDigests::default();
         d.open("a");
-        d.record("decision", &payload(Some("a"), None), 3, &hex64(&hash(3)));
-        d.record("tool_call", &payload(None, None), 4, &hex64(&hash(4)));
-        d.record("tool_call", &payload(Some("b"), None), 5, &hex64(&hash(5)));
+        d.record("decision", &payload(Some("a"), None), 3, &hash(3));
+        d.record("tool_call", &payload(None, None), 4, &hash(4));
+        d.record("tool_call", &payload(Some("b"), None), 5, &hash(5));
         d.commit();
-        d.record("llm_call", &payload(Some("a"), None), 6, &hex64(&hash(6)));
+        d.record("llm_call", &payload(Some("a"), None), 6, &hash(6));
         // Still in the batch when the decision ends: it is part of the digest.
         let got = d.finish("a").unwrap();
         assert_eq!(got, expected(&[(3, hash(3)), (6, hash(6))]));
@@ -151,13 +148,13 @@ mod tests {
     fn a_rolled_back_batch_leaves_no_trace_in_the_digest() {
         let mut d = DecisionDigests::default();
         d.open("a");
-        d.record("decision", &payload(Some("a"), None), 0, &hex64(&hash(0)));
+        d.record("decision", &payload(Some("a"), None), 0, &hash(0));
         d.commit();
-        d.record("tool_call", &payload(Some("a"), None), 1, &hex64(&hash(1)));
-        d.record("tool_call", &payload(Some("a"), None), 2, &hex64(&hash(2)));
+        d.record("tool_call", &payload(Some("a"), None), 1, &hash(1));
+        d.record("tool_call", &payload(Some("a"), None), 2, &hash(2));
         d.rollback();
         // The seqs are reused after the gap entry that records the loss.
-        d.record("tool_call", &payload(Some("a"), None), 2, &hex64(&hash(9)));
+        d.record("tool_call", &payload(Some("a"), None), 2, &hash(9));
         d.commit();
         assert_eq!(
             d.finish("a").unwrap(),
@@ -169,17 +166,12 @@ mod tests {
     fn a_nested_decisions_opening_counts_for_its_parent_and_its_entries_for_itself() {
         let mut d = DecisionDigests::default();
         d.open("p");
-        d.record("decision", &payload(Some("p"), None), 1, &hex64(&hash(1)));
+        d.record("decision", &payload(Some("p"), None), 1, &hash(1));
         d.open("c");
-        d.record(
-            "decision",
-            &payload(Some("c"), Some("p")),
-            2,
-            &hex64(&hash(2)),
-        );
-        d.record("tool_call", &payload(Some("c"), None), 3, &hex64(&hash(3)));
+        d.record("decision", &payload(Some("c"), Some("p")), 2, &hash(2));
+        d.record("tool_call", &payload(Some("c"), None), 3, &hash(3));
         // `parent_decision_id` only links a `decision` entry to its parent.
-        d.record("note", &payload(Some("c"), Some("p")), 4, &hex64(&hash(4)));
+        d.record("note", &payload(Some("c"), Some("p")), 4, &hash(4));
         assert_eq!(
             d.finish("c").unwrap(),
             expected(&[(2, hash(2)), (3, hash(3)), (4, hash(4))])

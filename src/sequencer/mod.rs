@@ -8,6 +8,7 @@
 //! counted, reported, and recorded by a `gap` entry when the chain continues.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -132,7 +133,7 @@ pub(crate) struct Sequencer {
     /// Set when the entry last sealed was refused as oversized (a `policy_flag` took its
     /// place).
     refused: bool,
-    decisions: HashMap<u64, OpenDecision>,
+    decisions: IdMap<u64, OpenDecision>,
     /// Each open decision's `entries_digest` so far (committed entries plus this batch's).
     digests: DecisionDigests,
     ids: DecisionIds,
@@ -192,7 +193,7 @@ impl Sequencer {
             pending_segment: Vec::new(),
             lost_since_flush: 0,
             batch_replies: Vec::new(),
-            decisions: HashMap::new(),
+            decisions: IdMap::default(),
             digests: DecisionDigests::default(),
             ids: DecisionIds::new()?,
             lost: 0,
@@ -253,6 +254,7 @@ impl Sequencer {
                 self.seal_raw("policy_flag", &flag);
             }
         }
+        payload::recycle(payload);
         sealed
     }
 
@@ -495,7 +497,8 @@ impl Sequencer {
         if let Some(cp) = &mut self.checkpoints {
             cp.leaf(self.sealer.raw_hash());
         }
-        self.digests.record(kind, payload, seq, &hash);
+        self.digests
+            .record(kind, payload, seq, self.sealer.raw_hash());
         // Saturating: 2^64 entries are never reached; a crafted chain at the limit gets a
         // repeated seq (which verification reports) rather than a panic.
         self.working.next_seq = seq.saturating_add(1);
@@ -975,6 +978,61 @@ impl Sequencer {
     }
 }
 
+/// A map keyed by span ids or decision ids, hashed with [`IdHasher`].
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+/// A multiply-rotate hash (FxHash's) for the sequencer's maps. Their keys are span ids (the
+/// subscriber's slab indices) and decision ids (keyed BLAKE3 output): neither is chosen by
+/// whoever produces the events, so SipHash's protection against chosen collisions buys
+/// nothing, and it cost a few hundred instructions per entry.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct IdHasher(u64);
+
+impl IdHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for IdHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            self.add(u64::from_le_bytes(w.try_into().unwrap_or_default()));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(last));
+        }
+        // The length, so that a zero-padded partial word differs from real zero bytes.
+        self.add(bytes.len() as u64);
+    }
+
+    #[inline]
+    fn write_u8(&mut self, n: u8) {
+        self.add(u64::from(n));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+}
+
 /// Fresh, unpredictable 32-hex decision ids: BLAKE3 keyed with 32 random bytes drawn once, over
 /// a counter (one syscall per log instead of one per decision).
 pub(crate) struct DecisionIds {
@@ -993,6 +1051,9 @@ impl DecisionIds {
     fn next(&mut self) -> String {
         self.counter += 1;
         let h = blake3::keyed_hash(&self.key, &self.counter.to_le_bytes());
-        crate::hex::to_hex(&h.as_bytes()[..16])
+        // The first 16 bytes, as the first 32 of the hash's 64 hex digits (the word-at-a-time
+        // encoder, rather than a push per digit).
+        let hex = crate::hex::hex64(h.as_bytes());
+        crate::hex::hex_str(&hex)[..32].to_owned()
     }
 }

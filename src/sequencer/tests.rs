@@ -1109,3 +1109,150 @@ mod epochs {
         verify_committed(&writer, &e0);
     }
 }
+
+#[test]
+fn the_id_hasher_tells_span_ids_and_decision_ids_apart() {
+    use std::hash::BuildHasher;
+    let build = std::hash::BuildHasherDefault::<super::IdHasher>::default();
+    // Consecutive span ids: distinct hashes, and distinct in the low bits that pick a bucket.
+    let mut low = std::collections::HashSet::new();
+    for span in 1..=4096u64 {
+        assert!(low.insert(build.hash_one(span) & 4095), "span {span}");
+    }
+    // Decision ids differing in any one hex digit, the last (in a partial word) included.
+    let mut ids = super::DecisionIds::new().unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for n in 1..=1000u64 {
+        let id = ids.next();
+        // The first 16 bytes of the keyed BLAKE3 of the counter, in lowercase hex.
+        let h = blake3::keyed_hash(&ids.key, &n.to_le_bytes());
+        assert_eq!(id, crate::hex::to_hex(&h.as_bytes()[..16]));
+        for i in 0..id.len() {
+            let mut other = id.clone().into_bytes();
+            other[i] = if other[i] == b'0' { b'1' } else { b'0' };
+            let other = String::from_utf8(other).unwrap();
+            assert_ne!(build.hash_one(&id), build.hash_one(&other), "{id} {i}");
+        }
+        assert!(seen.insert(build.hash_one(&id)));
+        // A shorter key is not the same key padded with zeros.
+        assert_ne!(
+            build.hash_one(&id[..31]),
+            build.hash_one(format!("{}\0", &id[..31]))
+        );
+    }
+}
+
+/// The benchmark's decision (benches/support/workload.rs) as captured messages, redacted by
+/// the built-in redactor, sealed: the lines, with the fields that change from run to run
+/// (time, hashes, signatures, random decision ids) masked, are the bytes HEAD f9ca11c wrote for the same
+/// decision (taken from its `write_throughput` log), and each hash is SHA-256 over the
+/// previous hash and the canonical body rendered apart by `json::to_canonical`, signed.
+#[test]
+fn the_workload_decision_seals_to_the_bytes_it_always_had() {
+    use crate::redact::BuiltinRedactor;
+    let writer = FailingWriter::default();
+    let (mut seq, _queue, _log, _rx) = sequencer(&writer, QueueFullPolicy::Block);
+    let builtin = BuiltinRedactor::new(crate::redact::Policy::default_preset());
+    seq.redaction = Redaction {
+        redactor: Arc::new(builtin),
+        content_strict: Arc::new(BuiltinRedactor::new(crate::redact::Policy::default_preset())),
+        auto_flag: true,
+    };
+    let key = SigningKey::from_bytes("bench-key-0123456789").unwrap();
+    seq.sealer = crate::chain::Sealer::new(HashAlg::Sha256, Some(&key));
+    let s = |t: &str| FieldValue::Str(t.to_owned());
+    let event = |kind: &'static str, fields: Vec<(&'static str, FieldValue)>| Msg::Event {
+        kind: kind.into(),
+        decision: Some(7),
+        fields,
+        reply: None,
+    };
+    let msgs = vec![
+        Msg::DecisionOpen {
+            span: 7,
+            parent: None,
+            name: "decide",
+            fields: vec![
+                ("audit.decision", s("loan")),
+                ("actor", s("agent")),
+                ("applicant", FieldValue::U64(3)),
+                ("amount", FieldValue::U64(1003)),
+                ("note", s("standard application")),
+            ],
+        },
+        event(
+            "llm_call",
+            vec![
+                ("provider", s("openai")),
+                ("model", s("gpt-4o")),
+                ("input_tokens", FieldValue::U64(812)),
+                ("output_tokens", FieldValue::U64(64)),
+                ("cost", s("0.0123 USD")),
+                ("latency_ms", FieldValue::F64(412.5)),
+            ],
+        ),
+        event(
+            "tool_call",
+            vec![
+                ("name", s("credit_score")),
+                ("arguments", s("{\"applicant\": 3}")),
+            ],
+        ),
+        Msg::DecisionRecord {
+            span: 7,
+            fields: vec![("note", s("reviewed"))],
+        },
+        event(
+            "human_oversight",
+            vec![("reviewer", s("ops@bank")), ("action", s("approved"))],
+        ),
+        Msg::DecisionClose {
+            span: 7,
+            duration: std::time::Duration::from_micros(1_234_567),
+        },
+    ];
+    for m in msgs {
+        assert!(seq.handle(m).is_none());
+    }
+    seq.commit(Durability::Synced).unwrap();
+    writer.assert_linked();
+    let store = writer.store();
+    let mut lines = Vec::new();
+    for e in &store.committed {
+        let body = crate::json::to_canonical(&Value::Object(vec![
+            ("payload".into(), e.payload.clone()),
+            ("seq".into(), Value::from(e.seq)),
+            ("ts".into(), Value::from(e.ts.as_str())),
+            ("type".into(), Value::from(e.kind.as_str())),
+        ]));
+        let hash = crate::chain::digest(HashAlg::Sha256, e.prev_hash.as_bytes(), body.as_bytes());
+        assert_eq!(e.hash, crate::hex::to_hex(&hash), "seq {}", e.seq);
+        assert_eq!(e.sig, key.sign(&e.hash), "seq {}", e.seq);
+        let mut line = e.to_line();
+        for field in [
+            "ts",
+            "prev_hash",
+            "hash",
+            "sig",
+            "decision_id",
+            "entries_digest",
+        ] {
+            let tag = format!("\"{field}\": \"");
+            if let Some(start) = line.find(&tag).map(|i| i + tag.len()) {
+                let end = start + line[start..].find('"').unwrap();
+                line.replace_range(start..end, "X");
+            }
+        }
+        lines.push(line);
+    }
+    let want = [
+        r#"{"seq": 0, "ts": "X", "type": "decision", "payload": {"decision_id": "X", "name": "loan", "actor": "agent", "applicant": 3, "amount": 1003, "note": "standard application"}, "prev_hash": "X", "hash": "X", "sig": "X"}"#,
+        r#"{"seq": 1, "ts": "X", "type": "llm_call", "payload": {"decision_id": "X", "provider": "openai", "model": "gpt-4o", "cost": "0.0123 USD", "latency_ms": 412.5, "usage": {"input_tokens": 812, "output_tokens": 64}}, "prev_hash": "X", "hash": "X", "sig": "X"}"#,
+        r#"{"seq": 2, "ts": "X", "type": "tool_call", "payload": {"decision_id": "X", "name": "credit_score", "arguments": "{\"applicant\": 3}"}, "prev_hash": "X", "hash": "X", "sig": "X"}"#,
+        r#"{"seq": 3, "ts": "X", "type": "decision_record", "payload": {"decision_id": "X", "note": "reviewed"}, "prev_hash": "X", "hash": "X", "sig": "X"}"#,
+        r#"{"seq": 4, "ts": "X", "type": "human_oversight", "payload": {"decision_id": "X", "reviewer": "ops@bank", "action": "approved"}, "prev_hash": "X", "hash": "X", "sig": "X"}"#,
+        r#"{"seq": 5, "ts": "X", "type": "decision_end", "payload": {"decision_id": "X", "duration_ms": 1234.567, "llm_calls": 1, "usage": {"input_tokens": 812, "output_tokens": 64}, "cost": "0.0123 USD", "outcome": "ok", "entries_count": 5, "entries_digest": "X"}, "prev_hash": "X", "hash": "X", "sig": "X"}"#,
+    ];
+    let got: Vec<&str> = lines.iter().map(|l| l.trim_end()).collect();
+    assert_eq!(got, want);
+}
