@@ -1,6 +1,6 @@
-//! Batches larger than the JSONL writer's 256 KiB block: their full blocks are written by the
-//! writer's background thread while the rest is sealed. Commit still means "all of it is in
-//! the file", and a failed batch is still cut back off whole.
+//! Batches of megabytes through the JSONL writer, as group commit makes them under load: a
+//! commit means "all of it is in the file, in order", and a batch that meets a full disk part
+//! way through is cut back off whole, after which the log continues.
 
 mod common;
 
@@ -57,12 +57,12 @@ fn lines(entries: &[SealedEntry]) -> String {
 }
 
 #[test]
-fn a_batch_of_many_blocks_is_committed_whole_and_in_order() {
+fn a_batch_of_megabytes_is_committed_whole_and_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
     let mut w = JsonlFileWriter::new(&path);
     assert!(w.open(None).unwrap().is_none());
-    // About 1.5 MiB: five full blocks and a tail, in one batch.
+    // About 1.5 MiB in one batch.
     let first = entries_after(0, GENESIS, 1500);
     for e in &first {
         w.append(e);
@@ -118,7 +118,7 @@ fn a_large_batch_that_meets_a_full_disk_is_cut_back_whole_and_the_log_continues(
     let durable = std::fs::read(&path).unwrap();
 
     // Leave about 600 KiB free, then hand the writer a batch of about 1.5 MiB: its first
-    // blocks fit, a later one does not.
+    // 600 KiB fit, the rest does not.
     let filler = dir.path().join("filler");
     std::fs::write(&filler, vec![0u8; 2048 * 1024 - durable.len() - 600 * 1024]).unwrap();
     let lost = entries_after(100, &first[99].hash, 1500);

@@ -11,7 +11,6 @@ use std::io;
 use crate::chain::{ChainTip, HashAlg, RenderedEntry, SealedEntry, SigningKey};
 use crate::error::Error;
 
-mod background;
 mod jsonl;
 mod memory;
 #[cfg(feature = "nats")]
