@@ -636,6 +636,9 @@ impl Sequencer {
 
     /// Runs until shut down or until every sender is gone.
     pub(crate) fn run(mut self, rx: Receiver<Msg>) {
+        // However the sequencer stops (a panic included), callers waiting for room must not
+        // wait for it: they fall back to the channel's send, which a disconnect ends.
+        let _release = ReleaseWaiters(self.queue.clone());
         loop {
             let Some(first) = self.recv(&rx) else {
                 self.seal_kept_closes();
@@ -749,6 +752,7 @@ impl Sequencer {
 
     /// Handles one message; returns the reply channel when it asks to shut down.
     fn handle(&mut self, msg: Msg) -> Option<TipReply> {
+        self.queue.made_room();
         self.seal_dropped_gap();
         match msg {
             Msg::DecisionOpen {
@@ -1035,6 +1039,15 @@ impl Hasher for IdHasher {
 
 /// Fresh, unpredictable 32-hex decision ids: BLAKE3 keyed with 32 random bytes drawn once, over
 /// a counter (one syscall per log instead of one per decision).
+/// Releases the callers waiting for room in the queue when dropped.
+struct ReleaseWaiters(Arc<Queue>);
+
+impl Drop for ReleaseWaiters {
+    fn drop(&mut self) {
+        self.0.release_waiters();
+    }
+}
+
 pub(crate) struct DecisionIds {
     key: [u8; 32],
     counter: u64,
