@@ -1223,11 +1223,9 @@ pub(crate) fn quoted(s: &str) -> String {
 mod tests {
     use super::*;
 
-    /// The float writer before Żmij (Rust's `{:e}` digits, re-parsed): the oracle the
-    /// property test compares against.
-    /// Writes `x` as Python's `float.__repr__` does, with `json.dumps`'s names for non-finite
-    /// values. Python prints the shortest digit string that round-trips (as Rust's formatter does)
-    /// and switches to exponent notation when the decimal exponent is below -4 or at least 16.
+    /// The float writer before Żmij (Rust's `{:e}` digits, re-parsed), kept as the oracle the
+    /// property test compares the new writer with: the same `float.__repr__` layout, exponent
+    /// notation below 1e-4 and from 1e16.
     fn write_python_float_fmt(out: &mut impl fmt::Write, x: f64) -> fmt::Result {
         if x.is_nan() {
             return out.write_str("NaN");

@@ -250,17 +250,38 @@ fn sort_prefix(key: &[u8]) -> u64 {
 /// was most of reading them).
 #[inline]
 pub(crate) fn special_at(bytes: &[u8], from: usize) -> usize {
+    first_flagged::<false>(bytes, from)
+}
+
+/// [`special_at`] that also stops at the first non-ASCII byte (the verifier's one-pass reader
+/// checks only those runs for UTF-8).
+#[inline]
+pub(crate) fn special_or_high_at(bytes: &[u8], from: usize) -> usize {
+    first_flagged::<true>(bytes, from)
+}
+
+/// The first `"`, `\\` or control byte, and with `HIGH` the first non-ASCII byte too.
+#[inline(always)]
+fn first_flagged<const HIGH: bool>(bytes: &[u8], from: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     // The classic zero-byte test: `(x - ONES) & !x & HIGHS` flags every zero byte of `x`, and
     // may also flag bytes above a zero byte (a borrow), never below one; likewise
     // `(w - 0x20 * ONES) & !w & HIGHS` for bytes below 0x20. So the lowest flag of the three
-    // tests (little-endian: the lowest set bit) marks the first special byte exactly.
+    // tests (little-endian: the lowest set bit) marks the first special byte exactly. With
+    // `HIGH`, `(w - 0x20 * ONES) | w` sets a byte's high bit when it is below 0x20 (a borrow,
+    // never below a true flag) or non-ASCII.
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
     let special = |w: u64| {
-        has_zero(w ^ (ONES * u64::from(b'"')))
+        let low_or_high = if HIGH {
+            w.wrapping_sub(ONES * 0x20) | w
+        } else {
+            w.wrapping_sub(ONES * 0x20) & !w
+        };
+        (has_zero(w ^ (ONES * u64::from(b'"')))
             | has_zero(w ^ (ONES * u64::from(b'\\')))
-            | (w.wrapping_sub(ONES * 0x20) & !w & HIGHS)
+            | low_or_high)
+            & HIGHS
     };
     let mut i = from;
     while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
@@ -271,7 +292,7 @@ pub(crate) fn special_at(bytes: &[u8], from: usize) -> usize {
         i += 8;
     }
     while let Some(&b) = bytes.get(i) {
-        if b == b'"' || b == b'\\' || b < 0x20 {
+        if b == b'"' || b == b'\\' || b < 0x20 || (HIGH && b >= 0x80) {
             return i;
         }
         i += 1;

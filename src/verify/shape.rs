@@ -28,7 +28,7 @@
 //! goes to the general path, which reports it as today).
 
 use crate::hex::is_hash_hex_bytes;
-use crate::json::tape::special_at;
+use crate::json::tape::{special_at, special_or_high_at};
 
 /// The top-level fields of a line read by [`LineShape::read`], borrowed from the line.
 #[cfg_attr(test, derive(Debug, PartialEq))]
@@ -179,41 +179,6 @@ impl Out {
         }
         self.buf[self.len..self.len + s.len()].copy_from_slice(s);
     }
-}
-
-/// The index of the first `"`, `\\`, control or non-ASCII byte at or after `from`
-/// (`bytes.len()` when there is none), eight bytes at a time, exactly: as in
-/// [`special_at`], the lowest flag of the zero-byte tests marks a special byte, and a
-/// non-ASCII byte's flag is its own high bit.
-#[inline]
-fn special_or_high_at(bytes: &[u8], from: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
-    let special = |w: u64| {
-        has_zero(w ^ (ONES * u64::from(b'"')))
-            | has_zero(w ^ (ONES * u64::from(b'\\')))
-            | w.wrapping_sub(ONES * 0x20)
-            | w
-    };
-    let mut i = from;
-    while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-        let w = u64::from_le_bytes(*chunk);
-        // `(w - 0x20) | w` has a byte's high bit set when the byte is below 0x20 (a borrow,
-        // never below a true flag) or non-ASCII.
-        let flags = special(w) & HIGHS;
-        if flags != 0 {
-            return i + (flags.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    while let Some(&b) = bytes.get(i) {
-        if b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b) {
-            return i;
-        }
-        i += 1;
-    }
-    i
 }
 
 /// The index of the first `"`, `\\` or control byte at or after `from` (see [`special_at`]),
