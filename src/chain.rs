@@ -425,14 +425,16 @@ impl Sealer {
     }
 
     /// Seals an entry: renders its canonical body and its log line in one pass over the
-    /// payload, hashes the body onto `prev_hash` and signs the hash. The result borrows the
-    /// sealer's buffers until the next call.
+    /// payload (or takes the payload's two forms from `text`, rendered on another thread), hashes
+    /// the body onto `prev_hash` and signs the hash. The result borrows the sealer's buffers
+    /// until the next call.
     pub(crate) fn seal<'a>(
         &'a mut self,
         seq: u64,
         ts: &'a str,
         kind: &'a str,
         payload: &'a Value,
+        text: Option<PayloadText<'_>>,
         prev_hash: &'a str,
     ) -> RenderedEntry<'a> {
         let seq_text = json::IntDigits::new(seq.into());
@@ -452,7 +454,18 @@ impl Sealer {
         self.line.push_str(", \"payload\": ");
         self.body.clear();
         self.body.push_str("{\"payload\":");
-        json::write_line_and_canonical(&mut self.line, &mut self.body, payload, &mut self.members);
+        match text {
+            Some(text) => {
+                self.line.push_str(text.line);
+                self.body.push_str(text.canonical);
+            }
+            None => json::write_line_and_canonical(
+                &mut self.line,
+                &mut self.body,
+                payload,
+                &mut self.members,
+            ),
+        }
         self.body.push_str(",\"seq\":");
         seq_text.write_to(&mut self.body);
         self.body.push_str(",\"ts\":");
@@ -497,6 +510,14 @@ impl Sealer {
     pub(crate) fn raw_hash(&self) -> &[u8; 32] {
         &self.raw_hash
     }
+}
+
+/// A payload's line form and canonical form, rendered ahead of sealing (what
+/// `json::write_line_and_canonical` writes for it).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PayloadText<'a> {
+    pub(crate) line: &'a str,
+    pub(crate) canonical: &'a str,
 }
 
 /// A sealed entry as the sequencer hands it to a [`ChainWriter`](crate::writer::ChainWriter):
@@ -601,7 +622,7 @@ impl SealedEntry {
         prev_hash: String,
     ) -> SealedEntry {
         let mut sealer = Sealer::new(alg, key);
-        let e = sealer.seal(seq, &ts, &kind, &payload, &prev_hash);
+        let e = sealer.seal(seq, &ts, &kind, &payload, None, &prev_hash);
         let (hash, sig) = (e.hash.to_owned(), e.sig.to_owned());
         SealedEntry {
             seq,
@@ -806,7 +827,7 @@ mod tests {
                     payload.clone(),
                     prev.clone(),
                 );
-                let got = sealer.seal(seq, "ts\u{1}", "ty\"pe", &payload, &prev);
+                let got = sealer.seal(seq, "ts\u{1}", "ty\"pe", &payload, None, &prev);
                 assert_eq!(got.line(), want.to_line());
                 assert_eq!(got.to_sealed(), want);
                 let body_hash = entry_hash(

@@ -240,6 +240,8 @@ impl Sequencer {
     /// (see the module's documentation). `Err` when a commit failed (the checkpoint, if
     /// sealed, was not published).
     pub(super) fn checkpoint_if_due(&mut self, force: bool) -> Result<(), Error> {
+        // A checkpoint covers the entries before it: every record submitted is sealed first.
+        self.settle();
         // An epoch that ends rolls over first (a failure is reported there and retried later;
         // the checkpoint is still due).
         let _ = self.roll_epoch_if_due(false);
@@ -309,7 +311,7 @@ impl Sequencer {
         ]);
         // Not bounded by the line limit (a note is well below `MIN_ENTRY_BYTES`), never
         // redacted.
-        let _ = self.seal_bounded("checkpoint", &payload, false);
+        let _ = self.seal_bounded("checkpoint", &payload, None, false);
         self.batch_system += 1;
         let cp = self.checkpoints.as_mut().expect("checked above");
         cp.sealed = Some(SealedCheckpoint {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError};
 
-use crate::chain::{ChainTip, HashAlg, Sealer, SigningKey};
+use crate::chain::{ChainTip, HashAlg, PayloadText, Sealer, SigningKey};
 use crate::error::Error;
 use crate::genai::{self, GenAiCapture};
 use crate::hex::Hex64;
@@ -32,6 +32,7 @@ mod digest_tests;
 mod epochs;
 mod oversize;
 mod payload;
+mod render_thread;
 mod tree_thread;
 
 pub(crate) use checkpoints::CheckpointSetup;
@@ -41,6 +42,7 @@ mod tests;
 
 use digest::DecisionDigests;
 use payload::{CallTotals, Payload, auto_flags};
+use render_thread::{CHUNK_ITEMS, Chunk, Deferred, RenderThread, Then};
 
 /// Most entries sealed into one batch before it is committed even if more are queued, which
 /// bounds the writer's buffer and the latency of the first entry in a burst.
@@ -77,6 +79,7 @@ struct OpenDecision {
 }
 
 /// How payloads are redacted before they are hashed.
+#[derive(Clone)]
 pub(crate) struct Redaction {
     pub(crate) redactor: Arc<dyn Redactor>,
     /// The redactor for content kept in [`genai::ContentCapture::Redacted`] mode: the policy
@@ -85,6 +88,36 @@ pub(crate) struct Redaction {
     /// Whether to chain a `policy_flag` after an entry the redactor acted on. Only for the
     /// built-in redactor: a custom one owns its flagging.
     pub(crate) auto_flag: bool,
+}
+
+impl Redaction {
+    /// Redacts the user fields of a payload (the ids the log sets itself are left alone).
+    pub(super) fn redact_payload(&self, payload: &mut Value) -> Report {
+        let Value::Object(fields) = payload else {
+            return self.redactor.redact(payload);
+        };
+        let ours = fields
+            .iter()
+            .take_while(|(k, _)| k == "decision_id" || k == "parent_decision_id")
+            .count();
+        // Our (at most two, unique) fields are set aside while the redactor sees the rest,
+        // rather than the user fields being split off into a new allocation per entry.
+        let mut kept: [Option<(String, Value)>; 2] = [None, None];
+        for slot in kept.iter_mut().take(ours) {
+            *slot = Some(fields.remove(0));
+        }
+        let report = self.redactor.redact(payload);
+        // A redactor that replaced the object keeps no user field.
+        if !matches!(payload, Value::Object(_)) {
+            *payload = Value::Object(Vec::new());
+        }
+        if let Value::Object(fields) = payload {
+            for (i, field) in kept.into_iter().flatten().enumerate() {
+                fields.insert(i, field);
+            }
+        }
+        report
+    }
 }
 
 pub(crate) struct Sequencer {
@@ -147,7 +180,20 @@ pub(crate) struct Sequencer {
     checkpoints: Option<checkpoints::Checkpoints>,
     /// The forward-secure epoch keys, when the log has them (always with checkpoints).
     epochs: Option<epochs::Epochs>,
+    /// The thread that redacts and renders payloads ahead of sealing (`None`: this thread does
+    /// it), the chunk of payloads being filled for it, and emptied chunks kept for reuse.
+    render: Option<RenderThread>,
+    filling: Chunk,
+    spare_chunks: Vec<Chunk>,
+    /// Set while deferred payloads are sealed: what sealing one seals or commits in passing
+    /// (flags, a gap, a full batch's commit) takes its place among them, rather than first
+    /// settling the rest, which come after it.
+    sealing_deferred: bool,
 }
+
+/// Emptied chunks kept for reuse: one per chunk that can be out on the render thread, the one
+/// being filled, and one being sealed.
+const SPARE_CHUNKS: usize = 5;
 
 impl Sequencer {
     // Called once, by the builder, with everything the sequencer owns.
@@ -204,7 +250,161 @@ impl Sequencer {
             gen_ai,
             checkpoints: None,
             epochs: None,
+            render: None,
+            filling: Chunk::default(),
+            spare_chunks: Vec::new(),
+            sealing_deferred: false,
         })
+    }
+
+    /// Hands redaction and rendering to a thread of their own from now on (`run` does this;
+    /// `anyway` starts it on a one-core machine too, for tests). Not with `EveryEntry`, which
+    /// commits each entry as it arrives.
+    pub(crate) fn start_render_thread(&mut self, anyway: bool) {
+        if self.policy != SyncPolicy::EveryEntry && self.render.is_none() {
+            self.render = if anyway {
+                RenderThread::spawn_anyway(&self.redaction)
+            } else {
+                RenderThread::spawn(&self.redaction)
+            };
+        }
+    }
+
+    /// Records handed to [`Sequencer::submit`] and not yet sealed.
+    fn deferred(&self) -> usize {
+        self.filling.items.len() + self.render.as_ref().map_or(0, |r| r.in_flight() * CHUNK_ITEMS)
+    }
+
+    /// Seals a shaped payload: with a render thread, once it has been redacted and rendered
+    /// there, while the payloads before it are sealed; else now.
+    fn submit(&mut self, item: Deferred) {
+        if self.render.is_none() || self.sealing_deferred {
+            let mut chunk = self.spare_chunk();
+            chunk.items.push(item);
+            render_thread::prepare(&self.redaction, &mut chunk);
+            self.seal_chunk(chunk);
+            return;
+        }
+        self.filling.items.push(item);
+        if self.filling.items.len() < CHUNK_ITEMS {
+            return;
+        }
+        let next = self.spare_chunk();
+        let full = std::mem::replace(&mut self.filling, next);
+        if let Some(render) = &mut self.render
+            && !render.has_room()
+            && let Some(chunk) = render.take(true)
+        {
+            self.seal_chunk(chunk);
+        }
+        if let Some(render) = &mut self.render {
+            render.hand_over(full);
+        }
+        while let Some(chunk) = self.render.as_mut().and_then(|r| r.take(false)) {
+            self.seal_chunk(chunk);
+        }
+    }
+
+    /// Seals everything submitted: the chunks out on the render thread (waiting for them),
+    /// then the one being filled. Called before anything else is sealed or committed, so that
+    /// entries are chained in the order their records arrived.
+    fn settle(&mut self) {
+        if self.sealing_deferred {
+            return;
+        }
+        while let Some(chunk) = self.render.as_mut().and_then(|r| r.take(true)) {
+            self.seal_chunk(chunk);
+        }
+        if !self.filling.items.is_empty() {
+            let next = self.spare_chunk();
+            let mut chunk = std::mem::replace(&mut self.filling, next);
+            render_thread::prepare(&self.redaction, &mut chunk);
+            self.seal_chunk(chunk);
+        }
+    }
+
+    fn spare_chunk(&mut self) -> Chunk {
+        self.spare_chunks.pop().unwrap_or_default()
+    }
+
+    /// Seals a prepared chunk's payloads in order and keeps the emptied chunk.
+    fn seal_chunk(&mut self, mut chunk: Chunk) {
+        let outer = std::mem::replace(&mut self.sealing_deferred, true);
+        let mut items = std::mem::take(&mut chunk.items);
+        for item in items.drain(..) {
+            let text = chunk.text_of(&item);
+            self.seal_deferred(item, text);
+        }
+        self.sealing_deferred = outer;
+        chunk.items = items;
+        chunk.clear();
+        if self.spare_chunks.len() < SPARE_CHUNKS {
+            self.spare_chunks.push(chunk);
+        }
+    }
+
+    /// Seals one prepared payload (its forms already rendered in `text`, unless it is a
+    /// `decision_end`, whose digest is appended now), then its redaction flags, and queues the
+    /// answer to an explicit entry.
+    fn seal_deferred(&mut self, item: Deferred, text: Option<PayloadText<'_>>) {
+        let Deferred {
+            kind,
+            mut payload,
+            report,
+            then,
+            ..
+        } = item;
+        // A rotation's commit comes before a digest is taken.
+        self.rotate_if_due();
+        let text = match &then {
+            Then::EndDecision(id) => {
+                // Appended after redaction, which must never rewrite them, as prepared members
+                // are.
+                if let Some((digest, count)) = self.digests.finish(id)
+                    && let Value::Object(fields) = &mut payload
+                {
+                    fields.push(("entries_count".to_owned(), Value::from(count)));
+                    fields.push(("entries_digest".to_owned(), Value::from(digest)));
+                }
+                None
+            }
+            _ => text,
+        };
+        self.seal_lost_gap();
+        let sealed = self.seal_entry(&kind, &payload, text);
+        self.flag_redactions(&report, &kind, sealed.0, &payload);
+        if let Then::Reply { reply, decision_id } = then {
+            let chained = ChainedEntry {
+                seq: sealed.0,
+                hash: crate::hex::hex_str(&sealed.1).to_owned(),
+                decision_id,
+            };
+            // A refused entry's caller learns it, with the flag chained in its place.
+            let answer = if self.refused {
+                Err(Error::Blocked {
+                    operation: kind.into_owned(),
+                    categories: vec!["oversized_entry".to_owned()],
+                    entry: chained,
+                })
+            } else {
+                Ok(chained)
+            };
+            self.batch_replies.push((reply, answer));
+        }
+        payload::recycle(payload);
+    }
+
+    /// Chains the `policy_flag`s that record what the built-in redactor did to the entry just
+    /// sealed at `seq` (a refused entry is not on the chain: the flag in its place says why).
+    fn flag_redactions(&mut self, report: &Report, kind: &str, seq: u64, payload: &Value) {
+        if self.redaction.auto_flag && !report.is_empty() && !self.refused {
+            // The redactor never sees `decision_id` (see `redact_payload`): it is the one the
+            // entry was given.
+            let decision_id = payload.get("decision_id").and_then(Value::as_str);
+            for flag in auto_flags(report, kind, seq, decision_id) {
+                self.seal_raw("policy_flag", &flag);
+            }
+        }
     }
 
     /// Writes checkpoints from now on, continuing the tree of the existing chain. Called by the
@@ -237,23 +437,16 @@ impl Sequencer {
         prepared: Vec<(String, Value)>,
         earlier: Report,
     ) -> (u64, Hex64) {
+        self.settle();
         self.rotate_if_due();
         let mut payload = payload;
-        let mut report = self.redact(&mut payload);
+        let mut report = self.redaction.redact_payload(&mut payload);
         report.merge(&earlier);
         if let Value::Object(fields) = &mut payload {
             fields.extend(prepared);
         }
         let sealed = self.seal_raw(kind, &payload);
-        // A refused entry is not on the chain: the flag in its place says why.
-        if self.redaction.auto_flag && !report.is_empty() && !self.refused {
-            // The redactor never sees `decision_id` (see `redact`): it is the one the entry
-            // was given.
-            let decision_id = payload.get("decision_id").and_then(Value::as_str);
-            for flag in auto_flags(&report, kind, sealed.0, decision_id) {
-                self.seal_raw("policy_flag", &flag);
-            }
-        }
+        self.flag_redactions(&report, kind, sealed.0, &payload);
         payload::recycle(payload);
         sealed
     }
@@ -262,38 +455,12 @@ impl Sequencer {
     /// pending). Its commit comes before an entry is sealed, never between a `decision_end`'s
     /// digest and its sealing.
     fn rotate_if_due(&mut self) {
+        self.settle();
         if self.lost == 0 && self.pending_segment.is_empty() && self.writer.wants_rotation() {
             self.rotate();
         }
     }
 
-    /// Redacts the user fields of a payload (the ids the log sets itself are left alone).
-    fn redact(&self, payload: &mut Value) -> Report {
-        let Value::Object(fields) = payload else {
-            return self.redaction.redactor.redact(payload);
-        };
-        let ours = fields
-            .iter()
-            .take_while(|(k, _)| k == "decision_id" || k == "parent_decision_id")
-            .count();
-        // Our (at most two, unique) fields are set aside while the redactor sees the rest,
-        // rather than the user fields being split off into a new allocation per entry.
-        let mut kept: [Option<(String, Value)>; 2] = [None, None];
-        for slot in kept.iter_mut().take(ours) {
-            *slot = Some(fields.remove(0));
-        }
-        let report = self.redaction.redactor.redact(payload);
-        // A redactor that replaced the object keeps no user field.
-        if !matches!(payload, Value::Object(_)) {
-            *payload = Value::Object(Vec::new());
-        }
-        if let Value::Object(fields) = payload {
-            for (i, field) in kept.into_iter().flatten().enumerate() {
-                fields.insert(i, field);
-            }
-        }
-        report
-    }
 
     /// Commits the current batch, moves the writer to a new segment and opens it with
     /// `segment_open` (and `retention` when old segments were deleted). A failed rotation is
@@ -389,8 +556,9 @@ impl Sequencer {
     /// Seals an entry into the current batch. A batch that follows lost entries starts with
     /// the `gap` entry that records them, whatever entry opens it.
     fn seal_raw(&mut self, kind: &str, payload: &Value) -> (u64, Hex64) {
+        self.settle();
         self.seal_lost_gap();
-        self.seal_entry(kind, payload)
+        self.seal_entry(kind, payload, None)
     }
 
     /// Opens a batch: a new segment whose opening entries were lost starts with them again,
@@ -400,7 +568,7 @@ impl Sequencer {
             return;
         }
         for (kind, payload) in std::mem::take(&mut self.pending_segment) {
-            self.seal_entry(&kind, &payload);
+            self.seal_entry(&kind, &payload, None);
             self.batch_segment.push((kind, payload));
             self.batch_system += 1;
         }
@@ -410,7 +578,7 @@ impl Sequencer {
                 ("first_lost_seq".into(), Value::from(self.lost_first_seq)),
                 ("error".into(), Value::from(self.lost_error.as_str())),
             ]);
-            self.seal_entry("gap", &gap);
+            self.seal_entry("gap", &gap, None);
             self.batch_has_gap = true;
             self.batch_system += 1;
         }
@@ -420,9 +588,15 @@ impl Sequencer {
     /// that would be longer has its longest strings replaced by their digests (and a
     /// `policy_flag` follows it), or is refused (and a `policy_flag` takes its place). Returns
     /// the seq and hash of what was sealed in its place; [`Sequencer::refused`] says which.
-    fn seal_entry(&mut self, kind: &str, payload: &Value) -> (u64, Hex64) {
+    /// `text`: the payload's forms, when they were rendered ahead.
+    fn seal_entry(
+        &mut self,
+        kind: &str,
+        payload: &Value,
+        text: Option<PayloadText<'_>>,
+    ) -> (u64, Hex64) {
         self.refused = false;
-        match self.seal_bounded(kind, payload, true) {
+        match self.seal_bounded(kind, payload, text, true) {
             Ok(sealed) => sealed,
             Err(line_len) => self.seal_oversized(kind, payload, line_len),
         }
@@ -436,7 +610,7 @@ impl Sequencer {
             .map(str::to_owned);
         let need = line_len - self.max_entry;
         if let Some((bounded, omitted)) = oversize::omit_longest_strings(payload, need)
-            && let Ok(sealed) = self.seal_bounded(kind, &bounded, true)
+            && let Ok(sealed) = self.seal_bounded(kind, &bounded, None, true)
         {
             let flag = oversize::omitted_flag(
                 &omitted,
@@ -446,7 +620,7 @@ impl Sequencer {
                 self.max_entry,
             );
             // Bounded by construction (a few KiB, below `MIN_ENTRY_BYTES`).
-            let _ = self.seal_bounded("policy_flag", &flag, false);
+            let _ = self.seal_bounded("policy_flag", &flag, None, false);
             return sealed;
         }
         self.log.publish_oversized_refusal(format!(
@@ -457,7 +631,7 @@ impl Sequencer {
         ));
         let flag = oversize::refused_flag(kind, line_len, self.max_entry, decision_id.as_deref());
         let sealed = self
-            .seal_bounded("policy_flag", &flag, false)
+            .seal_bounded("policy_flag", &flag, None, false)
             .unwrap_or_else(|_| unreachable!("an unchecked seal always seals"));
         self.refused = true;
         sealed
@@ -470,11 +644,14 @@ impl Sequencer {
         &mut self,
         kind: &str,
         payload: &Value,
+        text: Option<PayloadText<'_>>,
         check: bool,
     ) -> Result<(u64, Hex64), usize> {
         let seq = self.working.next_seq;
         let ts = self.stamper.now();
-        let entry = self.sealer.seal(seq, ts, kind, payload, &self.working.head);
+        let entry = self
+            .sealer
+            .seal(seq, ts, kind, payload, text, &self.working.head);
         let len = entry.line().len();
         if check && len > self.max_entry {
             return Err(len);
@@ -489,7 +666,7 @@ impl Sequencer {
             // opens with the gap that records the loss).
             let _ = self.commit(Durability::Written);
             self.seal_lost_gap();
-            return self.seal_bounded(kind, payload, check);
+            return self.seal_bounded(kind, payload, text, check);
         }
         self.batch_bytes += len;
         self.writer.append_rendered(&entry);
@@ -548,6 +725,7 @@ impl Sequencer {
     /// Commits the current batch. On failure the working tip rolls back to the committed one
     /// and the batch's entries are counted as lost.
     pub(crate) fn commit(&mut self, durability: Durability) -> Result<(), Error> {
+        self.settle();
         self.in_commit = true;
         self.seal_dropped_gap();
         self.in_commit = false;
@@ -639,6 +817,7 @@ impl Sequencer {
         // However the sequencer stops (a panic included), callers waiting for room must not
         // wait for it: they fall back to the channel's send, which a disconnect ends.
         let _release = ReleaseWaiters(self.queue.clone());
+        self.start_render_thread(false);
         loop {
             let Some(first) = self.recv(&rx) else {
                 self.seal_kept_closes();
@@ -650,7 +829,7 @@ impl Sequencer {
                 return self.shut_down(rx, done);
             }
             loop {
-                if self.batch_entries >= MAX_BATCH {
+                if self.batch_entries + self.deferred() >= MAX_BATCH {
                     let _ = self.commit(self.drain_durability());
                     let _ = self.checkpoint_if_due(false);
                 }
@@ -777,15 +956,23 @@ impl Sequencer {
                         calls: CallTotals::default(),
                     },
                 );
-                let (kept, report) = self.prepare_content(content);
-                self.seal_with("decision", p.finish(), kept, report);
+                if content.is_empty() {
+                    self.submit(Deferred::new("decision", p.finish(), Then::Nothing));
+                } else {
+                    let (kept, report) = self.prepare_content(content);
+                    self.seal_with("decision", p.finish(), kept, report);
+                }
             }
             Msg::DecisionRecord { span, mut fields } => {
                 let content = genai::take_decision_content(&mut fields, &self.gen_ai);
                 let mut p = Payload::with_decision(self.decision_id(Some(span)));
                 p.decision_fields(fields, None);
-                let (kept, report) = self.prepare_content(content);
-                self.seal_with("decision_record", p.finish(), kept, report);
+                if content.is_empty() {
+                    self.submit(Deferred::new("decision_record", p.finish(), Then::Nothing));
+                } else {
+                    let (kept, report) = self.prepare_content(content);
+                    self.seal_with("decision_record", p.finish(), kept, report);
+                }
             }
             Msg::DecisionOutcome { span, field, value } => {
                 if let Some(d) = self.decisions.get_mut(&span) {
@@ -794,8 +981,6 @@ impl Sequencer {
             }
             Msg::DecisionClose { span, duration } => {
                 if let Some(d) = self.decisions.remove(&span) {
-                    // A rotation's commit must come before the digest is taken.
-                    self.rotate_if_due();
                     let mut p = Payload::with_decision(Some(&d.id));
                     p.put(
                         "duration_ms",
@@ -810,20 +995,13 @@ impl Sequencer {
                         let key = if field == "return" { "result" } else { field };
                         p.put(key, value.into_value());
                     }
-                    // Appended after redaction (which must never rewrite them), as prepared
-                    // members are.
-                    let digest = self.digests.finish(&d.id).map(|(digest, count)| {
-                        vec![
-                            ("entries_count".to_owned(), Value::from(count)),
-                            ("entries_digest".to_owned(), Value::from(digest)),
-                        ]
-                    });
-                    self.seal_with(
+                    // The digest is taken when it is sealed, after the decision's other
+                    // entries.
+                    self.submit(Deferred::new(
                         "decision_end",
                         p.finish(),
-                        digest.unwrap_or_default(),
-                        Report::new(),
-                    );
+                        Then::EndDecision(d.id),
+                    ));
                 }
             }
             Msg::Event {
@@ -849,25 +1027,14 @@ impl Sequencer {
                 if kind == "llm_call" {
                     self.tally(decision, payload.as_object().unwrap_or_default());
                 }
-                let (seq, hash) = self.seal(&kind, payload);
-                if let Some(reply) = reply {
-                    let chained = ChainedEntry {
-                        seq,
-                        hash: crate::hex::hex_str(&hash).to_owned(),
+                let then = match reply {
+                    Some(reply) => Then::Reply {
+                        reply,
                         decision_id: self.decision_id(decision).map(str::to_owned),
-                    };
-                    // A refused entry's caller learns it, with the flag chained in its place.
-                    let answer = if self.refused {
-                        Err(Error::Blocked {
-                            operation: kind.into_owned(),
-                            categories: vec!["oversized_entry".to_owned()],
-                            entry: chained,
-                        })
-                    } else {
-                        Ok(chained)
-                    };
-                    self.batch_replies.push((reply, answer));
-                }
+                    },
+                    None => Then::Nothing,
+                };
+                self.submit(Deferred::new(kind, payload, then));
             }
             Msg::GenAi {
                 name,
@@ -886,6 +1053,7 @@ impl Sequencer {
                 self.seal_genai(id, mapped);
             }
             Msg::Flush(reply) => {
+                self.settle();
                 // Record an earlier loss now rather than with the next entry.
                 self.seal_lost_gap();
                 self.seal_invisible_callsites();

@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 
+use super::render_thread;
 use crate::genai;
 use crate::json::Value;
 use crate::queue::InvisibleCallsite;
@@ -115,8 +116,11 @@ struct Spare {
     lists: Vec<Vec<(String, Value)>>,
 }
 
-const SPARE_STRINGS: usize = 64;
-const SPARE_LISTS: usize = 8;
+/// Payloads are built up to [`render_thread::MAX_UNSEALED`] records before they are sealed and
+/// taken apart (while earlier ones are redacted and rendered on the render thread), so the
+/// spare holds enough for that many: about eight strings and a list each.
+const SPARE_LISTS: usize = render_thread::MAX_UNSEALED;
+const SPARE_STRINGS: usize = 8 * SPARE_LISTS;
 /// Strings smaller than this are not worth keeping (most keys would not fit); larger ones
 /// (a prompt) would hold memory for nothing.
 const SPARE_MIN_CAPACITY: usize = 16;

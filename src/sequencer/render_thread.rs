@@ -1,0 +1,231 @@
+//! Redaction and rendering of payloads on a second thread, ahead of sealing (issue #16).
+//!
+//! The sequencer is the writer's bottleneck, and a quarter of its work per entry did not depend
+//! on the chain: redacting the payload and rendering its line and canonical forms. The
+//! sequencer still decides everything in arrival order (decision ids, totals, what each record
+//! becomes), but it hands the shaped payloads over here in chunks of [`CHUNK_ITEMS`], and
+//! while this thread redacts and renders one chunk it seals the chunk before. Chunks come back
+//! in the order they were handed over, so the chain's order is the arrival order, as before.
+//!
+//! Chunks, not records, are handed over: a wake-up per record cost more than the work it moved
+//! (an earlier experiment, docs/PERFORMANCE.md "The redaction stage"). Before anything else is
+//! sealed or committed, the sequencer seals every chunk handed over and the one it is filling
+//! ([`Sequencer::settle`](super::Sequencer)), so group commit sees the same batches.
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::ops::Range;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::Redaction;
+use crate::chain::PayloadText;
+use crate::json::{self, MemberText, Value};
+use crate::queue::Reply;
+use crate::redact::Report;
+
+/// Records per hand-over: enough that the wake-ups (a few microseconds each) are a small share
+/// of the ~30 µs of work a chunk carries.
+pub(super) const CHUNK_ITEMS: usize = 128;
+
+/// Chunks that may be out on the thread at once; bounds what it holds beyond the queue (at most
+/// `IN_FLIGHT × CHUNK_ITEMS` records).
+const IN_FLIGHT: usize = 3;
+
+/// The most records shaped and not yet sealed: those out on the thread, the chunk being filled
+/// and the one being sealed.
+pub(super) const MAX_UNSEALED: usize = (IN_FLIGHT + 2) * CHUNK_ITEMS;
+
+/// A shaped payload on its way to the chain.
+pub(super) struct Deferred {
+    pub(super) kind: Cow<'static, str>,
+    pub(super) payload: Value,
+    /// What redaction found (filled in by [`prepare`]).
+    pub(super) report: Report,
+    /// Where its two forms are in the chunk's text (when [`prepare`] rendered them).
+    text: Option<(Range<usize>, Range<usize>)>,
+    pub(super) then: Then,
+}
+
+/// What sealing a [`Deferred`] involves beyond the entry itself.
+pub(super) enum Then {
+    Nothing,
+    /// An explicit entry: its caller is answered when the batch commits.
+    Reply {
+        reply: Reply,
+        decision_id: Option<String>,
+    },
+    /// A `decision_end`: the decision's `entries_digest` is taken at sealing (after every
+    /// earlier entry of the decision is sealed) and appended after redaction, so this payload
+    /// is rendered by the sealer rather than here.
+    EndDecision(String),
+}
+
+impl Deferred {
+    pub(super) fn new(kind: impl Into<Cow<'static, str>>, payload: Value, then: Then) -> Deferred {
+        Deferred {
+            kind: kind.into(),
+            payload,
+            report: Report::new(),
+            text: None,
+            then,
+        }
+    }
+}
+
+/// Deferred payloads and the text their forms were rendered into.
+#[derive(Default)]
+pub(super) struct Chunk {
+    pub(super) items: Vec<Deferred>,
+    line: String,
+    canonical: String,
+    members: Vec<MemberText>,
+}
+
+impl Chunk {
+    /// The payload forms [`prepare`] rendered for an item of this chunk.
+    pub(super) fn text_of(&self, item: &Deferred) -> Option<PayloadText<'_>> {
+        item.text.as_ref().map(|(line, canonical)| PayloadText {
+            line: &self.line[line.clone()],
+            canonical: &self.canonical[canonical.clone()],
+        })
+    }
+
+    /// Empties the chunk, keeping its allocations.
+    pub(super) fn clear(&mut self) {
+        self.items.clear();
+        self.line.clear();
+        self.canonical.clear();
+    }
+}
+
+/// Redacts each payload of `chunk` and renders those whose payload is final after redaction.
+/// Run on the render thread, or by the sequencer itself for the chunk it was filling.
+pub(super) fn prepare(redaction: &Redaction, chunk: &mut Chunk) {
+    let Chunk {
+        items,
+        line,
+        canonical,
+        members,
+    } = chunk;
+    for item in items.iter_mut() {
+        item.report = redaction.redact_payload(&mut item.payload);
+        if matches!(item.then, Then::EndDecision(_)) {
+            continue;
+        }
+        let (line_start, canonical_start) = (line.len(), canonical.len());
+        json::write_line_and_canonical(line, canonical, &item.payload, members);
+        item.text = Some((line_start..line.len(), canonical_start..canonical.len()));
+    }
+}
+
+/// A chunk back from the thread, or the panic that stopped it (a custom redactor's).
+type Done = Result<Chunk, Box<dyn Any + Send>>;
+
+/// The handle the sequencer holds. Dropping it lets the thread finish what it holds and joins
+/// it.
+pub(super) struct RenderThread {
+    jobs: Option<Sender<Chunk>>,
+    done: Receiver<Done>,
+    in_flight: usize,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RenderThread {
+    /// Starts the thread; `None` when the machine has one core (the hand-over would only add
+    /// to the work) or no thread can be started (the sequencer then does the work itself).
+    pub(super) fn spawn(redaction: &Redaction) -> Option<RenderThread> {
+        if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+            return None;
+        }
+        RenderThread::spawn_anyway(redaction)
+    }
+
+    /// Starts the thread whatever the machine (tests use it).
+    pub(super) fn spawn_anyway(redaction: &Redaction) -> Option<RenderThread> {
+        let (jobs, inbox) = crossbeam_channel::bounded::<Chunk>(IN_FLIGHT);
+        let (done_tx, done) = crossbeam_channel::bounded::<Done>(IN_FLIGHT);
+        let redaction = redaction.clone();
+        let thread = std::thread::Builder::new()
+            .name("acttrace-render".into())
+            .spawn(move || {
+                for mut chunk in inbox {
+                    let result = catch_unwind(AssertUnwindSafe(|| prepare(&redaction, &mut chunk)));
+                    let stop = result.is_err();
+                    // The sequencer is gone only if it stopped itself; nothing is left to do.
+                    if done_tx.send(result.map(|()| chunk)).is_err() || stop {
+                        return;
+                    }
+                }
+            })
+            .ok()?;
+        Some(RenderThread {
+            jobs: Some(jobs),
+            done,
+            in_flight: 0,
+            thread: Some(thread),
+        })
+    }
+
+    /// Chunks handed over and not yet taken back.
+    pub(super) fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Whether another chunk can be handed over without waiting for one to come back.
+    pub(super) fn has_room(&self) -> bool {
+        self.in_flight < IN_FLIGHT
+    }
+
+    /// Hands a chunk over. The caller first makes room ([`RenderThread::has_room`]), so this
+    /// never waits.
+    pub(super) fn hand_over(&mut self, chunk: Chunk) {
+        debug_assert!(self.has_room());
+        let jobs = self.jobs.as_ref().expect("the jobs channel lives as long as the handle");
+        match jobs.send(chunk) {
+            Ok(()) => self.in_flight += 1,
+            // The thread is gone only after a panic, which its last reply carries; every chunk
+            // before it is still waiting to be taken back, and `take` resumes that panic.
+            Err(e) => {
+                drop(e.into_inner());
+                self.in_flight += 1;
+            }
+        }
+    }
+
+    /// The oldest chunk handed over, prepared: waits for it when `wait`, else only takes one
+    /// that is ready. A panic on the thread is resumed here, on the sequencer's thread, as if
+    /// the sequencer had redacted the payload itself.
+    pub(super) fn take(&mut self, wait: bool) -> Option<Chunk> {
+        if self.in_flight == 0 {
+            return None;
+        }
+        let done = if wait {
+            self.done.recv().ok()
+        } else {
+            self.done.try_recv().ok()
+        };
+        match done {
+            Some(Ok(chunk)) => {
+                self.in_flight -= 1;
+                Some(chunk)
+            }
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            // Only when waiting can a disconnect show: the thread ended without a panic
+            // reply, which it never does while chunks are out.
+            None if wait => panic!("the acttrace render thread stopped with chunks in flight"),
+            None => None,
+        }
+    }
+}
+
+impl Drop for RenderThread {
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
