@@ -7,6 +7,7 @@
 //! the last error) and what a status snapshot reads.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
@@ -20,6 +21,24 @@ use crate::chain::ChainTip;
 use crate::error::Error;
 use crate::genai;
 use crate::record::{ChainedEntry, FieldValue, Fields};
+
+thread_local! {
+    /// Set on the log's own threads (the sequencer, the render thread), whose activity must
+    /// never be audited (re-entrancy).
+    static ON_LOG_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the calling thread as one of the log's own: what it emits through `tracing` (a
+/// writer's or a custom redactor's logging) is never audited. Auditing it would recurse into
+/// the queue the thread serves, and could wait forever on a full one.
+pub(crate) fn mark_log_thread() {
+    ON_LOG_THREAD.set(true);
+}
+
+/// Whether the calling thread is one of the log's own (see [`mark_log_thread`]).
+pub(crate) fn on_log_thread() -> bool {
+    ON_LOG_THREAD.get()
+}
 
 /// Where the sequencer answers an explicit entry with its chained position.
 pub(crate) type Reply = Sender<Result<ChainedEntry, Error>>;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::{AuditGuard, AuditHandle, AuditLayer, IN_SEQUENCER, Shared};
+use super::{AuditGuard, AuditHandle, AuditLayer, Shared};
 use crate::chain::{self, ChainTip, FORMAT, HashAlg, PRODUCER, SigningKey};
 use crate::checkpoint::{
     Checkpoint, CheckpointSink, EpochState, Frontier, SignerKey, SinkThread, epoch_key_name,
@@ -583,7 +583,7 @@ impl AuditLayerBuilder {
                 // `NoSubscriber` is installed here: any scoped dispatcher makes tracing re-check
                 // every callsite in the program on every event (interest `sometimes`), a cost
                 // of ~40 instructions per event that no program should pay for its audit log.
-                IN_SEQUENCER.set(true);
+                crate::queue::mark_log_thread();
                 sequencer.run(receiver);
             })
             .map_err(|e| Error::Config(format!("cannot start the sequencer thread: {e}")))?;

@@ -14,7 +14,7 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use super::callsite::{CallsiteClass, cached_ordinary, class_of, event_kind};
 use super::fields::{Accumulate, Capture, check_policy_flag};
-use super::{AuditLayerBuilder, IN_SEQUENCER, Shared, Status};
+use super::{AuditLayerBuilder, Shared, Status};
 use crate::genai;
 use crate::queue::Msg;
 use crate::record::Fields;
@@ -149,7 +149,7 @@ impl AuditLayer {
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        if IN_SEQUENCER.get() {
+        if crate::queue::on_log_thread() {
             return;
         }
         let meta = event.metadata();
@@ -274,7 +274,7 @@ where
     /// which asks the dispatch whether the filters let any layer see it (see
     /// `queue::CallsiteWatch`).
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
-        if !IN_SEQUENCER.get()
+        if !crate::queue::on_log_thread()
             && let Some(what) = class_of(meta).watched()
         {
             self.shared.queue.watch_callsite(meta, what);
@@ -292,7 +292,7 @@ where
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let class = class_of(attrs.metadata());
-        if class == CallsiteClass::Ordinary || IN_SEQUENCER.get() {
+        if class == CallsiteClass::Ordinary || crate::queue::on_log_thread() {
             return;
         }
         let Some(span) = ctx.span(id) else { return };
@@ -348,7 +348,7 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        if IN_SEQUENCER.get() {
+        if crate::queue::on_log_thread() {
             return;
         }
         let Some(span) = ctx.span(id) else { return };
@@ -388,7 +388,7 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        if IN_SEQUENCER.get() {
+        if crate::queue::on_log_thread() {
             return;
         }
         let Some(span) = ctx.span(&id) else { return };

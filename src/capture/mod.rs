@@ -7,7 +7,6 @@
 //! sequencer thread. Ordinary spans and events are recognised from metadata alone and cost no
 //! allocation and no lock.
 
-use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
@@ -24,11 +23,6 @@ pub use builder::{AuditLayerBuilder, RiskTier};
 pub(crate) use callsite::{AuditRelevance, audit_relevance, is_decision_span};
 pub use handle::{AuditGuard, AuditHandle, FlagAction, Preflight, ShutdownReport, Status};
 pub use layer::AuditLayer;
-
-thread_local! {
-    /// Set on the sequencer thread, whose own activity must never be audited (re-entrancy).
-    static IN_SEQUENCER: Cell<bool> = const { Cell::new(false) };
-}
 
 /// State shared by the layer, the handles and the guard of one log.
 struct Shared {

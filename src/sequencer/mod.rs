@@ -38,6 +38,8 @@ mod tree_thread;
 pub(crate) use checkpoints::CheckpointSetup;
 pub(crate) use epochs::{EpochSetup, record_fields as epoch_record_fields};
 #[cfg(test)]
+mod render_tests;
+#[cfg(test)]
 mod tests;
 
 use digest::DecisionDigests;
@@ -272,7 +274,11 @@ impl Sequencer {
 
     /// Records handed to [`Sequencer::submit`] and not yet sealed.
     fn deferred(&self) -> usize {
-        self.filling.items.len() + self.render.as_ref().map_or(0, |r| r.in_flight() * CHUNK_ITEMS)
+        self.filling.items.len()
+            + self
+                .render
+                .as_ref()
+                .map_or(0, |r| r.in_flight() * CHUNK_ITEMS)
     }
 
     /// Seals a shaped payload: with a render thread, once it has been redacted and rendered
@@ -460,7 +466,6 @@ impl Sequencer {
             self.rotate();
         }
     }
-
 
     /// Commits the current batch, moves the writer to a new segment and opens it with
     /// `segment_open` (and `retention` when old segments were deleted). A failed rotation is

@@ -151,6 +151,8 @@ impl RenderThread {
         let thread = std::thread::Builder::new()
             .name("acttrace-render".into())
             .spawn(move || {
+                // A custom redactor's own logging is not audited (see `mark_log_thread`).
+                crate::queue::mark_log_thread();
                 for mut chunk in inbox {
                     let result = catch_unwind(AssertUnwindSafe(|| prepare(&redaction, &mut chunk)));
                     let stop = result.is_err();
@@ -183,7 +185,10 @@ impl RenderThread {
     /// never waits.
     pub(super) fn hand_over(&mut self, chunk: Chunk) {
         debug_assert!(self.has_room());
-        let jobs = self.jobs.as_ref().expect("the jobs channel lives as long as the handle");
+        let jobs = self
+            .jobs
+            .as_ref()
+            .expect("the jobs channel lives as long as the handle");
         match jobs.send(chunk) {
             Ok(()) => self.in_flight += 1,
             // The thread is gone only after a panic, which its last reply carries; every chunk

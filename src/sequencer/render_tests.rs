@@ -1,0 +1,380 @@
+//! The render thread (`render_thread.rs`): the same records give the same chain with it as
+//! without it, byte for byte once time, hashes, signatures and random ids are masked; every
+//! line it helped render hashes to what its own parsed content gives; and a panic in a redactor
+//! running there reaches the sequencer's thread instead of hanging it.
+
+use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crossbeam_channel::bounded;
+
+use super::tests::FailingWriter;
+use super::tests::sequencer;
+use super::{Redaction, Sequencer};
+use crate::chain::{GENESIS, HashAlg, RenderedEntry, SealedEntry, Sealer, SigningKey, entry_hash};
+use crate::error::Error;
+use crate::json::{self, Value};
+use crate::queue::{Msg, QueueFullPolicy};
+use crate::record::{ChainedEntry, FieldValue};
+use crate::redact::{BuiltinRedactor, Policy, Redactor, Report};
+use crate::writer::{ChainWriter, Durability, ExistingChain};
+
+const KEY: &str = "render-key-0123456789";
+
+/// Keeps the lines the sequencer rendered, as the file writer would write them.
+#[derive(Clone, Default)]
+struct LineWriter(Arc<Mutex<LineStore>>);
+
+#[derive(Default)]
+struct LineStore {
+    committed: Vec<String>,
+    pending: Vec<String>,
+    fail_commits: usize,
+    max_entry: Option<usize>,
+}
+
+impl LineWriter {
+    fn store(&self) -> std::sync::MutexGuard<'_, LineStore> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl ChainWriter for LineWriter {
+    fn open(&mut self, _key: Option<&SigningKey>) -> Result<Option<ExistingChain>, Error> {
+        Ok(None)
+    }
+
+    fn append(&mut self, entry: &SealedEntry) {
+        self.store().pending.push(entry.to_line());
+    }
+
+    fn append_rendered(&mut self, entry: &RenderedEntry<'_>) {
+        self.store().pending.push(entry.line().to_owned());
+    }
+
+    fn commit(&mut self, _durability: Durability) -> io::Result<()> {
+        let mut store = self.store();
+        if store.fail_commits > 0 {
+            store.fail_commits -= 1;
+            store.pending.clear();
+            return Err(io::Error::other("injected failure"));
+        }
+        let mut batch = std::mem::take(&mut store.pending);
+        store.committed.append(&mut batch);
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        "lines".into()
+    }
+
+    fn max_entry_bytes(&self) -> usize {
+        self.store()
+            .max_entry
+            .unwrap_or(crate::writer::DEFAULT_MAX_ENTRY_BYTES)
+    }
+}
+
+/// A sequencer writing to `writer` with the built-in redactor (flags on) and a signing key.
+fn signed_sequencer(writer: &LineWriter) -> Sequencer {
+    let (mut seq, _queue, _log, _rx) = sequencer(&FailingWriter::default(), QueueFullPolicy::Block);
+    seq.writer = Box::new(writer.clone());
+    seq.max_entry = writer.max_entry_bytes();
+    seq.redaction = Redaction {
+        redactor: Arc::new(BuiltinRedactor::new(Policy::default_preset())),
+        content_strict: Arc::new(BuiltinRedactor::new(Policy::default_preset())),
+        auto_flag: true,
+    };
+    let key = SigningKey::from_bytes(KEY).unwrap();
+    seq.sealer = Sealer::new(HashAlg::Sha256, Some(&key));
+    seq
+}
+
+fn s(text: &str) -> FieldValue {
+    FieldValue::Str(text.to_owned())
+}
+
+/// One decision of many shapes: a nested decision, redaction hits (and their flags), a model
+/// call (totals), an explicit entry (its reply), a record, an outcome, an entry too long for
+/// the writer's line limit (`big`), and the closes.
+fn decision(
+    i: u64,
+    big: bool,
+    replies: &mut Vec<crossbeam_channel::Receiver<Result<ChainedEntry, Error>>>,
+) -> Vec<Msg> {
+    let (outer, inner) = (2 * i + 1, 2 * i + 2);
+    let (reply, answer) = bounded(1);
+    replies.push(answer);
+    let mut msgs = vec![
+        Msg::DecisionOpen {
+            span: outer,
+            parent: None,
+            name: "decide",
+            fields: vec![
+                ("audit.decision", s("loan")),
+                ("applicant", FieldValue::U64(i)),
+                (
+                    "note",
+                    s(&format!(
+                        "mail bob{i}@example.com about card 4111 1111 1111 1111"
+                    )),
+                ),
+            ],
+        },
+        Msg::DecisionOpen {
+            span: inner,
+            parent: Some(outer),
+            name: "check",
+            fields: vec![
+                ("audit.decision", FieldValue::Bool(true)),
+                ("step", FieldValue::I64(-(i as i64))),
+            ],
+        },
+        Msg::Event {
+            kind: "llm_call".into(),
+            decision: Some(inner),
+            fields: vec![
+                ("model", s("gpt-4o")),
+                ("input_tokens", FieldValue::U64(800 + i)),
+                ("output_tokens", FieldValue::U64(64)),
+                ("cost", s("0.0123 USD")),
+                ("latency_ms", FieldValue::F64(412.5 + i as f64 / 8.0)),
+                (
+                    "prompt",
+                    s(&format!("line one\nline \"two\" {i}\tand \u{1} é \u{2028}")),
+                ),
+            ],
+            reply: None,
+        },
+        Msg::DecisionClose {
+            span: inner,
+            duration: std::time::Duration::from_micros(1_000 + i),
+        },
+        Msg::Event {
+            kind: "tool_call".into(),
+            decision: Some(outer),
+            fields: vec![
+                ("name", s("credit_score")),
+                (
+                    "arguments",
+                    FieldValue::Json(
+                        json::parse(&format!(r#"{{"applicant": {i}, "ssn": "123-45-6789"}}"#))
+                            .unwrap(),
+                    ),
+                ),
+            ],
+            reply: Some(reply),
+        },
+        Msg::DecisionRecord {
+            span: outer,
+            fields: vec![
+                ("note", s("reviewed")),
+                ("score", FieldValue::F64(0.1 + i as f64)),
+            ],
+        },
+        Msg::DecisionOutcome {
+            span: outer,
+            field: "return",
+            value: s("approved"),
+        },
+    ];
+    if big {
+        msgs.push(Msg::Event {
+            kind: "context".into(),
+            decision: Some(outer),
+            fields: vec![("document", s(&"x".repeat(70_000)))],
+            reply: None,
+        });
+    }
+    msgs.push(Msg::DecisionClose {
+        span: outer,
+        duration: std::time::Duration::from_millis(i),
+    });
+    msgs
+}
+
+/// Runs `decisions` decisions (every 40th with an oversized entry) through a sequencer,
+/// committing every 200 and with a flush whose commit fails in the middle (its batch is lost
+/// and a `gap` records it), and returns the committed lines and the explicit entries' answers.
+fn run(decisions: u64, render_thread: bool) -> (Vec<String>, Vec<Result<ChainedEntry, Error>>) {
+    let writer = LineWriter::default();
+    writer.store().max_entry = Some(64 * 1024);
+    let mut seq = signed_sequencer(&writer);
+    if render_thread {
+        seq.start_render_thread(true);
+        assert!(seq.render.is_some(), "the render thread starts");
+    }
+    let mut replies = Vec::new();
+    for i in 0..decisions {
+        if i % 200 == 199 {
+            seq.commit(Durability::Written).unwrap();
+        }
+        if i == decisions / 2 {
+            writer.store().fail_commits = 1;
+            let (tx, rx) = bounded(1);
+            assert!(seq.handle(Msg::Flush(tx)).is_none());
+            assert!(rx.recv().unwrap().is_err(), "the failed flush reports it");
+        }
+        for m in decision(i, i % 40 == 7, &mut replies) {
+            assert!(seq.handle(m).is_none());
+        }
+    }
+    seq.commit(Durability::Synced).unwrap();
+    let answers = replies.iter().map(|r| r.recv().unwrap()).collect();
+    let lines = writer.store().committed.clone();
+    (lines, answers)
+}
+
+/// The line with the values that differ from run to run replaced by `X`.
+fn masked(line: &str) -> String {
+    let mut line = line.to_owned();
+    for field in [
+        "ts",
+        "prev_hash",
+        "hash",
+        "sig",
+        "decision_id",
+        "parent_decision_id",
+        "entries_digest",
+    ] {
+        let tag = format!("\"{field}\": \"");
+        let mut from = 0;
+        while let Some(start) = line[from..].find(&tag).map(|i| from + i + tag.len()) {
+            let end = start + line[start..].find('"').unwrap();
+            line.replace_range(start..end, "X");
+            from = start;
+        }
+    }
+    line
+}
+
+#[test]
+fn the_render_thread_gives_the_chain_the_sequencer_gives_alone() {
+    // 1,600 decisions: over 14,000 records, 1,800 between commits, so chunks are handed over
+    // and the sequencer also waits for the thread when it is `IN_FLIGHT` chunks behind.
+    let (alone, alone_answers) = run(1_600, false);
+    let (threaded, threaded_answers) = run(1_600, true);
+    assert!(threaded.len() > 12_000, "{} lines", threaded.len());
+    assert_eq!(alone.len(), threaded.len());
+    for (i, (a, b)) in alone.iter().zip(&threaded).enumerate() {
+        assert_eq!(masked(a), masked(b), "line {i}");
+    }
+    // What the flags, the gap, the oversized entries and the replies recorded is there.
+    let count = |kind: &str| {
+        threaded
+            .iter()
+            .filter(|l| l.contains(&format!("\"type\": \"{kind}\"")))
+            .count()
+    };
+    assert!(
+        count("policy_flag") > 3_200,
+        "{} flags",
+        count("policy_flag")
+    );
+    assert_eq!(count("gap"), 1);
+    // Two per decision, less the two of the decision in the batch the failed flush lost.
+    assert_eq!(count("decision_end"), 3_198);
+    assert!(
+        threaded
+            .iter()
+            .all(|l| !l.contains("4111 1111") && !l.contains("123-45-6789"))
+    );
+    // 40 decisions with a 70,000-byte field: each sealed with it replaced by its digest.
+    assert_eq!(
+        threaded
+            .iter()
+            .filter(|l| l.contains("oversized field /document (70000 bytes) replaced"))
+            .count(),
+        40
+    );
+    assert_eq!(alone_answers.len(), threaded_answers.len());
+    for (a, b) in alone_answers.iter().zip(&threaded_answers) {
+        match (a, b) {
+            (Ok(a), Ok(b)) => assert_eq!(a.seq, b.seq),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            (a, b) => panic!("answers differ: {a:?} / {b:?}"),
+        }
+    }
+}
+
+#[test]
+fn every_line_rendered_ahead_hashes_and_signs_as_its_content_says() {
+    let (lines, _) = run(300, true);
+    let key = SigningKey::from_bytes(KEY).unwrap();
+    let mut prev = GENESIS.to_owned();
+    for (i, line) in lines.iter().enumerate() {
+        let v = json::parse(line.trim_end()).unwrap_or_else(|e| panic!("line {i}: {e}"));
+        let get = |k: &str| v.get(k).cloned().unwrap_or(Value::Null);
+        assert_eq!(get("seq"), Value::from(i as u64));
+        assert_eq!(get("prev_hash").as_str(), Some(prev.as_str()), "line {i}");
+        let hash = entry_hash(
+            HashAlg::Sha256,
+            &prev,
+            &get("seq"),
+            &get("ts"),
+            &get("type"),
+            &get("payload"),
+        );
+        assert_eq!(get("hash").as_str(), Some(hash.as_str()), "line {i}");
+        assert_eq!(
+            get("sig").as_str(),
+            Some(key.sign(&hash).as_str()),
+            "line {i}"
+        );
+        // The line is what the reference writer's `json.dumps` gives for the same entry.
+        let entry = SealedEntry::seal(
+            HashAlg::Sha256,
+            Some(&key),
+            i as u64,
+            get("ts").as_str().unwrap().to_owned(),
+            get("type").as_str().unwrap().to_owned(),
+            get("payload"),
+            prev.clone(),
+        );
+        assert_eq!(entry.to_line(), *line, "line {i}");
+        prev = hash;
+    }
+}
+
+/// Panics on a payload holding `boom`, as a faulty custom redactor might.
+struct PanickingRedactor;
+
+impl Redactor for PanickingRedactor {
+    fn redact(&self, value: &mut Value) -> Report {
+        if json::to_line_string(value).contains("boom") {
+            panic!("redactor failed on purpose");
+        }
+        Report::new()
+    }
+}
+
+#[test]
+fn a_redactor_panic_on_the_render_thread_reaches_the_sequencer() {
+    let writer = LineWriter::default();
+    let mut seq = signed_sequencer(&writer);
+    seq.redaction.redactor = Arc::new(PanickingRedactor);
+    seq.start_render_thread(true);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        for i in 0..2_000 {
+            let text = if i == 700 { "boom" } else { "fine" };
+            let m = Msg::Event {
+                kind: "tool_call".into(),
+                decision: None,
+                fields: vec![("name", s(text))],
+                reply: None,
+            };
+            seq.handle(m);
+        }
+        seq.commit(Durability::Synced)
+    }));
+    let panic = result.expect_err("the panic is resumed on the sequencer's thread");
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert_eq!(message, "redactor failed on purpose");
+    // Nothing after the panic was committed: the records before it were never committed
+    // either (their batch was still open), as when the sequencer redacted them itself.
+    assert!(writer.store().committed.is_empty());
+}
