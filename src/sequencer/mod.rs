@@ -44,7 +44,7 @@ mod tests;
 
 use digest::DecisionDigests;
 use payload::{CallTotals, Payload, auto_flags};
-use render_thread::{CHUNK_ITEMS, Chunk, Deferred, RenderThread, Then};
+use render_thread::{CHUNK_ITEMS, Chunk, Deferred, RenderThread, Then, Unshaped};
 
 /// Most entries sealed into one batch before it is committed even if more are queued, which
 /// bounds the writer's buffer and the latency of the first entry in a burst.
@@ -75,7 +75,7 @@ pub enum SyncPolicy {
 }
 
 struct OpenDecision {
-    id: String,
+    id: DecisionId,
     outcome: Vec<(&'static str, FieldValue)>,
     calls: CallTotals,
 }
@@ -333,17 +333,26 @@ impl Sequencer {
         self.spare_chunks.pop().unwrap_or_default()
     }
 
-    /// Seals a prepared chunk's payloads in order and keeps the emptied chunk.
+    /// Seals a prepared chunk's payloads in order and keeps the emptied chunk, with the sealed
+    /// payloads for the thread that prepares it next to take apart and reuse.
     fn seal_chunk(&mut self, mut chunk: Chunk) {
         let outer = std::mem::replace(&mut self.sealing_deferred, true);
         let mut items = std::mem::take(&mut chunk.items);
+        let mut sealed = chunk.take_sealed();
         for item in items.drain(..) {
             let text = chunk.text_of(&item);
-            self.seal_deferred(item, text);
+            let by_prepare = item.shaped_by_prepare;
+            let payload = self.seal_deferred(item, text);
+            match payload {
+                // Taken apart where it was built, so its strings are reused there.
+                Some(payload) if by_prepare => sealed.push(payload),
+                Some(payload) => payload::recycle(payload),
+                None => {}
+            }
         }
         self.sealing_deferred = outer;
         chunk.items = items;
-        chunk.clear();
+        chunk.clear(sealed);
         if self.spare_chunks.len() < SPARE_CHUNKS {
             self.spare_chunks.push(chunk);
         }
@@ -351,8 +360,9 @@ impl Sequencer {
 
     /// Seals one prepared payload (its forms already rendered in `text`, unless it is a
     /// `decision_end`, whose digest is appended now), then its redaction flags, and queues the
-    /// answer to an explicit entry.
-    fn seal_deferred(&mut self, item: Deferred, text: Option<PayloadText<'_>>) {
+    /// answer to an explicit entry. Returns the payload to be taken apart for reuse, unless it
+    /// is too large to be worth holding until then.
+    fn seal_deferred(&mut self, item: Deferred, text: Option<PayloadText<'_>>) -> Option<Value> {
         let Deferred {
             kind,
             mut payload,
@@ -366,7 +376,7 @@ impl Sequencer {
             Then::EndDecision(id) => {
                 // Appended after redaction, which must never rewrite them, as prepared members
                 // are.
-                if let Some((digest, count)) = self.digests.finish(id)
+                if let Some((digest, count)) = self.digests.finish(id.as_str())
                     && let Value::Object(fields) = &mut payload
                 {
                     fields.push(("entries_count".to_owned(), Value::from(count)));
@@ -397,7 +407,8 @@ impl Sequencer {
             };
             self.batch_replies.push((reply, answer));
         }
-        payload::recycle(payload);
+        let small = text.is_none_or(|t| t.line.len() <= render_thread::KEPT_PAYLOAD_BYTES);
+        small.then_some(payload)
     }
 
     /// Chains the `policy_flag`s that record what the built-in redactor did to the entry just
@@ -947,12 +958,8 @@ impl Sequencer {
             } => {
                 let content = genai::take_decision_content(&mut fields, &self.gen_ai);
                 let id = self.ids.next();
-                let mut p = Payload::with_decision(Some(&id));
-                if let Some(parent) = parent.and_then(|p| self.decisions.get(&p)) {
-                    p.put("parent_decision_id", Value::from(parent.id.as_str()));
-                }
-                p.decision_fields(fields, Some(name));
-                self.digests.open(&id);
+                let parent = parent.and_then(|p| self.decisions.get(&p)).map(|p| p.id);
+                self.digests.open(id.as_str());
                 self.decisions.insert(
                     span,
                     OpenDecision {
@@ -961,22 +968,29 @@ impl Sequencer {
                         calls: CallTotals::default(),
                     },
                 );
+                let fields = Unshaped::Decision {
+                    fields,
+                    span_name: name,
+                    id,
+                    parent,
+                };
                 if content.is_empty() {
-                    self.submit(Deferred::new("decision", p.finish(), Then::Nothing));
+                    self.submit(Deferred::unshaped("decision", fields, Then::Nothing));
                 } else {
                     let (kept, report) = self.prepare_content(content);
-                    self.seal_with("decision", p.finish(), kept, report);
+                    self.seal_with("decision", payload::shape("decision", fields), kept, report);
                 }
             }
             Msg::DecisionRecord { span, mut fields } => {
                 let content = genai::take_decision_content(&mut fields, &self.gen_ai);
-                let mut p = Payload::with_decision(self.decision_id(Some(span)));
-                p.decision_fields(fields, None);
+                let id = self.decisions.get(&span).map(|d| d.id);
+                let fields = Unshaped::Record { fields, id };
                 if content.is_empty() {
-                    self.submit(Deferred::new("decision_record", p.finish(), Then::Nothing));
+                    self.submit(Deferred::unshaped("decision_record", fields, Then::Nothing));
                 } else {
                     let (kept, report) = self.prepare_content(content);
-                    self.seal_with("decision_record", p.finish(), kept, report);
+                    let payload = payload::shape("decision_record", fields);
+                    self.seal_with("decision_record", payload, kept, report);
                 }
             }
             Msg::DecisionOutcome { span, field, value } => {
@@ -986,7 +1000,7 @@ impl Sequencer {
             }
             Msg::DecisionClose { span, duration } => {
                 if let Some(d) = self.decisions.remove(&span) {
-                    let mut p = Payload::with_decision(Some(&d.id));
+                    let mut p = Payload::with_decision(Some(d.id.as_str()));
                     p.put(
                         "duration_ms",
                         Value::from((duration.as_micros() as f64) / 1000.0),
@@ -1002,7 +1016,7 @@ impl Sequencer {
                     }
                     // The digest is taken when it is sealed, after the decision's other
                     // entries.
-                    self.submit(Deferred::new(
+                    self.submit(Deferred::shaped(
                         "decision_end",
                         p.finish(),
                         Then::EndDecision(d.id),
@@ -1015,9 +1029,24 @@ impl Sequencer {
                 fields,
                 reply,
             } => {
+                let then = match reply {
+                    Some(reply) => Then::Reply {
+                        reply,
+                        decision_id: self.decision_id(decision).map(str::to_owned),
+                    },
+                    None => Then::Nothing,
+                };
+                if kind != "llm_call" {
+                    // Shaped on the render thread: nothing here depends on the values.
+                    let id = decision.and_then(|s| self.decisions.get(&s)).map(|d| d.id);
+                    let fields = Unshaped::Event { fields, id };
+                    self.submit(Deferred::unshaped(kind, fields, then));
+                    return self.after_message();
+                }
+                // A model call is shaped here: its decision's totals are taken from it.
                 let mut p = Payload::with_decision(self.decision_id(decision));
                 p.event_fields(&kind, fields);
-                if kind == "llm_call" && p.get("cost").is_none() {
+                if p.get("cost").is_none() {
                     // A call that reported tokens but no cost is priced from the table.
                     if let Some((cost, basis)) = genai::price_explicit_call(
                         p.get("model"),
@@ -1029,17 +1058,8 @@ impl Sequencer {
                     }
                 }
                 let payload = p.finish();
-                if kind == "llm_call" {
-                    self.tally(decision, payload.as_object().unwrap_or_default());
-                }
-                let then = match reply {
-                    Some(reply) => Then::Reply {
-                        reply,
-                        decision_id: self.decision_id(decision).map(str::to_owned),
-                    },
-                    None => Then::Nothing,
-                };
-                self.submit(Deferred::new(kind, payload, then));
+                self.tally(decision, payload.as_object().unwrap_or_default());
+                self.submit(Deferred::shaped(kind, payload, then));
             }
             Msg::GenAi {
                 name,
@@ -1050,7 +1070,7 @@ impl Sequencer {
             } => {
                 let id = decision
                     .and_then(|s| self.decisions.get(&s))
-                    .map(|d| d.id.clone());
+                    .map(|d| d.id.as_str().to_owned());
                 let mapped = genai::map(name, spans, fields, duration, &self.gen_ai);
                 if mapped.kind == "llm_call" {
                     self.tally(decision, &mapped.fields);
@@ -1081,6 +1101,11 @@ impl Sequencer {
             }
             Msg::Shutdown(reply) => return Some(reply),
         }
+        self.after_message()
+    }
+
+    /// What every handled message ends with: `EveryEntry` commits what it sealed.
+    fn after_message(&mut self) -> Option<TipReply> {
         if self.policy == SyncPolicy::EveryEntry && self.batch_entries > 0 {
             let _ = self.commit(Durability::Synced);
         }
@@ -1234,12 +1259,25 @@ impl DecisionIds {
         Ok(DecisionIds { key, counter: 0 })
     }
 
-    fn next(&mut self) -> String {
+    fn next(&mut self) -> DecisionId {
         self.counter += 1;
         let h = blake3::keyed_hash(&self.key, &self.counter.to_le_bytes());
         // The first 16 bytes, as the first 32 of the hash's 64 hex digits (the word-at-a-time
         // encoder, rather than a push per digit).
         let hex = crate::hex::hex64(h.as_bytes());
-        crate::hex::hex_str(&hex)[..32].to_owned()
+        let mut id = [0; 32];
+        id.copy_from_slice(&hex[..32]);
+        DecisionId(id)
+    }
+}
+
+/// A decision's id: 32 lowercase hex digits, held inline so that handing it to the render
+/// thread with each of the decision's records allocates nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct DecisionId([u8; 32]);
+
+impl DecisionId {
+    pub(super) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
 }

@@ -106,6 +106,38 @@ impl Payload {
     }
 }
 
+/// Builds the payload of a record the sequencer handed over unshaped (see
+/// [`render_thread::Unshaped`]), as the sequencer would have: the decision id first (and a
+/// nested decision's parent), then the record's fields.
+pub(super) fn shape(kind: &str, fields: render_thread::Unshaped) -> Value {
+    use render_thread::Unshaped;
+    match fields {
+        Unshaped::Decision {
+            fields,
+            span_name,
+            id,
+            parent,
+        } => {
+            let mut p = Payload::with_decision(Some(id.as_str()));
+            if let Some(parent) = parent {
+                p.put("parent_decision_id", spare_value(parent.as_str()));
+            }
+            p.decision_fields(fields, Some(span_name));
+            p.finish()
+        }
+        Unshaped::Record { fields, id } => {
+            let mut p = Payload::with_decision(id.as_ref().map(|id| id.as_str()));
+            p.decision_fields(fields, None);
+            p.finish()
+        }
+        Unshaped::Event { fields, id } => {
+            let mut p = Payload::with_decision(id.as_ref().map(|id| id.as_str()));
+            p.event_fields(kind, fields);
+            p.finish()
+        }
+    }
+}
+
 /// Strings and member lists of sealed payloads, kept to build the next payloads from: every
 /// entry's payload has a handful of keys and a decision id the sequencer writes itself, and
 /// allocating and freeing them was a tenth of the thread's work outside hashing. Bounded: at

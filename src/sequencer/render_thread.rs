@@ -1,11 +1,13 @@
 //! Redaction and rendering of payloads on a second thread, ahead of sealing (issue #16).
 //!
-//! The sequencer is the writer's bottleneck, and a quarter of its work per entry did not depend
-//! on the chain: redacting the payload and rendering its line and canonical forms. The
-//! sequencer still decides everything in arrival order (decision ids, totals, what each record
-//! becomes), but it hands the shaped payloads over here in chunks of [`CHUNK_ITEMS`], and
-//! while this thread redacts and renders one chunk it seals the chunk before. Chunks come back
-//! in the order they were handed over, so the chain's order is the arrival order, as before.
+//! The sequencer is the writer's bottleneck, and most of its work per entry did not depend on
+//! the chain: building the payload from the captured fields, redacting it and rendering its
+//! line and canonical forms. The sequencer still decides everything in arrival order (decision
+//! ids, model-call totals, what each record becomes), but it hands the records over here in
+//! chunks of [`CHUNK_ITEMS`], and while this thread shapes, redacts and renders one chunk it
+//! seals the chunk before. Chunks come back in the order they were handed over, so the chain's
+//! order is the arrival order, as before. Sealed payloads travel back with their chunk and are
+//! taken apart here, so their strings are reused by the thread that builds payloads.
 //!
 //! Chunks, not records, are handed over: a wake-up per record cost more than the work it moved
 //! (an earlier experiment, docs/PERFORMANCE.md "The redaction stage"). Before anything else is
@@ -20,10 +22,12 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::Redaction;
+use super::payload;
+use super::{DecisionId, Redaction};
 use crate::chain::PayloadText;
 use crate::json::{self, MemberText, Value};
 use crate::queue::Reply;
+use crate::record::Fields;
 use crate::redact::Report;
 
 /// Records per hand-over: enough that the wake-ups (a few microseconds each) are a small share
@@ -38,10 +42,22 @@ const IN_FLIGHT: usize = 3;
 /// and the one being sealed.
 pub(super) const MAX_UNSEALED: usize = (IN_FLIGHT + 2) * CHUNK_ITEMS;
 
-/// A shaped payload on its way to the chain.
+/// Sealed payloads whose line is longer than this are dropped at once rather than held until
+/// their chunk is prepared again (taking them apart keeps only short strings anyway).
+pub(super) const KEPT_PAYLOAD_BYTES: usize = 4096;
+
+/// Chunk text buffers that grew past this (a few huge payloads) are let go rather than kept.
+const KEPT_TEXT_BYTES: usize = 1 << 20;
+
+/// A record on its way to the chain.
 pub(super) struct Deferred {
     pub(super) kind: Cow<'static, str>,
+    /// The payload: shaped by the sequencer, or by [`prepare`] from `unshaped`.
     pub(super) payload: Value,
+    unshaped: Option<Unshaped>,
+    /// Whether [`prepare`] shaped the payload: it is then taken apart on the thread that
+    /// prepares (whose strings it was built from), else on the sequencer.
+    pub(super) shaped_by_prepare: bool,
     /// What redaction found (filled in by [`prepare`]).
     pub(super) report: Report,
     /// Where its two forms are in the chunk's text (when [`prepare`] rendered them).
@@ -60,14 +76,60 @@ pub(super) enum Then {
     /// A `decision_end`: the decision's `entries_digest` is taken at sealing (after every
     /// earlier entry of the decision is sealed) and appended after redaction, so this payload
     /// is rendered by the sealer rather than here.
-    EndDecision(String),
+    EndDecision(DecisionId),
+}
+
+/// Captured fields and what the sequencer decided for them, for [`payload::shape`] to build
+/// the payload from.
+pub(super) enum Unshaped {
+    /// A decision opens: its fields, its span's name, its id and its parent's.
+    Decision {
+        fields: Fields,
+        span_name: &'static str,
+        id: DecisionId,
+        parent: Option<DecisionId>,
+    },
+    /// Fields recorded on an open decision (`None`: the decision is not known here).
+    Record {
+        fields: Fields,
+        id: Option<DecisionId>,
+    },
+    /// An event other than a model call, in the decision `id`.
+    Event {
+        fields: Fields,
+        id: Option<DecisionId>,
+    },
 }
 
 impl Deferred {
-    pub(super) fn new(kind: impl Into<Cow<'static, str>>, payload: Value, then: Then) -> Deferred {
+    /// A record whose payload the sequencer shaped.
+    pub(super) fn shaped(
+        kind: impl Into<Cow<'static, str>>,
+        payload: Value,
+        then: Then,
+    ) -> Deferred {
         Deferred {
             kind: kind.into(),
             payload,
+            unshaped: None,
+            shaped_by_prepare: false,
+            report: Report::new(),
+            text: None,
+            then,
+        }
+    }
+
+    /// A record whose payload [`prepare`] shapes.
+    pub(super) fn unshaped(
+        kind: impl Into<Cow<'static, str>>,
+        fields: Unshaped,
+        then: Then,
+    ) -> Deferred {
+        Deferred {
+            kind: kind.into(),
+            payload: Value::Null,
+            unshaped: Some(fields),
+            shaped_by_prepare: false,
             report: Report::new(),
             text: None,
             then,
@@ -75,13 +137,15 @@ impl Deferred {
     }
 }
 
-/// Deferred payloads and the text their forms were rendered into.
+/// Deferred records, the text their payloads' forms were rendered into, and payloads sealed
+/// from the chunk before, to be taken apart for reuse.
 #[derive(Default)]
 pub(super) struct Chunk {
     pub(super) items: Vec<Deferred>,
     line: String,
     canonical: String,
     members: Vec<MemberText>,
+    sealed: Vec<Value>,
 }
 
 impl Chunk {
@@ -93,24 +157,50 @@ impl Chunk {
         })
     }
 
-    /// Empties the chunk, keeping its allocations.
-    pub(super) fn clear(&mut self) {
+    /// The list the sequencer puts the payloads it seals from this chunk in (empty, and
+    /// handed back through [`Chunk::clear`]).
+    pub(super) fn take_sealed(&mut self) -> Vec<Value> {
+        let mut sealed = std::mem::take(&mut self.sealed);
+        // Payloads of the chunk before, if they were never taken apart (the chunk went back
+        // to the sequencer's spares without being prepared).
+        sealed.clear();
+        sealed
+    }
+
+    /// Empties the chunk for reuse, keeping its allocations (unless they grew huge) and the
+    /// payloads just sealed from it.
+    pub(super) fn clear(&mut self, sealed: Vec<Value>) {
         self.items.clear();
-        self.line.clear();
-        self.canonical.clear();
+        for text in [&mut self.line, &mut self.canonical] {
+            text.clear();
+            if text.capacity() > KEPT_TEXT_BYTES {
+                *text = String::new();
+            }
+        }
+        self.sealed = sealed;
     }
 }
 
-/// Redacts each payload of `chunk` and renders those whose payload is final after redaction.
-/// Run on the render thread, or by the sequencer itself for the chunk it was filling.
+/// Takes apart the payloads sealed from `chunk` before (for this thread's next payloads),
+/// shapes each record's payload the sequencer left unshaped, redacts each payload and renders
+/// those that are final after redaction. Run on the render thread, or by the sequencer itself
+/// for the chunk it was filling.
 pub(super) fn prepare(redaction: &Redaction, chunk: &mut Chunk) {
     let Chunk {
         items,
         line,
         canonical,
         members,
+        sealed,
     } = chunk;
+    for payload in sealed.drain(..) {
+        payload::recycle(payload);
+    }
     for item in items.iter_mut() {
+        if let Some(fields) = item.unshaped.take() {
+            item.payload = payload::shape(&item.kind, fields);
+            item.shaped_by_prepare = true;
+        }
         item.report = redaction.redact_payload(&mut item.payload);
         if matches!(item.then, Then::EndDecision(_)) {
             continue;

@@ -1123,7 +1123,7 @@ fn the_id_hasher_tells_span_ids_and_decision_ids_apart() {
     let mut ids = super::DecisionIds::new().unwrap();
     let mut seen = std::collections::HashSet::new();
     for n in 1..=1000u64 {
-        let id = ids.next();
+        let id = ids.next().as_str().to_owned();
         // The first 16 bytes of the keyed BLAKE3 of the counter, in lowercase hex.
         let h = blake3::keyed_hash(&ids.key, &n.to_le_bytes());
         assert_eq!(id, crate::hex::to_hex(&h.as_bytes()[..16]));
