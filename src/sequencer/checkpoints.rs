@@ -311,7 +311,7 @@ impl Sequencer {
         ]);
         // Not bounded by the line limit (a note is well below `MIN_ENTRY_BYTES`), never
         // redacted.
-        let _ = self.seal_bounded("checkpoint", &payload, None, false);
+        let _ = self.seal_bounded("checkpoint", &payload, super::Ahead::default(), false);
         self.batch_system += 1;
         let cp = self.checkpoints.as_mut().expect("checked above");
         cp.sealed = Some(SealedCheckpoint {

@@ -56,6 +56,21 @@ impl DecisionDigests {
         let parent = (kind == "decision")
             .then(|| payload.get("parent_decision_id").and_then(Value::as_str))
             .flatten();
+        self.record_ids(own, parent, seq, hash);
+    }
+
+    /// Records a sealed entry whose decision (`own`) and, for a `decision` entry, parent
+    /// decision are already known, as [`DecisionDigests::record`] reads them from its payload.
+    pub(super) fn record_ids(
+        &mut self,
+        own: Option<&str>,
+        parent: Option<&str>,
+        seq: u64,
+        hash: &[u8; 32],
+    ) {
+        if self.open.is_empty() {
+            return;
+        }
         for id in [own, parent].into_iter().flatten() {
             let Some(running) = self.open.get_mut(id) else {
                 continue;

@@ -176,7 +176,7 @@ impl Sequencer {
             ("note".into(), Value::from(note)),
         ]);
         // A few hundred bytes: below the line limit, never redacted.
-        let _ = self.seal_bounded("key_epoch", &payload, None, false);
+        let _ = self.seal_bounded("key_epoch", &payload, super::Ahead::default(), false);
         self.batch_system += 1;
         self.commit(Durability::Synced)?;
         // Announced durably: the next key is in force, the previous one is dropped (its seed

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError};
 
-use crate::chain::{ChainTip, HashAlg, PayloadText, Sealer, SigningKey};
+use crate::chain::{ChainTip, HashAlg, Sealer, SigningKey};
 use crate::error::Error;
 use crate::genai::{self, GenAiCapture};
 use crate::hex::Hex64;
@@ -44,7 +44,7 @@ mod tests;
 
 use digest::DecisionDigests;
 use payload::{CallTotals, Payload, auto_flags};
-use render_thread::{CHUNK_ITEMS, Chunk, Deferred, RenderThread, Then, Unshaped};
+use render_thread::{Ahead, CHUNK_ITEMS, Chunk, Deferred, RenderThread, Then, Unshaped};
 
 /// Most entries sealed into one batch before it is committed even if more are queued, which
 /// bounds the writer's buffer and the latency of the first entry in a burst.
@@ -340,9 +340,9 @@ impl Sequencer {
         let mut items = std::mem::take(&mut chunk.items);
         let mut sealed = chunk.take_sealed();
         for item in items.drain(..) {
-            let text = chunk.text_of(&item);
+            let ahead = chunk.ahead_of(&item);
             let by_prepare = item.shaped_by_prepare;
-            let payload = self.seal_deferred(item, text);
+            let payload = self.seal_deferred(item, ahead);
             match payload {
                 // Taken apart where it was built, so its strings are reused there.
                 Some(payload) if by_prepare => sealed.push(payload),
@@ -362,7 +362,7 @@ impl Sequencer {
     /// `decision_end`, whose digest is appended now), then its redaction flags, and queues the
     /// answer to an explicit entry. Returns the payload to be taken apart for reuse, unless it
     /// is too large to be worth holding until then.
-    fn seal_deferred(&mut self, item: Deferred, text: Option<PayloadText<'_>>) -> Option<Value> {
+    fn seal_deferred(&mut self, item: Deferred, ahead: Ahead<'_>) -> Option<Value> {
         let Deferred {
             kind,
             mut payload,
@@ -372,7 +372,7 @@ impl Sequencer {
         } = item;
         // A rotation's commit comes before a digest is taken.
         self.rotate_if_due();
-        let text = match &then {
+        let ahead = match &then {
             Then::EndDecision(id) => {
                 // Appended after redaction, which must never rewrite them, as prepared members
                 // are.
@@ -382,12 +382,12 @@ impl Sequencer {
                     fields.push(("entries_count".to_owned(), Value::from(count)));
                     fields.push(("entries_digest".to_owned(), Value::from(digest)));
                 }
-                None
+                Ahead::default()
             }
-            _ => text,
+            _ => ahead,
         };
         self.seal_lost_gap();
-        let sealed = self.seal_entry(&kind, &payload, text);
+        let sealed = self.seal_entry(&kind, &payload, ahead);
         self.flag_redactions(&report, &kind, sealed.0, &payload);
         if let Then::Reply { reply, decision_id } = then {
             let chained = ChainedEntry {
@@ -407,7 +407,9 @@ impl Sequencer {
             };
             self.batch_replies.push((reply, answer));
         }
-        let small = text.is_none_or(|t| t.line.len() <= render_thread::KEPT_PAYLOAD_BYTES);
+        let small = ahead
+            .text
+            .is_none_or(|t| t.line.len() <= render_thread::KEPT_PAYLOAD_BYTES);
         small.then_some(payload)
     }
 
@@ -574,7 +576,7 @@ impl Sequencer {
     fn seal_raw(&mut self, kind: &str, payload: &Value) -> (u64, Hex64) {
         self.settle();
         self.seal_lost_gap();
-        self.seal_entry(kind, payload, None)
+        self.seal_entry(kind, payload, Ahead::default())
     }
 
     /// Opens a batch: a new segment whose opening entries were lost starts with them again,
@@ -584,7 +586,7 @@ impl Sequencer {
             return;
         }
         for (kind, payload) in std::mem::take(&mut self.pending_segment) {
-            self.seal_entry(&kind, &payload, None);
+            self.seal_entry(&kind, &payload, Ahead::default());
             self.batch_segment.push((kind, payload));
             self.batch_system += 1;
         }
@@ -594,7 +596,7 @@ impl Sequencer {
                 ("first_lost_seq".into(), Value::from(self.lost_first_seq)),
                 ("error".into(), Value::from(self.lost_error.as_str())),
             ]);
-            self.seal_entry("gap", &gap, None);
+            self.seal_entry("gap", &gap, Ahead::default());
             self.batch_has_gap = true;
             self.batch_system += 1;
         }
@@ -604,15 +606,10 @@ impl Sequencer {
     /// that would be longer has its longest strings replaced by their digests (and a
     /// `policy_flag` follows it), or is refused (and a `policy_flag` takes its place). Returns
     /// the seq and hash of what was sealed in its place; [`Sequencer::refused`] says which.
-    /// `text`: the payload's forms, when they were rendered ahead.
-    fn seal_entry(
-        &mut self,
-        kind: &str,
-        payload: &Value,
-        text: Option<PayloadText<'_>>,
-    ) -> (u64, Hex64) {
+    /// `ahead`: what was prepared ahead of sealing (the payload's forms, its decisions).
+    fn seal_entry(&mut self, kind: &str, payload: &Value, ahead: Ahead<'_>) -> (u64, Hex64) {
         self.refused = false;
-        match self.seal_bounded(kind, payload, text, true) {
+        match self.seal_bounded(kind, payload, ahead, true) {
             Ok(sealed) => sealed,
             Err(line_len) => self.seal_oversized(kind, payload, line_len),
         }
@@ -626,7 +623,7 @@ impl Sequencer {
             .map(str::to_owned);
         let need = line_len - self.max_entry;
         if let Some((bounded, omitted)) = oversize::omit_longest_strings(payload, need)
-            && let Ok(sealed) = self.seal_bounded(kind, &bounded, None, true)
+            && let Ok(sealed) = self.seal_bounded(kind, &bounded, Ahead::default(), true)
         {
             let flag = oversize::omitted_flag(
                 &omitted,
@@ -636,7 +633,7 @@ impl Sequencer {
                 self.max_entry,
             );
             // Bounded by construction (a few KiB, below `MIN_ENTRY_BYTES`).
-            let _ = self.seal_bounded("policy_flag", &flag, None, false);
+            let _ = self.seal_bounded("policy_flag", &flag, Ahead::default(), false);
             return sealed;
         }
         self.log.publish_oversized_refusal(format!(
@@ -647,7 +644,7 @@ impl Sequencer {
         ));
         let flag = oversize::refused_flag(kind, line_len, self.max_entry, decision_id.as_deref());
         let sealed = self
-            .seal_bounded("policy_flag", &flag, None, false)
+            .seal_bounded("policy_flag", &flag, Ahead::default(), false)
             .unwrap_or_else(|_| unreachable!("an unchecked seal always seals"));
         self.refused = true;
         sealed
@@ -660,14 +657,14 @@ impl Sequencer {
         &mut self,
         kind: &str,
         payload: &Value,
-        text: Option<PayloadText<'_>>,
+        ahead: Ahead<'_>,
         check: bool,
     ) -> Result<(u64, Hex64), usize> {
         let seq = self.working.next_seq;
         let ts = self.stamper.now();
         let entry = self
             .sealer
-            .seal(seq, ts, kind, payload, text, &self.working.head);
+            .seal(seq, ts, kind, payload, ahead.text, &self.working.head);
         let len = entry.line().len();
         if check && len > self.max_entry {
             return Err(len);
@@ -682,7 +679,7 @@ impl Sequencer {
             // opens with the gap that records the loss).
             let _ = self.commit(Durability::Written);
             self.seal_lost_gap();
-            return self.seal_bounded(kind, payload, text, check);
+            return self.seal_bounded(kind, payload, ahead, check);
         }
         self.batch_bytes += len;
         self.writer.append_rendered(&entry);
@@ -690,8 +687,18 @@ impl Sequencer {
         if let Some(cp) = &mut self.checkpoints {
             cp.leaf(self.sealer.raw_hash());
         }
-        self.digests
-            .record(kind, payload, seq, self.sealer.raw_hash());
+        match ahead.decisions {
+            // Known without reading the payload, which another thread built.
+            Some([own, parent]) => self.digests.record_ids(
+                own.as_ref().map(DecisionId::as_str),
+                parent.as_ref().map(DecisionId::as_str),
+                seq,
+                self.sealer.raw_hash(),
+            ),
+            None => self
+                .digests
+                .record(kind, payload, seq, self.sealer.raw_hash()),
+        }
         // Saturating: 2^64 entries are never reached; a crafted chain at the limit gets a
         // repeated seq (which verification reports) rather than a panic.
         self.working.next_seq = seq.saturating_add(1);

@@ -3,10 +3,12 @@
 //! line it helped render hashes to what its own parsed content gives; and a panic in a redactor
 //! running there reaches the sequencer's thread instead of hanging it.
 
+use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crossbeam_channel::bounded;
+use sha2::{Digest, Sha256};
 
 use super::tests::FailingWriter;
 use super::tests::sequencer;
@@ -302,6 +304,9 @@ fn every_line_rendered_ahead_hashes_and_signs_as_its_content_says() {
     let (lines, _) = run(300, true);
     let key = SigningKey::from_bytes(KEY).unwrap();
     let mut prev = GENESIS.to_owned();
+    // Each decision's entries so far, `(seq, raw hash)`, for its `entries_digest`.
+    let mut members: HashMap<String, Vec<(u64, [u8; 32])>> = HashMap::new();
+    let mut ends = 0;
     for (i, line) in lines.iter().enumerate() {
         let v = json::parse(line.trim_end()).unwrap_or_else(|e| panic!("line {i}: {e}"));
         let get = |k: &str| v.get(k).cloned().unwrap_or(Value::Null);
@@ -332,8 +337,48 @@ fn every_line_rendered_ahead_hashes_and_signs_as_its_content_says() {
             prev.clone(),
         );
         assert_eq!(entry.to_line(), *line, "line {i}");
+        // docs/FORMAT.md 5.3: SHA-256 over seq (8 bytes, big-endian) and raw hash of each
+        // entry of the decision before its end, a nested decision's opening counting for its
+        // parent too.
+        let payload = get("payload");
+        let id = payload
+            .get("decision_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if get("type").as_str() == Some("decision_end") {
+            let id = id.clone().unwrap();
+            let entries = members.remove(&id).unwrap_or_default();
+            let mut h = Sha256::new();
+            for (seq, raw) in &entries {
+                h.update(seq.to_be_bytes());
+                h.update(raw);
+            }
+            let want = crate::hex::to_hex(&h.finalize());
+            assert_eq!(
+                payload.get("entries_digest").and_then(Value::as_str),
+                Some(want.as_str()),
+                "line {i}"
+            );
+            assert_eq!(
+                payload.get("entries_count"),
+                Some(&Value::from(entries.len() as u64)),
+                "line {i}"
+            );
+            ends += 1;
+        } else {
+            let raw = crate::hex::from_hex64(hash.as_bytes()).unwrap();
+            let parent = payload.get("parent_decision_id").and_then(Value::as_str);
+            let parent = parent.filter(|_| get("type").as_str() == Some("decision"));
+            for owner in [id.as_deref(), parent].into_iter().flatten() {
+                members
+                    .entry(owner.to_owned())
+                    .or_default()
+                    .push((i as u64, raw));
+            }
+        }
         prev = hash;
     }
+    assert!(ends > 200, "{ends} decision ends checked");
 }
 
 /// Panics on a payload holding `boom`, as a faulty custom redactor might.

@@ -62,6 +62,9 @@ pub(super) struct Deferred {
     pub(super) report: Report,
     /// Where its two forms are in the chunk's text (when [`prepare`] rendered them).
     text: Option<(Range<usize>, Range<usize>)>,
+    /// The decision it belongs to and, for a decision's opening, its parent, when the
+    /// sequencer handed it over unshaped.
+    decisions: Option<[Option<DecisionId>; 2]>,
     pub(super) then: Then,
 }
 
@@ -115,6 +118,7 @@ impl Deferred {
             shaped_by_prepare: false,
             report: Report::new(),
             text: None,
+            decisions: None,
             then,
         }
     }
@@ -125,9 +129,14 @@ impl Deferred {
         fields: Unshaped,
         then: Then,
     ) -> Deferred {
+        let decisions = match &fields {
+            Unshaped::Decision { id, parent, .. } => [Some(*id), *parent],
+            Unshaped::Record { id, .. } | Unshaped::Event { id, .. } => [*id, None],
+        };
         Deferred {
             kind: kind.into(),
             payload: Value::Null,
+            decisions: Some(decisions),
             unshaped: Some(fields),
             shaped_by_prepare: false,
             report: Report::new(),
@@ -135,6 +144,15 @@ impl Deferred {
             then,
         }
     }
+}
+
+/// What was prepared ahead of sealing an entry: its payload's two forms, and the decisions it
+/// belongs to (`[own, parent]`), so that sealing need not read a payload another thread built.
+/// The default: nothing, the sealer renders and reads the payload itself.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Ahead<'a> {
+    pub(super) text: Option<PayloadText<'a>>,
+    pub(super) decisions: Option<[Option<DecisionId>; 2]>,
 }
 
 /// Deferred records, the text their payloads' forms were rendered into, and payloads sealed
@@ -149,12 +167,15 @@ pub(super) struct Chunk {
 }
 
 impl Chunk {
-    /// The payload forms [`prepare`] rendered for an item of this chunk.
-    pub(super) fn text_of(&self, item: &Deferred) -> Option<PayloadText<'_>> {
-        item.text.as_ref().map(|(line, canonical)| PayloadText {
-            line: &self.line[line.clone()],
-            canonical: &self.canonical[canonical.clone()],
-        })
+    /// What was prepared ahead for an item of this chunk.
+    pub(super) fn ahead_of(&self, item: &Deferred) -> Ahead<'_> {
+        Ahead {
+            text: item.text.as_ref().map(|(line, canonical)| PayloadText {
+                line: &self.line[line.clone()],
+                canonical: &self.canonical[canonical.clone()],
+            }),
+            decisions: item.decisions,
+        }
     }
 
     /// The list the sequencer puts the payloads it seals from this chunk in (empty, and
