@@ -357,7 +357,10 @@ impl AuditLayerBuilder {
     }
 
     /// Replaces the built-in redactor with your own. A custom redactor owns its flagging: no
-    /// `policy_flag` entries are added for what it does.
+    /// `policy_flag` entries are added for what it does. It runs on the log's own threads (the
+    /// render thread that prepares payloads for the sequencer, or the sequencer itself), where
+    /// what it logs through `tracing` is never audited; a panic in it stops the log as a
+    /// writer's would.
     pub fn redactor(mut self, redactor: impl Redactor + 'static) -> Self {
         self.custom_redactor = Some(Arc::new(redactor));
         self
