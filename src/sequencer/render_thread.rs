@@ -178,14 +178,10 @@ impl Chunk {
         }
     }
 
-    /// The list the sequencer puts the payloads it seals from this chunk in (empty, and
-    /// handed back through [`Chunk::clear`]).
+    /// The list the sequencer puts the payloads it seals from this chunk in, handed back
+    /// through [`Chunk::clear`] (empty: [`prepare`] took apart those it held before).
     pub(super) fn take_sealed(&mut self) -> Vec<Value> {
-        let mut sealed = std::mem::take(&mut self.sealed);
-        // Payloads of the chunk before, if they were never taken apart (the chunk went back
-        // to the sequencer's spares without being prepared).
-        sealed.clear();
-        sealed
+        std::mem::take(&mut self.sealed)
     }
 
     /// Empties the chunk for reuse, keeping its allocations (unless they grew huge) and the
