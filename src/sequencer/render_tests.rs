@@ -180,6 +180,32 @@ fn decision(
             value: s("approved"),
         },
     ];
+    if i % 10 == 3 {
+        // GenAI content on a decision, and a GenAI span in it: both sealed by the sequencer
+        // itself, after everything handed over before them.
+        msgs.push(Msg::DecisionRecord {
+            span: outer,
+            fields: vec![
+                ("gen_ai.input.messages", s(&format!("[\"hello {i}\"]"))),
+                ("step", FieldValue::U64(i)),
+            ],
+        });
+        msgs.push(Msg::GenAi {
+            name: "chat gpt-4o",
+            spans: crate::genai::SpanIds {
+                span: Some(1_000_000 + i),
+                parent: None,
+            },
+            decision: Some(outer),
+            fields: vec![
+                ("gen_ai.operation.name", s("chat")),
+                ("gen_ai.request.model", s("gpt-4o")),
+                ("gen_ai.usage.input_tokens", FieldValue::U64(5)),
+                ("gen_ai.usage.output_tokens", FieldValue::U64(2)),
+            ],
+            duration: Some(std::time::Duration::from_millis(3)),
+        });
+    }
     if big {
         msgs.push(Msg::Event {
             kind: "context".into(),
@@ -274,6 +300,22 @@ fn the_render_thread_gives_the_chain_the_sequencer_gives_alone() {
         count("policy_flag")
     );
     assert_eq!(count("gap"), 1);
+    // GenAI: one decision in ten recorded content (left out by default, its mode noted) and
+    // ran a model call.
+    assert!(
+        threaded
+            .iter()
+            .filter(|l| l.contains("\"content_capture\""))
+            .count()
+            >= 155
+    );
+    assert!(
+        threaded
+            .iter()
+            .filter(|l| l.contains("\"source\": \"gen_ai\""))
+            .count()
+            >= 155
+    );
     // Two per decision, less the two of the decision in the batch the failed flush lost.
     assert_eq!(count("decision_end"), 3_198);
     assert!(
