@@ -237,6 +237,8 @@ pub(super) struct RenderThread {
     jobs: Option<Sender<Chunk>>,
     done: Receiver<Done>,
     in_flight: usize,
+    /// Chunks handed over so far.
+    handed_over: usize,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -274,6 +276,7 @@ impl RenderThread {
             jobs: Some(jobs),
             done,
             in_flight: 0,
+            handed_over: 0,
             thread: Some(thread),
         })
     }
@@ -281,6 +284,11 @@ impl RenderThread {
     /// Chunks handed over and not yet taken back.
     pub(super) fn in_flight(&self) -> usize {
         self.in_flight
+    }
+
+    /// Chunks handed over since the thread started.
+    pub(super) fn handed_over(&self) -> usize {
+        self.handed_over
     }
 
     /// Whether another chunk can be handed over without waiting for one to come back.
@@ -292,6 +300,7 @@ impl RenderThread {
     /// never waits.
     pub(super) fn hand_over(&mut self, chunk: Chunk) {
         debug_assert!(self.has_room());
+        self.handed_over += 1;
         let jobs = self
             .jobs
             .as_ref()
