@@ -6,8 +6,11 @@
 //! ids, model-call totals, what each record becomes), but it hands the records over here in
 //! chunks of [`CHUNK_ITEMS`], and while this thread shapes, redacts and renders one chunk it
 //! seals the chunk before. Chunks come back in the order they were handed over, so the chain's
-//! order is the arrival order, as before. Sealed payloads travel back with their chunk and are
-//! taken apart here, so their strings are reused by the thread that builds payloads.
+//! order is the arrival order, as before. Model calls and `decision_end`s arrive shaped (the
+//! sequencer keeps their decision's totals and digest); every other payload is built here from
+//! the captured fields ([`Unshaped`]). Payloads built here travel back with their chunk once
+//! sealed and are taken apart here, so their strings are reused by the thread that allocated
+//! them rather than freed on another.
 //!
 //! Chunks, not records, are handed over: a wake-up per record cost more than the work it moved
 //! (an earlier experiment, docs/PERFORMANCE.md "The redaction stage"). Before anything else is
