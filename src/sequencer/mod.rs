@@ -1,8 +1,9 @@
 //! The sequencer: the one thread that turns captured records into chain entries.
 //!
 //! Callers only capture owned field values and enqueue a message; this thread gives every entry
-//! its place in the one total order (seq, prev_hash), shapes and seals it (canonical form, hash,
-//! signature) and hands it to the [`ChainWriter`]. Batches are committed when the queue runs dry
+//! its place in the one total order (seq, prev_hash), seals it (hash, signature) and hands it
+//! to the [`ChainWriter`]. Payloads are shaped, redacted and rendered (line and canonical form)
+//! on a second thread ahead of sealing where the machine has one (`render_thread.rs`). Batches are committed when the queue runs dry
 //! (group commit), so one `fdatasync` covers every entry that arrived during the previous one.
 //! A failed commit rolls the head back to the last committed entry; the lost entries are
 //! counted, reported, and recorded by a `gap` entry when the chain continues.

@@ -4,8 +4,7 @@
 //! running there reaches the sequencer's thread instead of hanging it.
 
 use std::collections::HashMap;
-use std::io;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use crossbeam_channel::bounded;
 use sha2::{Digest, Sha256};
@@ -13,75 +12,20 @@ use sha2::{Digest, Sha256};
 use super::tests::FailingWriter;
 use super::tests::sequencer;
 use super::{Redaction, Sequencer};
-use crate::chain::{GENESIS, HashAlg, RenderedEntry, SealedEntry, Sealer, SigningKey, entry_hash};
+use crate::chain::{GENESIS, HashAlg, SealedEntry, Sealer, SigningKey, entry_hash};
 use crate::error::Error;
 use crate::json::{self, Value};
 use crate::queue::{Msg, QueueFullPolicy};
 use crate::record::{ChainedEntry, FieldValue};
 use crate::redact::{BuiltinRedactor, Policy, Redactor, Report};
-use crate::writer::{ChainWriter, Durability, ExistingChain};
+use crate::writer::Durability;
 
 const KEY: &str = "render-key-0123456789";
 
-/// Keeps the lines the sequencer rendered, as the file writer would write them.
-#[derive(Clone, Default)]
-struct LineWriter(Arc<Mutex<LineStore>>);
-
-#[derive(Default)]
-struct LineStore {
-    committed: Vec<String>,
-    pending: Vec<String>,
-    fail_commits: usize,
-    max_entry: Option<usize>,
-}
-
-impl LineWriter {
-    fn store(&self) -> std::sync::MutexGuard<'_, LineStore> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl ChainWriter for LineWriter {
-    fn open(&mut self, _key: Option<&SigningKey>) -> Result<Option<ExistingChain>, Error> {
-        Ok(None)
-    }
-
-    fn append(&mut self, entry: &SealedEntry) {
-        self.store().pending.push(entry.to_line());
-    }
-
-    fn append_rendered(&mut self, entry: &RenderedEntry<'_>) {
-        self.store().pending.push(entry.line().to_owned());
-    }
-
-    fn commit(&mut self, _durability: Durability) -> io::Result<()> {
-        let mut store = self.store();
-        if store.fail_commits > 0 {
-            store.fail_commits -= 1;
-            store.pending.clear();
-            return Err(io::Error::other("injected failure"));
-        }
-        let mut batch = std::mem::take(&mut store.pending);
-        store.committed.append(&mut batch);
-        Ok(())
-    }
-
-    fn describe(&self) -> String {
-        "lines".into()
-    }
-
-    fn max_entry_bytes(&self) -> usize {
-        self.store()
-            .max_entry
-            .unwrap_or(crate::writer::DEFAULT_MAX_ENTRY_BYTES)
-    }
-}
-
-/// A sequencer writing to `writer` with the built-in redactor (flags on) and a signing key.
-fn signed_sequencer(writer: &LineWriter) -> Sequencer {
-    let (mut seq, _queue, _log, _rx) = sequencer(&FailingWriter::default(), QueueFullPolicy::Block);
-    seq.writer = Box::new(writer.clone());
-    seq.max_entry = writer.max_entry_bytes();
+/// A sequencer writing to `writer` (whose line limit is set first) with the built-in redactor
+/// (flags on) and a signing key.
+fn signed_sequencer(writer: &FailingWriter) -> Sequencer {
+    let (mut seq, _queue, _log, _rx) = sequencer(writer, QueueFullPolicy::Block);
     seq.redaction = Redaction {
         redactor: Arc::new(BuiltinRedactor::new(Policy::default_preset())),
         content_strict: Arc::new(BuiltinRedactor::new(Policy::default_preset())),
@@ -225,7 +169,7 @@ fn decision(
 /// committing every 200 and with a flush whose commit fails in the middle (its batch is lost
 /// and a `gap` records it), and returns the committed lines and the explicit entries' answers.
 fn run(decisions: u64, render_thread: bool) -> (Vec<String>, Vec<Result<ChainedEntry, Error>>) {
-    let writer = LineWriter::default();
+    let writer = FailingWriter::default();
     writer.store().max_entry = Some(64 * 1024);
     let mut seq = signed_sequencer(&writer);
     if render_thread {
@@ -249,12 +193,12 @@ fn run(decisions: u64, render_thread: bool) -> (Vec<String>, Vec<Result<ChainedE
     }
     seq.commit(Durability::Synced).unwrap();
     let answers = replies.iter().map(|r| r.recv().unwrap()).collect();
-    let lines = writer.store().committed.clone();
+    let lines = writer.store().committed_lines.clone();
     (lines, answers)
 }
 
 /// The line with the values that differ from run to run replaced by `X`.
-fn masked(line: &str) -> String {
+pub(super) fn masked(line: &str) -> String {
     let mut line = line.to_owned();
     for field in [
         "ts",
@@ -437,7 +381,7 @@ impl Redactor for PanickingRedactor {
 
 #[test]
 fn a_redactor_panic_on_the_render_thread_reaches_the_sequencer() {
-    let writer = LineWriter::default();
+    let writer = FailingWriter::default();
     let mut seq = signed_sequencer(&writer);
     seq.redaction.redactor = Arc::new(PanickingRedactor);
     seq.start_render_thread(true);
@@ -463,7 +407,7 @@ fn a_redactor_panic_on_the_render_thread_reaches_the_sequencer() {
     assert_eq!(message, "redactor failed on purpose");
     // Nothing after the panic was committed: the records before it were never committed
     // either (their batch was still open), as when the sequencer redacted them itself.
-    assert!(writer.store().committed.is_empty());
+    assert!(writer.store().committed_lines.is_empty());
 }
 
 /// One step of a generated script (see `scripts_give_the_same_chain_with_and_without_the_thread`).
@@ -523,7 +467,7 @@ fn run_script(
     steps: &[Step],
     render_thread: bool,
 ) -> (Vec<String>, Vec<Result<u64, String>>, usize) {
-    let writer = LineWriter::default();
+    let writer = FailingWriter::default();
     writer.store().max_entry = Some(32 * 1024);
     let mut seq = signed_sequencer(&writer);
     if render_thread {
@@ -654,7 +598,7 @@ fn run_script(
         })
         .collect();
     answers.extend(flushes);
-    let lines = writer.store().committed.clone();
+    let lines = writer.store().committed_lines.clone();
     let chunks = seq.render.as_ref().map_or(0, |r| r.handed_over());
     (lines, answers, chunks)
 }

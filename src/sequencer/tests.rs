@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crossbeam_channel::{Receiver, bounded};
 
 use super::{Redaction, Sequencer, SyncPolicy};
-use crate::chain::{ChainTip, GENESIS, HashAlg, SealedEntry, SigningKey};
+use crate::chain::{ChainTip, GENESIS, HashAlg, RenderedEntry, SealedEntry, SigningKey};
 use crate::error::Error;
 use crate::genai::GenAiCapture;
 use crate::json::Value;
@@ -23,13 +23,18 @@ use crate::writer::{ChainWriter, DeletedSegment, Durability, ExistingChain, Rota
 pub(super) struct Store {
     pub(super) committed: Vec<SealedEntry>,
     pending: Vec<SealedEntry>,
+    /// The committed entries' lines as the sequencer rendered them (what the file writer
+    /// writes), and the pending ones'.
+    pub(super) committed_lines: Vec<String>,
+    pending_lines: Vec<String>,
     /// How many of the next commits fail.
-    fail_commits: usize,
+    pub(super) fail_commits: usize,
     /// Whether the writer asks for a new segment before each batch.
     pub(super) wants_rotation: bool,
     rotations: usize,
-    /// What the writer answers to `max_entry_bytes` (the default when `None`).
-    max_entry: Option<usize>,
+    /// What the writer answers to `max_entry_bytes` (the default when `None`; read by the
+    /// sequencer when it is made).
+    pub(super) max_entry: Option<usize>,
     /// Each successful commit: its entries and durability.
     pub(super) commits: Vec<(usize, Durability)>,
 }
@@ -78,7 +83,15 @@ impl ChainWriter for FailingWriter {
     }
 
     fn append(&mut self, entry: &SealedEntry) {
-        self.store().pending.push(entry.clone());
+        let mut store = self.store();
+        store.pending.push(entry.clone());
+        store.pending_lines.push(entry.to_line());
+    }
+
+    fn append_rendered(&mut self, entry: &RenderedEntry<'_>) {
+        let mut store = self.store();
+        store.pending.push(entry.to_sealed());
+        store.pending_lines.push(entry.line().to_owned());
     }
 
     fn commit(&mut self, durability: Durability) -> io::Result<()> {
@@ -86,11 +99,14 @@ impl ChainWriter for FailingWriter {
         if store.fail_commits > 0 {
             store.fail_commits -= 1;
             store.pending.clear();
+            store.pending_lines.clear();
             return Err(io::Error::other("injected failure"));
         }
         let mut batch = std::mem::take(&mut store.pending);
         store.commits.push((batch.len(), durability));
         store.committed.append(&mut batch);
+        let mut lines = std::mem::take(&mut store.pending_lines);
+        store.committed_lines.append(&mut lines);
         Ok(())
     }
 
@@ -1228,21 +1244,7 @@ fn the_workload_decision_seals_to_the_bytes_it_always_had() {
         let hash = crate::chain::digest(HashAlg::Sha256, e.prev_hash.as_bytes(), body.as_bytes());
         assert_eq!(e.hash, crate::hex::to_hex(&hash), "seq {}", e.seq);
         assert_eq!(e.sig, key.sign(&e.hash), "seq {}", e.seq);
-        let mut line = e.to_line();
-        for field in [
-            "ts",
-            "prev_hash",
-            "hash",
-            "sig",
-            "decision_id",
-            "entries_digest",
-        ] {
-            let tag = format!("\"{field}\": \"");
-            if let Some(start) = line.find(&tag).map(|i| i + tag.len()) {
-                let end = start + line[start..].find('"').unwrap();
-                line.replace_range(start..end, "X");
-            }
-        }
+        let line = super::render_tests::masked(&e.to_line());
         lines.push(line);
     }
     let want = [
