@@ -165,9 +165,17 @@ impl Room {
     /// Waits until the queue holds at most `low_water` records or the room is released.
     fn wait(&self, sender: &Sender<Msg>) {
         let mut guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let has_room = || sender.len() <= self.low_water || self.released.load(Ordering::SeqCst);
         loop {
+            // Woken with room: leave without asking again, so that `wanted` is not left set
+            // for a caller that is gone.
+            if has_room() {
+                return;
+            }
             self.wanted.store(true, Ordering::SeqCst);
-            if sender.len() <= self.low_water || self.released.load(Ordering::SeqCst) {
+            // Checked again now that `wanted` is visible: room the sequencer made before it
+            // could see the flag is seen here instead.
+            if has_room() {
                 return;
             }
             guard = self
