@@ -148,3 +148,96 @@ fn a_one_gibibyte_line_is_refused_in_bounded_memory() {
     // The entry after it is still read.
     assert_eq!(v.entries, 1);
 }
+
+/// A well-formed line for entry `seq` of type `kind` on `prev`, with `payload_json` as its
+/// payload text and `extra` (`, "name": value` members, or nothing) after its `sig`.
+fn entry_line(
+    seq: u64,
+    prev: &str,
+    kind: &str,
+    payload_json: &str,
+    extra: &str,
+) -> (String, String) {
+    let payload = json::parse(payload_json).unwrap();
+    let ts = "2026-01-01T00:00:00.000000+00:00";
+    let hash = entry_hash(
+        HashAlg::Sha256,
+        prev,
+        &Value::from(seq),
+        &ts.into(),
+        &kind.into(),
+        &payload,
+    );
+    let text = format!(
+        r#"{{"seq": {seq}, "ts": "{ts}", "type": "{kind}", "payload": {payload_json}, "prev_hash": "{prev}", "hash": "{hash}", "sig": ""{extra}}}"#
+    );
+    (text, hash)
+}
+
+// The three cases below were found by running the reference verifier (cendor-acttrace 1.14.0)
+// and ours side by side on ~3,600 generated and damaged logs (docs/FORMAT.md §8.5).
+
+#[test]
+fn an_entry_carrying_a_meta_member_is_not_taken_for_a_header_and_dropped() {
+    // The reference reads any line with a `_meta` member as an export header and leaves the
+    // entry out of the chain it verifies ("ok: 2 entries", even with --expect-entries 2).
+    let (open, h0) = entry_line(0, GENESIS, "note", "{}", "");
+    let (second, h1) = entry_line(1, &h0, "note", r#"{"n": 1}"#, "");
+    let (hidden, _) = entry_line(2, &h1, "note", r#"{"n": 2}"#, r#", "_meta": {}"#);
+    let v = verify(format!("{open}\n{second}\n{hidden}\n").as_bytes());
+    let (kind, msg) = first(&v);
+    assert_eq!(kind, ProblemKind::Malformed, "{msg}");
+    assert!(
+        msg.contains("_meta") && msg.contains("first line") && msg.contains("line 3"),
+        "{msg}"
+    );
+    assert!(!v.ok());
+}
+
+#[test]
+fn an_unknown_declared_hash_alg_is_reported_not_read_as_sha256() {
+    for declared in [r#""md5""#, r#""BLAKE3""#, r#""""#, "null", "5"] {
+        let payload = format!(
+            r#"{{"system": "s", "risk_tier": "high", "format": "acttrace-chain/1", "hash_alg": {declared}}}"#
+        );
+        let (open, _) = entry_line(0, GENESIS, "audit_open", &payload, "");
+        let v = verify(format!("{open}\n").as_bytes());
+        let (kind, msg) = first(&v);
+        assert_eq!(kind, ProblemKind::UnknownHashAlg, "{declared}: {msg}");
+        assert!(msg.contains("unknown hash_alg"), "{declared}: {msg}");
+    }
+    // The two it knows are read as declared.
+    let (open, _) = entry_line(
+        0,
+        GENESIS,
+        "audit_open",
+        r#"{"system": "s", "risk_tier": "high", "hash_alg": "sha256"}"#,
+        "",
+    );
+    assert!(verify(format!("{open}\n").as_bytes()).ok());
+}
+
+#[test]
+fn an_export_header_count_must_be_an_integer() {
+    let (open, head) = entry_line(0, GENESIS, "note", "{}", "");
+    for (count, accepted) in [
+        ("1", true),
+        ("1.0", false),
+        ("-1", false),
+        (r#""1""#, false),
+    ] {
+        let meta = format!(
+            r#"{{"_meta": {{"system": "s", "risk_tier": "high", "head_hash": "{head}", "entries": {count}}}}}"#
+        );
+        let v = verify(format!("{meta}\n{open}\n").as_bytes());
+        if accepted {
+            assert!(v.ok(), "{count}: {}", v.summary());
+        } else {
+            let (_, msg) = first(&v);
+            assert!(
+                msg.contains("_meta.entries must be a non-negative integer"),
+                "{count}: {msg}"
+            );
+        }
+    }
+}
