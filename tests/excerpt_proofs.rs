@@ -681,3 +681,34 @@ fn cosignatures_chained_for_the_chosen_checkpoint_join_its_note() {
     let v = verify(&pack);
     assert!(v.ok(), "{}", problems(&v));
 }
+
+#[test]
+fn an_unverified_export_of_a_log_with_entries_missing_refuses_the_proofs_without_panicking() {
+    // Found by fuzzing the CLI: the excerpt's proof tree was built by slicing the log at the
+    // checkpoint's tree size, past the end of a log with entries cut out.
+    let dir = tempfile::tempdir().unwrap();
+    let (b, end, checkpoints) = log(None);
+    let chosen = checkpoints[1];
+    assert!(end < chosen);
+    let path = dir.path().join("audit.jsonl");
+    b.write(&path);
+    // Only the opening entry, D1's end and the checkpoint after it are left: three entries,
+    // where the checkpoint covers `chosen` of them.
+    let kept: String = common::entries(&path)
+        .iter()
+        .filter(|e| [0, end, chosen].contains(&e["seq"].as_u64().unwrap()))
+        .map(|e| format!("{e}\n"))
+        .collect();
+    std::fs::write(&path, kept).unwrap();
+    let pack = dir.path().join("excerpt.jsonl");
+    let mut opts = ExportOptions::new("eu_ai_act", Format::Jsonl);
+    opts.filter = decision(D1);
+    opts.allow_unverified = true;
+    let err = export_path(&path, &pack, &opts).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("checkpoint at seq {chosen}"))
+            && err.contains(&format!("does not hold entries 0..{}", chosen - 1))
+            && err.contains("once each, in order"),
+        "{err}"
+    );
+}

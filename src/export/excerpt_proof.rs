@@ -170,8 +170,20 @@ pub(super) fn build(all: &[LogEntry], picked: &[LogEntry]) -> Result<ExcerptProo
             "its note's tree size or root differs from the entry's".into(),
         ));
     }
+    // The tree's leaf i is the entry at seq i. An export that skips verification
+    // (`allow_unverified`) may read a log with entries missing or repeated: refuse it rather
+    // than build the tree from whatever entries stand in those places.
+    let leaves = all
+        .get(..size as usize)
+        .filter(|first| (0..size).zip(first.iter()).all(|(i, e)| e.seq == i))
+        .ok_or_else(|| {
+            corrupt(format!(
+                "the log does not hold entries 0..{} once each, in order, before it",
+                size - 1
+            ))
+        })?;
     let mut tree = ProofTree::new();
-    for e in &all[..size as usize] {
+    for e in leaves {
         let leaf = from_hex64(e.hash.as_bytes())
             .ok_or_else(|| ExportError::Corrupt(format!("seq {}: hash is not hex", e.seq)))?;
         tree.push(&leaf);
@@ -184,7 +196,7 @@ pub(super) fn build(all: &[LogEntry], picked: &[LogEntry]) -> Result<ExcerptProo
             size - 1
         )));
     }
-    let (note, cosignatures) = with_cosignatures(note, size, &all[at as usize..]);
+    let (note, cosignatures) = with_cosignatures(note, size, &all[leaves.len()..]);
     let mut proofs = Vec::with_capacity(picked.len());
     for e in picked {
         let hashes = tree
