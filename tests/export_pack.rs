@@ -508,3 +508,50 @@ fn allow_unverified_marks_every_output() {
     // The pack itself still fails verification, as it should.
     assert!(!ours(&out.join("pack.jsonl"), None).ok());
 }
+
+#[cfg(unix)]
+#[test]
+fn an_output_that_is_the_log_itself_is_refused_and_the_log_is_left_intact() {
+    // Found by fuzzing the CLI: `export audit.jsonl -o audit.jsonl` replaced the log with its
+    // pack.
+    let dir = tempfile::tempdir().unwrap();
+    let log = synthetic_log(dir.path(), true);
+    let before = std::fs::read(&log).unwrap();
+    let linked = dir.path().join("linked.jsonl");
+    std::fs::hard_link(&log, &linked).unwrap();
+    let symlinked = dir.path().join("symlinked.jsonl");
+    std::os::unix::fs::symlink(&log, &symlinked).unwrap();
+    let evidence = dir.path().join("evidence");
+    std::fs::create_dir(&evidence).unwrap();
+    std::fs::hard_link(&log, evidence.join("pack.jsonl")).unwrap();
+    let relative = dir.path().join(".").join(log.file_name().unwrap());
+    for (out, format) in [
+        (log.clone(), Format::Jsonl),
+        (relative, Format::Html),
+        (linked, Format::Csv),
+        (symlinked, Format::Oscal),
+        (evidence.clone(), Format::Dir),
+    ] {
+        let opts = ExportOptions::new("gdpr", format);
+        let err = export_path(&log, &out, &opts).unwrap_err();
+        assert!(
+            matches!(err, ExportError::Usage(_))
+                && err
+                    .to_string()
+                    .contains("would overwrite the log being exported"),
+            "{}: {err}",
+            out.display()
+        );
+        assert_eq!(std::fs::read(&log).unwrap(), before, "{}", out.display());
+    }
+    // A directory of segments: nothing may be written into it.
+    let segments = dir.path().join("segments");
+    std::fs::create_dir(&segments).unwrap();
+    std::fs::copy(&log, segments.join("seg-000000.jsonl")).unwrap();
+    let opts = ExportOptions::new("gdpr", Format::Jsonl);
+    let err = export_path(&segments, &segments.join("pack.jsonl"), &opts).unwrap_err();
+    assert!(err.to_string().contains("would overwrite"), "{err}");
+    assert!(!segments.join("pack.jsonl").exists());
+    // Another path is fine.
+    export_path(&log, &dir.path().join("pack.jsonl"), &opts).unwrap();
+}

@@ -544,12 +544,55 @@ pub fn render(ev: &Evidence, format: Format) -> Vec<OutputFile> {
     all
 }
 
+/// Refuses an output that would overwrite the log being exported: the same file by any path
+/// or link, an output directory holding a file of that name that is the log, or (for a
+/// rotated log's directory of segments) a file written into that directory, which a later
+/// verification would read as a segment.
+fn refuse_overwriting_log(log_path: &Path, out: &Path, format: Format) -> Result<(), ExportError> {
+    let same = |a: &Path, b: &Path| same_file::is_same_file(a, b).unwrap_or(false);
+    let refuse = |target: &Path| {
+        Err(ExportError::Usage(format!(
+            "the output {} would overwrite the log being exported ({}): choose another path",
+            target.display(),
+            log_path.display()
+        )))
+    };
+    let targets: Vec<PathBuf> = if format == Format::Dir {
+        std::iter::once(out.to_owned())
+            .chain(
+                [
+                    names::PACK,
+                    names::OSCAL,
+                    names::HTML,
+                    names::CSV,
+                    names::MANIFEST,
+                ]
+                .iter()
+                .map(|name| out.join(name)),
+            )
+            .collect()
+    } else {
+        vec![out.to_owned()]
+    };
+    for target in &targets {
+        if same(target, log_path) {
+            return refuse(target);
+        }
+        let parent = target.parent().filter(|d| !d.as_os_str().is_empty());
+        if log_path.is_dir() && parent.is_some_and(|d| same(d, log_path)) {
+            return refuse(target);
+        }
+    }
+    Ok(())
+}
+
 /// Exports the log at `log_path` to `out` (a file, or a directory for [`Format::Dir`]).
 pub fn export_path(
     log_path: &Path,
     out: &Path,
     opts: &ExportOptions,
 ) -> Result<ExportReport, ExportError> {
+    refuse_overwriting_log(log_path, out, opts.format)?;
     let ev = prepare(log_path, opts)?;
     let files = render(&ev, opts.format);
     let io = |path: &Path, source: io::Error| ExportError::Io {
