@@ -453,3 +453,69 @@ fn quickstart_writes_checkpoints_with_a_checkpoint_key_file() {
     assert_eq!(checkpoint.size, last["seq"].as_u64().unwrap());
     assert!(dir.path().join("checkpoints.jsonl").exists());
 }
+
+/// Runs `acttrace ARGS` with standard output going to `stdout`.
+fn with_stdout(args: &[&std::ffi::OsStr], stdout: std::process::Stdio) -> Output {
+    acttrace()
+        .args(args)
+        .stdout(stdout)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_failed_write_to_standard_output_is_an_error_not_a_panic_and_a_closed_pipe_is_quiet() {
+    // Found by fuzzing the CLI: every command printing with `println!` panicked (exit 101) on
+    // a full disk or a closed pipe; `verify` lost its report and still exited 0.
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key_file) = write_quickstart_log(dir.path());
+    let pack = dir.path().join("pack.jsonl");
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    let commands: Vec<Vec<&std::ffi::OsStr>> = vec![
+        vec![
+            os("verify"),
+            log.as_os_str(),
+            os("--key-file"),
+            key_file.as_os_str(),
+        ],
+        vec![os("verify"), log.as_os_str(), os("--json")],
+        vec![os("summary"), log.as_os_str()],
+        vec![os("keygen"), os("hmac"), os("-")],
+        vec![
+            os("export"),
+            log.as_os_str(),
+            os("--framework"),
+            os("gdpr"),
+            os("-o"),
+            pack.as_os_str(),
+        ],
+    ];
+    for args in &commands {
+        let full = std::fs::File::options()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = with_stdout(args, full.into());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(code(&out), 2, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot write to standard output") && !stderr.contains("panicked"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // A reader that went away (`acttrace summary log | head -1` after `head` exits): the
+    // command's own status, nothing on stderr about it.
+    for args in &commands {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = with_stdout(args, writer.into());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(code(&out), 0, "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("standard output") && !stderr.contains("panicked"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -17,6 +17,7 @@ use clap::{Args, ValueEnum};
 
 use crate::exit::{EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE, export_failure, usage_error};
 use crate::keys::{ExportKeyArgs, load_vkeys};
+use crate::out::{out, outln};
 use crate::verify::check_expect_head;
 
 /// The `--format` values: one per [`Format`], documented for `--help`.
@@ -284,7 +285,7 @@ pub(crate) fn export_log(
                     report.verification
                 );
             }
-            println!(
+            outln!(
                 "{}: exported {} entries{} ({} controls with evidence) as {} to {}; log {}",
                 shown.display(),
                 report.entries,
@@ -299,7 +300,7 @@ pub(crate) fn export_log(
                 }
             );
             if let Some(proofs) = &report.proofs {
-                println!("  {proofs}");
+                outln!("  {proofs}");
             }
             EXIT_OK
         }
@@ -385,9 +386,9 @@ pub(crate) fn run_summary(args: SummaryArgs) -> u8 {
             if args.json {
                 let mut s = serde_json::to_string_pretty(&report.to_json()).expect("JSON");
                 s.push('\n');
-                print!("{s}");
+                out!("{s}");
             } else {
-                print!("{}", report.render_text());
+                out!("{}", report.render_text());
             }
             if report.verification.ok() {
                 EXIT_OK
@@ -424,9 +425,9 @@ fn summary_of_dir(dir: &std::path::Path, opts: &SummaryOptions, json: bool) -> u
     if json {
         let mut s = serde_json::to_string_pretty(&report.to_json()).expect("JSON");
         s.push('\n');
-        print!("{s}");
+        out!("{s}");
     } else {
-        print!("{}", report.render_text());
+        out!("{}", report.render_text());
     }
     if v.ok() { EXIT_OK } else { EXIT_INTEGRITY }
 }
@@ -452,9 +453,9 @@ pub(crate) fn run_verify_excerpt(args: VerifyExcerptArgs) -> u8 {
     };
     match verify_excerpt_vkeys(&args.pack, &opts, &vkeys) {
         Ok(v) => {
-            println!("{}: {}", args.pack.display(), v.summary());
+            outln!("{}: {}", args.pack.display(), v.summary());
             for p in v.problems.iter().skip(1) {
-                println!("  also: {p}");
+                outln!("  also: {p}");
             }
             if v.ok() { EXIT_OK } else { EXIT_INTEGRITY }
         }

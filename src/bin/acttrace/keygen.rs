@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 use zeroize::Zeroizing;
 
 use crate::exit::{EXIT_OK, usage_error};
+use crate::out::{out, outln};
 
 /// The kinds of key `keygen` makes.
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -136,7 +137,7 @@ fn run_checkpoint(origin: Option<&str>, out: &std::path::Path) -> u8 {
         let _ = std::fs::remove_file(out);
         return usage_error(&create_error(&fs_path, &e));
     }
-    println!("{}", signer.verifier());
+    outln!("{}", signer.verifier());
     eprintln!(
         "acttrace: wrote a new checkpoint signing key for origin {origin} to {} (mode 0600); \
          keep it on the writer's host (checkpoint_key_from_file). The verifier key printed on \
@@ -168,7 +169,7 @@ pub(crate) fn run(args: KeygenArgs) -> u8 {
         },
     };
     if args.out.as_os_str() == "-" {
-        print!("{}", text.as_str());
+        out!("{}", text.as_str());
         return EXIT_OK;
     }
     if args.out.as_os_str().is_empty() {

@@ -10,6 +10,7 @@ mod keygen;
 mod keys;
 #[cfg(feature = "nats")]
 mod nats;
+mod out;
 mod prove;
 mod redact;
 mod repair;
@@ -113,7 +114,7 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { EXIT_OK });
         }
     };
-    ExitCode::from(match cli.command {
+    let code = match cli.command {
         Command::Verify(args) => verify::run(args),
         Command::Repair(args) => repair::run(args),
         Command::Export(args) => export::run_export(args),
@@ -127,5 +128,6 @@ fn main() -> ExitCode {
         Command::VerifyProof(args) => tlog::run_verify_proof(args),
         #[cfg(feature = "nats")]
         Command::Nats(args) => nats::run(args),
-    })
+    };
+    ExitCode::from(out::finish(code))
 }

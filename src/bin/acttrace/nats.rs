@@ -19,6 +19,7 @@ use acttrace::verify::VerifyOptions;
 use clap::{Args, Subcommand};
 
 use crate::exit::{EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE, usage_error};
+use crate::out::{out, outln};
 
 #[derive(Args, Debug)]
 pub(crate) struct NatsArgs {
@@ -132,7 +133,7 @@ pub(crate) fn run(args: NatsArgs) -> u8 {
                 match init_stream(&a.url, &client_options(), settings) {
                     Ok(info) => {
                         let c = &info["config"];
-                        println!(
+                        outln!(
                             "{}/{}: append-only stream ready (subjects {}, {} replica(s), \
                              created {})",
                             a.url,
@@ -352,7 +353,7 @@ pub(crate) fn export_stream(
         }
         code = worst(code, chain_code);
     }
-    println!(
+    outln!(
         "{}: {} chain(s) exported to {}: {} ok, {failed} failed",
         source.display(),
         chains.len(),
@@ -396,8 +397,8 @@ pub(crate) fn summary_stream(
                     doc["subject"] = subject.clone().into();
                     docs.push(doc);
                 } else {
-                    println!("== {subject}");
-                    print!("{}", report.render_text());
+                    outln!("== {subject}");
+                    out!("{}", report.render_text());
                 }
                 if report.verification.ok() {
                     EXIT_OK
@@ -409,7 +410,7 @@ pub(crate) fn summary_stream(
                 if json {
                     docs.push(serde_json::json!({"subject": subject, "ok": false, "error": msg}));
                 } else {
-                    println!("== {subject}\n{msg}");
+                    outln!("== {subject}\n{msg}");
                 }
                 c
             }
@@ -427,9 +428,9 @@ pub(crate) fn summary_stream(
             "chains_ok": chains.len() - failed,
             "chains_failed": failed,
         });
-        println!("{}", serde_json::to_string_pretty(&doc).expect("JSON"));
+        outln!("{}", serde_json::to_string_pretty(&doc).expect("JSON"));
     } else {
-        println!(
+        outln!(
             "{}: {} chain(s): {} ok, {failed} failed",
             source.display(),
             chains.len(),

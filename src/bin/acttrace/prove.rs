@@ -9,6 +9,7 @@ use clap::Args;
 
 use crate::exit::{EXIT_INTEGRITY, EXIT_OK, usage_error};
 use crate::keys::KeyArgs;
+use crate::out::outln;
 use crate::redact::load_policy;
 
 #[derive(Args, Debug)]
@@ -100,7 +101,7 @@ pub(crate) fn run(mut args: ProveContentArgs) -> u8 {
         &policy,
     ) {
         Ok(proof @ ContentProof::Match { .. }) => {
-            println!(
+            outln!(
                 "{}: seq {} {}: {proof}",
                 args.file.display(),
                 args.seq,
@@ -109,7 +110,7 @@ pub(crate) fn run(mut args: ProveContentArgs) -> u8 {
             EXIT_OK
         }
         Ok(proof) => {
-            println!(
+            outln!(
                 "{}: seq {} {}: {proof}",
                 args.file.display(),
                 args.seq,

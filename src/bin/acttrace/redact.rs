@@ -89,11 +89,15 @@ pub(crate) fn run(args: RedactArgs) -> u8 {
         } else {
             writeln!(out, "{}", value)
         };
-        if written.is_err() {
-            // The reader went away (a closed pipe): stop quietly.
+        if let Err(e) = written {
+            // Nothing more can be delivered: a closed pipe (the reader went away) ends the
+            // command quietly, any other failure is reported by `out::finish`.
+            crate::out::failed(e);
             return EXIT_OK;
         }
     }
-    let _ = out.flush();
+    if let Err(e) = out.flush() {
+        crate::out::failed(e);
+    }
     EXIT_OK
 }

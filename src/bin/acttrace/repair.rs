@@ -7,6 +7,7 @@ use clap::Args;
 
 use crate::exit::{EXIT_INTEGRITY, EXIT_OK, usage_error};
 use crate::keys::KeyArgs;
+use crate::out::{out, outln};
 
 #[derive(Args, Debug)]
 pub(crate) struct RepairArgs {
@@ -26,14 +27,14 @@ pub(crate) fn run(mut args: RepairArgs) -> u8 {
     let shown = args.file.display();
     match repair(&args.file, key.as_ref()) {
         Ok(RepairOutcome::NothingToRepair { entries }) => {
-            println!("{shown}: nothing to repair ({entries} entries, no torn line)");
+            outln!("{shown}: nothing to repair ({entries} entries, no torn line)");
             EXIT_OK
         }
         Ok(RepairOutcome::Repaired {
             recovery,
             recovery_seq,
         }) => {
-            print!(
+            out!(
                 "{shown}: moved the {} at line {} ({} bytes, sha256 {}) to {}",
                 recovery.reason(),
                 recovery.line,
@@ -42,8 +43,8 @@ pub(crate) fn run(mut args: RepairArgs) -> u8 {
                 recovery.side_file
             );
             match recovery_seq {
-                Some(seq) => println!("; recorded as a recovery entry at seq {seq}"),
-                None => println!("; the log held no complete entry and is now empty"),
+                Some(seq) => outln!("; recorded as a recovery entry at seq {seq}"),
+                None => outln!("; the log held no complete entry and is now empty"),
             }
             EXIT_OK
         }

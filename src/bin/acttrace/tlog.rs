@@ -2,7 +2,7 @@
 //! checkpoint, inclusion proofs (c2sp.org/tlog-proof@v1) and consistency proofs (the
 //! c2sp.org/tlog-witness request body), and their verification with public keys (issue #13).
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
 
 use acttrace::chain::{HashAlg, entry_hash};
@@ -16,6 +16,7 @@ use clap::Args;
 
 use crate::exit::{EXIT_INTEGRITY, EXIT_OK, usage_error};
 use crate::keys::KeyArgs;
+use crate::out::{out, outln};
 use crate::verify::{CheckpointArgs, read_small, verify_options};
 
 #[derive(Args, Debug)]
@@ -53,7 +54,7 @@ pub(crate) fn run_checkpoint(mut args: CheckpointCmdArgs) -> u8 {
         .and_then(|c| c.latest_note.as_deref())
     {
         Some(note) => {
-            print!("{note}");
+            out!("{note}");
             EXIT_OK
         }
         None => {
@@ -139,7 +140,7 @@ pub(crate) fn run_prove(mut args: ProveArgs) -> u8 {
                      ends with the unsigned tree head, which a verifier must obtain elsewhere"
                 );
             }
-            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            out!("{text}");
             EXIT_OK
         }
         Err(e) => usage_error(&e.to_string()),
@@ -221,7 +222,7 @@ pub(crate) fn run_verify_proof(args: VerifyProofArgs) -> u8 {
     let parsed = match parse_proof(&text) {
         Ok(p) => p,
         Err(e) => {
-            println!("{name}: {e}");
+            outln!("{name}: {e}");
             return EXIT_INTEGRITY;
         }
     };
@@ -231,12 +232,12 @@ pub(crate) fn run_verify_proof(args: VerifyProofArgs) -> u8 {
             let leaf = match (&args.entry, &args.hash) {
                 (Some(path), _) => match read_small(path).and_then(|l| entry_leaf(&l)) {
                     Ok((seq, _)) if seq != index => {
-                        println!("{name}: the entry has seq {seq}, the proof is for index {index}");
+                        outln!("{name}: the entry has seq {seq}, the proof is for index {index}");
                         return EXIT_INTEGRITY;
                     }
                     Ok((_, leaf)) => leaf,
                     Err(e) => {
-                        println!("{name}: {e}");
+                        outln!("{name}: {e}");
                         return EXIT_INTEGRITY;
                     }
                 },
@@ -264,7 +265,7 @@ pub(crate) fn run_verify_proof(args: VerifyProofArgs) -> u8 {
             {
                 Ok(c) => c,
                 Err(e) => {
-                    println!("{name}: old checkpoint {}: {e}", path.display());
+                    outln!("{name}: old checkpoint {}: {e}", path.display());
                     return EXIT_INTEGRITY;
                 }
             };
@@ -278,11 +279,11 @@ pub(crate) fn run_verify_proof(args: VerifyProofArgs) -> u8 {
     };
     match outcome {
         Ok(s) => {
-            println!("{name}: {s}");
+            outln!("{name}: {s}");
             EXIT_OK
         }
         Err(e) => {
-            println!("{name}: {e}");
+            outln!("{name}: {e}");
             EXIT_INTEGRITY
         }
     }

@@ -12,6 +12,7 @@ use clap::Args;
 
 use crate::exit::{EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE, usage_error};
 use crate::keys::{KeyArgs, key_lines, load_vkeys};
+use crate::out::outln;
 
 #[derive(Args, Debug)]
 pub(crate) struct VerifyArgs {
@@ -481,8 +482,7 @@ pub(crate) fn run(mut args: VerifyArgs) -> u8 {
     let mut integrity_failed = false;
     let mut unreadable = false;
     let mut reports = Vec::new();
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = crate::out::Stdout;
     for file in &args.files {
         if let Some(source) = nats_source(file) {
             // A chain (or every chain) in a NATS JetStream stream, read once from the stream.
@@ -493,7 +493,7 @@ pub(crate) fn run(mut args: VerifyArgs) -> u8 {
                 }
                 Err(e) => {
                     unreadable = true;
-                    let _ = writeln!(out, "{}: cannot read: {e}", file.display());
+                    outln!("{}: cannot read: {e}", file.display());
                 }
             }
             continue;
@@ -525,15 +525,15 @@ pub(crate) fn run(mut args: VerifyArgs) -> u8 {
                             "summary": headline,
                         }));
                     } else {
-                        let _ = writeln!(out, "{}: {headline}", file.display());
+                        outln!("{}: {headline}", file.display());
                         for p in report.problems.iter().skip(1) {
-                            let _ = writeln!(out, "  also: {p}");
+                            outln!("  also: {p}");
                         }
                     }
                 }
                 Err(e) => {
                     unreadable = true;
-                    let _ = writeln!(out, "{}: cannot read: {e}", file.display());
+                    outln!("{}: cannot read: {e}", file.display());
                 }
             }
             continue;
@@ -566,18 +566,18 @@ pub(crate) fn run(mut args: VerifyArgs) -> u8 {
                             "summary": report.summary(),
                         }));
                     } else {
-                        let _ = writeln!(out, "{}: {}", file.display(), report.summary());
+                        outln!("{}: {}", file.display(), report.summary());
                         for p in report.problems.iter().skip(1) {
-                            let _ = writeln!(out, "  also: {p}");
+                            outln!("  also: {p}");
                         }
                         for seg in report.segments.iter().filter(|s| !s.ok()) {
-                            let _ = writeln!(out, "  {}: {}", seg.source, seg.summary());
+                            outln!("  {}: {}", seg.source, seg.summary());
                         }
                     }
                 }
                 Err(e) => {
                     unreadable = true;
-                    let _ = writeln!(out, "{}: cannot read: {e}", file.display());
+                    outln!("{}: cannot read: {e}", file.display());
                 }
             }
             continue;
@@ -594,9 +594,9 @@ pub(crate) fn run(mut args: VerifyArgs) -> u8 {
                         "summary": report.summary(),
                     }));
                 } else {
-                    let _ = writeln!(out, "{}: {}", file.display(), report.summary());
+                    outln!("{}: {}", file.display(), report.summary());
                     for p in report.problems.iter().skip(1) {
-                        let _ = writeln!(out, "  also: {p}");
+                        outln!("  also: {p}");
                     }
                 }
             }
@@ -605,14 +605,13 @@ pub(crate) fn run(mut args: VerifyArgs) -> u8 {
                 if args.json {
                     reports.push(report.to_json());
                 } else {
-                    let _ = writeln!(out, "{}: {}", file.display(), report.summary());
+                    outln!("{}: {}", file.display(), report.summary());
                     for p in report.problems.iter().skip(1) {
-                        let _ = writeln!(out, "  also: {p}");
+                        outln!("  also: {p}");
                     }
                     let listed = report.problems.len() as u64;
                     if report.problem_count > listed.max(1) {
-                        let _ = writeln!(
-                            out,
+                        outln!(
                             "  ... {} more problems not listed",
                             report.problem_count - listed
                         );
@@ -628,7 +627,7 @@ pub(crate) fn run(mut args: VerifyArgs) -> u8 {
                         "error": e,
                     }));
                 } else {
-                    let _ = writeln!(out, "{}: cannot read: {e}", file.display());
+                    outln!("{}: cannot read: {e}", file.display());
                 }
             }
         }
@@ -636,7 +635,7 @@ pub(crate) fn run(mut args: VerifyArgs) -> u8 {
     if args.json {
         let all_ok = !integrity_failed && !unreadable;
         let doc = serde_json::json!({ "ok": all_ok, "results": reports });
-        let _ = writeln!(out, "{doc:#}");
+        outln!("{doc:#}");
     }
     if integrity_failed {
         EXIT_INTEGRITY
