@@ -191,10 +191,14 @@ impl SigningKey {
     /// `echo`).
     pub fn from_file(path: impl AsRef<Path>) -> Result<SigningKey, KeyError> {
         let path = path.as_ref();
-        let mut bytes = Zeroizing::new(std::fs::read(path).map_err(|source| KeyError::Io {
-            path: path.display().to_string(),
-            source,
-        })?);
+        let mut bytes = Zeroizing::new(
+            crate::small_file::read(path, crate::small_file::MAX_KEY_FILE_BYTES).map_err(
+                |source| KeyError::Io {
+                    path: path.display().to_string(),
+                    source,
+                },
+            )?,
+        );
         if bytes.ends_with(b"\n") {
             bytes.pop();
             if bytes.ends_with(b"\r") {

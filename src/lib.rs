@@ -86,6 +86,7 @@ mod record;
 pub mod redact;
 mod segments;
 mod sequencer;
+mod small_file;
 mod time;
 pub mod verify;
 pub mod writer;

@@ -519,3 +519,67 @@ fn a_failed_write_to_standard_output_is_an_error_not_a_panic_and_a_closed_pipe_i
         );
     }
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn endless_files_given_as_keys_mappings_policies_or_texts_are_refused_after_a_limit() {
+    // Found by fuzzing the CLI: `--key-file /dev/zero` and `--mapping /dev/zero` read until
+    // memory ran out.
+    let dir = tempfile::tempdir().unwrap();
+    let (log, key_file) = write_quickstart_log(dir.path());
+    let pack = dir.path().join("pack.jsonl");
+    let cases: Vec<(Vec<&std::ffi::OsStr>, &str)> = vec![
+        (
+            vec![
+                "verify".as_ref(),
+                log.as_os_str(),
+                "--key-file".as_ref(),
+                "/dev/zero".as_ref(),
+            ],
+            "cannot read key file /dev/zero: larger than 65536 bytes",
+        ),
+        (
+            vec![
+                "export".as_ref(),
+                log.as_os_str(),
+                "--framework".as_ref(),
+                "gdpr".as_ref(),
+                "-o".as_ref(),
+                pack.as_os_str(),
+                "--mapping".as_ref(),
+                "/dev/zero".as_ref(),
+            ],
+            "mapping file /dev/zero: cannot read: larger than 16777216 bytes",
+        ),
+        (
+            vec!["redact".as_ref(), "--policy".as_ref(), "/dev/zero".as_ref()],
+            "/dev/zero: larger than 1 MiB",
+        ),
+        (
+            vec![
+                "prove-content".as_ref(),
+                log.as_os_str(),
+                "--seq".as_ref(),
+                "1".as_ref(),
+                "--field".as_ref(),
+                "input_messages".as_ref(),
+                "--key-file".as_ref(),
+                key_file.as_os_str(),
+                "--text-file".as_ref(),
+                "/dev/zero".as_ref(),
+            ],
+            "/dev/zero: the text is larger than 16777216 bytes",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = acttrace()
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(code(&out), 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert!(!pack.exists());
+    }
+}

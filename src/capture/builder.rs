@@ -247,7 +247,7 @@ impl AuditLayerBuilder {
     pub fn checkpoint_key_from_file(mut self, path: impl AsRef<std::path::Path>) -> Self {
         let path = path.as_ref();
         self.checkpoint_key = Some(
-            std::fs::read_to_string(path)
+            crate::small_file::read_to_string(path, crate::small_file::MAX_KEY_FILE_BYTES)
                 .map(zeroize::Zeroizing::new)
                 .map_err(|source| Error::Io {
                     op: "read the checkpoint key",

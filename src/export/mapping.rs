@@ -278,7 +278,8 @@ impl Mapping {
     /// Reads and validates a mapping file.
     pub fn from_file(path: &Path) -> Result<Mapping, MappingError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| MappingError {
+        let limit = crate::small_file::MAX_CONFIG_FILE_BYTES;
+        let text = crate::small_file::read_to_string(path, limit).map_err(|e| MappingError {
             file: shown.clone(),
             key: String::new(),
             message: format!("cannot read: {e}"),

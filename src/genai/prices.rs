@@ -328,8 +328,9 @@ impl PriceTable {
     /// Reads a table from a JSON file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<PriceTable, PriceTableError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| PriceTableError(format!("{}: cannot read: {e}", path.display())))?;
+        let text =
+            crate::small_file::read_to_string(path, crate::small_file::MAX_CONFIG_FILE_BYTES)
+                .map_err(|e| PriceTableError(format!("{}: cannot read: {e}", path.display())))?;
         PriceTable::from_json_str(&text, &path.display().to_string())
     }
 

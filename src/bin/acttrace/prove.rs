@@ -43,6 +43,9 @@ pub(crate) struct ProveContentArgs {
     key: KeyArgs,
 }
 
+/// The largest text read: no entry line may exceed 16 MiB, so no recorded text is larger.
+const MAX_TEXT_BYTES: u64 = 16 * 1024 * 1024;
+
 /// Runs `prove-content`; returns the exit code.
 pub(crate) fn run(mut args: ProveContentArgs) -> u8 {
     let signing_key = match args.key.load() {
@@ -76,17 +79,27 @@ pub(crate) fn run(mut args: ProveContentArgs) -> u8 {
         Err(e) => return usage_error(&e),
     };
     let mut bytes = Vec::new();
-    let read = match &args.text_file {
-        Some(path) => std::fs::read(path)
-            .map(|b| bytes = b)
-            .map_err(|e| format!("{}: {e}", path.display())),
-        None => std::io::stdin()
-            .read_to_end(&mut bytes)
-            .map(|_| ())
-            .map_err(|e| format!("reading stdin: {e}")),
+    let (read, source) = match &args.text_file {
+        Some(path) => (
+            std::fs::File::open(path)
+                .and_then(|f| f.take(MAX_TEXT_BYTES + 1).read_to_end(&mut bytes)),
+            path.display().to_string(),
+        ),
+        None => (
+            std::io::stdin()
+                .take(MAX_TEXT_BYTES + 1)
+                .read_to_end(&mut bytes),
+            "standard input".to_owned(),
+        ),
     };
     if let Err(e) = read {
-        return usage_error(&e);
+        return usage_error(&format!("reading {source}: {e}"));
+    }
+    if bytes.len() as u64 > MAX_TEXT_BYTES {
+        return usage_error(&format!(
+            "{source}: the text is larger than {MAX_TEXT_BYTES} bytes, more than an entry can \
+             have recorded"
+        ));
     }
     let Ok(text) = String::from_utf8(bytes) else {
         return usage_error("the text is not UTF-8");

@@ -27,11 +27,8 @@ pub(crate) fn load_policy(spec: &str) -> Result<Policy, String> {
     if let Some(p) = Policy::preset(spec) {
         return Ok(p);
     }
-    let text = std::fs::read_to_string(spec).map_err(|e| {
-        format!(
-            "--policy {spec}: not a preset (default, gdpr, pci, strict) and not a readable file: \
-             {e}"
-        )
+    let text = crate::verify::read_small(std::path::Path::new(spec)).map_err(|e| {
+        format!("--policy {spec}: not a preset (default, gdpr, pci, strict) and not a readable file: {e}")
     })?;
     Policy::from_toml_str(&text).map_err(|e| format!("{spec}: {e}"))
 }
