@@ -271,6 +271,59 @@ fn inclusion_proofs_verify_with_the_library_and_verify_proof_and_a_flipped_byte_
 }
 
 #[test]
+fn a_bad_entry_for_an_inclusion_proof_is_named_by_its_own_file() {
+    // Found by fuzzing the CLI: an --entry file that is not an entry was reported under the
+    // proof's name.
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("log.jsonl");
+    let b = sample();
+    b.write(&log);
+    let vkey = example_vkey_text();
+    let proof = tmp.path().join("p.tlog-proof");
+    std::fs::write(&proof, stdout(&run(&["prove", p(&log), "--seq", "3"]))).unwrap();
+    let entry = tmp.path().join("bad-entry.jsonl");
+    let check = |entry_text: &str| {
+        std::fs::write(&entry, entry_text).unwrap();
+        run(&[
+            "verify-proof",
+            p(&proof),
+            "--vkey",
+            &vkey,
+            "--entry",
+            p(&entry),
+        ])
+    };
+    let not_json = check("{\"seq\": 3,");
+    assert_eq!(not_json.status.code(), Some(1));
+    let text = stdout(&not_json);
+    assert!(
+        text.contains("the entry in ") && text.contains("bad-entry.jsonl: not JSON"),
+        "{text}"
+    );
+    let other = check(&b.entries[4].to_line());
+    assert_eq!(other.status.code(), Some(1));
+    let text = stdout(&other);
+    assert!(
+        text.contains("bad-entry.jsonl has seq 4, the proof is for index 3"),
+        "{text}"
+    );
+    let missing = run(&[
+        "verify-proof",
+        p(&proof),
+        "--vkey",
+        &vkey,
+        "--entry",
+        p(&tmp.path().join("absent.jsonl")),
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains("--entry") && err.contains("absent.jsonl"),
+        "{err}"
+    );
+}
+
+#[test]
 fn consistency_proofs_in_the_witness_body_verify_and_a_flipped_byte_fails() {
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("log.jsonl");

@@ -169,8 +169,8 @@ pub(crate) struct VerifyProofArgs {
 
 /// The raw chain hash of an entry line, recomputed (SHA-256, else BLAKE3), with its seq.
 fn entry_leaf(line: &str) -> Result<(u64, [u8; 32]), String> {
-    let v = json::parse(line.trim()).map_err(|e| format!("the entry is not JSON: {e}"))?;
-    let get = |k: &str| v.get(k).ok_or(format!("the entry has no {k:?}"));
+    let v = json::parse(line.trim()).map_err(|e| format!("not JSON: {e}"))?;
+    let get = |k: &str| v.get(k).ok_or(format!("no {k:?} member"));
     let (seq, ts, kind, payload) = (get("seq")?, get("ts")?, get("type")?, get("payload")?);
     let prev = get("prev_hash")?
         .as_str()
@@ -182,7 +182,7 @@ fn entry_leaf(line: &str) -> Result<(u64, [u8; 32]), String> {
         .any(|alg| entry_hash(*alg, prev, seq, ts, kind, payload) == hash);
     if !matches {
         return Err(format!(
-            "the entry's hash is not the hash of its contents (seq {seq_n}): edited?"
+            "its hash is not the hash of its contents (seq {seq_n}): edited?"
         ));
     }
     Ok((seq_n, hex32(hash)?))
@@ -230,17 +230,27 @@ pub(crate) fn run_verify_proof(args: VerifyProofArgs) -> u8 {
         ProofText::Inclusion(proof) => {
             let index = proof.index;
             let leaf = match (&args.entry, &args.hash) {
-                (Some(path), _) => match read_small(path).and_then(|l| entry_leaf(&l)) {
-                    Ok((seq, _)) if seq != index => {
-                        outln!("{name}: the entry has seq {seq}, the proof is for index {index}");
-                        return EXIT_INTEGRITY;
+                (Some(path), _) => {
+                    let line = match read_small(path) {
+                        Ok(line) => line,
+                        Err(e) => return usage_error(&format!("--entry {e}")),
+                    };
+                    let entry = path.display();
+                    match entry_leaf(&line) {
+                        Ok((seq, _)) if seq != index => {
+                            outln!(
+                                "{name}: the entry in {entry} has seq {seq}, the proof is for \
+                                 index {index}"
+                            );
+                            return EXIT_INTEGRITY;
+                        }
+                        Ok((_, leaf)) => leaf,
+                        Err(e) => {
+                            outln!("{name}: the entry in {entry}: {e}");
+                            return EXIT_INTEGRITY;
+                        }
                     }
-                    Ok((_, leaf)) => leaf,
-                    Err(e) => {
-                        outln!("{name}: {e}");
-                        return EXIT_INTEGRITY;
-                    }
-                },
+                }
                 (None, Some(h)) => match hex32(h) {
                     Ok(l) => l,
                     Err(e) => return usage_error(&format!("--hash: {e}")),
