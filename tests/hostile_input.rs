@@ -241,3 +241,28 @@ fn an_export_header_count_must_be_an_integer() {
         }
     }
 }
+
+#[test]
+fn a_member_no_entry_has_is_refused_since_no_hash_covers_it() {
+    // Found by fuzzing the CLI: `"approved_by": "CFO"` added to a signed entry verified, with
+    // the key, and was carried into export packs, where a reader sees it as part of the entry.
+    let (open, h0) = entry_line(0, GENESIS, "note", "{}", "");
+    let (added, _) = entry_line(1, &h0, "note", r#"{"n": 1}"#, r#", "approved_by": "CFO""#);
+    let v = verify(format!("{open}\n{added}\n").as_bytes());
+    let (kind, msg) = first(&v);
+    assert_eq!(kind, ProblemKind::Malformed, "{msg}");
+    assert!(
+        msg.contains(r#"unknown member "approved_by""#) && msg.contains("line 2"),
+        "{msg}"
+    );
+    // The members an export pack adds are not part of the hash by design, and are read.
+    let (annotated, _) = entry_line(
+        1,
+        &h0,
+        "note",
+        r#"{"n": 1}"#,
+        r#", "controls": ["Art. 12"], "adverse_controls": [], "tlog_proof": "p""#,
+    );
+    let v = verify(format!("{open}\n{annotated}\n").as_bytes());
+    assert!(v.ok(), "{}", v.summary());
+}

@@ -374,6 +374,25 @@ impl Case {
 /// What a verifier reads from an entry line: the hashed members plus `prev_hash` and `hash`,
 /// and the signature (missing reads as empty). Other members are ignored by every verifier.
 fn effective(v: &Value) -> Option<(Vec<Value>, String)> {
+    // A member an entry does not have (a flipped byte in a member's name) is refused: nothing
+    // covers it (docs/FORMAT.md §8.5).
+    const MEMBERS: [&str; 10] = [
+        "seq",
+        "ts",
+        "type",
+        "payload",
+        "prev_hash",
+        "hash",
+        "sig",
+        "controls",
+        "adverse_controls",
+        "tlog_proof",
+    ];
+    if let Value::Object(members) = v
+        && members.iter().any(|(k, _)| !MEMBERS.contains(&k.as_str()))
+    {
+        return None;
+    }
     let fields = ["seq", "ts", "type", "payload", "prev_hash", "hash"]
         .iter()
         .map(|k| v.get(k).cloned())

@@ -128,6 +128,14 @@ pub(super) struct Examiner {
     sealed_second: Option<[u8; 19]>,
 }
 
+/// The members of an entry (docs/FORMAT.md §2), all covered by its hash or its link.
+const ENTRY_MEMBERS: [&str; 7] = ["seq", "ts", "type", "payload", "prev_hash", "hash", "sig"];
+
+/// The members an export pack adds to its entries (§6, §6.1), outside the hash by design and
+/// checked by the pack's own verification. Any other member is refused: nothing covers it, so
+/// a reader of the line could be shown text nobody signed.
+const PACK_MEMBERS: [&str; 3] = ["controls", "adverse_controls", "tlog_proof"];
+
 /// Entry types the fast path leaves to [`Examiner::entry`]: the walker needs more than their
 /// hash from them (a declared hash algorithm, a previous segment, deleted segments, an origin,
 /// a checkpoint).
@@ -292,6 +300,22 @@ impl Examiner {
 
     fn entry(&mut self, row: &Value) -> Result<EntryFacts, (Option<u64>, String)> {
         let seq = row.get("seq").and_then(Value::as_u64);
+        if let Value::Object(members) = row
+            && let Some((key, _)) = members.iter().find(|(k, _)| {
+                !ENTRY_MEMBERS.contains(&k.as_str()) && !PACK_MEMBERS.contains(&k.as_str())
+            })
+        {
+            return Err((
+                seq,
+                format!(
+                    "unknown member {}: an entry holds seq, ts, type, payload, prev_hash, hash \
+                     and sig (in an export pack also {}); no other member is covered by its \
+                     hash",
+                    json::to_line_string(&Value::from(key.as_str())),
+                    PACK_MEMBERS.join(", ")
+                ),
+            ));
+        }
         let field = |name: &str| {
             row.get(name)
                 .ok_or_else(|| (seq, format!("entry has no \"{name}\" field")))
@@ -438,8 +462,9 @@ impl Examiner {
                 "prev_hash" => &mut prev_hash,
                 "hash" => &mut hash,
                 "sig" => &mut sig,
-                "_meta" => return None,
-                _ => continue,
+                key if PACK_MEMBERS.contains(&key) => continue,
+                // `_meta` on an entry line, or a member no entry has: the general path words it.
+                _ => return None,
             };
             *slot = Some(id);
         }
