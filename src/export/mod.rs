@@ -544,6 +544,31 @@ pub fn render(ev: &Evidence, format: Format) -> Vec<OutputFile> {
     all
 }
 
+/// Refuses a pack with a line longer than a verifier reads (an excerpt of a few hundred
+/// thousand entries lists each one's seq and hash in its header): written, it could never be
+/// verified.
+fn refuse_unreadable_pack(pack: &[u8], entries: usize) -> Result<(), ExportError> {
+    let limit = crate::verify::DEFAULT_MAX_LINE_BYTES;
+    let too_long = pack
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .find(|(_, line)| line.len() > limit);
+    match too_long {
+        None => Ok(()),
+        Some((0, line)) => Err(ExportError::Usage(format!(
+            "the pack's header would be {} bytes, over the {limit} a verifier reads in one line: \
+             an excerpt lists the seq and hash of each of its {entries} entries there; select \
+             fewer (a narrower --from/--to or one --decision), or export the whole log",
+            line.len()
+        ))),
+        Some((i, line)) => Err(ExportError::Usage(format!(
+            "line {} of the pack would be {} bytes, over the {limit} a verifier reads in one line",
+            i + 1,
+            line.len()
+        ))),
+    }
+}
+
 /// Refuses an output that would overwrite the log being exported: the same file by any path
 /// or link, an output directory holding a file of that name that is the log, or (for a
 /// rotated log's directory of segments) a file written into that directory, which a later
@@ -595,6 +620,9 @@ pub fn export_path(
     refuse_overwriting_log(log_path, out, opts.format)?;
     let ev = prepare(log_path, opts)?;
     let files = render(&ev, opts.format);
+    if let Some(pack) = files.iter().find(|f| f.name == names::PACK) {
+        refuse_unreadable_pack(&pack.bytes, ev.entries.len())?;
+    }
     let io = |path: &Path, source: io::Error| ExportError::Io {
         path: path.to_owned(),
         source,
@@ -624,4 +652,34 @@ pub fn export_path(
         controls_covered: ev.index.iter().filter(|c| !c.strength.is_adverse()).count(),
         proofs: ev.excerpt_proofs.as_ref().map(ExcerptProofs::describe),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pack_a_verifier_could_not_read_is_refused_naming_its_long_line() {
+        // Found by fuzzing the CLI: an excerpt of 222,029 entries was written with a 17 MB
+        // header, which `verify-excerpt` then refused as too long a line.
+        let limit = crate::verify::DEFAULT_MAX_LINE_BYTES;
+        let line = |len: usize| "x".repeat(len);
+        let pack = |lines: &[String]| lines.join("\n").into_bytes();
+        assert!(refuse_unreadable_pack(&pack(&[line(limit), line(10)]), 1).is_ok());
+        let header = refuse_unreadable_pack(&pack(&[line(limit + 1), line(10)]), 222_029)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            header.contains(&format!("header would be {} bytes", limit + 1))
+                && header.contains("each of its 222029 entries"),
+            "{header}"
+        );
+        let entry = refuse_unreadable_pack(&pack(&[line(10), line(5), line(limit + 2)]), 2)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            entry.contains(&format!("line 3 of the pack would be {} bytes", limit + 2)),
+            "{entry}"
+        );
+    }
 }
