@@ -390,6 +390,11 @@ fn json_type(v: &serde_json::Value) -> &'static str {
     }
 }
 
+/// The most controls one entry type (or category) may map to. The built-in frameworks map a
+/// type to a handful; every exported entry carries its type's list, so a mapping of
+/// thousands would multiply an export's memory by as many.
+const MAX_CONTROLS_PER_KEY: usize = 256;
+
 fn control_table(
     v: Option<&serde_json::Value>,
     name: &str,
@@ -419,6 +424,16 @@ fn control_table(
                 format!("must be an array of controls, found {}", json_type(list)),
             )
         })?;
+        if items.len() > MAX_CONTROLS_PER_KEY {
+            return Err(err(
+                &path,
+                format!(
+                    "{} controls; at most {MAX_CONTROLS_PER_KEY} may be mapped to one entry type \
+                     or category (every exported entry of the type carries the list)",
+                    items.len()
+                ),
+            ));
+        }
         let mut refs = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let ipath = format!("{path}[{i}]");
