@@ -190,3 +190,24 @@ fn summary_of_a_directory_without_segments_is_a_usage_error() {
     let (code, _, err) = summary(&[], dir.path());
     assert_eq!(code, Some(2), "{err}");
 }
+
+#[test]
+fn a_later_segment_exports_on_its_own() {
+    // README "Export holds the log in memory": a very large rotated log is exported a segment
+    // at a time.
+    let dir = tempfile::tempdir().unwrap();
+    write_rotated(dir.path(), 60);
+    let segments = segment_files(dir.path());
+    assert!(segments.len() >= 3, "{segments:?}");
+    let out = tempfile::tempdir().unwrap();
+    let pack = out.path().join("pack.jsonl");
+    let mut opts = acttrace::export::ExportOptions::new("gdpr", acttrace::export::Format::Jsonl);
+    opts.key = Some(SigningKey::from_bytes(KEY.as_bytes()).unwrap());
+    let report = acttrace::export::export_path(&segments[1], &pack, &opts).unwrap();
+    assert!(report.verified, "{}", report.verification);
+    let segment_entries = std::fs::read_to_string(&segments[1])
+        .unwrap()
+        .lines()
+        .count() as u64;
+    assert_eq!(report.entries, segment_entries);
+}
