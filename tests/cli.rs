@@ -583,3 +583,36 @@ fn endless_files_given_as_keys_mappings_policies_or_texts_are_refused_after_a_li
         assert!(!pack.exists());
     }
 }
+
+#[test]
+fn redact_refuses_a_line_longer_than_a_log_line_instead_of_reading_it_whole() {
+    // Found by fuzzing the CLI: an endless line on stdin aborted the process when memory ran
+    // out.
+    use std::io::Write as _;
+    let mut child = acttrace()
+        .arg("redact")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let chunk = vec![b'a'; 1 << 20];
+        // The command stops reading after the limit: a closed pipe ends the feeding.
+        for _ in 0..17 {
+            if stdin.write_all(&chunk).is_err() {
+                return;
+            }
+        }
+        let _ = stdin.write_all(b"\n");
+    });
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out), 2, "{stderr}");
+    assert!(
+        stderr.contains("line 1: longer than 16777216 bytes"),
+        "{stderr}"
+    );
+}

@@ -1,7 +1,7 @@
 //! `acttrace redact`: a dry run of the layer's redaction on JSON Lines from stdin, and the
 //! redaction policy option it shares with `prove-content`.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 
 use acttrace::redact::{Policy, redact_value};
 use clap::Args;
@@ -33,6 +33,9 @@ pub(crate) fn load_policy(spec: &str) -> Result<Policy, String> {
     Policy::from_toml_str(&text).map_err(|e| format!("{spec}: {e}"))
 }
 
+/// The longest input line read: a line is one JSON value, at most as long as a log line.
+const MAX_LINE_BYTES: u64 = acttrace::verify::DEFAULT_MAX_LINE_BYTES as u64;
+
 /// Runs `redact`; returns the exit code.
 pub(crate) fn run(args: RedactArgs) -> u8 {
     let policy = match load_policy(&args.policy) {
@@ -47,10 +50,16 @@ pub(crate) fn run(args: RedactArgs) -> u8 {
     let mut reader = stdin.lock();
     for number in 1u64.. {
         line.clear();
-        match reader.read_until(b'\n', &mut line) {
+        match Read::take(&mut reader, MAX_LINE_BYTES + 1).read_until(b'\n', &mut line) {
             Ok(0) => break,
             Ok(_) => {}
             Err(e) => return usage_error(&format!("reading stdin: {e}")),
+        }
+        if line.len() as u64 > MAX_LINE_BYTES {
+            return usage_error(&format!(
+                "line {number}: longer than {MAX_LINE_BYTES} bytes (the longest entry line a \
+                 verifier reads)"
+            ));
         }
         let Ok(text) = std::str::from_utf8(&line) else {
             return usage_error(&format!("line {number}: not valid UTF-8"));
