@@ -252,6 +252,14 @@ fn email_phone() {
     );
     miss("user@localhost", "email");
     miss("pkg@1.2.3", "email");
+    // Found by fuzzing the CLI: the candidate `x.@jane.doe` (an invalid local part) hid the
+    // address that starts after its `@`, which was left in the text.
+    hit("x.@jane.doe@example.com", "email", "jane.doe@example.com");
+    hit("to a.@b.c@example.org now", "email", "b.c@example.org");
+    assert_eq!(
+        found("x.@a.bc x.@a.bc ann@example.org"),
+        [("email", "ann@example.org".to_owned())]
+    );
     hit("call (365)988-4332x2822 now", "phone", "(365)988-4332x2822");
     hit("+1-237-428-0321", "phone", "+1-237-428-0321");
     hit("001-659-505-6055x59963", "phone", "001-659-505-6055x59963");

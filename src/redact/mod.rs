@@ -485,6 +485,15 @@ impl Scanner {
             };
             spans.clear();
             (d.validate)(text, m.start(), m.end(), spans);
+            if spans.is_empty()
+                && let Some(byte) = d.rescan_after
+                && let Some(i) = hay.as_bytes()[m.start()..m.end()]
+                    .iter()
+                    .position(|&b| b == byte)
+            {
+                // Past the byte, so the next search starts later than this one did.
+                pos = m.start() + i + 1;
+            }
             for &(mut s, mut e) in spans.iter() {
                 while s > 0 && !text.is_char_boundary(s) {
                     s -= 1;

@@ -16,6 +16,7 @@ pub(super) const PASSWORD_KEYWORD: Def = Def {
     numeric_ok: false,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 pub(super) const PASSWORD_IN_URL: Def = Def {
@@ -30,6 +31,7 @@ pub(super) const PASSWORD_IN_URL: Def = Def {
     numeric_ok: false,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 // -------------------------------------------------------------- validators

@@ -29,6 +29,7 @@ pub(super) const CREDIT_CARD: Def = Def {
     numeric_ok: true,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 pub(super) const IBAN: Def = Def {
@@ -43,6 +44,7 @@ pub(super) const IBAN: Def = Def {
     numeric_ok: false,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 pub(super) const US_ROUTING: Def = Def {
@@ -57,6 +59,7 @@ pub(super) const US_ROUTING: Def = Def {
     numeric_ok: false,
     key_context: &["routing", "aba", "rtn", "transit"],
     multiline: false,
+    rescan_after: None,
 };
 
 pub(super) const SWIFT_BIC: Def = Def {
@@ -71,6 +74,7 @@ pub(super) const SWIFT_BIC: Def = Def {
     numeric_ok: false,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 // -------------------------------------------------------------- validators

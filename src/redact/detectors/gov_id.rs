@@ -27,6 +27,7 @@ pub(super) const US_SSN: Def = Def {
     numeric_ok: false,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 pub(super) const US_SSN_AFTER_KEYWORD: Def = Def {
@@ -41,6 +42,7 @@ pub(super) const US_SSN_AFTER_KEYWORD: Def = Def {
     numeric_ok: false,
     key_context: &["ssn", "social", "itin", "tax"],
     multiline: false,
+    rescan_after: None,
 };
 
 // -------------------------------------------------- locale packs (opt-in)
@@ -57,6 +59,7 @@ pub(super) const UK_NINO: Def = Def {
     numeric_ok: false,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 pub(super) const DE_STEUER_ID: Def = Def {
@@ -71,6 +74,7 @@ pub(super) const DE_STEUER_ID: Def = Def {
     numeric_ok: true,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 pub(super) const FR_NIR: Def = Def {
@@ -85,6 +89,7 @@ pub(super) const FR_NIR: Def = Def {
     numeric_ok: true,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 pub(super) const IN_AADHAAR: Def = Def {
@@ -99,6 +104,7 @@ pub(super) const IN_AADHAAR: Def = Def {
     numeric_ok: true,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 // -------------------------------------------------------------- validators

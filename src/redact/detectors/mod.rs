@@ -66,6 +66,11 @@ pub(crate) struct Def {
     pub key_context: &'static [&'static str],
     /// A match may span lines (PEM blocks): run from the first gated line to the end.
     pub multiline: bool,
+    /// When the validator rejects a candidate, search again from just after the first
+    /// occurrence of this byte in it, rather than after its end: a candidate can hide a valid
+    /// finding that starts inside it (`x.@jane.doe@example.com` is first read as `x.@jane.doe`,
+    /// whose local part is invalid). Each search still starts past the last one.
+    pub rescan_after: Option<u8>,
 }
 
 const SECRET: &str = "secret";

@@ -24,6 +24,7 @@ pub(super) const EMAIL: Def = Def {
     numeric_ok: false,
     key_context: &[],
     multiline: false,
+    rescan_after: Some(b'@'),
 };
 
 pub(super) const PHONE_NANP: Def = Def {
@@ -38,6 +39,7 @@ pub(super) const PHONE_NANP: Def = Def {
     numeric_ok: false,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 pub(super) const PHONE_NANP_BARE: Def = Def {
@@ -52,6 +54,7 @@ pub(super) const PHONE_NANP_BARE: Def = Def {
     numeric_ok: false,
     key_context: &["phone", "tel", "mobile", "cell", "fax"],
     multiline: false,
+    rescan_after: None,
 };
 
 pub(super) const PHONE_INTERNATIONAL: Def = Def {
@@ -66,6 +69,7 @@ pub(super) const PHONE_INTERNATIONAL: Def = Def {
     numeric_ok: false,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 pub(super) const PHONE_TRUNK_PREFIX: Def = Def {
@@ -80,6 +84,7 @@ pub(super) const PHONE_TRUNK_PREFIX: Def = Def {
     numeric_ok: false,
     key_context: &["phone", "tel", "mobile", "cell", "fax"],
     multiline: false,
+    rescan_after: None,
 };
 
 pub(super) const PHONE_AREA_CODE: Def = Def {
@@ -94,6 +99,7 @@ pub(super) const PHONE_AREA_CODE: Def = Def {
     numeric_ok: false,
     key_context: &["phone", "tel", "mobile", "cell", "fax"],
     multiline: false,
+    rescan_after: None,
 };
 
 pub(super) const IPV4: Def = Def {
@@ -108,6 +114,7 @@ pub(super) const IPV4: Def = Def {
     numeric_ok: false,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 pub(super) const IPV6: Def = Def {
@@ -122,6 +129,7 @@ pub(super) const IPV6: Def = Def {
     numeric_ok: false,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 pub(super) const MAC_ADDRESS: Def = Def {
@@ -136,6 +144,7 @@ pub(super) const MAC_ADDRESS: Def = Def {
     numeric_ok: false,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 // -------------------------------------------------------------- validators

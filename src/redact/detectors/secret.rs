@@ -16,6 +16,7 @@ pub(super) const API_KEY: Def = Def {
     numeric_ok: false,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 pub(super) const STRIPE_KEY: Def = Def {
@@ -30,6 +31,7 @@ pub(super) const STRIPE_KEY: Def = Def {
     numeric_ok: false,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 pub(super) const AWS_KEY: Def = Def {
@@ -44,6 +46,7 @@ pub(super) const AWS_KEY: Def = Def {
     numeric_ok: false,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 pub(super) const GOOGLE_API_KEY: Def = Def {
@@ -58,6 +61,7 @@ pub(super) const GOOGLE_API_KEY: Def = Def {
     numeric_ok: false,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 pub(super) const JWT: Def = Def {
@@ -72,6 +76,7 @@ pub(super) const JWT: Def = Def {
     numeric_ok: false,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 pub(super) const BEARER_TOKEN: Def = Def {
@@ -86,6 +91,7 @@ pub(super) const BEARER_TOKEN: Def = Def {
     numeric_ok: false,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 pub(super) const GITHUB_TOKEN: Def = Def {
@@ -100,6 +106,7 @@ pub(super) const GITHUB_TOKEN: Def = Def {
     numeric_ok: false,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 pub(super) const SLACK_TOKEN: Def = Def {
@@ -114,6 +121,7 @@ pub(super) const SLACK_TOKEN: Def = Def {
     numeric_ok: false,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 pub(super) const PRIVATE_KEY: Def = Def {
@@ -128,6 +136,7 @@ pub(super) const PRIVATE_KEY: Def = Def {
     numeric_ok: false,
     key_context: &[],
     multiline: true,
+    rescan_after: None,
 };
 
 /// Opt-in (`ScanOptions::entropy`); registered last.
@@ -143,6 +152,7 @@ pub(super) const HIGH_ENTROPY_TOKEN: Def = Def {
     numeric_ok: false,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 // -------------------------------------------------------------- validators

@@ -18,6 +18,7 @@ pub(super) const SPECIAL_CATEGORY: Def = Def {
     numeric_ok: false,
     key_context: &[],
     multiline: false,
+    rescan_after: None,
 };
 
 const SPECIAL_PATTERN: &str = r"(?i-u)\b(?:diagnos(?:is|es|ed)|hiv(?:[ \-]?(?:positive|negative|status))?|pregnan(?:t|cy|cies)|disabilit(?:y|ies)|(?:medical|health|mental[ \-]health|psychiatric)[ \-](?:conditions?|history|records?|diagnosis|status|data|information|treatment)|mental[ \-]illness(?:es)?|cancer|diabet(?:es|ic)|chemotherapy|dementia|alzheimer'?s|tuberculosis|schizophreni(?:a|c)|bipolar[ \-]disorder|hepatitis[ \-][abc]|epilep(?:sy|tic)|autis(?:m|tic)|multiple[ \-]sclerosis|parkinson'?s|miscarriage|abortion|infertil(?:e|ity)|sexually[ \-]transmitted|std[ \-]test|biometrics?|fingerprints?|face[ \-]?prints?|facial[ \-](?:recognition|geometry|scan|template)|retina(?:l)?[ \-]scan|iris[ \-]scan|voice[ \-]?prints?|genetic|genome|genomic|genotype|dna[ \-](?:test|sample|profile|sequence|analysis)|brca[12]|ethnicity|ethnic[ \-](?:origin|background|group|minority)|racial(?:[ \-]origin)?|religions?|religious[ \-](?:beliefs?|affiliation|views|faith|practice|background|denomination)|(?:muslim|christian|jewish|hindu|buddhist|sikh|catholic|protestant|atheist)[ \-](?:faith|beliefs?)|sexual[ \-]orientation|sex[ \-]life|homosexual|heterosexual|bisexual|transgender|lesbian|lgbtq?|political[ \-](?:opinions?|affiliations?|views|beliefs|party[ \-]membership)|trade[ \-]union(?:[ \-]member(?:ship)?)?|union[ \-]member(?:ship)?|labou?r[ \-]union|philosophical[ \-]beliefs?)\b|\b(?:race|religious)[ \t]*[:=]";
