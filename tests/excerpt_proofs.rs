@@ -598,6 +598,12 @@ fn verify_excerpt_with_vkey_from_the_command_line() {
         "{}",
         text(&o)
     );
+    // One space, not the source's indentation (the fuzz run saw eighteen).
+    assert!(
+        text(&o).contains("entries proven included, origin proven"),
+        "{}",
+        text(&o)
+    );
     let keys = dir.path().join("vkeys");
     std::fs::write(&keys, format!("# the log's key\n\n{vk}\n")).unwrap();
     let o = run(&[

@@ -250,7 +250,8 @@ impl ExcerptVerification {
         let mut proven = String::new();
         if let (Some(size), Some(key)) = (self.checkpoint_size, &self.checkpoint_key) {
             proven = format!(
-                "; checkpoint of tree size {size} signed by {}: all {} entries proven included,                  origin proven",
+                "; checkpoint of tree size {size} signed by {}: all {} entries proven included, \
+                 origin proven",
                 key.split('+').next().unwrap_or_default(),
                 self.proven
             );
