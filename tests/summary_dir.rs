@@ -211,3 +211,22 @@ fn a_later_segment_exports_on_its_own() {
         .count() as u64;
     assert_eq!(report.entries, segment_entries);
 }
+
+#[test]
+fn repair_of_a_sound_later_segment_counts_its_own_entries() {
+    // Found by fuzzing the CLI: "nothing to repair (248 entries ...)" for a segment of 47,
+    // the seq after its last entry.
+    let dir = tempfile::tempdir().unwrap();
+    write_rotated(dir.path(), 60);
+    let segments = segment_files(dir.path());
+    let lines = std::fs::read_to_string(&segments[1])
+        .unwrap()
+        .lines()
+        .count() as u64;
+    let key = SigningKey::from_bytes(KEY.as_bytes()).unwrap();
+    let outcome = acttrace::writer::repair(&segments[1], Some(&key)).unwrap();
+    assert_eq!(
+        outcome,
+        acttrace::writer::RepairOutcome::NothingToRepair { entries: lines }
+    );
+}

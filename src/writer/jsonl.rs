@@ -34,6 +34,9 @@ pub struct JsonlFileWriter {
     /// Set by `request_tree`: rebuilds the Merkle tree while `open` verifies (it may already
     /// hold earlier segments' entries).
     tree: Option<TreeBuilder>,
+    /// Entries `open` verified in the file (a later segment's first seq is not 0, so its tip
+    /// does not say how many it holds).
+    opened_entries: u64,
 }
 
 impl JsonlFileWriter {
@@ -48,6 +51,7 @@ impl JsonlFileWriter {
             torn: None,
             poisoned: None,
             tree: None,
+            opened_entries: 0,
         }
     }
 
@@ -183,6 +187,7 @@ impl ChainWriter for JsonlFileWriter {
                     )));
                 }
             };
+            self.opened_entries = report.entries;
             (report.entries > 0).then_some(ExistingChain {
                 tip: ChainTip {
                     next_seq: report.next_seq(),
@@ -388,7 +393,7 @@ pub fn repair(path: impl AsRef<Path>, key: Option<&SigningKey>) -> Result<Repair
     }
     let Some(recovery) = writer.recover()? else {
         return Ok(RepairOutcome::NothingToRepair {
-            entries: existing.map_or(0, |e| e.tip.next_seq),
+            entries: writer.opened_entries,
         });
     };
     let Some(existing) = existing else {
