@@ -5,7 +5,7 @@ use std::fmt;
 
 use tracing_core::field::{Field, Visit};
 
-use crate::record::{FieldValue, Fields, KIND_FIELD};
+use crate::record::{FieldValue, Fields, KIND_FIELD, Text};
 
 /// Copies every field into owned values, leaving out the layer's own control fields.
 pub(super) struct Capture<'a>(pub(super) &'a mut Fields);
@@ -40,13 +40,19 @@ impl Visit for Capture<'_> {
         self.push(field, FieldValue::Bool(value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.push(field, FieldValue::Str(value.to_owned()));
+        self.push(field, FieldValue::Str(value.into()));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.push(field, FieldValue::Str(value.to_string()));
+        self.push(
+            field,
+            FieldValue::Str(Text::format(format_args!("{value}"))),
+        );
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.push(field, FieldValue::Str(format!("{value:?}")));
+        self.push(
+            field,
+            FieldValue::Str(Text::format(format_args!("{value:?}"))),
+        );
     }
 }
 
@@ -138,13 +144,13 @@ pub(super) fn check_policy_flag(fields: &mut Fields) {
             _ => continue,
         };
         let given = match &*value {
-            FieldValue::Str(s) => s.clone(),
+            FieldValue::Str(s) => s.to_string(),
             other => other.clone().into_value().to_string(),
         };
         let valid = fix(&given);
         if given != valid {
             corrected.push(((*name).to_owned(), crate::json::Value::from(given)));
-            *value = FieldValue::Str(valid.to_owned());
+            *value = FieldValue::Str(valid.into());
         }
     }
     if corrected.is_empty() {

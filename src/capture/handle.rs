@@ -162,9 +162,9 @@ impl AuditHandle {
         self.explicit(
             "policy_flag",
             vec![
-                ("reason", FieldValue::Str(reason.to_owned())),
-                ("action", FieldValue::Str(action.as_str().to_owned())),
-                ("severity", FieldValue::Str(severity.as_str().to_owned())),
+                ("reason", FieldValue::Str(reason.into())),
+                ("action", FieldValue::Str(action.as_str().into())),
+                ("severity", FieldValue::Str(severity.as_str().into())),
                 ("data", FieldValue::Json(data)),
             ],
         )
@@ -181,9 +181,9 @@ impl AuditHandle {
         self.explicit(
             "human_oversight",
             vec![
-                ("reviewer", FieldValue::Str(reviewer.to_owned())),
-                ("action", FieldValue::Str(action.to_owned())),
-                ("note", FieldValue::Str(note.to_owned())),
+                ("reviewer", FieldValue::Str(reviewer.into())),
+                ("action", FieldValue::Str(action.into())),
+                ("note", FieldValue::Str(note.into())),
             ],
         )
     }

@@ -430,7 +430,7 @@ where
                 let _ = self.shared.queue.send(Msg::DecisionOutcome {
                     span: our_id,
                     field: "error",
-                    value: crate::record::FieldValue::Str("panicked".to_owned()),
+                    value: crate::record::FieldValue::Str("panicked".into()),
                 });
             }
             self.shared.queue.send_close(our_id, duration);

@@ -411,7 +411,7 @@ pub(crate) fn map(
 
     for (name, value) in fields {
         let text = |v: &FieldValue| match v {
-            FieldValue::Str(s) => s.clone(),
+            FieldValue::Str(s) => s.to_string(),
             other => other.clone().into_value().to_string(),
         };
         match slot(name) {
@@ -693,7 +693,7 @@ mod tests {
     use crate::SigningKey;
 
     fn s(v: &str) -> FieldValue {
-        FieldValue::Str(v.to_owned())
+        FieldValue::Str(v.into())
     }
 
     /// Maps fields with the default capture, as a span without ids or duration.

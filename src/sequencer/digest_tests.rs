@@ -26,7 +26,7 @@ fn call(span: Option<u64>, name: &str) -> Msg {
     Msg::Event {
         kind: "tool_call".into(),
         decision: span,
-        fields: vec![("name", FieldValue::Str(name.to_owned()))],
+        fields: vec![("name", FieldValue::Str(name.into()))],
         reply: None,
     }
 }

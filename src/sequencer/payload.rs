@@ -8,7 +8,7 @@ use super::render_thread;
 use crate::genai;
 use crate::json::Value;
 use crate::queue::InvisibleCallsite;
-use crate::record::{DECISION_FIELD, FieldValue, Fields};
+use crate::record::{DECISION_FIELD, FieldValue, Fields, Text};
 use crate::redact::{Action, Report};
 
 /// Token counts the reference nests under `usage` in `llm_call` entries.
@@ -71,11 +71,11 @@ impl Payload {
             if name == DECISION_FIELD {
                 // `audit.decision = "loan.approve"` names the decision; a bare marker does not.
                 if let FieldValue::Str(s) = value {
-                    self.put("name", Value::from(s));
+                    self.put("name", spare_text(s));
                 }
                 continue;
             }
-            self.user(name, value.into_value());
+            self.user(name, spare_field_value(value));
         }
     }
 
@@ -88,13 +88,13 @@ impl Payload {
                     .or_else(|| USAGE_FIELDS.contains(&name).then_some(name));
                 if let Some(k) = usage_key {
                     match usage.iter_mut().find(|(uk, _)| uk == k) {
-                        Some(slot) => slot.1 = value.into_value(),
-                        None => usage.push((spare_string(k), value.into_value())),
+                        Some(slot) => slot.1 = spare_field_value(value),
+                        None => usage.push((spare_string(k), spare_field_value(value))),
                     }
                     continue;
                 }
             }
-            self.user(name, value.into_value());
+            self.user(name, spare_field_value(value));
         }
         if !usage.is_empty() {
             self.put("usage", Value::Object(usage));
@@ -184,6 +184,23 @@ pub(super) fn spare_string(text: &str) -> String {
 
 fn spare_value(text: &str) -> Value {
     Value::String(spare_string(text))
+}
+
+/// A captured string as a value: a short one (kept inline by the caller) in a kept allocation
+/// of this thread's, a long one as the caller allocated it.
+fn spare_text(text: Text) -> Value {
+    match text {
+        Text::Short(short) => spare_value(&short),
+        Text::Long(long) => Value::String(long),
+    }
+}
+
+/// A captured field's value, its string (if any) as [`spare_text`] makes it.
+fn spare_field_value(value: FieldValue) -> Value {
+    match value {
+        FieldValue::Str(text) => spare_text(text),
+        other => other.into_value(),
+    }
 }
 
 /// An empty member list, a kept one when there is one.

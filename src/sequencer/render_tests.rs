@@ -37,7 +37,7 @@ fn signed_sequencer(writer: &FailingWriter) -> Sequencer {
 }
 
 fn s(text: &str) -> FieldValue {
-    FieldValue::Str(text.to_owned())
+    FieldValue::Str(text.into())
 }
 
 /// One decision of many shapes: a nested decision, redaction hits (and their flags), a model

@@ -198,7 +198,7 @@ fn event(name: &str, reply: Option<Reply>) -> Msg {
     Msg::Event {
         kind: "tool_call".into(),
         decision: None,
-        fields: vec![("name", FieldValue::Str(name.to_owned()))],
+        fields: vec![("name", FieldValue::Str(name.into()))],
         reply,
     }
 }
@@ -541,7 +541,7 @@ fn item2_an_entry_that_cannot_fit_is_refused_counted_and_flagged_in_its_place() 
     let explicit = Msg::Event {
         kind: "human_oversight".into(),
         decision: None,
-        fields: vec![("note", FieldValue::Str("n".repeat(20_000)))],
+        fields: vec![("note", FieldValue::Str("n".repeat(20_000).into()))],
         reply: Some(tx),
     };
     assert!(seq.handle(explicit).is_none());
@@ -1176,7 +1176,7 @@ fn the_workload_decision_seals_to_the_bytes_it_always_had() {
     };
     let key = SigningKey::from_bytes("bench-key-0123456789").unwrap();
     seq.sealer = crate::chain::Sealer::new(HashAlg::Sha256, Some(&key));
-    let s = |t: &str| FieldValue::Str(t.to_owned());
+    let s = |t: &str| FieldValue::Str(t.into());
     let event = |kind: &'static str, fields: Vec<(&'static str, FieldValue)>| Msg::Event {
         kind: kind.into(),
         decision: Some(7),
