@@ -32,24 +32,19 @@ macro_rules! outln {
 pub(crate) use {out, outln};
 
 /// Writes `args` to standard output unless an earlier write failed; a failure is kept for
-/// [`finish`]. Returns whether the text was written.
-pub(crate) fn write(args: fmt::Arguments<'_>) -> bool {
-    write_with(|out| out.write_fmt(args))
+/// [`finish`].
+pub(crate) fn write(args: fmt::Arguments<'_>) {
+    write_with(|out| out.write_fmt(args));
 }
 
-fn write_with(f: impl FnOnce(&mut io::StdoutLock<'static>) -> io::Result<()>) -> bool {
+fn write_with(f: impl FnOnce(&mut io::StdoutLock<'static>) -> io::Result<()>) {
     let mut failed = FAILED
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if failed.is_some() {
-        return false;
-    }
-    match f(&mut io::stdout().lock()) {
-        Ok(()) => true,
-        Err(e) => {
-            *failed = Some(e);
-            false
-        }
+    if failed.is_none()
+        && let Err(e) = f(&mut io::stdout().lock())
+    {
+        *failed = Some(e);
     }
 }
 
