@@ -343,8 +343,8 @@ fn redact_all_keeps_the_policys_locale_packs_and_adds_every_pack() {
     );
 }
 
-/// The text the secret checks above search: random hex fields taken out (they can hold "4111"
-/// by chance), content kept byte for byte.
+/// The text the secret checks above search: random hex fields, the sealing time and durations
+/// taken out (they can hold "4111" by chance), content kept byte for byte.
 #[test]
 fn the_secret_check_text_drops_random_hex_but_keeps_content() {
     let dir = tempfile::tempdir().unwrap();
@@ -352,9 +352,10 @@ fn the_secret_check_text_drops_random_hex_but_keeps_content() {
     let hash = format!("0bee71acd0fdb6c4d028df5613641111{}", "a".repeat(32));
     let line = |note: &str| {
         format!(
-            "{{\"seq\": 0, \"ts\": \"t\", \"type\": \"tool_call\", \"payload\": {{\"decision_id\": \
-             \"41110000aaaaaaaaaaaaaaaaaaaaaaaa\", \"note\": \"{note}\"}}, \"prev_hash\": \
-             \"{hash}\", \"hash\": \"{hash}\", \"sig\": \"\"}}\n"
+            "{{\"seq\": 0, \"ts\": \"2026-12-01T12:24:41.641115+00:00\", \"type\": \"tool_call\", \
+             \"payload\": {{\"decision_id\": \"41110000aaaaaaaaaaaaaaaaaaaaaaaa\", \"duration_ms\": \
+             0.4111, \"note\": \"{note}\"}}, \"prev_hash\": \"{hash}\", \"hash\": \"{hash}\", \
+             \"sig\": \"\"}}\n"
         )
     };
     std::fs::write(&path, line("clean")).unwrap();
