@@ -32,6 +32,14 @@ fn sample() -> ChainBuilder {
     b
 }
 
+/// [`sample`] written to `log.jsonl` in `dir`.
+fn sample_log(dir: &Path) -> (std::path::PathBuf, ChainBuilder) {
+    let log = dir.join("log.jsonl");
+    let b = sample();
+    b.write(&log);
+    (log, b)
+}
+
 fn note(b: &ChainBuilder, seq: usize) -> String {
     b.entries[seq]
         .payload
@@ -45,9 +53,7 @@ fn note(b: &ChainBuilder, seq: usize) -> String {
 #[test]
 fn verify_with_a_vkey_needs_no_hmac_key_and_reports_checkpoints() {
     let tmp = tempfile::tempdir().unwrap();
-    let log = tmp.path().join("log.jsonl");
-    let b = sample();
-    b.write(&log);
+    let (log, _) = sample_log(tmp.path());
     let vkey = example_vkey_text();
     let o = run(&["verify", p(&log), "--vkey", &vkey]);
     let out = stdout(&o);
@@ -148,9 +154,7 @@ fn a_resealed_edit_fails_and_an_expected_checkpoint_catches_truncation() {
 #[test]
 fn checkpoint_prints_the_latest_note() {
     let tmp = tempfile::tempdir().unwrap();
-    let log = tmp.path().join("log.jsonl");
-    let b = sample();
-    b.write(&log);
+    let (log, b) = sample_log(tmp.path());
     let o = run(&["checkpoint", p(&log), "--vkey", &example_vkey_text()]);
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(stdout(&o), note(&b, 11));
@@ -165,9 +169,7 @@ fn checkpoint_prints_the_latest_note() {
 #[test]
 fn inclusion_proofs_verify_with_the_library_and_verify_proof_and_a_flipped_byte_fails() {
     let tmp = tempfile::tempdir().unwrap();
-    let log = tmp.path().join("log.jsonl");
-    let b = sample();
-    b.write(&log);
+    let (log, b) = sample_log(tmp.path());
     let vkey = example_vkey_text();
     for (seq, size) in [(3u64, None), (0, Some(6u64)), (10, Some(11)), (5, Some(6))] {
         let mut args = vec![
@@ -275,9 +277,7 @@ fn a_bad_entry_for_an_inclusion_proof_is_named_by_its_own_file() {
     // Found by fuzzing the CLI: an --entry file that is not an entry was reported under the
     // proof's name.
     let tmp = tempfile::tempdir().unwrap();
-    let log = tmp.path().join("log.jsonl");
-    let b = sample();
-    b.write(&log);
+    let (log, b) = sample_log(tmp.path());
     let vkey = example_vkey_text();
     let proof = tmp.path().join("p.tlog-proof");
     std::fs::write(&proof, stdout(&run(&["prove", p(&log), "--seq", "3"]))).unwrap();
