@@ -109,12 +109,6 @@ impl From<&str> for Text {
     }
 }
 
-impl From<String> for Text {
-    fn from(s: String) -> Text {
-        Text::Long(s)
-    }
-}
-
 /// Writes inline until the text outgrows [`SHORT_TEXT`], then moves it to the heap.
 struct TextWriter(Text);
 

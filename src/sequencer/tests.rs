@@ -541,7 +541,7 @@ fn item2_an_entry_that_cannot_fit_is_refused_counted_and_flagged_in_its_place() 
     let explicit = Msg::Event {
         kind: "human_oversight".into(),
         decision: None,
-        fields: vec![("note", FieldValue::Str("n".repeat(20_000).into()))],
+        fields: vec![("note", FieldValue::Str("n".repeat(20_000).as_str().into()))],
         reply: Some(tx),
     };
     assert!(seq.handle(explicit).is_none());
