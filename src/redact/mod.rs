@@ -743,6 +743,7 @@ struct Scratch {
     buf: String,
     findings: Vec<Finding>,
     keys: KeyMemo,
+    clean: CleanMemo,
 }
 
 impl Scratch {
@@ -751,6 +752,7 @@ impl Scratch {
             buf: String::new(),
             findings: Vec::new(),
             keys: KeyMemo::new(),
+            clean: CleanMemo::new(),
         }
     }
 }
@@ -824,6 +826,108 @@ impl KeyMemo {
     }
 }
 
+/// Short member texts (`key: value`, as [`Walk::member`] scans them) that were found clean,
+/// in a small two-way set-associative table, so that a value repeated from entry to entry (a
+/// model, a provider, a tool's name, a reviewer, a decision's outcome) is scanned once. Only a
+/// clean result is remembered: it depends on nothing but the text, the scan options and how
+/// the value is scanned (text, number, number under a context key), which the slot's tag
+/// holds, so a remembered answer is the answer a scan would give. A text with findings is
+/// always scanned (its findings are needed). Memory is fixed (a new text replaces the older
+/// of its set) and no slot allocates.
+struct CleanMemo {
+    slots: Vec<CleanSlot>,
+}
+
+#[derive(Clone, Copy)]
+struct CleanSlot {
+    /// 0: empty; else 1 + the scan options' plan index × 4 + the subject's number.
+    tag: u16,
+    len: u8,
+    text: [u8; CleanMemo::MAX_TEXT],
+}
+
+impl CleanMemo {
+    /// Sets of two slots (64 bytes each: 64 KiB in all, per redacting thread).
+    const SETS: usize = 512;
+    /// Longer texts are not remembered: they are rarely repeated and their scan costs more
+    /// per byte saved anyway.
+    const MAX_TEXT: usize = 61;
+
+    fn new() -> CleanMemo {
+        CleanMemo { slots: Vec::new() }
+    }
+
+    /// The slot tag of a scan, or `None` when such texts are not remembered.
+    fn tag(text: &str, opts: &ScanOptions, subject: &Subject<'_>) -> Option<u16> {
+        if text.len() > Self::MAX_TEXT {
+            return None;
+        }
+        let subject = match subject {
+            Subject::Text => 0,
+            Subject::Number => 1,
+            // The context key is the lower-cased key, which is part of the text.
+            Subject::NumberUnder(_) => 2,
+        };
+        Some(1 + (Plan::index(opts) as u16) * 4 + subject)
+    }
+
+    /// The set a text falls in: a multiply-mix hash over its bytes, eight at a time.
+    fn set(text: &[u8], tag: u16) -> usize {
+        let mut h = u64::from(tag) ^ (text.len() as u64) << 16;
+        let mut chunks = text.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().unwrap_or_default());
+            h = (h ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            h ^= h >> 29;
+        }
+        let mut last = [0u8; 8];
+        last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        h = (h ^ u64::from_le_bytes(last)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (h >> 32) as usize % Self::SETS
+    }
+
+    /// Whether `text` scanned under `tag` is remembered as clean.
+    fn is_clean(&mut self, text: &str, tag: u16) -> bool {
+        if self.slots.is_empty() {
+            return false;
+        }
+        let set = Self::set(text.as_bytes(), tag);
+        let pair = &mut self.slots[2 * set..2 * set + 2];
+        let hit = |slot: &CleanSlot| {
+            slot.tag == tag
+                && usize::from(slot.len) == text.len()
+                && slot.text[..text.len()] == *text.as_bytes()
+        };
+        if hit(&pair[0]) {
+            return true;
+        }
+        if hit(&pair[1]) {
+            // The more recently used text goes first.
+            pair.swap(0, 1);
+            return true;
+        }
+        false
+    }
+
+    /// Remembers that `text` scanned under `tag` is clean.
+    fn remember(&mut self, text: &str, tag: u16) {
+        if self.slots.is_empty() {
+            let empty = CleanSlot {
+                tag: 0,
+                len: 0,
+                text: [0; Self::MAX_TEXT],
+            };
+            self.slots.resize(2 * Self::SETS, empty);
+        }
+        let set = Self::set(text.as_bytes(), tag);
+        let pair = &mut self.slots[2 * set..2 * set + 2];
+        pair[1].tag = tag;
+        pair[1].len = text.len() as u8;
+        pair[1].text[..text.len()].copy_from_slice(text.as_bytes());
+        pair.swap(0, 1);
+    }
+}
+
 /// Per-call state of a [`redact_value`] walk.
 struct Walk<'p, 's> {
     scanner: &'static Scanner,
@@ -838,7 +942,12 @@ impl Walk<'_, '_> {
     /// the value. Returns the replaced value text, if anything was removed.
     fn member(&mut self, key: Option<&str>, value: &str, subject: Subject<'_>) -> Option<String> {
         let opts = self.policy.scan_options();
-        let Scratch { buf, findings, .. } = &mut *self.scratch;
+        let Scratch {
+            buf,
+            findings,
+            clean,
+            ..
+        } = &mut *self.scratch;
         match key {
             Some(k) if k.len() <= 128 => {
                 buf.clear();
@@ -846,7 +955,18 @@ impl Walk<'_, '_> {
                 buf.push_str(": ");
                 let off = buf.len();
                 buf.push_str(value);
+                let tag = CleanMemo::tag(buf, opts, &subject);
+                if let Some(tag) = tag
+                    && clean.is_clean(buf, tag)
+                {
+                    return None;
+                }
                 self.scanner.scan_into(buf, opts, subject, findings);
+                if let Some(tag) = tag
+                    && findings.is_empty()
+                {
+                    clean.remember(buf, tag);
+                }
                 findings.retain_mut(|f| {
                     if f.end <= off {
                         return false;
@@ -1383,6 +1503,132 @@ mod tests {
         let mut v = Value::Object(vec![("AB 12 34 56 C".into(), Value::Null)]);
         assert!(redact_value(&mut v, &Policy::default_preset()).is_empty());
         assert!(!redact_value(&mut v, &nino).is_empty());
+    }
+
+    #[test]
+    fn remembered_clean_values_redact_like_fresh_ones() {
+        // The same texts as strings and as numbers, under keys that are and are not context
+        // words, under policies with different scan options, with findings and without, more
+        // of them than the memo holds, and all of it twice: every answer must be the one a
+        // fresh scan gives.
+        let keys = ["note", "n", "phone", "routing_number", "ssn", "model"];
+        let mut texts: Vec<String> = [
+            "gpt-4o",
+            "standard application",
+            "5185843282",
+            "4111111111111111",
+            "021000021",
+            "AB 12 34 56 C",
+            "AB123456C",
+            "ann@example.org",
+            "Zx9Qm2LpR7vT4nW8kB3yH6dF1sJ5gC0",
+            "078-05-1120",
+            "reviewed",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        texts.extend((0..1200).map(|i| format!("value {i}")));
+        let nino = Policy::default_preset()
+            .to_builder()
+            .locale_pack(LocalePack::UkNino)
+            .entropy(true)
+            .build()
+            .unwrap();
+        let policies = [Policy::default_preset(), nino, Policy::gdpr()];
+        let mut redacted = 0;
+        for _round in 0..2 {
+            for key in keys {
+                for text in &texts {
+                    // A number first: its digits are clean as a number more often than as text.
+                    let mut forms = Vec::new();
+                    if let Ok(n) = text.parse::<u64>() {
+                        forms.push(Value::from(n));
+                    }
+                    forms.push(Value::from(text.as_str()));
+                    for form in forms {
+                        // Each text under every policy in turn, while it is still remembered.
+                        for policy in &policies {
+                            let value = || Value::Object(vec![(key.to_owned(), form.clone())]);
+                            let mut v = value();
+                            let report = redact_value(&mut v, policy);
+                            let mut fresh = value();
+                            let fresh_report = walk(&mut fresh, policy, &mut Scratch::new());
+                            assert_eq!(v, fresh, "{key}: {form:?}");
+                            assert_eq!(report, fresh_report, "{key}: {form:?}");
+                            redacted += usize::from(!report.is_empty());
+                        }
+                    }
+                }
+            }
+        }
+        // The texts with findings were scanned and redacted each time, not remembered clean.
+        assert!(redacted > 50, "{redacted}");
+    }
+
+    #[test]
+    fn a_value_clean_under_one_policy_is_scanned_again_under_another() {
+        let nino = Policy::default_preset()
+            .to_builder()
+            .locale_pack(LocalePack::UkNino)
+            .build()
+            .unwrap();
+        let value = || Value::Object(vec![("note".into(), Value::from("AB 12 34 56 C"))]);
+        // Remembered clean under the default policy (twice, so that it is a hit the second time).
+        for _ in 0..2 {
+            let mut v = value();
+            assert!(redact_value(&mut v, &Policy::default_preset()).is_empty());
+            assert_eq!(v, value());
+        }
+        let mut v = value();
+        let report = redact_value(&mut v, &nino);
+        assert!(!report.is_empty());
+        assert_ne!(v, value());
+        // Ten digits under a key that names nothing are clean as a number (phone numbers are
+        // not looked for in bare numbers) and a phone number as text: remembering the first
+        // must not answer for the second.
+        let as_number = || Value::Object(vec![("n".into(), Value::from(5185843282u64))]);
+        let as_text = || Value::Object(vec![("n".into(), Value::from("5185843282"))]);
+        for _ in 0..2 {
+            assert!(redact_value(&mut as_number(), &Policy::default_preset()).is_empty());
+        }
+        let report = redact_value(&mut as_text(), &Policy::default_preset());
+        assert_eq!(report.categories_flagged(), vec!["phone"]);
+    }
+
+    #[test]
+    fn the_clean_memo_keeps_only_short_texts_and_tells_subjects_and_options_apart() {
+        let core = ScanOptions::new();
+        let mut packed = ScanOptions::new();
+        packed.enable_pack(LocalePack::UkNino);
+        let short = "note: reviewed";
+        let long = format!("note: {}", "x".repeat(CleanMemo::MAX_TEXT));
+        assert!(CleanMemo::tag(&long, &core, &Subject::Text).is_none());
+        let text = CleanMemo::tag(short, &core, &Subject::Text).unwrap();
+        let number = CleanMemo::tag(short, &core, &Subject::Number).unwrap();
+        let under = CleanMemo::tag(short, &core, &Subject::NumberUnder("note")).unwrap();
+        let other_options = CleanMemo::tag(short, &packed, &Subject::Text).unwrap();
+        let tags = [text, number, under, other_options];
+        for (i, a) in tags.iter().enumerate() {
+            assert_ne!(*a, 0, "0 marks an empty slot");
+            for b in &tags[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        let mut memo = CleanMemo::new();
+        assert!(!memo.is_clean(short, text));
+        memo.remember(short, text);
+        assert!(memo.is_clean(short, text));
+        assert!(!memo.is_clean(short, number));
+        assert!(!memo.is_clean(short, other_options));
+        assert!(!memo.is_clean("note: reviewe", text));
+        assert!(!memo.is_clean("note: reviewed!", text));
+        // Bounded: many more texts than slots, and the table never grows.
+        for i in 0..10_000 {
+            memo.remember(&format!("k: {i}"), text);
+        }
+        assert_eq!(memo.slots.len(), 2 * CleanMemo::SETS);
+        assert!(memo.is_clean("k: 9999", text));
     }
 
     #[test]
