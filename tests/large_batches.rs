@@ -1,4 +1,5 @@
-//! Batches of megabytes through the JSONL writer, as group commit makes them under load: a
+//! Batches of megabytes through the JSONL writer, as group commit makes them under load (their
+//! full 256 KiB blocks are written by the writer's own thread while the rest is appended): a
 //! commit means "all of it is in the file, in order", and a batch that meets a full disk part
 //! way through is cut back off whole, after which the log continues.
 

@@ -196,7 +196,7 @@ pub(crate) struct Sequencer {
 
 /// Emptied chunks kept for reuse: one per chunk that can be out on the render thread, the one
 /// being filled, and one being sealed.
-const SPARE_CHUNKS: usize = 5;
+const SPARE_CHUNKS: usize = render_thread::IN_FLIGHT + 2;
 
 impl Sequencer {
     // Called once, by the builder, with everything the sequencer owns.

@@ -38,8 +38,11 @@ use crate::redact::Report;
 pub(super) const CHUNK_ITEMS: usize = 128;
 
 /// Chunks that may be out on the thread at once; bounds what it holds beyond the queue (at most
-/// `IN_FLIGHT × CHUNK_ITEMS` records).
-const IN_FLIGHT: usize = 3;
+/// `IN_FLIGHT × CHUNK_ITEMS` records). Eight rather than three: a thread that has run dry and
+/// sleeps can take half a millisecond to run again once woken on a busy virtual machine, and
+/// with three chunks out (~0.4 ms of sealing) the sequencer waited for it about a quarter of
+/// the time (docs/PERFORMANCE.md, "Session 9").
+pub(super) const IN_FLIGHT: usize = 8;
 
 /// The most records shaped and not yet sealed: those out on the thread, the chunk being filled
 /// and the one being sealed.

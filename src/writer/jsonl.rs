@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::Digest;
 
+use super::background::{self, BackgroundWriter};
 use super::tree::TreeBuilder;
 use super::{ChainTip, ChainWriter, Durability, ExistingChain, Recovery, TreeRequest};
 use crate::chain::{RenderedEntry, SealedEntry, SigningKey};
@@ -16,8 +17,11 @@ use crate::verify::{self, VerifyOptions};
 ///
 /// It takes an exclusive lock on the file (a second writer in this or another process is
 /// refused), verifies an existing file before continuing it (a corrupt file is refused with the
-/// line of its first problem, never restarted), writes each batch with one `write` call and, on
-/// [`Durability::Synced`], one `fdatasync`. A failed batch is cut back off the file.
+/// line of its first problem, never restarted), writes each batch and, on [`Durability::Synced`],
+/// syncs it with one `fdatasync`. A failed batch is cut back off the file. A batch of more than
+/// 256 KiB is written by a thread of the writer's own ("acttrace-write") in blocks, as they
+/// fill, while the sequencer seals the rest; its commit still returns only once every block is
+/// written (and synced).
 #[derive(Debug)]
 pub struct JsonlFileWriter {
     path: PathBuf,
@@ -25,6 +29,12 @@ pub struct JsonlFileWriter {
     /// Bytes of the file that hold committed entries.
     committed_len: u64,
     batch: String,
+    /// Bytes of the batch under way already handed to `background`.
+    handed_over: u64,
+    /// Writes a large batch's full blocks while the rest is sealed; started by the first one.
+    background: Option<BackgroundWriter>,
+    /// Why the background thread could not be started: batches are then written at commit.
+    no_background: bool,
     synced: bool,
     /// A torn (or NUL-padded) tail found by `open`, cut off by `recover`.
     torn: Option<verify::TornTail>,
@@ -47,6 +57,9 @@ impl JsonlFileWriter {
             file: None,
             committed_len: 0,
             batch: String::new(),
+            handed_over: 0,
+            background: None,
+            no_background: false,
             synced: true,
             torn: None,
             poisoned: None,
@@ -72,7 +85,76 @@ impl JsonlFileWriter {
 
     /// Bytes appended since the last commit.
     pub fn pending_len(&self) -> u64 {
-        self.batch.len() as u64
+        self.handed_over + self.batch.len() as u64
+    }
+
+    /// Hands the batch's bytes so far to the background thread once they fill a block.
+    fn hand_over_full_block(&mut self) {
+        if self.batch.len() < background::BLOCK_BYTES
+            || self.no_background
+            || self.torn.is_some()
+            || self.poisoned.is_some()
+        {
+            return;
+        }
+        let Some(file) = self.file.as_ref() else {
+            return;
+        };
+        if self.background.is_none() {
+            match file.try_clone().and_then(BackgroundWriter::start) {
+                Ok(thread) => self.background = Some(thread),
+                Err(_) => {
+                    // Without the thread, nothing is lost: the batch is written at commit.
+                    self.no_background = true;
+                    return;
+                }
+            }
+        }
+        let Some(thread) = self.background.as_ref() else {
+            return;
+        };
+        let block = std::mem::replace(&mut self.batch, thread.spare_buffer());
+        let len = block.len() as u64;
+        // Sending fails only if the thread is gone (its loop cannot panic): the commit then
+        // finds it gone too, fails the batch and cuts it back.
+        let _ = thread.write(block);
+        self.handed_over += len;
+    }
+
+    /// Writes the batch and syncs it: through the background thread when part of it was
+    /// handed over, here otherwise.
+    fn write_batch(&mut self, durability: Durability) -> io::Result<()> {
+        if self.handed_over > 0 || !self.batch.is_empty() {
+            self.synced = false;
+        }
+        let sync = durability == Durability::Synced && !self.synced;
+        let result = match (&self.background, self.file.as_mut()) {
+            (_, None) => Err(io::Error::other("the log file is not open")),
+            (Some(thread), Some(_)) if self.handed_over > 0 => {
+                let tail = std::mem::take(&mut self.batch);
+                let handed = if tail.is_empty() {
+                    Ok(())
+                } else {
+                    thread.write(tail)
+                };
+                // Always wait for the thread: a cut-back must not race its writes.
+                let finished = thread.finish(sync);
+                handed.and(finished)
+            }
+            (_, Some(file)) => (|| {
+                if !self.batch.is_empty() {
+                    file.write_all(self.batch.as_bytes())?;
+                }
+                if sync {
+                    file.sync_data()?;
+                }
+                Ok(())
+            })(),
+        };
+        if result.is_ok() && sync {
+            self.synced = true;
+        }
+        result
     }
 
     fn io_err(&self, op: &'static str, source: io::Error) -> Error {
@@ -208,10 +290,12 @@ impl ChainWriter for JsonlFileWriter {
 
     fn append(&mut self, entry: &SealedEntry) {
         entry.write_line(&mut self.batch);
+        self.hand_over_full_block();
     }
 
     fn append_rendered(&mut self, entry: &RenderedEntry<'_>) {
         self.batch.push_str(entry.line());
+        self.hand_over_full_block();
     }
 
     fn commit(&mut self, durability: Durability) -> io::Result<()> {
@@ -227,24 +311,16 @@ impl ChainWriter for JsonlFileWriter {
                 "the log's end is in an unknown state ({why}); reopen it to recover"
             )));
         }
-        let file = self
-            .file
-            .as_mut()
-            .ok_or_else(|| io::Error::other("the log file is not open"))?;
+        if self.file.is_none() {
+            self.batch.clear();
+            self.handed_over = 0;
+            return Err(io::Error::other("the log file is not open"));
+        }
         let before = self.committed_len;
-        let result = (|| {
-            if !self.batch.is_empty() {
-                file.write_all(self.batch.as_bytes())?;
-                self.synced = false;
-            }
-            if durability == Durability::Synced && !self.synced {
-                file.sync_data()?;
-                self.synced = true;
-            }
-            Ok(())
-        })();
-        let appended = self.batch.len() as u64;
+        let appended = self.pending_len();
+        let result = self.write_batch(durability);
         self.batch.clear();
+        self.handed_over = 0;
         match result {
             Ok(()) => {
                 self.committed_len = before + appended;
@@ -254,7 +330,11 @@ impl ChainWriter for JsonlFileWriter {
                 // All or nothing: a batch whose write or sync failed is cut back off, so that
                 // the file never holds entries the sequencer counts as lost (that would fork the
                 // chain when it continues). If even that fails, nothing more is appended.
-                if let Err(cut) = file.set_len(before).and_then(|()| file.sync_data()) {
+                let cut = match self.file.as_ref() {
+                    Some(file) => file.set_len(before).and_then(|()| file.sync_data()),
+                    None => Ok(()),
+                };
+                if let Err(cut) = cut {
                     self.poisoned = Some(format!("cutting back a failed batch failed: {cut}"));
                 }
                 Err(e)

@@ -11,6 +11,7 @@ use std::io;
 use crate::chain::{ChainTip, HashAlg, RenderedEntry, SealedEntry, SigningKey};
 use crate::error::Error;
 
+mod background;
 mod jsonl;
 mod memory;
 #[cfg(feature = "nats")]
