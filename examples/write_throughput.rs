@@ -2,9 +2,11 @@
 //! sustained rate, to produce large logs for `acttrace verify` measurements.
 //!
 //! ```text
-//! cargo run --release --example write_throughput -- OUT.jsonl N [signed] [checkpoints] [reopen]
+//! cargo run --release --example write_throughput -- OUT.jsonl N [signed] [written] [checkpoints] [reopen]
 //! ```
 //!
+//! `written`: batches are handed to the operating system and synced only at the end
+//! (`SyncPolicy::OnFlush`), to measure what each batch's `fdatasync` costs.
 //! `checkpoints`: with checkpoints on (issue #13; default cadence), signed by a key made from a
 //! fixed seed. `reopen`: opens the existing log (which the writer verifies, rebuilding the
 //! Merkle tree with `checkpoints`), emits N decisions more and closes it. The verifier key is
@@ -37,7 +39,11 @@ fn main() {
     let mut b = AuditLayer::builder()
         .system("bench")
         .path(&path)
-        .sync_policy(SyncPolicy::Batch);
+        .sync_policy(if flag("written") {
+            SyncPolicy::OnFlush
+        } else {
+            SyncPolicy::Batch
+        });
     if signed {
         b = b.signing_key(SigningKey::from_bytes("bench-key-0123456789").unwrap());
     }
