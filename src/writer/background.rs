@@ -35,6 +35,10 @@ pub(super) const BLOCK_BYTES: usize = 256 * 1024;
 /// waited for it.
 const QUEUED_BLOCKS: usize = 8;
 
+/// Written blocks kept for the next ones; more come back only when the thread catches up after
+/// a burst, and are freed.
+const SPARE_BLOCKS: usize = 2;
+
 enum Job {
     /// Append these bytes (whole lines) to the file.
     Write(String),
@@ -65,8 +69,8 @@ impl BackgroundWriter {
     pub(super) fn start(file: File) -> io::Result<BackgroundWriter> {
         let (jobs, job_rx) = bounded::<Job>(QUEUED_BLOCKS);
         let (outcome_tx, outcomes) = bounded(1);
-        // A block comes back once written; at most QUEUED_BLOCKS + 1 are ever out at a time.
-        let (spare_tx, spare) = bounded(QUEUED_BLOCKS + 1);
+        // A block comes back once written, to be filled again.
+        let (spare_tx, spare) = bounded(SPARE_BLOCKS);
         let discard = Arc::new(AtomicBool::new(false));
         let stop = Arc::clone(&discard);
         let thread = std::thread::Builder::new()
