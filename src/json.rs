@@ -641,6 +641,18 @@ pub(crate) fn write_line_and_canonical(
         write_canonical(canon, v);
         return;
     };
+    write_line_members(line, fields, members);
+    line.push('}');
+    write_canonical_members(canon, line, fields, members, None);
+}
+
+/// The line form of an object without its closing `}`, noting where each member's key and
+/// scalar value lie in `line` (in `members`).
+fn write_line_members(
+    line: &mut String,
+    fields: &[(String, Value)],
+    members: &mut Vec<MemberText>,
+) {
     members.clear();
     line.push('{');
     for (i, (k, v)) in fields.iter().enumerate() {
@@ -659,11 +671,25 @@ pub(crate) fn write_line_and_canonical(
         };
         members.push(MemberText { key, value });
     }
-    line.push('}');
+}
 
+/// The canonical form of an object whose line form [`write_line_members`] wrote to `line`,
+/// copying each key and scalar from there. With `split_after`, returns where in `canon`
+/// members with keys above it begin (just before the first one's comma, or at the `}`).
+fn write_canonical_members(
+    canon: &mut String,
+    line: &str,
+    fields: &[(String, Value)],
+    members: &[MemberText],
+    split_after: Option<&str>,
+) -> usize {
     in_key_order(fields, |order| {
+        let mut split = None;
         canon.push('{');
         for (n, &i) in order.iter().enumerate() {
+            if split.is_none() && split_after.is_some_and(|hi| fields[i].0.as_str() > hi) {
+                split = Some(canon.len());
+            }
             if n > 0 {
                 canon.push(',');
             }
@@ -675,8 +701,75 @@ pub(crate) fn write_line_and_canonical(
                 None => write_canonical(canon, &fields[i].1),
             }
         }
+        let end = canon.len();
         canon.push('}');
-    });
+        split.unwrap_or(end)
+    })
+}
+
+/// Renders an object as [`write_line_and_canonical`] does, but left open for members with keys
+/// in `lo..=hi` to be added once they are known (a `decision_end`'s digest, taken when it is
+/// sealed): the line form is written without its closing `}`, and the returned offset (from
+/// where the canonical form starts in `canon`) is where such members sort in the canonical
+/// form, which is otherwise complete. [`close_open_forms`] adds them. `None`, with nothing
+/// written, when `v` is not an object or already has a key in `lo..=hi`.
+pub(crate) fn write_line_and_canonical_open(
+    line: &mut String,
+    canon: &mut String,
+    v: &Value,
+    members: &mut Vec<MemberText>,
+    lo: &str,
+    hi: &str,
+) -> Option<usize> {
+    let Value::Object(fields) = v else {
+        return None;
+    };
+    if fields.iter().any(|(k, _)| (lo..=hi).contains(&k.as_str())) {
+        return None;
+    }
+    // The line form keeps insertion order: added members go before its `}`, left off here.
+    write_line_members(line, fields, members);
+    let canon_start = canon.len();
+    let split = write_canonical_members(canon, line, fields, members, Some(hi));
+    Some(split - canon_start)
+}
+
+/// Completes forms written by [`write_line_and_canonical_open`] with `added` (members whose keys
+/// lie in the range left open, in key order): appends the line form to `line` and the canonical
+/// form to `canon`, from the open `open_line` and `open_canon` and its `split`.
+pub(crate) fn close_open_forms(
+    line: &mut String,
+    canon: &mut String,
+    open_line: &str,
+    open_canon: &str,
+    split: usize,
+    added: &[(String, Value)],
+) {
+    line.push_str(open_line);
+    let (before, after) = open_canon.split_at(split);
+    canon.push_str(before);
+    for (n, (k, v)) in added.iter().enumerate() {
+        debug_assert!(n == 0 || added[n - 1].0 < *k, "members in key order");
+        if open_line.len() > 1 || n > 0 {
+            line.push_str(", ");
+        }
+        write_string(line, k);
+        line.push_str(": ");
+        write_line_form(line, v);
+        if before.len() > 1 || n > 0 {
+            canon.push(',');
+        }
+        write_string(canon, k);
+        canon.push(':');
+        write_canonical(canon, v);
+    }
+    line.push('}');
+    // `after` is `}`, or the members after the gap starting with their comma, or (when the
+    // object had none before the gap) starting with the first member itself.
+    if !added.is_empty() && !after.starts_with([',', '}']) {
+        canon.push(',');
+    }
+    canon.push_str(after);
 }
 
 /// The canonical form of `v` as a new string.
@@ -1465,6 +1558,112 @@ mod tests {
             let mut want: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
             want.sort();
             assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn forms_left_open_and_closed_match_the_whole_object_rendered() {
+        let keys = [
+            "a",
+            "cost",
+            "decision_id",
+            "duration_ms",
+            "entries",
+            "entries_c",
+            "error",
+            "llm_calls",
+            "outcome",
+            "result",
+            "usage",
+            "\u{e9}t\u{e9}",
+            "z\"q",
+        ];
+        let values = [
+            Value::from(1u64),
+            Value::from("x\ny"),
+            Value::from(2.5),
+            Value::Null,
+            Value::Object(vec![
+                ("b".into(), Value::from(1u64)),
+                ("a".into(), Value::from(2u64)),
+            ]),
+            Value::Array(vec![Value::from("p"), Value::Bool(true)]),
+        ];
+        let added_sets: [Vec<(String, Value)>; 3] = [
+            vec![],
+            vec![("entries_count".into(), Value::from(5u64))],
+            vec![
+                ("entries_count".into(), Value::from(12u64)),
+                (
+                    "entries_digest".into(),
+                    Value::from("ab".repeat(32).as_str()),
+                ),
+            ],
+        ];
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut members = Vec::new();
+        for _ in 0..3000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // A random subset of the keys, in a random order, with random values.
+            let mut fields: Vec<(String, Value)> = Vec::new();
+            for (i, k) in keys.iter().enumerate() {
+                if (x >> i) & 1 == 1 {
+                    let v = values[((x >> (20 + i)) % values.len() as u64) as usize].clone();
+                    fields.push(((*k).into(), v));
+                }
+            }
+            let turn = (x >> 40) as usize % fields.len().max(1);
+            fields.rotate_left(turn);
+            let object = Value::Object(fields.clone());
+            for added in &added_sets {
+                let (mut line, mut canon) = ("<".to_owned(), ">".to_owned());
+                let split = write_line_and_canonical_open(
+                    &mut line,
+                    &mut canon,
+                    &object,
+                    &mut members,
+                    "entries_count",
+                    "entries_digest",
+                )
+                .unwrap();
+                let (mut closed_line, mut closed_canon) = (String::new(), String::new());
+                close_open_forms(
+                    &mut closed_line,
+                    &mut closed_canon,
+                    &line[1..],
+                    &canon[1..],
+                    split,
+                    added,
+                );
+                let mut whole = fields.clone();
+                whole.extend(added.iter().cloned());
+                let whole = Value::Object(whole);
+                let (mut want_line, mut want_canon) = (String::new(), String::new());
+                write_line_and_canonical(&mut want_line, &mut want_canon, &whole, &mut members);
+                assert_eq!(closed_line, want_line);
+                assert_eq!(closed_canon, want_canon);
+                assert_eq!(want_canon, to_canonical(&whole));
+            }
+        }
+        // A key already in the range, or a value that is not an object: nothing is written.
+        let (mut line, mut canon) = (String::new(), String::new());
+        for v in [
+            Value::Object(vec![("entries_count".into(), Value::from(1u64))]),
+            Value::Object(vec![("entries_d".into(), Value::from(1u64))]),
+            Value::from("text"),
+        ] {
+            let open = write_line_and_canonical_open(
+                &mut line,
+                &mut canon,
+                &v,
+                &mut members,
+                "entries_count",
+                "entries_digest",
+            );
+            assert!(open.is_none());
+            assert!(line.is_empty() && canon.is_empty());
         }
     }
 

@@ -188,6 +188,9 @@ pub(crate) struct Sequencer {
     render: Option<RenderThread>,
     filling: Chunk,
     spare_chunks: Vec<Chunk>,
+    /// A `decision_end`'s forms, rendered ahead and completed with its digest when sealed.
+    closed_line: String,
+    closed_canonical: String,
     /// Set while deferred payloads are sealed: what sealing one seals or commits in passing
     /// (flags, a gap, a full batch's commit) takes its place among them, rather than first
     /// settling the rest, which come after it.
@@ -256,6 +259,8 @@ impl Sequencer {
             render: None,
             filling: Chunk::default(),
             spare_chunks: Vec::new(),
+            closed_line: String::new(),
+            closed_canonical: String::new(),
             sealing_deferred: false,
         })
     }
@@ -373,17 +378,46 @@ impl Sequencer {
         } = item;
         // A rotation's commit comes before a digest is taken.
         self.rotate_if_due();
+        // Where a `decision_end` rendered ahead is completed with its digest.
+        let mut closed_line = std::mem::take(&mut self.closed_line);
+        let mut closed_canonical = std::mem::take(&mut self.closed_canonical);
         let ahead = match &then {
             Then::EndDecision(id) => {
                 // Appended after redaction, which must never rewrite them, as prepared members
                 // are.
+                let [count_key, digest_key] = render_thread::DIGEST_KEYS;
+                let mut added = 0;
                 if let Some((digest, count)) = self.digests.finish(id.as_str())
                     && let Value::Object(fields) = &mut payload
                 {
-                    fields.push(("entries_count".to_owned(), Value::from(count)));
-                    fields.push(("entries_digest".to_owned(), Value::from(digest)));
+                    fields.push((count_key.to_owned(), Value::from(count)));
+                    fields.push((digest_key.to_owned(), Value::from(digest)));
+                    added = 2;
                 }
-                Ahead::default()
+                match (ahead.text, ahead.canonical_split, &payload) {
+                    (Some(open), Some(split), Value::Object(fields)) => {
+                        closed_line.clear();
+                        closed_canonical.clear();
+                        crate::json::close_open_forms(
+                            &mut closed_line,
+                            &mut closed_canonical,
+                            open.line,
+                            open.canonical,
+                            split,
+                            &fields[fields.len() - added..],
+                        );
+                        Ahead {
+                            text: Some(crate::chain::PayloadText {
+                                line: &closed_line,
+                                canonical: &closed_canonical,
+                            }),
+                            canonical_split: None,
+                            decisions: ahead.decisions,
+                        }
+                    }
+                    // Rendered by the sealer.
+                    _ => Ahead::default(),
+                }
             }
             _ => ahead,
         };
@@ -411,6 +445,8 @@ impl Sequencer {
         let small = ahead
             .text
             .is_none_or(|t| t.line.len() <= render_thread::KEPT_PAYLOAD_BYTES);
+        self.closed_line = closed_line;
+        self.closed_canonical = closed_canonical;
         small.then_some(payload)
     }
 

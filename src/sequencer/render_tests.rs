@@ -367,6 +367,102 @@ fn every_line_rendered_ahead_hashes_and_signs_as_its_content_says() {
     assert!(ends > 200, "{ends} decision ends checked");
 }
 
+/// Reshapes `decision_end` payloads (those with an `outcome`) as a custom redactor may: every
+/// other one into a string (which leaves the log's own `decision_id` alone in it), the rest with
+/// a member whose key sorts where the digest's go.
+#[derive(Default)]
+struct EndReshaper(std::sync::atomic::AtomicUsize);
+
+impl Redactor for EndReshaper {
+    fn redact(&self, value: &mut Value) -> Report {
+        if let Value::Object(fields) = value
+            && fields.iter().any(|(k, _)| k == "outcome")
+        {
+            let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if n.is_multiple_of(2) {
+                *value = Value::from("withheld");
+            } else {
+                fields.push(("entries_d".into(), Value::from(1u64)));
+            }
+        }
+        Report::new()
+    }
+}
+
+#[test]
+fn a_decision_end_a_custom_redactor_reshaped_is_sealed_whole() {
+    // A payload holding a key where the digest's members sort cannot be rendered ahead left
+    // open for them, and the sealer renders it; one left with the decision id alone is left
+    // open as any other. Either way the chain is as the format says.
+    let writer = FailingWriter::default();
+    let mut seq = signed_sequencer(&writer);
+    seq.redaction.redactor = Arc::new(EndReshaper::default());
+    seq.redaction.auto_flag = false;
+    seq.start_render_thread(true);
+    for i in 0..400u64 {
+        seq.handle(Msg::DecisionOpen {
+            span: i + 1,
+            parent: None,
+            name: "decide",
+            fields: vec![("audit.decision", s("loan"))],
+        });
+        seq.handle(Msg::Event {
+            kind: "tool_call".into(),
+            decision: Some(i + 1),
+            fields: vec![("name", s("score"))],
+            reply: None,
+        });
+        seq.handle(Msg::DecisionClose {
+            span: i + 1,
+            duration: std::time::Duration::from_millis(i),
+        });
+    }
+    seq.commit(Durability::Synced).unwrap();
+    let lines = writer.store().committed_lines.clone();
+    let key = SigningKey::from_bytes(KEY).unwrap();
+    let mut prev = GENESIS.to_owned();
+    let (mut emptied, mut extended) = (0, 0);
+    for (i, line) in lines.iter().enumerate() {
+        let v = json::parse(line.trim_end()).unwrap_or_else(|e| panic!("line {i}: {e}"));
+        let get = |k: &str| v.get(k).cloned().unwrap_or(Value::Null);
+        let entry = SealedEntry::seal(
+            HashAlg::Sha256,
+            Some(&key),
+            i as u64,
+            get("ts").as_str().unwrap().to_owned(),
+            get("type").as_str().unwrap().to_owned(),
+            get("payload"),
+            prev.clone(),
+        );
+        assert_eq!(entry.to_line(), *line, "line {i}");
+        if get("type").as_str() == Some("decision_end") {
+            let payload = get("payload");
+            let Value::Object(fields) = &payload else {
+                panic!("line {i}: {payload:?}");
+            };
+            let keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+            // The decision and its tool call.
+            assert_eq!(
+                payload.get("entries_count"),
+                Some(&Value::from(2u64)),
+                "line {i}"
+            );
+            if keys.contains(&"entries_d") {
+                extended += 1;
+            } else {
+                assert_eq!(
+                    keys,
+                    ["decision_id", "entries_count", "entries_digest"],
+                    "line {i}"
+                );
+                emptied += 1;
+            }
+        }
+        prev = entry.hash;
+    }
+    assert_eq!((emptied, extended), (200, 200));
+}
+
 /// Panics on a payload holding `boom`, as a faulty custom redactor might.
 struct PanickingRedactor;
 

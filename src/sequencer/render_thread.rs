@@ -8,7 +8,8 @@
 //! seals the chunk before. Chunks come back in the order they were handed over, so the chain's
 //! order is the arrival order, as before. Model calls and `decision_end`s arrive shaped (the
 //! sequencer keeps their decision's totals and digest); every other payload is built here from
-//! the captured fields ([`Unshaped`]). Payloads built here travel back with their chunk once
+//! the captured fields ([`Unshaped`]). A `decision_end` is rendered here left open for the
+//! digest the sealer adds ([`DIGEST_KEYS`]). Payloads built here travel back with their chunk once
 //! sealed and are taken apart here, so their strings are reused by the thread that allocated
 //! them rather than freed on another.
 //!
@@ -68,6 +69,9 @@ pub(super) struct Deferred {
     pub(super) report: Report,
     /// Where its two forms are in the chunk's text (when [`prepare`] rendered them).
     text: Option<(Range<usize>, Range<usize>)>,
+    /// For a `decision_end` rendered ahead, open for its digest ([`json::close_open_forms`]):
+    /// where the digest's members go in the canonical form.
+    canonical_split: Option<usize>,
     /// The decision it belongs to and, for a decision's opening, its parent, when the
     /// sequencer handed it over unshaped.
     decisions: Option<[Option<DecisionId>; 2]>,
@@ -84,7 +88,7 @@ pub(super) enum Then {
     },
     /// A `decision_end`: the decision's `entries_digest` is taken at sealing (after every
     /// earlier entry of the decision is sealed) and appended after redaction, so this payload
-    /// is rendered by the sealer rather than here.
+    /// is rendered here left open for it ([`DIGEST_KEYS`]), and closed by the sealer.
     EndDecision(DecisionId),
 }
 
@@ -124,6 +128,7 @@ impl Deferred {
             shaped_by_prepare: false,
             report: Report::new(),
             text: None,
+            canonical_split: None,
             decisions: None,
             then,
         }
@@ -147,10 +152,15 @@ impl Deferred {
             shaped_by_prepare: false,
             report: Report::new(),
             text: None,
+            canonical_split: None,
             then,
         }
     }
 }
+
+/// The keys of the members a `decision_end` gets when it is sealed, in key order (the first
+/// and last of the range its forms are left open for).
+pub(super) const DIGEST_KEYS: [&str; 2] = ["entries_count", "entries_digest"];
 
 /// What was prepared ahead of sealing an entry: its payload's two forms, and the decisions it
 /// belongs to (`[own, parent]`), so that sealing need not read a payload another thread built.
@@ -158,6 +168,9 @@ impl Deferred {
 #[derive(Clone, Copy, Default)]
 pub(super) struct Ahead<'a> {
     pub(super) text: Option<PayloadText<'a>>,
+    /// For a `decision_end`: `text` is left open, and this is where its digest's members go
+    /// in the canonical form.
+    pub(super) canonical_split: Option<usize>,
     pub(super) decisions: Option<[Option<DecisionId>; 2]>,
 }
 
@@ -180,6 +193,7 @@ impl Chunk {
                 line: &self.line[line.clone()],
                 canonical: &self.canonical[canonical.clone()],
             }),
+            canonical_split: item.canonical_split,
             decisions: item.decisions,
         }
     }
@@ -225,11 +239,25 @@ pub(super) fn prepare(redaction: &Redaction, chunk: &mut Chunk) {
             item.shaped_by_prepare = true;
         }
         item.report = redaction.redact_payload(&mut item.payload);
-        if matches!(item.then, Then::EndDecision(_)) {
-            continue;
-        }
         let (line_start, canonical_start) = (line.len(), canonical.len());
-        json::write_line_and_canonical(line, canonical, &item.payload, members);
+        if matches!(item.then, Then::EndDecision(_)) {
+            let [lo, hi] = DIGEST_KEYS;
+            // Not an object any more, or holding those keys already (a custom redactor's
+            // doing): the sealer renders it whole.
+            item.canonical_split = json::write_line_and_canonical_open(
+                line,
+                canonical,
+                &item.payload,
+                members,
+                lo,
+                hi,
+            );
+            if item.canonical_split.is_none() {
+                continue;
+            }
+        } else {
+            json::write_line_and_canonical(line, canonical, &item.payload, members);
+        }
         item.text = Some((line_start..line.len(), canonical_start..canonical.len()));
     }
 }
