@@ -827,6 +827,17 @@ fn write_scalar(out: &mut String, v: &Value) {
     }
 }
 
+/// Appends `s`, which holds nothing to escape (a timestamp, hex digits), as a JSON string: what
+/// [`write_string`] writes for it, without looking for escapes.
+#[inline]
+pub(crate) fn write_plain_string(out: &mut String, s: &str) {
+    debug_assert_eq!(plain_end(s.as_bytes(), 0), s.len(), "{s:?} needs escaping");
+    out.reserve(s.len() + 2);
+    out.push('"');
+    out.push_str(s);
+    out.push('"');
+}
+
 /// Appends `s` as a JSON string literal, escaped as Python's `json.dumps(ensure_ascii=False)`
 /// escapes: `"` `\` and the control characters below U+0020 only (`\n` `\r` `\t` `\b` `\f`
 /// by name, the rest as lowercase `\u00XX`). `/`, U+007F and U+2028 stay raw.

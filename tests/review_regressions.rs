@@ -476,3 +476,53 @@ fn r10_float_ties_print_like_python_repr() {
         "[1000000000000000.2,233891771783429.62]"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// A custom writer's existing chain whose head is not a hash: the sequencer writes the head into
+// the next entry's line as `prev_hash` without escaping it, so the builder refuses it first.
+// ---------------------------------------------------------------------------------------------
+
+/// Claims an existing chain ending in `head`.
+struct ClaimsHead(&'static str);
+
+impl ChainWriter for ClaimsHead {
+    fn open(&mut self, _key: Option<&SigningKey>) -> Result<Option<ExistingChain>, Error> {
+        let tip = acttrace::ChainTip {
+            next_seq: 7,
+            head: self.0.to_owned(),
+        };
+        Ok(Some(ExistingChain::new(tip, HashAlg::Sha256, false)))
+    }
+    fn append(&mut self, _entry: &SealedEntry) {}
+    fn commit(&mut self, _d: Durability) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "claims a head".into()
+    }
+}
+
+#[test]
+fn an_existing_chain_whose_head_is_not_a_hash_is_refused() {
+    for head in ["x\", \"forged\": \"1", "AB", &"A".repeat(64), ""] {
+        let head: &'static str = Box::leak(head.to_owned().into_boxed_str());
+        let err = AuditLayer::builder()
+            .writer(ClaimsHead(head))
+            .build()
+            .map(|_| ())
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            matches!(err, Error::CorruptLog { seq: Some(6), .. }),
+            "{text}"
+        );
+        assert!(text.contains("claims a head"), "{text}");
+        assert!(text.contains("not 64 lowercase hex digits"), "{text}");
+    }
+    // A hash is accepted.
+    let (_layer, guard) = AuditLayer::builder()
+        .writer(ClaimsHead(Box::leak("ab".repeat(32).into_boxed_str())))
+        .build()
+        .unwrap();
+    guard.shutdown(Duration::from_secs(60)).unwrap();
+}

@@ -486,6 +486,18 @@ impl AuditLayerBuilder {
                         signed: ex.signed,
                     });
                 }
+                // The next entry's `prev_hash`: written into its line as it is (the crate's
+                // writers read it from a verified chain; a custom writer might not).
+                if !crate::hex::is_hash_hex(&ex.tip.head) {
+                    return Err(Error::CorruptLog {
+                        source_name: source,
+                        line: None,
+                        seq: ex.tip.next_seq.checked_sub(1),
+                        detail: "the chain's head (the last entry's hash) is not 64 lowercase \
+                                 hex digits"
+                            .into(),
+                    });
+                }
                 (ex.hash_alg, ex.tip.clone(), "audit_resume")
             }
         };

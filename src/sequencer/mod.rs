@@ -229,7 +229,7 @@ impl Sequencer {
             refused: false,
             writer,
             redaction,
-            sealer: Sealer::new(alg, key.as_ref()),
+            sealer: Sealer::for_log(alg, key.as_ref()),
             stamper: time::Stamper::default(),
             alg,
             policy,
