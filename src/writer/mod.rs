@@ -151,7 +151,8 @@ pub trait ChainWriter: Send + 'static {
     /// [`set_retention_floor`](ChainWriter::set_retention_floor)): returns the chain the store already holds (after
     /// checking it; a store that cannot vouch for its content must refuse with
     /// [`Error::CorruptLog`]) or `None` for an empty store. `key` is the signing key the log is
-    /// configured with, to check existing signatures.
+    /// configured with, to check existing signatures. The tip's head must be the last entry's
+    /// hash, 64 lowercase hex digits: the builder refuses any other with [`Error::CorruptLog`].
     fn open(&mut self, key: Option<&SigningKey>) -> Result<Option<ExistingChain>, Error>;
 
     /// Adds a sealed entry to the current batch. Nothing needs to be persisted yet; failures
