@@ -1402,6 +1402,29 @@ mod tests {
         }
     }
 
+    /// Redacts `value` with this thread's memos and with fresh ones, asserts both give the same
+    /// value and report, and returns the report.
+    fn redacts_as_fresh(value: Value, policy: &Policy, what: &str) -> Report {
+        let mut v = value.clone();
+        let report = redact_value(&mut v, policy);
+        let mut fresh = value;
+        let fresh_report = walk(&mut fresh, policy, &mut Scratch::new());
+        assert_eq!(v, fresh, "{what}");
+        assert_eq!(report, fresh_report, "{what}");
+        report
+    }
+
+    /// The default policy with the UK National Insurance pack and the entropy detector: scan
+    /// options other than the default's.
+    fn nino_and_entropy() -> Policy {
+        Policy::default_preset()
+            .to_builder()
+            .locale_pack(LocalePack::UkNino)
+            .entropy(true)
+            .build()
+            .unwrap()
+    }
+
     #[test]
     fn numbers_redact_the_same_with_remembered_keys() {
         // Numbers under keys with digits, context words and none, with several option sets:
@@ -1448,12 +1471,8 @@ mod tests {
             for policy in &policies {
                 for key in keys {
                     for n in &numbers {
-                        let mut v = Value::Object(vec![(key.to_owned(), n.clone())]);
-                        let report = redact_value(&mut v, policy);
-                        let mut fresh = Value::Object(vec![(key.to_owned(), n.clone())]);
-                        let fresh_report = walk(&mut fresh, policy, &mut Scratch::new());
-                        assert_eq!(v, fresh, "{key}: {n}");
-                        assert_eq!(report, fresh_report, "{key}: {n}");
+                        let value = Value::Object(vec![(key.to_owned(), n.clone())]);
+                        redacts_as_fresh(value, policy, &format!("{key}: {n}"));
                     }
                 }
             }
@@ -1476,27 +1495,15 @@ mod tests {
         .map(|k| k.to_string())
         .collect();
         keys.extend((0..1000).map(|i| format!("field_{i}")));
-        let nino = Policy::default_preset()
-            .to_builder()
-            .locale_pack(LocalePack::UkNino)
-            .entropy(true)
-            .build()
-            .unwrap();
+        let nino = nino_and_entropy();
         for _round in 0..2 {
             for policy in [&Policy::default_preset(), &nino] {
                 for k in &keys {
-                    let value = || {
-                        Value::Object(vec![
-                            (k.clone(), Value::from("x")),
-                            ("other".into(), Value::from(7u64)),
-                        ])
-                    };
-                    let mut v = value();
-                    let report = redact_value(&mut v, policy);
-                    let mut fresh = value();
-                    let fresh_report = walk(&mut fresh, policy, &mut Scratch::new());
-                    assert_eq!(v, fresh, "{k}");
-                    assert_eq!(report, fresh_report, "{k}");
+                    let value = Value::Object(vec![
+                        (k.clone(), Value::from("x")),
+                        ("other".into(), Value::from(7u64)),
+                    ]);
+                    redacts_as_fresh(value, policy, k);
                 }
             }
         }
@@ -1529,12 +1536,7 @@ mod tests {
         .map(|t| t.to_string())
         .collect();
         texts.extend((0..1200).map(|i| format!("value {i}")));
-        let nino = Policy::default_preset()
-            .to_builder()
-            .locale_pack(LocalePack::UkNino)
-            .entropy(true)
-            .build()
-            .unwrap();
+        let nino = nino_and_entropy();
         let policies = [Policy::default_preset(), nino, Policy::gdpr()];
         let mut redacted = 0;
         for _round in 0..2 {
@@ -1549,13 +1551,9 @@ mod tests {
                     for form in forms {
                         // Each text under every policy in turn, while it is still remembered.
                         for policy in &policies {
-                            let value = || Value::Object(vec![(key.to_owned(), form.clone())]);
-                            let mut v = value();
-                            let report = redact_value(&mut v, policy);
-                            let mut fresh = value();
-                            let fresh_report = walk(&mut fresh, policy, &mut Scratch::new());
-                            assert_eq!(v, fresh, "{key}: {form:?}");
-                            assert_eq!(report, fresh_report, "{key}: {form:?}");
+                            let value = Value::Object(vec![(key.to_owned(), form.clone())]);
+                            let report =
+                                redacts_as_fresh(value, policy, &format!("{key}: {form:?}"));
                             redacted += usize::from(!report.is_empty());
                         }
                     }

@@ -285,6 +285,21 @@ fn the_render_thread_gives_the_chain_the_sequencer_gives_alone() {
     }
 }
 
+/// Line `i`'s entry (parsed into `v`) sealed again after `prev` by the reference path
+/// (`SealedEntry::seal`), for its line to be compared with the one written.
+fn resealed(i: usize, v: &Value, key: &SigningKey, prev: &str) -> SealedEntry {
+    let get = |k: &str| v.get(k).cloned().unwrap_or(Value::Null);
+    SealedEntry::seal(
+        HashAlg::Sha256,
+        Some(key),
+        i as u64,
+        get("ts").as_str().unwrap().to_owned(),
+        get("type").as_str().unwrap().to_owned(),
+        get("payload"),
+        prev.to_owned(),
+    )
+}
+
 #[test]
 fn every_line_rendered_ahead_hashes_and_signs_as_its_content_says() {
     let (lines, _) = run(300, true);
@@ -313,15 +328,7 @@ fn every_line_rendered_ahead_hashes_and_signs_as_its_content_says() {
             "line {i}"
         );
         // The line is what the reference writer's `json.dumps` gives for the same entry.
-        let entry = SealedEntry::seal(
-            HashAlg::Sha256,
-            Some(&key),
-            i as u64,
-            get("ts").as_str().unwrap().to_owned(),
-            get("type").as_str().unwrap().to_owned(),
-            get("payload"),
-            prev.clone(),
-        );
+        let entry = resealed(i, &v, &key, &prev);
         assert_eq!(entry.to_line(), *line, "line {i}");
         // docs/FORMAT.md 5.3: SHA-256 over seq (8 bytes, big-endian) and raw hash of each
         // entry of the decision before its end, a nested decision's opening counting for its
@@ -425,15 +432,7 @@ fn a_decision_end_a_custom_redactor_reshaped_is_sealed_whole() {
     for (i, line) in lines.iter().enumerate() {
         let v = json::parse(line.trim_end()).unwrap_or_else(|e| panic!("line {i}: {e}"));
         let get = |k: &str| v.get(k).cloned().unwrap_or(Value::Null);
-        let entry = SealedEntry::seal(
-            HashAlg::Sha256,
-            Some(&key),
-            i as u64,
-            get("ts").as_str().unwrap().to_owned(),
-            get("type").as_str().unwrap().to_owned(),
-            get("payload"),
-            prev.clone(),
-        );
+        let entry = resealed(i, &v, &key, &prev);
         assert_eq!(entry.to_line(), *line, "line {i}");
         if get("type").as_str() == Some("decision_end") {
             let payload = get("payload");
