@@ -316,6 +316,98 @@ impl PreparedKey {
     }
 }
 
+/// What an entry line holds in place of its `sig` until the writer signs it, when the writer
+/// took a [`LineSigner`] ([`ChainWriter::sign_lines`](crate::writer::ChainWriter::sign_lines)):
+/// 64 `0` digits. Never on disk: the writer replaces it before the line is stored.
+pub const SIG_PENDING: &str = GENESIS;
+
+/// The end of every entry line the sequencer renders: `"hash": "<64 hex>", "sig": "<64 hex>"}`
+/// and the newline. [`LineSigner::sign_line`] reads the hash and writes the signature by these
+/// fixed offsets from the line's end.
+const LINE_TAIL: usize = HASH_OPEN.len() + 64 + SIG_OPEN.len() + 64 + LINE_CLOSE.len();
+const HASH_OPEN: &[u8] = b"\"hash\": \"";
+const SIG_OPEN: &[u8] = b"\", \"sig\": \"";
+const LINE_CLOSE: &[u8] = b"\"}\n";
+
+/// Signs entry lines whose `sig` the sequencer left to the writer: the HMAC of each line's
+/// `hash` (`sig = HMAC-SHA256(key, hash)`), written over the [`SIG_PENDING`] placeholder.
+///
+/// Signing is three SHA-256 blocks per entry, about a third of the hashing on the sequencer's
+/// thread, the busiest of a log's threads. A writer that stores lines and has a thread of its
+/// own (the JSONL file writer writes large batches on one) can take that work off the
+/// sequencer: it accepts the signer in
+/// [`ChainWriter::sign_lines`](crate::writer::ChainWriter::sign_lines) and calls
+/// [`sign_line`](LineSigner::sign_line) on every line before the line is stored.
+///
+/// It holds the key's prepared HMAC state: key material, never printed by `Debug`, dropped with
+/// the writer that holds it. Like [`SigningKey::sign`]'s state, it is not zeroized (the `hmac`
+/// crate offers no way to).
+#[derive(Clone)]
+pub struct LineSigner(PreparedKey);
+
+impl fmt::Debug for LineSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LineSigner(..)")
+    }
+}
+
+impl LineSigner {
+    /// A signer with `key`. The sequencer makes one for a signed log and offers it to the
+    /// writer; anything that holds the key can sign, so making one grants nothing new.
+    pub fn new(key: &SigningKey) -> LineSigner {
+        LineSigner(key.prepare())
+    }
+
+    /// Signs the entry line that ends `text` (its `\n` included): reads its `hash` and writes
+    /// `HMAC-SHA256(key, hash)` in lowercase hex over the [`SIG_PENDING`] placeholder. Only the
+    /// line's last 151 bytes are read, so a writer can pass a buffer of lines up to the end of
+    /// the one to sign.
+    ///
+    /// Fails, changing nothing, unless `text` ends in the layout the sequencer renders with the
+    /// placeholder in place: `"hash": "<64 hex>", "sig": "<64 zeros>"}\n`. A line signed
+    /// already is refused too, so no line is ever signed twice or left half-signed.
+    ///
+    /// ```
+    /// use acttrace::SigningKey;
+    /// use acttrace::chain::{LineSigner, SIG_PENDING};
+    ///
+    /// let key = SigningKey::from_bytes("demo-key-0123456789").unwrap();
+    /// let signer = LineSigner::new(&key);
+    /// let hash = "ab".repeat(32);
+    /// let mut line = format!("{{\"seq\": 0, \"hash\": \"{hash}\", \"sig\": \"{SIG_PENDING}\"}}\n").into_bytes();
+    /// signer.sign_line(&mut line).unwrap();
+    /// let signed = String::from_utf8(line.clone()).unwrap();
+    /// assert!(signed.contains(&format!("\"sig\": \"{}\"", key.sign(&hash))));
+    /// // Signing it again is refused: the placeholder is gone.
+    /// assert!(signer.sign_line(&mut line).is_err());
+    /// ```
+    pub fn sign_line(&self, text: &mut [u8]) -> std::io::Result<()> {
+        let tail_start = text.len().checked_sub(LINE_TAIL).ok_or_else(not_a_line)?;
+        let tail = &mut text[tail_start..];
+        let (hash_open, rest) = tail.split_at_mut(HASH_OPEN.len());
+        let (hash, rest) = rest.split_at_mut(64);
+        let (sig_open, rest) = rest.split_at_mut(SIG_OPEN.len());
+        let (sig, close) = rest.split_at_mut(64);
+        if hash_open != HASH_OPEN
+            || sig_open != SIG_OPEN
+            || close != LINE_CLOSE
+            || sig != SIG_PENDING.as_bytes()
+        {
+            return Err(not_a_line());
+        }
+        sig.copy_from_slice(&self.0.sign(hash));
+        Ok(())
+    }
+}
+
+fn not_a_line() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        "a line handed to the writer to sign does not end in \
+         `\"hash\": \"<hash>\", \"sig\": \"<64 zeros>\"}` and a newline",
+    )
+}
+
 /// Whether two 32-byte MAC tags are equal, in constant time: all 32 bytes are combined, a word
 /// at a time, into one difference, and only that is tested. (`Mac::verify_slice` compares
 /// through `subtle` a byte at a time, each behind an optimisation barrier: 5% of verifying a
@@ -415,6 +507,9 @@ pub(crate) struct Sealer {
     /// Whether every `ts` is a stamper's and every `prev_hash` a checked hash, written into
     /// the line without looking for characters to escape ([`Sealer::for_log`]).
     plain_ts_and_prev: bool,
+    /// Whether signing is left to the writer: each line then carries [`SIG_PENDING`]
+    /// ([`Sealer::leave_signing_to_writer`]).
+    sig_pending: bool,
 }
 
 impl Sealer {
@@ -429,6 +524,7 @@ impl Sealer {
             raw_hash: [0; 32],
             sig: None,
             plain_ts_and_prev: false,
+            sig_pending: false,
         }
     }
 
@@ -441,6 +537,12 @@ impl Sealer {
             plain_ts_and_prev: true,
             ..Sealer::new(alg, key)
         }
+    }
+
+    /// From now on, a signed entry's line carries [`SIG_PENDING`] in place of its `sig`, for
+    /// the writer to sign with a [`LineSigner`]: the writer took one.
+    pub(crate) fn leave_signing_to_writer(&mut self) {
+        self.sig_pending = self.key.is_some();
     }
 
     /// Seals an entry: renders its canonical body and its log line in one pass over the
@@ -499,7 +601,11 @@ impl Sealer {
 
         self.raw_hash = digest(self.alg, prev_hash.as_bytes(), self.body.as_bytes());
         self.hash = hex64(&self.raw_hash);
-        self.sig = self.key.as_ref().map(|k| k.sign(&self.hash));
+        self.sig = match &self.key {
+            None => None,
+            Some(_) if self.sig_pending => Some([b'0'; 64]),
+            Some(k) => Some(k.sign(&self.hash)),
+        };
         let hash = hex_str(&self.hash);
         let sig = self.sig.as_ref().map_or("", hex_str);
         self.line.push_str(", \"prev_hash\": ");
@@ -522,6 +628,7 @@ impl Sealer {
             prev_hash,
             hash,
             sig,
+            sig_pending: self.sig_pending,
             line: &self.line,
         }
     }
@@ -559,6 +666,7 @@ pub struct RenderedEntry<'a> {
     prev_hash: &'a str,
     hash: &'a str,
     sig: &'a str,
+    sig_pending: bool,
     line: &'a str,
 }
 
@@ -593,9 +701,18 @@ impl<'a> RenderedEntry<'a> {
         self.hash
     }
 
-    /// The signature, or empty when unsigned.
+    /// The signature, or empty when unsigned; [`SIG_PENDING`] when the writer signs lines
+    /// itself ([`sig_pending`](RenderedEntry::sig_pending)).
     pub fn sig(&self) -> &'a str {
         self.sig
+    }
+
+    /// Whether the line's `sig` is [`SIG_PENDING`], for the writer to sign with the
+    /// [`LineSigner`] it took in
+    /// [`ChainWriter::sign_lines`](crate::writer::ChainWriter::sign_lines). Only a writer that
+    /// took one is given such entries.
+    pub fn sig_pending(&self) -> bool {
+        self.sig_pending
     }
 
     /// The log line, with its trailing `\n`.
@@ -892,5 +1009,96 @@ mod tests {
         );
         assert_ne!(a, b);
         assert!(is_hash_hex(&a) && is_hash_hex(&b));
+    }
+
+    /// A payload whose strings look like the line's tail, to show the signer reads the tail
+    /// by position from the line's end, not by searching.
+    fn tail_lookalike_payload(i: u64) -> Value {
+        Value::Object(vec![
+            ("i".into(), Value::from(i)),
+            (
+                "text".into(),
+                Value::from(
+                    format!("\"hash\": \"{GENESIS}\", \"sig\": \"{SIG_PENDING}\"}}\n").as_str(),
+                ),
+            ),
+        ])
+    }
+
+    #[test]
+    fn a_line_left_for_the_writer_signs_to_the_line_the_sealer_signs() {
+        let key = SigningKey::from_bytes("line-signer-key-0123").unwrap();
+        let signer = LineSigner::new(&key);
+        let mut signing = Sealer::for_log(HashAlg::Sha256, Some(&key));
+        let mut leaving = Sealer::for_log(HashAlg::Sha256, Some(&key));
+        leaving.leave_signing_to_writer();
+        let mut prev = GENESIS.to_owned();
+        // Several lines in one buffer, as a writer's block holds them.
+        let (mut block, mut ends, mut want) = (Vec::new(), Vec::new(), String::new());
+        for i in 0..5u64 {
+            let payload = tail_lookalike_payload(i);
+            let ts = "2026-12-01T00:00:00.000000+00:00";
+            let signed = signing.seal(i, ts, "tool_call", &payload, None, &prev);
+            want.push_str(signed.line());
+            let left = leaving.seal(i, ts, "tool_call", &payload, None, &prev);
+            assert!(left.sig_pending() && !signed.sig_pending());
+            assert_eq!(left.sig(), SIG_PENDING);
+            assert_eq!(left.hash(), signed.hash());
+            block.extend_from_slice(left.line().as_bytes());
+            ends.push(block.len());
+            prev = left.hash().to_owned();
+        }
+        assert_ne!(block, want.as_bytes());
+        for &end in &ends {
+            signer.sign_line(&mut block[..end]).unwrap();
+        }
+        assert_eq!(String::from_utf8(block).unwrap(), want);
+    }
+
+    #[test]
+    fn the_line_signer_refuses_what_is_not_a_line_awaiting_its_signature() {
+        let key = SigningKey::from_bytes("line-signer-key-0123").unwrap();
+        let signer = LineSigner::new(&key);
+        let mut leaving = Sealer::for_log(HashAlg::Sha256, Some(&key));
+        leaving.leave_signing_to_writer();
+        let pending = leaving
+            .seal(0, "t", "x", &tail_lookalike_payload(0), None, GENESIS)
+            .line()
+            .to_owned();
+        let unsigned = Sealer::for_log(HashAlg::Sha256, None)
+            .seal(0, "t", "x", &tail_lookalike_payload(0), None, GENESIS)
+            .line()
+            .to_owned();
+        let mut signed = pending.clone().into_bytes();
+        signer.sign_line(&mut signed).unwrap();
+        let signed = String::from_utf8(signed).unwrap();
+        let refused = [
+            // Signed already: never signed twice.
+            signed.clone(),
+            // An unsigned log's line has no room for a signature.
+            unsigned,
+            // Without its newline, or cut short.
+            pending.trim_end().to_owned(),
+            pending[pending.len() - 100..].to_owned(),
+            String::new(),
+            // A tail that is not the sealer's layout.
+            pending.replace("\"sig\": ", "\"sig\":  "),
+            pending.replacen(", \"hash\": \"", ", \"hash\":\"x", 1),
+            pending.replace("\"}\n", "\"]\n"),
+        ];
+        for text in refused {
+            let mut bytes = text.clone().into_bytes();
+            let err = signer.sign_line(&mut bytes).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{text}");
+            assert!(err.to_string().contains("does not end in"), "{err}");
+            assert_eq!(bytes, text.as_bytes(), "changed though refused: {text}");
+        }
+        // The signed line carries the key's signature of its hash.
+        let parsed = json::parse(signed.trim_end()).unwrap();
+        let hash = parsed.get("hash").and_then(Value::as_str).unwrap();
+        assert_eq!(
+            parsed.get("sig").and_then(Value::as_str),
+            Some(key.sign(hash).as_str())
+        );
     }
 }

@@ -9,6 +9,9 @@
 //! bytes of a batch not yet committed could already reach the file before this too (between
 //! `write` and `fdatasync`), and a failed batch is cut back off the file as before.
 //!
+//! For a signed log it also signs each block's lines before writing them (the sequencer leaves
+//! their `sig` to the writer: [`LineSigner`]), a third of the hashing the sequencer did.
+//!
 //! Memory is bounded: at most [`QUEUED_BLOCKS`] blocks wait for the thread, and blocks it has
 //! written come back for reuse.
 //!
@@ -26,6 +29,8 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
+use crate::chain::LineSigner;
+
 /// A batch is handed over in blocks of at least this many bytes (whole lines).
 pub(super) const BLOCK_BYTES: usize = 256 * 1024;
 
@@ -39,9 +44,48 @@ const QUEUED_BLOCKS: usize = 8;
 /// a burst, and are freed.
 const SPARE_BLOCKS: usize = 2;
 
+/// Whole entry lines to append to the file, and where those whose `sig` is still to be
+/// written end.
+#[derive(Debug, Default)]
+pub(super) struct Block {
+    pub(super) bytes: Vec<u8>,
+    /// The offset just past the `\n` of each line in `bytes` that carries
+    /// [`SIG_PENDING`](crate::chain::SIG_PENDING).
+    pub(super) unsigned_ends: Vec<usize>,
+}
+
+impl Block {
+    pub(super) fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.bytes.clear();
+        self.unsigned_ends.clear();
+    }
+
+    /// Signs every line whose `sig` is pending. Fails, leaving the block unfit to write, if a
+    /// line cannot be signed or there is no signer to sign one.
+    pub(super) fn sign(&mut self, signer: Option<&LineSigner>) -> io::Result<()> {
+        if self.unsigned_ends.is_empty() {
+            return Ok(());
+        }
+        let signer = signer.ok_or_else(|| {
+            io::Error::other("an entry line awaits its signature but the writer holds no key")
+        })?;
+        for &end in &self.unsigned_ends {
+            let line = self.bytes.get_mut(..end).ok_or_else(|| {
+                io::Error::other("an entry line to sign lies beyond its block's end")
+            })?;
+            signer.sign_line(line)?;
+        }
+        Ok(())
+    }
+}
+
 enum Job {
-    /// Append these bytes (whole lines) to the file.
-    Write(String),
+    /// Append these lines to the file (signing those whose `sig` is pending first).
+    Write(Block),
     /// The batch's last block has been handed over: answer with the outcome of its writes,
     /// after a `fdatasync` when `sync` is set.
     Finish { sync: bool },
@@ -52,7 +96,7 @@ enum Job {
 pub(super) struct BackgroundWriter {
     jobs: Option<Sender<Job>>,
     outcomes: Receiver<io::Result<()>>,
-    spare: Receiver<String>,
+    spare: Receiver<Block>,
     /// Set when the owner is dropped: blocks still queued belong to no commit.
     discard: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -65,8 +109,9 @@ impl std::fmt::Debug for BackgroundWriter {
 }
 
 impl BackgroundWriter {
-    /// Starts a thread appending to `file` (a handle on the log, opened for appending).
-    pub(super) fn start(file: File) -> io::Result<BackgroundWriter> {
+    /// Starts a thread appending to `file` (a handle on the log, opened for appending) and
+    /// signing lines with `signer`.
+    pub(super) fn start(file: File, signer: Option<LineSigner>) -> io::Result<BackgroundWriter> {
         let (jobs, job_rx) = bounded::<Job>(QUEUED_BLOCKS);
         let (outcome_tx, outcomes) = bounded(1);
         // A block comes back once written, to be filled again.
@@ -75,7 +120,7 @@ impl BackgroundWriter {
         let stop = Arc::clone(&discard);
         let thread = std::thread::Builder::new()
             .name("acttrace-write".into())
-            .spawn(move || run(file, &job_rx, &outcome_tx, &spare_tx, &stop))?;
+            .spawn(move || run(file, signer, &job_rx, &outcome_tx, &spare_tx, &stop))?;
         Ok(BackgroundWriter {
             jobs: Some(jobs),
             outcomes,
@@ -85,16 +130,17 @@ impl BackgroundWriter {
         })
     }
 
-    /// An empty buffer to fill with the next block: one the thread has written, or a new one.
-    pub(super) fn spare_buffer(&self) -> String {
-        self.spare
-            .try_recv()
-            .unwrap_or_else(|_| String::with_capacity(BLOCK_BYTES + BLOCK_BYTES / 4))
+    /// An empty block to fill next: one the thread has written, or a new one.
+    pub(super) fn spare_block(&self) -> Block {
+        self.spare.try_recv().unwrap_or_else(|_| Block {
+            bytes: Vec::with_capacity(BLOCK_BYTES + BLOCK_BYTES / 4),
+            unsigned_ends: Vec::new(),
+        })
     }
 
     /// Hands a block over; waits while [`QUEUED_BLOCKS`] are already waiting. Fails only if the
     /// thread is gone.
-    pub(super) fn write(&self, block: String) -> io::Result<()> {
+    pub(super) fn write(&self, block: Block) -> io::Result<()> {
         self.send(Job::Write(block))
     }
 
@@ -120,9 +166,10 @@ fn gone() -> io::Error {
 
 fn run(
     mut file: File,
+    signer: Option<LineSigner>,
     jobs: &Receiver<Job>,
     outcomes: &Sender<io::Result<()>>,
-    spare: &Sender<String>,
+    spare: &Sender<Block>,
     discard: &AtomicBool,
 ) {
     // The first error of the batch under way: its later blocks are not written (the batch is
@@ -132,7 +179,10 @@ fn run(
         match job {
             Job::Write(mut block) => {
                 if failed.is_none() && !discard.load(Ordering::Acquire) {
-                    failed = file.write_all(block.as_bytes()).err();
+                    failed = block
+                        .sign(signer.as_ref())
+                        .and_then(|()| file.write_all(&block.bytes))
+                        .err();
                 }
                 block.clear();
                 // Full when the owner keeps enough spares: this one is then freed.

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use sha2::Digest;
 
-use super::background::{self, BackgroundWriter};
+use super::background::{self, BackgroundWriter, Block};
 use super::tree::TreeBuilder;
 use super::{ChainTip, ChainWriter, Durability, ExistingChain, Recovery, TreeRequest};
-use crate::chain::{RenderedEntry, SealedEntry, SigningKey};
+use crate::chain::{LineSigner, RenderedEntry, SealedEntry, SigningKey};
 use crate::error::Error;
 use crate::verify::{self, VerifyOptions};
 
@@ -21,14 +21,21 @@ use crate::verify::{self, VerifyOptions};
 /// syncs it with one `fdatasync`. A failed batch is cut back off the file. A batch of more than
 /// 256 KiB is written by a thread of the writer's own ("acttrace-write") in blocks, as they
 /// fill, while the sequencer seals the rest; its commit still returns only once every block is
-/// written (and synced).
+/// written (and synced). For a signed log it takes the signing of lines
+/// ([`ChainWriter::sign_lines`]): that thread signs each block before writing it, and a batch
+/// written at commit is signed just before.
 #[derive(Debug)]
 pub struct JsonlFileWriter {
     path: PathBuf,
     file: Option<File>,
     /// Bytes of the file that hold committed entries.
     committed_len: u64,
-    batch: String,
+    /// The batch's lines not yet handed to `background`.
+    batch: Block,
+    /// Where `append` renders an owned entry's line.
+    line: String,
+    /// Signs the lines whose `sig` the sequencer left pending.
+    signer: Option<LineSigner>,
     /// Bytes of the batch under way already handed to `background`.
     handed_over: u64,
     /// Writes a large batch's full blocks while the rest is sealed; started by the first one.
@@ -56,7 +63,9 @@ impl JsonlFileWriter {
             path: path.into(),
             file: None,
             committed_len: 0,
-            batch: String::new(),
+            batch: Block::default(),
+            line: String::new(),
+            signer: None,
             handed_over: 0,
             background: None,
             no_background: false,
@@ -85,12 +94,12 @@ impl JsonlFileWriter {
 
     /// Bytes appended since the last commit.
     pub fn pending_len(&self) -> u64 {
-        self.handed_over + self.batch.len() as u64
+        self.handed_over + self.batch.bytes.len() as u64
     }
 
     /// Hands the batch's bytes so far to the background thread once they fill a block.
     fn hand_over_full_block(&mut self) {
-        if self.batch.len() < background::BLOCK_BYTES
+        if self.batch.bytes.len() < background::BLOCK_BYTES
             || self.no_background
             || self.torn.is_some()
             || self.poisoned.is_some()
@@ -101,7 +110,11 @@ impl JsonlFileWriter {
             return;
         };
         if self.background.is_none() {
-            match file.try_clone().and_then(BackgroundWriter::start) {
+            let signer = self.signer.clone();
+            match file
+                .try_clone()
+                .and_then(|file| BackgroundWriter::start(file, signer))
+            {
                 Ok(thread) => self.background = Some(thread),
                 Err(_) => {
                     // Without the thread, nothing is lost: the batch is written at commit.
@@ -113,8 +126,8 @@ impl JsonlFileWriter {
         let Some(thread) = self.background.as_ref() else {
             return;
         };
-        let block = std::mem::replace(&mut self.batch, thread.spare_buffer());
-        let len = block.len() as u64;
+        let block = std::mem::replace(&mut self.batch, thread.spare_block());
+        let len = block.bytes.len() as u64;
         // Sending fails only if the thread is gone (its loop cannot panic): the commit then
         // finds it gone too, fails the batch and cuts it back.
         let _ = thread.write(block);
@@ -143,7 +156,8 @@ impl JsonlFileWriter {
             }
             (_, Some(file)) => (|| {
                 if !self.batch.is_empty() {
-                    file.write_all(self.batch.as_bytes())?;
+                    self.batch.sign(self.signer.as_ref())?;
+                    file.write_all(&self.batch.bytes)?;
                 }
                 if sync {
                     file.sync_data()?;
@@ -289,13 +303,23 @@ impl ChainWriter for JsonlFileWriter {
     }
 
     fn append(&mut self, entry: &SealedEntry) {
-        entry.write_line(&mut self.batch);
+        self.line.clear();
+        entry.write_line(&mut self.line);
+        self.batch.bytes.extend_from_slice(self.line.as_bytes());
         self.hand_over_full_block();
     }
 
     fn append_rendered(&mut self, entry: &RenderedEntry<'_>) {
-        self.batch.push_str(entry.line());
+        self.batch.bytes.extend_from_slice(entry.line().as_bytes());
+        if entry.sig_pending() {
+            self.batch.unsigned_ends.push(self.batch.bytes.len());
+        }
         self.hand_over_full_block();
+    }
+
+    fn sign_lines(&mut self, signer: &LineSigner) -> bool {
+        self.signer = Some(signer.clone());
+        true
     }
 
     fn commit(&mut self, durability: Durability) -> io::Result<()> {
@@ -500,3 +524,7 @@ pub fn repair(path: impl AsRef<Path>, key: Option<&SigningKey>) -> Result<Repair
         recovery_seq: Some(entry.seq),
     })
 }
+
+#[cfg(test)]
+#[path = "jsonl_tests.rs"]
+mod tests;

@@ -8,7 +8,7 @@
 
 use std::io;
 
-use crate::chain::{ChainTip, HashAlg, RenderedEntry, SealedEntry, SigningKey};
+use crate::chain::{ChainTip, HashAlg, LineSigner, RenderedEntry, SealedEntry, SigningKey};
 use crate::error::Error;
 
 mod background;
@@ -166,6 +166,21 @@ pub trait ChainWriter: Send + 'static {
     /// `append`.
     fn append_rendered(&mut self, entry: &RenderedEntry<'_>) {
         self.append(&entry.to_sealed());
+    }
+
+    /// Offers the writer the signing of a signed log's lines, which is otherwise done on the
+    /// sequencer's thread, the busiest of a log's threads. A writer that stores lines and can
+    /// sign them elsewhere (on a thread of its own) keeps `signer` and returns `true`; every
+    /// entry it is then given through [`append_rendered`](ChainWriter::append_rendered) has
+    /// [`SIG_PENDING`](crate::chain::SIG_PENDING) in place of its `sig`
+    /// ([`RenderedEntry::sig_pending`]), and the writer must sign the line with
+    /// [`LineSigner::sign_line`] before it stores it anywhere; a line it cannot sign fails the
+    /// batch's commit. Called once, after [`recover`](ChainWriter::recover), only for a signed
+    /// log. The default declines: entries arrive signed. [`JsonlFileWriter`] accepts and signs
+    /// on its write thread.
+    fn sign_lines(&mut self, signer: &LineSigner) -> bool {
+        let _ = signer;
+        false
     }
 
     /// Persists every entry appended since the last commit, at least to `durability`. On error

@@ -18,7 +18,7 @@ use super::{
     ChainWriter, DeletedSegment, Durability, ExistingChain, JsonlFileWriter, RetentionFloor,
     Rotation, TreeRequest,
 };
-use crate::chain::{RenderedEntry, SealedEntry, SigningKey};
+use crate::chain::{LineSigner, RenderedEntry, SealedEntry, SigningKey};
 use crate::error::Error;
 use crate::json;
 use crate::segments::{list_segments, segment_file_name, segment_file_pattern};
@@ -61,6 +61,8 @@ pub struct SegmentedWriter {
     current_bytes: u64,
     opened_at: Instant,
     key: Option<SigningKey>,
+    /// Handed to each segment's writer, which signs its lines ([`ChainWriter::sign_lines`]).
+    signer: Option<LineSigner>,
     floor: Option<RetentionFloor>,
     tree: Option<TreeRequest>,
 }
@@ -79,6 +81,7 @@ impl SegmentedWriter {
             current_bytes: 0,
             opened_at: Instant::now(),
             key: None,
+            signer: None,
             floor: None,
             tree: None,
         }
@@ -451,6 +454,17 @@ impl ChainWriter for SegmentedWriter {
         }
     }
 
+    fn sign_lines(&mut self, signer: &LineSigner) -> bool {
+        let taken = self
+            .current
+            .as_mut()
+            .is_some_and(|current| current.sign_lines(signer));
+        if taken {
+            self.signer = Some(signer.clone());
+        }
+        taken
+    }
+
     fn commit(&mut self, durability: Durability) -> io::Result<()> {
         let current = self
             .current
@@ -490,6 +504,10 @@ impl ChainWriter for SegmentedWriter {
             )));
         }
         writer.open(self.key.as_ref())?;
+        if let Some(signer) = &self.signer {
+            // A file writer always takes it: the sequencer goes on leaving signatures pending.
+            writer.sign_lines(signer);
+        }
         // The old segment's lock is released only once the new one is held.
         self.current = Some(writer);
         self.index = next;
