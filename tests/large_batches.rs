@@ -145,3 +145,92 @@ fn a_large_batch_that_meets_a_full_disk_is_cut_back_whole_and_the_log_continues(
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(text, lines(&first) + &lines(&lost));
 }
+
+#[test]
+fn a_begun_commit_ends_durable_while_the_next_batch_is_appended() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let mut w = JsonlFileWriter::new(&path);
+    w.open(None).unwrap();
+    // A batch under one block is not begun (it is written at commit): nothing changes.
+    let small = entries_after(0, GENESIS, 3);
+    for e in &small {
+        w.append(e);
+    }
+    assert!(!w.begin_commit(Durability::Synced));
+    assert_eq!(w.pending_len(), lines(&small).len() as u64);
+    w.commit(Durability::Synced).unwrap();
+
+    // About 1.5 MiB: begun, and the next batch appended behind it.
+    let first = entries_after(3, &small[2].hash, 1500);
+    let second = entries_after(1503, &first[1499].hash, 700);
+    for e in &first {
+        w.append(e);
+    }
+    let durable = lines(&small).len() as u64;
+    assert!(w.begin_commit(Durability::Synced));
+    assert_eq!(w.pending_len(), 0);
+    // Not committed until it ends.
+    assert_eq!(w.committed_len(), durable);
+    for e in &second {
+        w.append(e);
+    }
+    assert_eq!(w.pending_len(), lines(&second).len() as u64);
+    w.end_commit().unwrap();
+    let through_first = durable + lines(&first).len() as u64;
+    assert_eq!(w.committed_len(), through_first);
+    w.commit(Durability::Synced).unwrap();
+    let all = lines(&small) + &lines(&first) + &lines(&second);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), all);
+    assert_eq!(w.committed_len(), all.len() as u64);
+}
+
+#[test]
+fn a_begun_commit_that_meets_a_full_disk_takes_the_next_batch_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    if !mount_tmpfs(dir.path(), "3m") {
+        return;
+    }
+    let _unmount = Unmount(dir.path());
+    let path = dir.path().join("audit.jsonl");
+    let mut w = JsonlFileWriter::new(&path);
+    w.open(None).unwrap();
+    let kept = entries_after(0, GENESIS, 100);
+    for e in &kept {
+        w.append(e);
+    }
+    w.commit(Durability::Synced).unwrap();
+    let durable = std::fs::read(&path).unwrap();
+
+    // About 600 KiB free; a begun batch of about 1.5 MiB does not fit, and the batch appended
+    // behind it (chained onto it) must not stay either.
+    let filler = dir.path().join("filler");
+    std::fs::write(&filler, vec![0u8; 3072 * 1024 - durable.len() - 600 * 1024]).unwrap();
+    let first = entries_after(100, &kept[99].hash, 1500);
+    let second = entries_after(1600, &first[1499].hash, 300);
+    for e in &first {
+        w.append(e);
+    }
+    assert!(w.begin_commit(Durability::Synced));
+    for e in &second {
+        w.append(e);
+    }
+    let err = w.end_commit().unwrap_err();
+    assert!(err.to_string().contains("No space left"), "{err}");
+    assert_eq!(w.pending_len(), 0);
+    assert_eq!(w.committed_len(), durable.len() as u64);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        durable,
+        "the failed batches were not cut back"
+    );
+
+    // Space returns: both are appended again and committed after the durable entries.
+    std::fs::remove_file(&filler).unwrap();
+    for e in first.iter().chain(&second) {
+        w.append(e);
+    }
+    w.commit(Durability::Synced).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text, lines(&kept) + &lines(&first) + &lines(&second));
+}

@@ -97,14 +97,24 @@ impl DecisionDigests {
 
     /// The current batch was committed: its entries join the digests.
     pub(super) fn commit(&mut self) {
-        for id in self.touched.drain(..) {
-            if let Some(running) = self.open.get_mut(&id) {
-                for (seq, hash) in running.batch.drain(..) {
-                    update(&mut running.committed, seq, &hash);
-                    running.committed_count += 1;
-                }
+        self.commit_before(u64::MAX);
+    }
+
+    /// A batch that ends before seq `end` was committed, while a later one is being sealed:
+    /// the entries before `end` join the digests, the later ones stay in their batch.
+    pub(super) fn commit_before(&mut self, end: u64) {
+        let open = &mut self.open;
+        self.touched.retain(|id| {
+            let Some(running) = open.get_mut(id) else {
+                return false;
+            };
+            let committed = running.batch.partition_point(|(seq, _)| *seq < end);
+            for (seq, hash) in running.batch.drain(..committed) {
+                update(&mut running.committed, seq, &hash);
+                running.committed_count += 1;
             }
-        }
+            !running.batch.is_empty()
+        });
     }
 
     /// The current batch failed and was rolled back: its entries are not on the chain.
@@ -157,6 +167,30 @@ mod tests {
         let got = d.finish("a").unwrap();
         assert_eq!(got, expected(&[(3, hash(3)), (6, hash(6))]));
         assert!(d.finish("a").is_none(), "a finished decision is forgotten");
+    }
+
+    #[test]
+    fn a_batch_committed_while_the_next_is_sealed_commits_only_its_own_entries() {
+        let mut d = DecisionDigests::default();
+        d.open("a");
+        d.open("b");
+        d.record("decision", &payload(Some("a"), None), 0, &hash(0));
+        d.record("decision", &payload(Some("b"), None), 1, &hash(1));
+        // The next batch, from seq 2, is sealed before the first one's commit returns.
+        d.record("tool_call", &payload(Some("a"), None), 2, &hash(2));
+        d.commit_before(2);
+        // Only "a" still has entries in a batch; b's went in whole.
+        assert_eq!(d.touched, ["a"]);
+        // The later batch fails: its entry leaves no trace, the committed ones stay.
+        d.rollback();
+        d.record("tool_call", &payload(Some("a"), None), 2, &hash(7));
+        d.commit();
+        assert_eq!(
+            d.finish("a").unwrap(),
+            expected(&[(0, hash(0)), (2, hash(7))])
+        );
+        assert_eq!(d.finish("b").unwrap(), expected(&[(1, hash(1))]));
+        assert!(d.touched.is_empty());
     }
 
     #[test]

@@ -172,3 +172,27 @@ fn rotations_between_entries_keep_the_digest_whole() {
     assert!(chain.iter().any(|e| e.kind == "segment_open"));
     assert_eq!(assert_digests(&chain), 1);
 }
+
+#[test]
+fn a_begun_batch_ending_commits_its_own_entries_to_the_digest_not_the_next_batchs() {
+    let writer = FailingWriter::default();
+    writer.store().begins_commits = true;
+    let (mut seq, _queue, _log, _rx) = sequencer(&writer, QueueFullPolicy::Block);
+    assert!(seq.handle(open(1, None)).is_none());
+    seq.handle(call(Some(1), "kept"));
+    seq.commit_full_batch(Durability::Synced).unwrap();
+    assert!(seq.begun.is_some());
+    // Sealed while the begun batch is written: it ends well, this batch then fails.
+    seq.handle(call(Some(1), "lost"));
+    writer.fail_next_commits(1);
+    seq.commit(Durability::Synced).unwrap_err();
+
+    seq.handle(call(Some(1), "after"));
+    seq.handle(close(1));
+    seq.commit(Durability::Synced).unwrap();
+    writer.assert_linked();
+    let chain = writer.store().committed.clone();
+    let names: Vec<Option<&str>> = chain.iter().map(|e| str_of(e, "name")).collect();
+    assert!(!names.contains(&Some("lost")), "{names:?}");
+    assert_eq!(assert_digests(&chain), 1);
+}

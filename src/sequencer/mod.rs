@@ -191,10 +191,23 @@ pub(crate) struct Sequencer {
     /// A `decision_end`'s forms, rendered ahead and completed with its digest when sealed.
     closed_line: String,
     closed_canonical: String,
+    /// A full batch whose commit the writer began while the next batch is sealed
+    /// ([`Sequencer::commit_full_batch`]); nothing of it is published until it ends.
+    begun: Option<BegunBatch>,
     /// Set while deferred payloads are sealed: what sealing one seals or commits in passing
     /// (flags, a gap, a full batch's commit) takes its place among them, rather than first
     /// settling the rest, which come after it.
     sealing_deferred: bool,
+}
+
+/// A batch being written and synced while the next one is sealed: what its commit publishes,
+/// kept until the writer's `end_commit` answers.
+struct BegunBatch {
+    /// The working tip after it: the committed tip once it is durable.
+    tip: ChainTip,
+    entries: usize,
+    replies: Vec<(Reply, Result<ChainedEntry, Error>)>,
+    durability: Durability,
 }
 
 /// Emptied chunks kept for reuse: one per chunk that can be out on the render thread, the one
@@ -269,6 +282,7 @@ impl Sequencer {
             spare_chunks: Vec::new(),
             closed_line: String::new(),
             closed_canonical: String::new(),
+            begun: None,
             sealing_deferred: false,
         })
     }
@@ -798,6 +812,8 @@ impl Sequencer {
         self.seal_dropped_gap();
         self.in_commit = false;
         self.batch_bytes = 0;
+        // A batch whose commit was begun comes first: this one is chained onto it.
+        self.end_begun_commit()?;
         if self.batch_entries == 0 && (durability == Durability::Written || !self.unsynced) {
             return Ok(());
         }
@@ -840,33 +856,113 @@ impl Sequencer {
             }
             Err(e) => {
                 let message = format!("{}: {e}", self.writer.describe());
-                self.digests.rollback();
-                // The gap entry that opened this batch (if any) is the log's own, not a lost
-                // user entry.
-                let user_entries = self.batch_entries.saturating_sub(self.batch_system) as u64;
-                // A new segment's opening entries must open it again.
-                self.pending_segment = std::mem::take(&mut self.batch_segment);
-                // The drop counts this batch would have chained go back to be chained later.
-                self.queue.restore_dropped(self.batch_dropped);
-                self.batch_dropped = 0;
-                self.batch_system = 0;
-                self.lost_since_flush += user_entries;
-                if self.lost == 0 {
-                    self.lost_first_seq = self.committed.next_seq;
-                    self.lost_error = message.clone();
+                Err(self.lose_batch(message, 0, replies))
+            }
+        }
+    }
+
+    /// Rolls the working tip back to the committed one after a failed commit: the current
+    /// batch's user entries and `earlier` ones (of a begun batch it was chained onto) are
+    /// counted as lost, and each of `replies` is told why. Returns the error to report.
+    fn lose_batch(
+        &mut self,
+        message: String,
+        earlier: usize,
+        replies: Vec<(Reply, Result<ChainedEntry, Error>)>,
+    ) -> Error {
+        self.digests.rollback();
+        // The gap entry that opened this batch (if any) is the log's own, not a lost user
+        // entry.
+        let user_entries = (self.batch_entries.saturating_sub(self.batch_system) + earlier) as u64;
+        // A new segment's opening entries must open it again.
+        self.pending_segment = std::mem::take(&mut self.batch_segment);
+        // The drop counts this batch would have chained go back to be chained later.
+        self.queue.restore_dropped(self.batch_dropped);
+        self.batch_dropped = 0;
+        self.batch_system = 0;
+        self.lost_since_flush += user_entries;
+        if self.lost == 0 {
+            self.lost_first_seq = self.committed.next_seq;
+            self.lost_error = message.clone();
+        }
+        self.lost += user_entries;
+        self.log.publish_loss(user_entries, message.clone());
+        self.working = self.committed.clone();
+        if let Some(cp) = &mut self.checkpoints {
+            cp.rolled_back();
+        }
+        self.batch_entries = 0;
+        self.batch_has_gap = false;
+        for (reply, _) in replies {
+            let _ = reply.send(Err(Error::Write(message.clone())));
+        }
+        Error::Write(message)
+    }
+
+    /// Commits a full batch while more records wait. When the writer can
+    /// ([`ChainWriter::begin_commit`]), only begins it, and the next batch is sealed while this
+    /// one is written and synced; [`Sequencer::commit`] ends it before anything else is
+    /// committed, and only then are its entries acknowledged. Otherwise, as `commit`.
+    ///
+    /// Only a plain batch is begun: none with a `gap`, a drop count or a segment's opening
+    /// (their bookkeeping is per batch), and none with checkpoints on (the tree and the
+    /// checkpoints' publication follow each commit).
+    fn commit_full_batch(&mut self, durability: Durability) -> Result<(), Error> {
+        self.settle();
+        self.in_commit = true;
+        self.seal_dropped_gap();
+        self.in_commit = false;
+        self.end_begun_commit()?;
+        let plain = self.batch_entries > 0
+            && self.batch_system == 0
+            && self.batch_dropped == 0
+            && !self.batch_has_gap
+            && self.batch_segment.is_empty()
+            && self.pending_segment.is_empty()
+            && self.lost == 0
+            && self.checkpoints.is_none()
+            && self.epochs.is_none();
+        if !plain || !self.writer.begin_commit(durability) {
+            return self.commit(durability);
+        }
+        self.batch_bytes = 0;
+        self.begun = Some(BegunBatch {
+            tip: self.working.clone(),
+            entries: std::mem::take(&mut self.batch_entries),
+            replies: std::mem::take(&mut self.batch_replies),
+            durability,
+        });
+        Ok(())
+    }
+
+    /// Waits for the commit [`Sequencer::commit_full_batch`] began, and publishes it. If it
+    /// failed, the batch sealed since (chained onto it) is lost with it.
+    fn end_begun_commit(&mut self) -> Result<(), Error> {
+        let Some(begun) = self.begun.take() else {
+            return Ok(());
+        };
+        match self.writer.end_commit() {
+            Ok(()) => {
+                self.digests.commit_before(begun.tip.next_seq);
+                self.committed = begun.tip;
+                self.log
+                    .publish_commit(begun.entries as u64, &self.committed);
+                if begun.durability == Durability::Synced {
+                    self.unsynced = false;
+                    self.last_sync = Instant::now();
+                } else {
+                    self.unsynced = true;
                 }
-                self.lost += user_entries;
-                self.log.publish_loss(user_entries, message.clone());
-                self.working = self.committed.clone();
-                if let Some(cp) = &mut self.checkpoints {
-                    cp.rolled_back();
+                for (reply, answer) in begun.replies {
+                    let _ = reply.send(answer);
                 }
-                self.batch_entries = 0;
-                self.batch_has_gap = false;
-                for (reply, _) in replies {
-                    let _ = reply.send(Err(Error::Write(message.clone())));
-                }
-                Err(Error::Write(message))
+                Ok(())
+            }
+            Err(e) => {
+                let message = format!("{}: {e}", self.writer.describe());
+                let mut replies = begun.replies;
+                replies.append(&mut self.batch_replies);
+                Err(self.lose_batch(message, begun.entries, replies))
             }
         }
     }
@@ -898,7 +994,7 @@ impl Sequencer {
             }
             loop {
                 if self.batch_entries + self.deferred() >= MAX_BATCH {
-                    let _ = self.commit(self.drain_durability());
+                    let _ = self.commit_full_batch(self.drain_durability());
                     let _ = self.checkpoint_if_due(false);
                 }
                 match rx.try_recv() {

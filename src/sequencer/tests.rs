@@ -37,6 +37,12 @@ pub(super) struct Store {
     pub(super) max_entry: Option<usize>,
     /// Each successful commit: its entries and durability.
     pub(super) commits: Vec<(usize, Durability)>,
+    /// Whether the writer begins commits (`begin_commit`), and the batch it began: its
+    /// entries, lines and durability.
+    pub(super) begins_commits: bool,
+    begun: Option<(Vec<SealedEntry>, Vec<String>, Durability)>,
+    /// How many of the next begun commits fail when they end.
+    pub(super) fail_ends: usize,
 }
 
 /// An in-memory writer that fails on command, dropping the failed batch as the all-or-nothing
@@ -106,6 +112,35 @@ impl ChainWriter for FailingWriter {
         store.commits.push((batch.len(), durability));
         store.committed.append(&mut batch);
         let mut lines = std::mem::take(&mut store.pending_lines);
+        store.committed_lines.append(&mut lines);
+        Ok(())
+    }
+
+    fn begin_commit(&mut self, durability: Durability) -> bool {
+        let mut store = self.store();
+        if !store.begins_commits || store.begun.is_some() {
+            return false;
+        }
+        let entries = std::mem::take(&mut store.pending);
+        let lines = std::mem::take(&mut store.pending_lines);
+        store.begun = Some((entries, lines, durability));
+        true
+    }
+
+    fn end_commit(&mut self) -> io::Result<()> {
+        let mut store = self.store();
+        let Some((mut entries, mut lines, durability)) = store.begun.take() else {
+            return Ok(());
+        };
+        if store.fail_ends > 0 {
+            // The batch appended since was chained onto the failed one: it goes too.
+            store.fail_ends -= 1;
+            store.pending.clear();
+            store.pending_lines.clear();
+            return Err(io::Error::other("injected failure"));
+        }
+        store.commits.push((entries.len(), durability));
+        store.committed.append(&mut entries);
         store.committed_lines.append(&mut lines);
         Ok(())
     }
@@ -1257,4 +1292,114 @@ fn the_workload_decision_seals_to_the_bytes_it_always_had() {
     ];
     let got: Vec<&str> = lines.iter().map(|l| l.trim_end()).collect();
     assert_eq!(got, want);
+}
+
+/// `count` explicit `tool_call`s handed to the sequencer, with the channels their callers wait
+/// on.
+fn explicit_calls(
+    seq: &mut Sequencer,
+    prefix: &str,
+    count: usize,
+) -> Vec<Receiver<Result<ChainedEntry, Error>>> {
+    (0..count)
+        .map(|i| {
+            let (msg, rx) = explicit(&format!("{prefix}{i}"));
+            seq.handle(msg);
+            rx
+        })
+        .collect()
+}
+
+#[test]
+fn a_begun_batch_is_acknowledged_only_once_its_commit_ends() {
+    let writer = FailingWriter::default();
+    writer.store().begins_commits = true;
+    let (mut seq, _queue, log, _rx) = sequencer(&writer, QueueFullPolicy::Block);
+    let first = explicit_calls(&mut seq, "a", 3);
+    seq.commit_full_batch(Durability::Synced).unwrap();
+    assert!(seq.begun.is_some(), "the writer began the commit");
+    // Begun, not ended: nobody is answered, nothing is published, the next batch is sealed
+    // onto it.
+    assert!(first.iter().all(|rx| rx.try_recv().is_err()));
+    assert_eq!(log.committed_entries(), 0);
+    assert_eq!(seq.committed.next_seq, 0);
+    let second = explicit_calls(&mut seq, "b", 2);
+    assert_eq!(seq.working.next_seq, 5);
+    seq.commit(Durability::Synced).unwrap();
+    // Ending it answers its callers first; then the second batch commits as usual.
+    for (i, rx) in first.iter().chain(&second).enumerate() {
+        assert_eq!(rx.try_recv().unwrap().unwrap().seq, i as u64);
+    }
+    assert_eq!(log.committed_entries(), 5);
+    assert_eq!(log.head(), seq.working);
+    assert_eq!(
+        writer.store().commits,
+        [(3, Durability::Synced), (2, Durability::Synced)]
+    );
+    writer.assert_linked();
+}
+
+#[test]
+fn a_begun_batch_that_fails_takes_the_batch_sealed_onto_it_and_the_gap_counts_both() {
+    let writer = FailingWriter::default();
+    writer.store().begins_commits = true;
+    let (mut seq, _queue, log, _rx) = sequencer(&writer, QueueFullPolicy::Block);
+    seq.seal("tool_call", tool_call("kept"));
+    seq.commit(Durability::Synced).unwrap();
+    let committed = seq.committed.clone();
+
+    writer.store().fail_ends = 1;
+    let first = explicit_calls(&mut seq, "a", 3);
+    seq.commit_full_batch(Durability::Synced).unwrap();
+    let second = explicit_calls(&mut seq, "b", 2);
+    let err = seq.commit(Durability::Synced).unwrap_err();
+    assert!(
+        matches!(&err, Error::Write(m) if m == "failing: injected failure"),
+        "{err}"
+    );
+    // Both batches are lost: every caller is told, the tips are back at the last commit.
+    for rx in first.iter().chain(&second) {
+        let err = rx.try_recv().unwrap().unwrap_err();
+        assert!(err.to_string().contains("injected failure"), "{err}");
+    }
+    assert_eq!(seq.working, committed);
+    assert_eq!(log.head(), committed);
+    assert_eq!(log.lost_entries(), 5);
+    assert_eq!(log.committed_entries(), 1);
+
+    // The next batch opens with the gap that records both.
+    let (next, _) = seq.seal("tool_call", tool_call("after"));
+    assert_eq!(next, 2);
+    seq.commit(Durability::Synced).unwrap();
+    assert_eq!(
+        writer.kinds(),
+        [
+            "tool_call",
+            "gap {\"lost_entries\": 5, \"first_lost_seq\": 1, \"error\": \"failing: injected failure\"}",
+            "tool_call",
+        ]
+    );
+    writer.assert_linked();
+}
+
+#[test]
+fn a_batch_with_a_gap_is_not_begun_but_committed_whole() {
+    let writer = FailingWriter::default();
+    writer.store().begins_commits = true;
+    let (mut seq, _queue, log, _rx) = sequencer(&writer, QueueFullPolicy::Block);
+    writer.fail_next_commits(1);
+    seq.seal("tool_call", tool_call("lost"));
+    seq.commit(Durability::Synced).unwrap_err();
+    // This batch opens with the gap: its commit is not begun (the loss it records is
+    // cleared only by its commit), so it is committed before `commit_full_batch` returns.
+    let kept = explicit_calls(&mut seq, "kept", 2);
+    seq.commit_full_batch(Durability::Synced).unwrap();
+    assert!(seq.begun.is_none());
+    for rx in &kept {
+        rx.try_recv().unwrap().unwrap();
+    }
+    assert_eq!(log.lost_entries(), 1);
+    assert_eq!(log.committed_entries(), 3);
+    assert_eq!(seq.lost, 0);
+    writer.assert_linked();
 }

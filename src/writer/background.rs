@@ -147,7 +147,19 @@ impl BackgroundWriter {
     /// Waits until every block handed over is written (and synced with `sync`), and returns
     /// the first error any of those writes met.
     pub(super) fn finish(&self, sync: bool) -> io::Result<()> {
-        self.send(Job::Finish { sync })?;
+        self.start_finish(sync)?;
+        self.wait_finish()
+    }
+
+    /// Asks for the outcome of the blocks handed over so far (written, and synced with `sync`)
+    /// without waiting for it: blocks handed over next are written after that. One
+    /// [`wait_finish`](BackgroundWriter::wait_finish) must follow before the next.
+    pub(super) fn start_finish(&self, sync: bool) -> io::Result<()> {
+        self.send(Job::Finish { sync })
+    }
+
+    /// Waits for the outcome [`start_finish`](BackgroundWriter::start_finish) asked for.
+    pub(super) fn wait_finish(&self) -> io::Result<()> {
         self.outcomes.recv().map_err(|_| gone())?
     }
 
@@ -160,7 +172,7 @@ impl BackgroundWriter {
     }
 }
 
-fn gone() -> io::Error {
+pub(super) fn gone() -> io::Error {
     io::Error::other("the log's background write thread has stopped")
 }
 

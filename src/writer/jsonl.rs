@@ -54,6 +54,21 @@ pub struct JsonlFileWriter {
     /// Entries `open` verified in the file (a later segment's first seq is not 0, so its tip
     /// does not say how many it holds).
     opened_entries: u64,
+    /// The batch whose commit `begin_commit` started and `end_commit` waits for.
+    begun: Option<BegunCommit>,
+}
+
+/// A batch handed to the background thread to be written and synced while the next one is
+/// appended.
+#[derive(Debug)]
+struct BegunCommit {
+    /// The file's committed length before it: where a failure cuts the file back to.
+    before: u64,
+    /// Its bytes.
+    len: u64,
+    sync: bool,
+    /// Why it could not even be handed over (the thread is gone).
+    failed: Option<io::Error>,
 }
 
 impl JsonlFileWriter {
@@ -74,6 +89,7 @@ impl JsonlFileWriter {
             poisoned: None,
             tree: None,
             opened_entries: 0,
+            begun: None,
         }
     }
 
@@ -317,12 +333,90 @@ impl ChainWriter for JsonlFileWriter {
         self.hand_over_full_block();
     }
 
+    fn begin_commit(&mut self, durability: Durability) -> bool {
+        // Only a batch already partly on the write thread: a smaller one is written at once.
+        if self.begun.is_some()
+            || self.handed_over == 0
+            || self.torn.is_some()
+            || self.poisoned.is_some()
+            || self.file.is_none()
+        {
+            return false;
+        }
+        let Some(thread) = self.background.as_ref() else {
+            return false;
+        };
+        let len = self.pending_len();
+        let sync = durability == Durability::Synced;
+        let tail = std::mem::take(&mut self.batch);
+        let handed = if tail.is_empty() {
+            Ok(())
+        } else {
+            thread.write(tail)
+        };
+        let failed = handed.and_then(|()| thread.start_finish(sync)).err();
+        self.synced = false;
+        self.handed_over = 0;
+        self.begun = Some(BegunCommit {
+            before: self.committed_len,
+            len,
+            sync,
+            failed,
+        });
+        true
+    }
+
+    fn end_commit(&mut self) -> io::Result<()> {
+        let Some(begun) = self.begun.take() else {
+            return Ok(());
+        };
+        let outcome = match (begun.failed, self.background.as_ref()) {
+            (Some(e), _) => Err(e),
+            (None, Some(thread)) => thread.wait_finish(),
+            (None, None) => Err(background::gone()),
+        };
+        match outcome {
+            Ok(()) => {
+                self.committed_len = begun.before + begun.len;
+                // What was appended since is not synced yet (`write_batch` notes that).
+                self.synced = begun.sync && self.pending_len() == 0;
+                Ok(())
+            }
+            Err(e) => {
+                // The batch appended since was chained onto the failed one: it goes too. Let
+                // the thread finish with what it was handed (a cut-back must not race its
+                // writes), then cut the file back to before the failed batch.
+                if let Some(thread) = self.background.as_ref() {
+                    let _ = thread.finish(false);
+                }
+                self.batch.clear();
+                self.handed_over = 0;
+                let cut = match self.file.as_ref() {
+                    Some(file) => file.set_len(begun.before).and_then(|()| file.sync_data()),
+                    None => Ok(()),
+                };
+                if let Err(cut) = cut {
+                    self.poisoned = Some(format!("cutting back a failed batch failed: {cut}"));
+                }
+                Err(e)
+            }
+        }
+    }
+
     fn sign_lines(&mut self, signer: &LineSigner) -> bool {
         self.signer = Some(signer.clone());
         true
     }
 
     fn commit(&mut self, durability: Durability) -> io::Result<()> {
+        if self.begun.is_some() {
+            // The sequencer ends a begun commit first; a caller that did not is answered
+            // as if it had: the begun batch's failure fails this one too.
+            if let Err(e) = self.end_commit() {
+                self.batch.clear();
+                return Err(e);
+            }
+        }
         if self.torn.is_some() {
             self.batch.clear();
             return Err(io::Error::other(

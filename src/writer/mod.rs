@@ -187,6 +187,31 @@ pub trait ChainWriter: Send + 'static {
     /// none of them may remain in the store (all or nothing).
     fn commit(&mut self, durability: Durability) -> io::Result<()>;
 
+    /// Starts committing the batch appended so far, to `durability`, without waiting for it,
+    /// so that the next batch can be appended while this one is written and synced. Returns
+    /// `false` (the default) when the writer does not do that, having changed nothing: the
+    /// sequencer then calls [`commit`](ChainWriter::commit). After `true`, entries appended
+    /// belong to the next batch, and the sequencer calls
+    /// [`end_commit`](ChainWriter::end_commit) before it commits again, acknowledges the
+    /// begun batch's entries or does anything else with the store.
+    ///
+    /// The sequencer begins a commit only for a full batch while more entries wait, never for
+    /// a flush, a checkpoint, a rotation or a gap, and acknowledges nothing of the batch until
+    /// `end_commit` has succeeded: what a caller is told is durable is as durable as before.
+    fn begin_commit(&mut self, durability: Durability) -> bool {
+        let _ = durability;
+        false
+    }
+
+    /// Waits for the commit [`begin_commit`](ChainWriter::begin_commit) started and returns
+    /// its outcome. On error, neither that batch nor anything appended since may remain in the
+    /// store (the entries appended since were chained onto the failed batch, so they go with
+    /// it; the sequencer counts both as lost). Called only after `begin_commit` returned
+    /// `true`.
+    fn end_commit(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
     /// A short description for messages (for a file, its path).
     fn describe(&self) -> String;
 
