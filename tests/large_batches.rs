@@ -8,7 +8,7 @@ mod common;
 use acttrace::chain::GENESIS;
 use acttrace::json::Value;
 use acttrace::verify::{VerifyOptions, verify_path};
-use acttrace::writer::{ChainWriter, Durability};
+use acttrace::writer::{ChainWriter, Durability, SegmentedWriter};
 use acttrace::{HashAlg, JsonlFileWriter, SealedEntry};
 use common::*;
 
@@ -169,14 +169,18 @@ fn a_begun_commit_ends_durable_while_the_next_batch_is_appended() {
     }
     let durable = lines(&small).len() as u64;
     assert!(w.begin_commit(Durability::Synced));
-    assert_eq!(w.pending_len(), 0);
-    // Not committed until it ends.
+    // Not committed until it ends: still pending.
+    assert_eq!(w.pending_len(), lines(&first).len() as u64);
     assert_eq!(w.committed_len(), durable);
     for e in &second {
         w.append(e);
     }
-    assert_eq!(w.pending_len(), lines(&second).len() as u64);
+    assert_eq!(
+        w.pending_len(),
+        (lines(&first).len() + lines(&second).len()) as u64
+    );
     w.end_commit().unwrap();
+    assert_eq!(w.pending_len(), lines(&second).len() as u64);
     let through_first = durable + lines(&first).len() as u64;
     assert_eq!(w.committed_len(), through_first);
     w.commit(Durability::Synced).unwrap();
@@ -233,4 +237,63 @@ fn a_begun_commit_that_meets_a_full_disk_takes_the_next_batch_with_it() {
     w.commit(Durability::Synced).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(text, lines(&kept) + &lines(&first) + &lines(&second));
+}
+
+#[test]
+fn a_segment_counts_a_begun_batch_toward_its_rotation_and_commits_it_when_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = SegmentedWriter::new(dir.path(), "audit").max_bytes(1024 * 1024);
+    w.open(None).unwrap();
+    let first = entries_after(0, GENESIS, 1500);
+    let second = entries_after(1500, &first[1499].hash, 100);
+    for e in &first {
+        w.append(e);
+    }
+    assert!(w.begin_commit(Durability::Synced));
+    // About 1.5 MiB begun: over the segment's size, though not yet committed.
+    assert!(w.wants_rotation());
+    for e in &second {
+        w.append(e);
+    }
+    w.end_commit().unwrap();
+    w.commit(Durability::Synced).unwrap();
+    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(files.len(), 1);
+    let segment = files[0].as_ref().unwrap().path();
+    assert_eq!(
+        std::fs::read_to_string(&segment).unwrap(),
+        lines(&first) + &lines(&second)
+    );
+}
+
+#[test]
+fn a_segment_rotated_with_a_begun_commit_ends_it_first_and_reports_its_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    if !mount_tmpfs(dir.path(), "2m") {
+        return;
+    }
+    let _unmount = Unmount(dir.path());
+    let mut w = SegmentedWriter::new(dir.path(), "audit").max_bytes(512 * 1024);
+    w.open(None).unwrap();
+    let kept = entries_after(0, GENESIS, 100);
+    for e in &kept {
+        w.append(e);
+    }
+    w.commit(Durability::Synced).unwrap();
+    // About 1.5 MiB begun where about 600 KiB are free: a rotation must not drop it with the
+    // old segment's writer as if it had been committed.
+    let segment = dir.path().join("audit-000001.jsonl");
+    let durable = std::fs::read(&segment).unwrap();
+    let filler = dir.path().join("filler");
+    std::fs::write(&filler, vec![0u8; 2048 * 1024 - durable.len() - 600 * 1024]).unwrap();
+    for e in &entries_after(100, &kept[99].hash, 1500) {
+        w.append(e);
+    }
+    assert!(w.begin_commit(Durability::Synced));
+    let err = w.rotate().unwrap_err().to_string();
+    assert!(
+        err.contains("No space left") && err.contains("audit-000001.jsonl"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&segment).unwrap(), durable);
 }

@@ -241,3 +241,42 @@ fn the_cli_verifies_a_directory() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// Many records at once, through rotations: every one is on the one verified chain. (When
+/// batches fill while more records wait, their commits are begun while the next batch is
+/// sealed; whether they do here depends on the machine's speed. `tests/large_batches.rs`
+/// drives that case directly.)
+#[test]
+fn thirty_thousand_records_through_rotations_form_one_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let tip = write(
+        dir.path(),
+        SegmentedWriter::new(dir.path(), "audit").max_bytes(1024 * 1024),
+        30_000,
+    );
+    assert!(segment_files(dir.path()).len() >= 3);
+    let r = verify_dir(
+        dir.path(),
+        &VerifyOptions {
+            expected_head: Some(tip.head.clone()),
+            expect_entries: Some(tip.next_seq),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(r.ok(), "{} {:?}", r.summary(), r.problems);
+    assert_eq!(r.entries(), tip.next_seq);
+    // Every record is on the chain: 30,000 tool calls, their segments' openings and no gap.
+    let tool_calls = segment_files(dir.path())
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(dir.path().join(f))
+                .unwrap()
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|l| l.contains("\"type\": \"tool_call\""))
+        .count();
+    assert_eq!(tool_calls, 30_000);
+}

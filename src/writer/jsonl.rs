@@ -108,9 +108,9 @@ impl JsonlFileWriter {
         self.committed_len
     }
 
-    /// Bytes appended since the last commit.
+    /// Bytes appended since the last commit (a begun one included until it ends).
     pub fn pending_len(&self) -> u64 {
-        self.handed_over + self.batch.bytes.len() as u64
+        self.begun.as_ref().map_or(0, |b| b.len) + self.handed_over + self.batch.bytes.len() as u64
     }
 
     /// Hands the batch's bytes so far to the background thread once they fill a block.

@@ -465,6 +465,23 @@ impl ChainWriter for SegmentedWriter {
         taken
     }
 
+    fn begin_commit(&mut self, durability: Durability) -> bool {
+        // A rotation commits first (`rotate_if_due`), so a begun batch never spans segments.
+        self.current
+            .as_mut()
+            .is_some_and(|current| current.begin_commit(durability))
+    }
+
+    fn end_commit(&mut self) -> io::Result<()> {
+        let current = self
+            .current
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the segment is not open"))?;
+        current.end_commit()?;
+        self.current_bytes = current.committed_len();
+        Ok(())
+    }
+
     fn commit(&mut self, durability: Durability) -> io::Result<()> {
         let current = self
             .current
@@ -494,6 +511,14 @@ impl ChainWriter for SegmentedWriter {
     }
 
     fn rotate(&mut self) -> Result<Rotation, Error> {
+        // The sequencer ends a begun commit before it rotates; had a caller not, the batch
+        // must not be dropped with the old segment's writer.
+        if let Some(current) = self.current.as_mut()
+            && let Err(e) = current.end_commit()
+        {
+            let path = current.path().to_path_buf();
+            return Err(self.io_err("commit a batch to", &path, e));
+        }
         let previous_segment = self.segment_name(self.index);
         let next = self.index + 1;
         let mut writer = JsonlFileWriter::new(self.segment_path(next));
