@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
+
 use acttrace::chain::GENESIS;
 use acttrace::json::Value;
 use acttrace::verify::{VerifyOptions, verify_path};
@@ -57,6 +59,35 @@ fn lines(entries: &[SealedEntry]) -> String {
     entries.iter().map(SealedEntry::to_line).collect()
 }
 
+fn append_all<'a>(w: &mut impl ChainWriter, entries: impl IntoIterator<Item = &'a SealedEntry>) {
+    for e in entries {
+        w.append(e);
+    }
+}
+
+/// On a tmpfs of `tmpfs_kib` KiB mounted at `dir`: commits a log's first 100 entries (about
+/// 100 KiB) through `w`, whose file is `file`, then fills the tmpfs until about 600 KiB are
+/// free. Returns the entries, the file's durable bytes and the filler (removing it frees the
+/// space again).
+fn durable_then_nearly_full(
+    w: &mut impl ChainWriter,
+    dir: &Path,
+    file: &Path,
+    tmpfs_kib: usize,
+) -> (Vec<SealedEntry>, Vec<u8>, PathBuf) {
+    let kept = entries_after(0, GENESIS, 100);
+    append_all(w, &kept);
+    w.commit(Durability::Synced).unwrap();
+    let durable = std::fs::read(file).unwrap();
+    let filler = dir.join("filler");
+    std::fs::write(
+        &filler,
+        vec![0u8; tmpfs_kib * 1024 - durable.len() - 600 * 1024],
+    )
+    .unwrap();
+    (kept, durable, filler)
+}
+
 #[test]
 fn a_batch_of_megabytes_is_committed_whole_and_in_order() {
     let dir = tempfile::tempdir().unwrap();
@@ -65,9 +96,7 @@ fn a_batch_of_megabytes_is_committed_whole_and_in_order() {
     assert!(w.open(None).unwrap().is_none());
     // About 1.5 MiB in one batch.
     let first = entries_after(0, GENESIS, 1500);
-    for e in &first {
-        w.append(e);
-    }
+    append_all(&mut w, &first);
     let expected = lines(&first);
     assert_eq!(w.pending_len(), expected.len() as u64);
     w.commit(Durability::Synced).unwrap();
@@ -78,13 +107,9 @@ fn a_batch_of_megabytes_is_committed_whole_and_in_order() {
     // A second large batch, then a small one written at commit: the file is their lines.
     let second = entries_after(1500, &first[1499].hash, 700);
     let third = entries_after(2200, &second[699].hash, 3);
-    for e in &second {
-        w.append(e);
-    }
+    append_all(&mut w, &second);
     w.commit(Durability::Written).unwrap();
-    for e in &third {
-        w.append(e);
-    }
+    append_all(&mut w, &third);
     w.commit(Durability::Synced).unwrap();
     let all = expected + &lines(&second) + &lines(&third);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), all);
@@ -111,21 +136,11 @@ fn a_large_batch_that_meets_a_full_disk_is_cut_back_whole_and_the_log_continues(
     let path = dir.path().join("audit.jsonl");
     let mut w = JsonlFileWriter::new(&path);
     w.open(None).unwrap();
-    let first = entries_after(0, GENESIS, 100);
-    for e in &first {
-        w.append(e);
-    }
-    w.commit(Durability::Synced).unwrap();
-    let durable = std::fs::read(&path).unwrap();
-
-    // Leave about 600 KiB free, then hand the writer a batch of about 1.5 MiB: its first
-    // 600 KiB fit, the rest does not.
-    let filler = dir.path().join("filler");
-    std::fs::write(&filler, vec![0u8; 2048 * 1024 - durable.len() - 600 * 1024]).unwrap();
+    // About 600 KiB free, then a batch of about 1.5 MiB: its first 600 KiB fit, the rest does
+    // not.
+    let (first, durable, filler) = durable_then_nearly_full(&mut w, dir.path(), &path, 2048);
     let lost = entries_after(100, &first[99].hash, 1500);
-    for e in &lost {
-        w.append(e);
-    }
+    append_all(&mut w, &lost);
     let err = w.commit(Durability::Synced).unwrap_err();
     assert!(err.to_string().contains("No space left"), "{err}");
     assert_eq!(w.pending_len(), 0);
@@ -138,9 +153,7 @@ fn a_large_batch_that_meets_a_full_disk_is_cut_back_whole_and_the_log_continues(
 
     // Space returns: the same entries are sealed again and committed after the durable ones.
     std::fs::remove_file(&filler).unwrap();
-    for e in &lost {
-        w.append(e);
-    }
+    append_all(&mut w, &lost);
     w.commit(Durability::Synced).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(text, lines(&first) + &lines(&lost));
@@ -154,9 +167,7 @@ fn a_begun_commit_ends_durable_while_the_next_batch_is_appended() {
     w.open(None).unwrap();
     // A batch under one block is not begun (it is written at commit): nothing changes.
     let small = entries_after(0, GENESIS, 3);
-    for e in &small {
-        w.append(e);
-    }
+    append_all(&mut w, &small);
     assert!(!w.begin_commit(Durability::Synced));
     assert_eq!(w.pending_len(), lines(&small).len() as u64);
     w.commit(Durability::Synced).unwrap();
@@ -164,17 +175,13 @@ fn a_begun_commit_ends_durable_while_the_next_batch_is_appended() {
     // About 1.5 MiB: begun, and the next batch appended behind it.
     let first = entries_after(3, &small[2].hash, 1500);
     let second = entries_after(1503, &first[1499].hash, 700);
-    for e in &first {
-        w.append(e);
-    }
+    append_all(&mut w, &first);
     let durable = lines(&small).len() as u64;
     assert!(w.begin_commit(Durability::Synced));
     // Not committed until it ends: still pending.
     assert_eq!(w.pending_len(), lines(&first).len() as u64);
     assert_eq!(w.committed_len(), durable);
-    for e in &second {
-        w.append(e);
-    }
+    append_all(&mut w, &second);
     assert_eq!(
         w.pending_len(),
         (lines(&first).len() + lines(&second).len()) as u64
@@ -199,26 +206,14 @@ fn a_begun_commit_that_meets_a_full_disk_takes_the_next_batch_with_it() {
     let path = dir.path().join("audit.jsonl");
     let mut w = JsonlFileWriter::new(&path);
     w.open(None).unwrap();
-    let kept = entries_after(0, GENESIS, 100);
-    for e in &kept {
-        w.append(e);
-    }
-    w.commit(Durability::Synced).unwrap();
-    let durable = std::fs::read(&path).unwrap();
-
     // About 600 KiB free; a begun batch of about 1.5 MiB does not fit, and the batch appended
     // behind it (chained onto it) must not stay either.
-    let filler = dir.path().join("filler");
-    std::fs::write(&filler, vec![0u8; 3072 * 1024 - durable.len() - 600 * 1024]).unwrap();
+    let (kept, durable, filler) = durable_then_nearly_full(&mut w, dir.path(), &path, 3072);
     let first = entries_after(100, &kept[99].hash, 1500);
     let second = entries_after(1600, &first[1499].hash, 300);
-    for e in &first {
-        w.append(e);
-    }
+    append_all(&mut w, &first);
     assert!(w.begin_commit(Durability::Synced));
-    for e in &second {
-        w.append(e);
-    }
+    append_all(&mut w, &second);
     let err = w.end_commit().unwrap_err();
     assert!(err.to_string().contains("No space left"), "{err}");
     assert_eq!(w.pending_len(), 0);
@@ -231,9 +226,7 @@ fn a_begun_commit_that_meets_a_full_disk_takes_the_next_batch_with_it() {
 
     // Space returns: both are appended again and committed after the durable entries.
     std::fs::remove_file(&filler).unwrap();
-    for e in first.iter().chain(&second) {
-        w.append(e);
-    }
+    append_all(&mut w, first.iter().chain(&second));
     w.commit(Durability::Synced).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(text, lines(&kept) + &lines(&first) + &lines(&second));
@@ -246,15 +239,11 @@ fn a_segment_counts_a_begun_batch_toward_its_rotation_and_commits_it_when_it_end
     w.open(None).unwrap();
     let first = entries_after(0, GENESIS, 1500);
     let second = entries_after(1500, &first[1499].hash, 100);
-    for e in &first {
-        w.append(e);
-    }
+    append_all(&mut w, &first);
     assert!(w.begin_commit(Durability::Synced));
     // About 1.5 MiB begun: over the segment's size, though not yet committed.
     assert!(w.wants_rotation());
-    for e in &second {
-        w.append(e);
-    }
+    append_all(&mut w, &second);
     w.end_commit().unwrap();
     w.commit(Durability::Synced).unwrap();
     let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
@@ -275,20 +264,11 @@ fn a_segment_rotated_with_a_begun_commit_ends_it_first_and_reports_its_failure()
     let _unmount = Unmount(dir.path());
     let mut w = SegmentedWriter::new(dir.path(), "audit").max_bytes(512 * 1024);
     w.open(None).unwrap();
-    let kept = entries_after(0, GENESIS, 100);
-    for e in &kept {
-        w.append(e);
-    }
-    w.commit(Durability::Synced).unwrap();
     // About 1.5 MiB begun where about 600 KiB are free: a rotation must not drop it with the
     // old segment's writer as if it had been committed.
     let segment = dir.path().join("audit-000001.jsonl");
-    let durable = std::fs::read(&segment).unwrap();
-    let filler = dir.path().join("filler");
-    std::fs::write(&filler, vec![0u8; 2048 * 1024 - durable.len() - 600 * 1024]).unwrap();
-    for e in &entries_after(100, &kept[99].hash, 1500) {
-        w.append(e);
-    }
+    let (kept, durable, _filler) = durable_then_nearly_full(&mut w, dir.path(), &segment, 2048);
+    append_all(&mut w, &entries_after(100, &kept[99].hash, 1500));
     assert!(w.begin_commit(Durability::Synced));
     let err = w.rotate().unwrap_err().to_string();
     assert!(

@@ -33,6 +33,21 @@ fn write(dir: &Path, writer: SegmentedWriter, events: u64) -> acttrace::ChainTip
     tip
 }
 
+/// The directory verifies as one chain ending at `tip`, with every entry up to it.
+fn assert_dir_verifies_to(dir: &Path, tip: &acttrace::ChainTip) {
+    let r = verify_dir(
+        dir,
+        &VerifyOptions {
+            expected_head: Some(tip.head.clone()),
+            expect_entries: Some(tip.next_seq),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(r.ok(), "{} {:?}", r.summary(), r.problems);
+    assert_eq!(r.entries(), tip.next_seq);
+}
+
 fn segment_files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -62,17 +77,7 @@ fn segments_form_one_chain_across_rotation_and_reopening() {
     for f in &files[1..] {
         assert_eq!(first_type(&dir.path().join(f)), "segment_open", "{f}");
     }
-    let r = verify_dir(
-        dir.path(),
-        &VerifyOptions {
-            expected_head: Some(tip2.head.clone()),
-            expect_entries: Some(tip2.next_seq),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    assert!(r.ok(), "{} {:?}", r.summary(), r.problems);
-    assert_eq!(r.entries(), tip2.next_seq);
+    assert_dir_verifies_to(dir.path(), &tip2);
     // Each segment alone verifies and says it continues another.
     let alone =
         acttrace::verify::verify_path(dir.path().join(&files[1]), &VerifyOptions::default())
@@ -255,19 +260,9 @@ fn thirty_thousand_records_through_rotations_form_one_chain() {
         30_000,
     );
     assert!(segment_files(dir.path()).len() >= 3);
-    let r = verify_dir(
-        dir.path(),
-        &VerifyOptions {
-            expected_head: Some(tip.head.clone()),
-            expect_entries: Some(tip.next_seq),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    assert!(r.ok(), "{} {:?}", r.summary(), r.problems);
-    assert_eq!(r.entries(), tip.next_seq);
-    // Every record is on the chain: 30,000 tool calls, their segments' openings and no gap.
-    let tool_calls = segment_files(dir.path())
+    assert_dir_verifies_to(dir.path(), &tip);
+    // Every record is on the chain: 30,000 tool calls, and no gap.
+    let lines: Vec<String> = segment_files(dir.path())
         .iter()
         .flat_map(|f| {
             std::fs::read_to_string(dir.path().join(f))
@@ -276,7 +271,11 @@ fn thirty_thousand_records_through_rotations_form_one_chain() {
                 .map(str::to_owned)
                 .collect::<Vec<_>>()
         })
-        .filter(|l| l.contains("\"type\": \"tool_call\""))
-        .count();
-    assert_eq!(tool_calls, 30_000);
+        .collect();
+    let of_type = |t: &str| {
+        let t = format!("\"type\": \"{t}\"");
+        lines.iter().filter(|l| l.contains(&t)).count()
+    };
+    assert_eq!(of_type("tool_call"), 30_000);
+    assert_eq!(of_type("gap"), 0);
 }

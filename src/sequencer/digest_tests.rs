@@ -84,6 +84,16 @@ fn assert_digests(chain: &[SealedEntry]) -> usize {
     ends.len()
 }
 
+/// Seals an entry "after" in decision 1 and closes it, commits, checks that the committed
+/// chain is unbroken and returns it.
+fn after_and_close(seq: &mut super::Sequencer, writer: &FailingWriter) -> Vec<SealedEntry> {
+    seq.handle(call(Some(1), "after"));
+    seq.handle(close(1));
+    seq.commit(Durability::Synced).unwrap();
+    writer.assert_linked();
+    writer.store().committed.clone()
+}
+
 #[test]
 fn a_decisions_digest_covers_its_committed_entries_and_not_a_rolled_back_batch() {
     let writer = FailingWriter::default();
@@ -99,12 +109,7 @@ fn a_decisions_digest_covers_its_committed_entries_and_not_a_rolled_back_batch()
     writer.fail_next_commits(1);
     seq.commit(Durability::Synced).unwrap_err();
 
-    seq.handle(call(Some(1), "after"));
-    seq.handle(close(1));
-    seq.commit(Durability::Synced).unwrap();
-    writer.assert_linked();
-
-    let chain = writer.store().committed.clone();
+    let chain = after_and_close(&mut seq, &writer);
     let kinds: Vec<&str> = chain.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(
         kinds,
@@ -175,8 +180,7 @@ fn rotations_between_entries_keep_the_digest_whole() {
 
 #[test]
 fn a_begun_batch_ending_commits_its_own_entries_to_the_digest_not_the_next_batchs() {
-    let writer = FailingWriter::default();
-    writer.store().begins_commits = true;
+    let writer = FailingWriter::beginning_commits();
     let (mut seq, _queue, _log, _rx) = sequencer(&writer, QueueFullPolicy::Block);
     assert!(seq.handle(open(1, None)).is_none());
     seq.handle(call(Some(1), "kept"));
@@ -187,11 +191,7 @@ fn a_begun_batch_ending_commits_its_own_entries_to_the_digest_not_the_next_batch
     writer.fail_next_commits(1);
     seq.commit(Durability::Synced).unwrap_err();
 
-    seq.handle(call(Some(1), "after"));
-    seq.handle(close(1));
-    seq.commit(Durability::Synced).unwrap();
-    writer.assert_linked();
-    let chain = writer.store().committed.clone();
+    let chain = after_and_close(&mut seq, &writer);
     let names: Vec<Option<&str>> = chain.iter().map(|e| str_of(e, "name")).collect();
     assert!(!names.contains(&Some("lost")), "{names:?}");
     assert_eq!(assert_digests(&chain), 1);

@@ -55,6 +55,13 @@ impl FailingWriter {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// A writer that begins commits (`ChainWriter::begin_commit`), as the file writer does.
+    pub(super) fn beginning_commits() -> FailingWriter {
+        let writer = FailingWriter::default();
+        writer.store().begins_commits = true;
+        writer
+    }
+
     pub(super) fn fail_next_commits(&self, n: usize) {
         self.store().fail_commits = n;
     }
@@ -1312,8 +1319,7 @@ fn explicit_calls(
 
 #[test]
 fn a_begun_batch_is_acknowledged_only_once_its_commit_ends() {
-    let writer = FailingWriter::default();
-    writer.store().begins_commits = true;
+    let writer = FailingWriter::beginning_commits();
     let (mut seq, _queue, log, _rx) = sequencer(&writer, QueueFullPolicy::Block);
     let first = explicit_calls(&mut seq, "a", 3);
     seq.commit_full_batch(Durability::Synced).unwrap();
@@ -1341,8 +1347,7 @@ fn a_begun_batch_is_acknowledged_only_once_its_commit_ends() {
 
 #[test]
 fn a_begun_batch_that_fails_takes_the_batch_sealed_onto_it_and_the_gap_counts_both() {
-    let writer = FailingWriter::default();
-    writer.store().begins_commits = true;
+    let writer = FailingWriter::beginning_commits();
     let (mut seq, _queue, log, _rx) = sequencer(&writer, QueueFullPolicy::Block);
     seq.seal("tool_call", tool_call("kept"));
     seq.commit(Durability::Synced).unwrap();
@@ -1384,8 +1389,7 @@ fn a_begun_batch_that_fails_takes_the_batch_sealed_onto_it_and_the_gap_counts_bo
 
 #[test]
 fn a_batch_with_a_gap_is_not_begun_but_committed_whole() {
-    let writer = FailingWriter::default();
-    writer.store().begins_commits = true;
+    let writer = FailingWriter::beginning_commits();
     let (mut seq, _queue, log, _rx) = sequencer(&writer, QueueFullPolicy::Block);
     writer.fail_next_commits(1);
     seq.seal("tool_call", tool_call("lost"));
