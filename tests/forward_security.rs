@@ -656,9 +656,17 @@ fn keygen_writes_the_epoch_zero_state_and_verify_checks_it_from_the_command_line
     assert_eq!(state.current.signer.verifier(), fs_vkey);
     #[cfg(unix)]
     assert_eq!(mode(&fs_path), 0o600);
-    // The seed is never printed.
+    // The seed is never printed. Base64 holds '+' too, so the seed is what follows
+    // "PRIVATE+KEY+<origin>/fs+<8-digit id>+", not what follows the last '+'.
     let seed = state.current.signer.to_go_format();
-    let seed_b64 = seed.rsplit('+').next().unwrap();
+    let prefix = format!("PRIVATE+KEY+{origin}/fs+");
+    assert!(
+        seed.starts_with(&prefix),
+        "{}",
+        &seed[..prefix.len().min(seed.len())]
+    );
+    let seed_b64 = &seed[prefix.len() + 9..];
+    assert_eq!(seed_b64.len(), 44, "base64 of 0x01 and a 32-byte seed");
     assert!(!stderr.contains(seed_b64) && !stdout.contains(seed_b64));
 
     // A second run never overwrites either file.
