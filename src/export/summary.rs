@@ -145,7 +145,7 @@ impl SummaryBuilder {
             .count() as u64;
         self.s.decisions_with_oversight = with;
         self.s.decisions_without_oversight = self.s.decisions.saturating_sub(with);
-        self.s.llm_cost = self.costs.rendered();
+        self.s.llm_cost = self.costs.render_each(String::new).collect();
         self.s
     }
 }

@@ -1,8 +1,11 @@
 //! What a model call cost: a client-reported amount, the price table's exact figure, or `null`
 //! with the reason; and exact per-currency sums of such costs.
 
+use std::fmt::Write as _;
+
 use super::{Decimal, PriceTable, TokenUsage};
 use crate::json::Value;
+use crate::record::Text;
 
 /// The `cost` and `cost_basis` of an `llm_call`: a reported cost as given, else the price
 /// table's exact figure, else `null` with the reason.
@@ -145,7 +148,11 @@ pub(super) fn unpriced_cost(prices: &PriceTable, reason: String) -> (Value, Valu
 /// `decision_end` and of `acttrace summary`.
 #[derive(Debug, Default)]
 pub(crate) struct CurrencyTotals {
-    sums: Vec<(String, Decimal)>,
+    /// The first currency's sum, kept inline: a decision's calls are nearly always billed in
+    /// one currency, and its totals are then made and dropped without allocating.
+    first: Option<(Text, Decimal)>,
+    /// Any further currencies', in first-seen order.
+    more: Vec<(Text, Decimal)>,
 }
 
 impl CurrencyTotals {
@@ -159,21 +166,43 @@ impl CurrencyTotals {
         let Ok(amount) = Decimal::parse(amount) else {
             return false;
         };
-        match self.sums.iter_mut().find(|(c, _)| c == currency) {
+        let found = self
+            .first
+            .iter_mut()
+            .chain(self.more.iter_mut())
+            .find(|(c, _)| c.as_str() == currency);
+        match found {
             Some((_, sum)) => sum.checked_add(amount).map(|total| *sum = total).is_some(),
             None => {
-                self.sums.push((currency.to_owned(), amount));
+                let entry = (Text::from(currency), amount);
+                match self.first {
+                    None => self.first = Some(entry),
+                    Some(_) => self.more.push(entry),
+                }
                 true
             }
         }
     }
 
-    /// The sums as `"<sum> <currency>"`, in first-seen order.
-    pub(crate) fn rendered(&self) -> Vec<String> {
-        self.sums
+    /// How many currencies there are sums for.
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.more.len()
+    }
+
+    /// Each sum as `"<sum> <currency>"`, written to a string `make` gives, in first-seen order
+    /// (`String::new` for fresh ones).
+    pub(crate) fn render_each(
+        &self,
+        mut make: impl FnMut() -> String,
+    ) -> impl Iterator<Item = String> {
+        self.first
             .iter()
-            .map(|(currency, sum)| format!("{sum} {currency}"))
-            .collect()
+            .chain(self.more.iter())
+            .map(move |(currency, sum)| {
+                let mut out = make();
+                let _ = write!(out, "{sum} {}", currency.as_str());
+                out
+            })
     }
 }
 
@@ -181,13 +210,17 @@ impl CurrencyTotals {
 mod tests {
     use super::*;
 
+    fn rendered(totals: &CurrencyTotals) -> Vec<String> {
+        totals.render_each(String::new).collect()
+    }
+
     #[test]
     fn currency_totals_sum_exactly_per_currency_in_first_seen_order() {
         let mut totals = CurrencyTotals::default();
         assert!(totals.add("0.1 USD"));
         assert!(totals.add("2 EUR"));
         assert!(totals.add("0.2 USD"));
-        assert_eq!(totals.rendered(), ["0.3 USD", "2 EUR"]);
+        assert_eq!(rendered(&totals), ["0.3 USD", "2 EUR"]);
     }
 
     #[test]
@@ -196,10 +229,10 @@ mod tests {
         for cost in ["", "USD", "1.5", "abc USD", "-1 USD", "1e3 USD"] {
             assert!(!totals.add(cost), "{cost:?}");
         }
-        assert!(totals.rendered().is_empty());
+        assert!(rendered(&totals).is_empty());
         let huge = format!("{} USD", u128::MAX);
         assert!(totals.add(&huge));
         assert!(!totals.add("1 USD"), "an overflowing sum is refused");
-        assert_eq!(totals.rendered(), [huge]);
+        assert_eq!(rendered(&totals), [huge]);
     }
 }

@@ -110,12 +110,50 @@ impl Decimal {
     /// The same value with trailing fractional zeros removed.
     fn normalized(self) -> Decimal {
         let mut d = self;
+        // In 64 bits when the units fit (every real amount): `u128` division is a call.
+        if let Ok(mut units) = u64::try_from(d.units) {
+            while d.scale > 0 && units.is_multiple_of(10) {
+                units /= 10;
+                d.scale -= 1;
+            }
+            d.units = u128::from(units);
+            return d;
+        }
         while d.scale > 0 && d.units.is_multiple_of(10) {
             d.units /= 10;
             d.scale -= 1;
         }
         d
     }
+}
+
+/// `units` in decimal digits, written at the end of `buf` (39 digits hold any `u128`).
+fn decimal_digits(units: u128, buf: &mut [u8; 39]) -> &str {
+    let mut at = buf.len();
+    let mut push = |digit: u8| {
+        at -= 1;
+        buf[at] = b'0' + digit;
+    };
+    match u64::try_from(units) {
+        Ok(mut v) => loop {
+            push((v % 10) as u8);
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        },
+        Err(_) => {
+            let mut v = units;
+            loop {
+                push((v % 10) as u8);
+                v /= 10;
+                if v == 0 {
+                    break;
+                }
+            }
+        }
+    }
+    std::str::from_utf8(&buf[at..]).unwrap_or_default()
 }
 
 impl PartialEq for Decimal {
@@ -126,19 +164,27 @@ impl PartialEq for Decimal {
 }
 
 impl fmt::Display for Decimal {
-    /// The shortest exact form: `0.0075`, `12`, `0`.
+    /// The shortest exact form: `0.0075`, `12`, `0`. Written in place, without allocating:
+    /// the sequencer renders each decision's cost total with it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.normalized();
-        let digits = d.units.to_string();
+        let mut buf = [0u8; 39];
+        let digits = decimal_digits(d.units, &mut buf);
         let scale = d.scale as usize;
         if scale == 0 {
-            return f.write_str(&digits);
+            return f.write_str(digits);
         }
         if digits.len() > scale {
             let (i, frac) = digits.split_at(digits.len() - scale);
-            write!(f, "{i}.{frac}")
+            f.write_str(i)?;
+            f.write_str(".")?;
+            f.write_str(frac)
         } else {
-            write!(f, "0.{}{digits}", "0".repeat(scale - digits.len()))
+            f.write_str("0.")?;
+            for _ in digits.len()..scale {
+                f.write_str("0")?;
+            }
+            f.write_str(digits)
         }
     }
 }
@@ -542,6 +588,56 @@ mod tests {
         assert_eq!(r.input, d("2.5"));
         assert_eq!(r.output, d("10"));
         assert_eq!(r.cached_input, Some(d("1.25")));
+    }
+
+    /// Printing as the allocating version did (`u128::to_string`, then the point placed).
+    fn printed_the_long_way(d: Decimal) -> String {
+        let mut d = d;
+        while d.scale > 0 && d.units.is_multiple_of(10) {
+            d.units /= 10;
+            d.scale -= 1;
+        }
+        let digits = d.units.to_string();
+        let scale = d.scale as usize;
+        if scale == 0 {
+            digits
+        } else if digits.len() > scale {
+            let (i, frac) = digits.split_at(digits.len() - scale);
+            format!("{i}.{frac}")
+        } else {
+            format!("0.{}{digits}", "0".repeat(scale - digits.len()))
+        }
+    }
+
+    #[test]
+    fn decimals_print_in_place_as_the_long_way_does_across_the_64_bit_boundary() {
+        let big = u128::from(u64::MAX);
+        for units in [
+            0,
+            1,
+            9,
+            10,
+            100,
+            12_300,
+            123_456_789,
+            big - 1,
+            big,
+            big + 1,
+            big * 10,
+            big * 1_000 + 7,
+            u128::MAX,
+            u128::MAX - 5,
+            10u128.pow(38),
+        ] {
+            for scale in [0, 1, 2, 5, 19, 20, 21, 24, 38, 39, 40, 45] {
+                let d = Decimal { units, scale };
+                assert_eq!(
+                    d.to_string(),
+                    printed_the_long_way(d),
+                    "{units} / 10^{scale}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -409,11 +409,15 @@ impl Sequencer {
                 // are.
                 let [count_key, digest_key] = render_thread::DIGEST_KEYS;
                 let mut added = 0;
-                if let Some((digest, count)) = self.digests.finish(id.as_str())
+                if let Some((digest, count)) = self.digests.finish(*id)
                     && let Value::Object(fields) = &mut payload
                 {
-                    fields.push((count_key.to_owned(), Value::from(count)));
-                    fields.push((digest_key.to_owned(), Value::from(digest)));
+                    // In strings this thread keeps: the payload is taken apart here.
+                    fields.push((payload::spare_string(count_key), Value::from(count)));
+                    fields.push((
+                        payload::spare_string(digest_key),
+                        Value::String(payload::spare_string(crate::hex::hex_str(&digest))),
+                    ));
                     added = 2;
                 }
                 match (ahead.text, ahead.canonical_split, &payload) {
@@ -748,12 +752,10 @@ impl Sequencer {
         }
         match ahead.decisions {
             // Known without reading the payload, which another thread built.
-            Some([own, parent]) => self.digests.record_ids(
-                own.as_ref().map(DecisionId::as_str),
-                parent.as_ref().map(DecisionId::as_str),
-                seq,
-                self.sealer.raw_hash(),
-            ),
+            Some([own, parent]) => {
+                self.digests
+                    .record_ids(own, parent, seq, self.sealer.raw_hash())
+            }
             None => self
                 .digests
                 .record(kind, payload, seq, self.sealer.raw_hash()),
@@ -1101,7 +1103,7 @@ impl Sequencer {
                 let content = genai::take_decision_content(&mut fields, &self.gen_ai);
                 let id = self.ids.next();
                 let parent = parent.and_then(|p| self.decisions.get(&p)).map(|p| p.id);
-                self.digests.open(id.as_str());
+                self.digests.open(id);
                 self.decisions.insert(
                     span,
                     OpenDecision {
@@ -1151,7 +1153,10 @@ impl Sequencer {
                     // `ok` unless an error was reported (`#[instrument(err)]`, or a panic
                     // unwinding through the span): `err` alone reports nothing on success.
                     let failed = d.outcome.iter().any(|(f, _)| *f == "error");
-                    p.put("outcome", Value::from(if failed { "error" } else { "ok" }));
+                    p.put(
+                        "outcome",
+                        Value::String(payload::spare_string(if failed { "error" } else { "ok" })),
+                    );
                     for (field, value) in d.outcome {
                         let key = if field == "return" { "result" } else { field };
                         p.put(key, value.into_value());
@@ -1415,10 +1420,16 @@ impl DecisionIds {
 
 /// A decision's id: 32 lowercase hex digits, held inline so that handing it to the render
 /// thread with each of the decision's records allocates nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) struct DecisionId([u8; 32]);
 
 impl DecisionId {
+    /// The id a payload's `decision_id` names, when it has an id's length (only ids this
+    /// sequencer made are ever looked up by it).
+    pub(super) fn from_text(text: &str) -> Option<DecisionId> {
+        text.as_bytes().try_into().ok().map(DecisionId)
+    }
+
     pub(super) fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or_default()
     }

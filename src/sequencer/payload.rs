@@ -65,7 +65,7 @@ impl Payload {
             .iter()
             .any(|(n, v)| *n == DECISION_FIELD && matches!(v, FieldValue::Str(_)));
         if let Some(span_name) = span_name.filter(|_| !named) {
-            self.put("name", Value::from(span_name));
+            self.put("name", spare_value(span_name));
         }
         for (name, value) in fields {
             if name == DECISION_FIELD {
@@ -89,7 +89,13 @@ impl Payload {
                 if let Some(k) = usage_key {
                     match usage.iter_mut().find(|(uk, _)| uk == k) {
                         Some(slot) => slot.1 = spare_field_value(value),
-                        None => usage.push((spare_string(k), spare_field_value(value))),
+                        None => {
+                            if usage.capacity() == 0 {
+                                // A kept list: taking payloads apart keeps nested ones too.
+                                usage = spare_list();
+                            }
+                            usage.push((spare_string(k), spare_field_value(value)));
+                        }
                     }
                     continue;
                 }
@@ -307,24 +313,22 @@ impl CallTotals {
             return;
         }
         p.put("llm_calls", Value::from(self.llm_calls));
-        p.put(
-            "usage",
-            Value::Object(vec![
-                (spare_string("input_tokens"), Value::from(self.input_tokens)),
-                (
-                    spare_string("output_tokens"),
-                    Value::from(self.output_tokens),
-                ),
-            ]),
-        );
-        let mut costs = self.costs.rendered();
-        match costs.len() {
+        let mut usage = spare_list();
+        usage.push((spare_string("input_tokens"), Value::from(self.input_tokens)));
+        usage.push((
+            spare_string("output_tokens"),
+            Value::from(self.output_tokens),
+        ));
+        p.put("usage", Value::Object(usage));
+        // In strings this thread keeps, without a list for the one currency there usually is.
+        let mut costs = self
+            .costs
+            .render_each(|| spare_string(""))
+            .map(Value::String);
+        match self.costs.len() {
             0 => {}
-            1 => p.put("cost", Value::from(costs.remove(0))),
-            _ => p.put(
-                "cost",
-                Value::Array(costs.into_iter().map(Value::from).collect()),
-            ),
+            1 => p.put("cost", costs.next().unwrap_or(Value::Null)),
+            _ => p.put("cost", Value::Array(costs.collect())),
         }
         if self.uncosted > 0 {
             p.put("uncosted_calls", Value::from(self.uncosted));
