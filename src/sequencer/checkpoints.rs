@@ -240,6 +240,11 @@ impl Sequencer {
     /// (see the module's documentation). `Err` when a commit failed (the checkpoint, if
     /// sealed, was not published).
     pub(super) fn checkpoint_if_due(&mut self, force: bool) -> Result<(), Error> {
+        if self.checkpoints.is_none() && self.epochs.is_none() {
+            // Nothing to do, and nothing to wait for: settling here would drain the render
+            // thread after every full batch.
+            return Ok(());
+        }
         // A checkpoint covers the entries before it: every record submitted is sealed first.
         self.settle();
         // An epoch that ends rolls over first (a failure is reported there and retried later;

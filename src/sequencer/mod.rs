@@ -909,16 +909,22 @@ impl Sequencer {
     /// Only a plain batch is begun: none with a `gap`, a drop count or a segment's opening
     /// (their bookkeeping is per batch), and none with checkpoints on (the tree and the
     /// checkpoints' publication follow each commit).
+    ///
+    /// A plain batch is begun with what is sealed: the records still out on the render thread
+    /// are not waited for, and are sealed into the next batch while this one is written.
+    /// Waiting for them (as [`Sequencer::commit`] does) drained the render thread at every
+    /// batch's end, and it then slept until the next chunk, a wake-up away
+    /// (docs/PERFORMANCE.md, "Session 11"). A drop count waiting to be recorded is sealed
+    /// with the next message or commit.
     fn commit_full_batch(&mut self, durability: Durability) -> Result<(), Error> {
-        self.settle();
-        self.in_commit = true;
-        self.seal_dropped_gap();
-        self.in_commit = false;
-        self.end_begun_commit()?;
         // `batch_system` counts the log's own entries: a `gap` (a batch after a loss opens with
         // one), a drop count, a segment's opening. Epoch keys come only with checkpoints.
         let plain = self.batch_entries > 0 && self.batch_system == 0 && self.checkpoints.is_none();
-        if !plain || !self.writer.begin_commit(durability) {
+        if !plain {
+            return self.commit(durability);
+        }
+        self.end_begun_commit()?;
+        if !self.writer.begin_commit(durability) {
             return self.commit(durability);
         }
         self.batch_bytes = 0;
@@ -963,6 +969,18 @@ impl Sequencer {
         }
     }
 
+    /// Whether the batch is full while records keep arriving. Without checkpoints a full batch
+    /// is begun with what is sealed ([`Sequencer::commit_full_batch`]), so only that counts;
+    /// with them it is committed whole, the records out on the render thread sealed into it
+    /// first, so they count too (the tree thread holds at most about `MAX_BATCH` leaves a batch).
+    fn batch_is_full(&self) -> bool {
+        if self.checkpoints.is_none() {
+            self.batch_entries >= MAX_BATCH
+        } else {
+            self.batch_entries + self.deferred() >= MAX_BATCH
+        }
+    }
+
     /// How the batch is committed when the queue runs dry.
     fn drain_durability(&self) -> Durability {
         match self.policy {
@@ -989,7 +1007,7 @@ impl Sequencer {
                 return self.shut_down(rx, done);
             }
             loop {
-                if self.batch_entries + self.deferred() >= MAX_BATCH {
+                if self.batch_is_full() {
                     let _ = self.commit_full_batch(self.drain_durability());
                     let _ = self.checkpoint_if_due(false);
                 }

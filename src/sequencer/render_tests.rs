@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crossbeam_channel::bounded;
 use sha2::{Digest, Sha256};
 
+use super::render_thread::CHUNK_ITEMS;
 use super::tests::FailingWriter;
 use super::tests::sequencer;
 use super::{Redaction, Sequencer};
@@ -728,4 +729,70 @@ fn scripts_give_the_same_chain_with_and_without_the_thread() {
         .unwrap();
     let handed_over = handed_over.get();
     assert!(handed_over > 24, "{handed_over} chunks handed over in all");
+}
+
+/// A `tool_call` event named `name`, handed over unshaped.
+fn named_call(name: &str) -> Msg {
+    Msg::Event {
+        kind: "tool_call".into(),
+        decision: None,
+        fields: vec![("name", s(name))],
+        reply: None,
+    }
+}
+
+#[test]
+fn a_full_batch_is_begun_without_waiting_for_the_records_out_on_the_render_thread() {
+    let writer = FailingWriter::beginning_commits();
+    let mut seq = signed_sequencer(&writer);
+    seq.start_render_thread(true);
+    let names: Vec<String> = (0..3 * CHUNK_ITEMS + 5).map(|i| format!("t{i}")).collect();
+    // Two chunks sealed; then a third handed over and five records in the chunk being filled.
+    for name in &names[..2 * CHUNK_ITEMS] {
+        seq.handle(named_call(name));
+    }
+    seq.settle();
+    for name in &names[2 * CHUNK_ITEMS..] {
+        seq.handle(named_call(name));
+    }
+    let sealed = seq.batch_entries;
+    assert!(sealed >= 2 * CHUNK_ITEMS, "{sealed}");
+    assert!(
+        seq.deferred() >= 5,
+        "the filling chunk is not handed over yet"
+    );
+    // Nothing to checkpoint: the records stay where they are.
+    let deferred = seq.deferred();
+    seq.checkpoint_if_due(false).unwrap();
+    assert_eq!(seq.deferred(), deferred);
+
+    seq.commit_full_batch(Durability::Synced).unwrap();
+    let begun = seq.begun.as_ref().expect("a plain batch is begun");
+    assert_eq!(
+        begun.entries, sealed,
+        "only what was sealed is in the begun batch"
+    );
+    assert!(seq.deferred() >= 5, "what is out stays out");
+
+    // The rest is sealed onto the begun batch, in arrival order, and commits after it.
+    seq.commit(Durability::Synced).unwrap();
+    assert_eq!(
+        writer.store().commits,
+        [
+            (sealed, Durability::Synced),
+            (names.len() - sealed, Durability::Synced)
+        ]
+    );
+    let lines = writer.store().committed_lines.clone();
+    let got: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            let v = json::parse(l.trim_end()).unwrap();
+            let name = v.get("payload").and_then(|p| p.get("name")).cloned();
+            name.and_then(|n| n.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(got, names);
+    writer.assert_linked();
 }
