@@ -42,8 +42,11 @@ pub(super) const CHUNK_ITEMS: usize = 128;
 /// `IN_FLIGHT × CHUNK_ITEMS` records). Eight rather than three: a thread that has run dry and
 /// sleeps can take half a millisecond to run again once woken on a busy virtual machine, and
 /// with three chunks out (~0.4 ms of sealing) the sequencer waited for it about a quarter of
-/// the time (docs/PERFORMANCE.md, "Session 9").
-pub(super) const IN_FLIGHT: usize = 8;
+/// the time (docs/PERFORMANCE.md, "Session 9"). Twelve since a full batch no longer drains
+/// the thread: with eight out the sequencer still waited for it some 450 times per million
+/// entries; twelve and sixteen wrote 2–6 % more, 24 and 32 less again, and each chunk out
+/// holds its payloads' memory under a stalled disk ("Session 11").
+pub(super) const IN_FLIGHT: usize = 12;
 
 /// The most records shaped and not yet sealed: those out on the thread, the chunk being filled
 /// and the one being sealed.
