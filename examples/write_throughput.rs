@@ -2,7 +2,7 @@
 //! sustained rate, to produce large logs for `acttrace verify` measurements.
 //!
 //! ```text
-//! cargo run --release --example write_throughput -- OUT.jsonl N [signed] [written] [checkpoints] [reopen]
+//! cargo run --release --example write_throughput -- OUT.jsonl N [signed] [written] [checkpoints] [reopen] [flush-every=K]
 //! ```
 //!
 //! `written`: batches are handed to the operating system and synced only at the end
@@ -10,7 +10,8 @@
 //! `checkpoints`: with checkpoints on (issue #13; default cadence), signed by a key made from a
 //! fixed seed. `reopen`: opens the existing log (which the writer verifies, rebuilding the
 //! Merkle tree with `checkpoints`), emits N decisions more and closes it. The verifier key is
-//! printed on standard error.
+//! printed on standard error. `flush-every=K`: a durable flush after every K decisions, as the
+//! criterion benchmark does after each round of 1,000 (the time includes the flushes).
 
 use std::time::Instant;
 
@@ -33,6 +34,10 @@ fn main() {
     let flags: Vec<String> = args.collect();
     let flag = |f: &str| flags.iter().any(|a| a == f);
     let signed = flag("signed");
+    let flush_every: Option<u64> = flags
+        .iter()
+        .find_map(|a| a.strip_prefix("flush-every="))
+        .map(|k| k.parse().expect("flush-every=K, K decisions"));
     if !flag("reopen") {
         let _ = std::fs::remove_file(&path);
     }
@@ -62,6 +67,9 @@ fn main() {
     tracing::dispatcher::with_default(&dispatch, || {
         for i in 0..n {
             workload::decision(i);
+            if flush_every.is_some_and(|k| (i + 1) % k == 0) {
+                guard.flush().unwrap();
+            }
         }
     });
     let report = guard.shutdown(std::time::Duration::from_secs(600)).unwrap();
