@@ -47,8 +47,11 @@ use digest::DecisionDigests;
 use payload::{CallTotals, Payload, auto_flags};
 use render_thread::{Ahead, CHUNK_ITEMS, Chunk, Deferred, RenderThread, Then, Unshaped};
 
-/// Most entries sealed into one batch before it is committed even if more are queued, which
-/// bounds the writer's buffer and the latency of the first entry in a burst.
+/// Entries sealed into one batch before it is committed even if more are queued, which bounds
+/// the writer's buffer and the latency of the first entry in a burst. A soft bound: the check
+/// comes after each message, and one message can seal every chunk back from the render thread,
+/// so a batch may run past it by up to `IN_FLIGHT × CHUNK_ITEMS` entries (the writer's byte
+/// bound, `max_batch_bytes`, is checked per entry).
 const MAX_BATCH: usize = 4096;
 
 /// When entries reach stable storage.
@@ -341,7 +344,9 @@ impl Sequencer {
 
     /// Seals everything submitted: the chunks out on the render thread (waiting for them),
     /// then the one being filled. Called before anything else is sealed or committed, so that
-    /// entries are chained in the order their records arrived.
+    /// entries are chained in the order their records arrived; the one commit that does not
+    /// wait for it is a full plain batch's begun commit ([`Sequencer::commit_full_batch`]),
+    /// which covers only what is sealed.
     fn settle(&mut self) {
         if self.sealing_deferred {
             return;
@@ -894,6 +899,9 @@ impl Sequencer {
             cp.rolled_back();
         }
         self.batch_entries = 0;
+        // The lost batch's bytes must not count against the next one (a begun batch failing
+        // in `commit_full_batch` returns before anything resets them).
+        self.batch_bytes = 0;
         self.batch_has_gap = false;
         for (reply, _) in replies {
             let _ = reply.send(Err(Error::Write(message.clone())));

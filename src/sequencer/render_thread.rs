@@ -16,7 +16,9 @@
 //! Chunks, not records, are handed over: a wake-up per record cost more than the work it moved
 //! (an earlier experiment, docs/PERFORMANCE.md "The redaction stage"). Before anything else is
 //! sealed or committed, the sequencer seals every chunk handed over and the one it is filling
-//! ([`Sequencer::settle`](super::Sequencer)), so group commit sees the same batches.
+//! ([`Sequencer::settle`](super::Sequencer)), so nothing is chained out of arrival order and a
+//! flush or a drained queue commits every record before it. Only a full batch's begun commit
+//! does not wait: it covers what is sealed, and the chunks still out go into the next batch.
 
 use std::any::Any;
 use std::borrow::Cow;

@@ -1407,3 +1407,37 @@ fn a_batch_with_a_gap_is_not_begun_but_committed_whole() {
     assert_eq!(seq.lost, 0);
     writer.assert_linked();
 }
+
+#[test]
+fn a_begun_batch_that_fails_leaves_no_byte_count_behind_for_the_next_batch() {
+    let writer = FailingWriter::beginning_commits();
+    let (mut seq, _queue, _log, _rx) = sequencer(&writer, QueueFullPolicy::Block);
+    // Names of one length: every line of a batch is about as long as the first.
+    seq.seal("tool_call", tool_call("n00"));
+    let line = seq.batch_bytes;
+    seq.commit(Durability::Synced).unwrap();
+    seq.max_batch = Some(10 * line);
+
+    writer.store().fail_ends = 1;
+    for i in 1..4 {
+        seq.seal("tool_call", tool_call(&format!("n{i:02}")));
+    }
+    seq.commit_full_batch(Durability::Synced).unwrap();
+    assert!(seq.begun.is_some());
+    for i in 4..12 {
+        seq.seal("tool_call", tool_call(&format!("n{i:02}")));
+    }
+    // The begun batch fails: both are lost, and the next batch starts from nothing.
+    seq.commit_full_batch(Durability::Synced).unwrap_err();
+    assert_eq!(seq.batch_bytes, 0);
+    // The gap and five entries fit well within ten lines: one commit, at the end.
+    for i in 12..17 {
+        seq.seal("tool_call", tool_call(&format!("n{i:02}")));
+    }
+    seq.commit(Durability::Synced).unwrap();
+    assert_eq!(
+        writer.store().commits,
+        [(1, Durability::Synced), (6, Durability::Synced)]
+    );
+    writer.assert_linked();
+}
