@@ -88,12 +88,42 @@ fn durable_then_nearly_full(
     (kept, durable, filler)
 }
 
+/// A JSONL writer opened on a new `audit.jsonl` in `dir` (a new log: nothing to resume), and
+/// the file's path.
+fn new_log(dir: &Path) -> (PathBuf, JsonlFileWriter) {
+    let path = dir.join("audit.jsonl");
+    let mut w = JsonlFileWriter::new(&path);
+    assert!(w.open(None).unwrap().is_none());
+    (path, w)
+}
+
+/// A fresh directory with a tmpfs of a given size mounted over it (a disk that fills up),
+/// unmounted when dropped.
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    /// `None` where no tmpfs can be mounted (not root): `mount_tmpfs` says so on stderr, and
+    /// the test has nothing to check.
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        mount_tmpfs(dir.path(), size).then(|| SmallDisk(dir))
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        drop(Unmount(self.0.path()));
+    }
+}
+
 #[test]
 fn a_batch_of_megabytes_is_committed_whole_and_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("audit.jsonl");
-    let mut w = JsonlFileWriter::new(&path);
-    assert!(w.open(None).unwrap().is_none());
+    let (path, mut w) = new_log(dir.path());
     // About 1.5 MiB in one batch.
     let first = entries_after(0, GENESIS, 1500);
     append_all(&mut w, &first);
@@ -128,14 +158,10 @@ fn a_batch_of_megabytes_is_committed_whole_and_in_order() {
 
 #[test]
 fn a_large_batch_that_meets_a_full_disk_is_cut_back_whole_and_the_log_continues() {
-    let dir = tempfile::tempdir().unwrap();
-    if !mount_tmpfs(dir.path(), "2m") {
+    let Some(dir) = SmallDisk::mount("2m") else {
         return;
-    }
-    let _unmount = Unmount(dir.path());
-    let path = dir.path().join("audit.jsonl");
-    let mut w = JsonlFileWriter::new(&path);
-    w.open(None).unwrap();
+    };
+    let (path, mut w) = new_log(dir.path());
     // About 600 KiB free, then a batch of about 1.5 MiB: its first 600 KiB fit, the rest does
     // not.
     let (first, durable, filler) = durable_then_nearly_full(&mut w, dir.path(), &path, 2048);
@@ -162,9 +188,7 @@ fn a_large_batch_that_meets_a_full_disk_is_cut_back_whole_and_the_log_continues(
 #[test]
 fn a_begun_commit_ends_durable_while_the_next_batch_is_appended() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("audit.jsonl");
-    let mut w = JsonlFileWriter::new(&path);
-    w.open(None).unwrap();
+    let (path, mut w) = new_log(dir.path());
     // A batch under one block is not begun (it is written at commit): nothing changes.
     let small = entries_after(0, GENESIS, 3);
     append_all(&mut w, &small);
@@ -198,14 +222,10 @@ fn a_begun_commit_ends_durable_while_the_next_batch_is_appended() {
 
 #[test]
 fn a_begun_commit_that_meets_a_full_disk_takes_the_next_batch_with_it() {
-    let dir = tempfile::tempdir().unwrap();
-    if !mount_tmpfs(dir.path(), "3m") {
+    let Some(dir) = SmallDisk::mount("3m") else {
         return;
-    }
-    let _unmount = Unmount(dir.path());
-    let path = dir.path().join("audit.jsonl");
-    let mut w = JsonlFileWriter::new(&path);
-    w.open(None).unwrap();
+    };
+    let (path, mut w) = new_log(dir.path());
     // About 600 KiB free; a begun batch of about 1.5 MiB does not fit, and the batch appended
     // behind it (chained onto it) must not stay either.
     let (kept, durable, filler) = durable_then_nearly_full(&mut w, dir.path(), &path, 3072);
@@ -257,11 +277,9 @@ fn a_segment_counts_a_begun_batch_toward_its_rotation_and_commits_it_when_it_end
 
 #[test]
 fn a_segment_rotated_with_a_begun_commit_ends_it_first_and_reports_its_failure() {
-    let dir = tempfile::tempdir().unwrap();
-    if !mount_tmpfs(dir.path(), "2m") {
+    let Some(dir) = SmallDisk::mount("2m") else {
         return;
-    }
-    let _unmount = Unmount(dir.path());
+    };
     let mut w = SegmentedWriter::new(dir.path(), "audit").max_bytes(512 * 1024);
     w.open(None).unwrap();
     // About 1.5 MiB begun where about 600 KiB are free: a rotation must not drop it with the

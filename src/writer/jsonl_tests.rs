@@ -61,6 +61,13 @@ fn append(
     prev
 }
 
+/// A writer opened on `path`, an empty file or none, for a log signed with [`key`].
+fn opened(path: &Path) -> JsonlFileWriter {
+    let mut writer = JsonlFileWriter::new(path);
+    assert!(writer.open(Some(&key())).unwrap().is_none());
+    writer
+}
+
 /// A sealer that leaves signatures to the writer.
 fn leaving() -> Sealer {
     let mut sealer = Sealer::for_log(HashAlg::Sha256, Some(&key()));
@@ -88,8 +95,7 @@ fn verify_signed(path: &Path, entries: u64, head: &str) {
 fn lines_left_unsigned_are_signed_on_the_write_thread_and_at_commit() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.jsonl");
-    let mut writer = JsonlFileWriter::new(&path);
-    assert!(writer.open(Some(&key())).unwrap().is_none());
+    let mut writer = opened(&path);
     assert!(writer.sign_lines(&LineSigner::new(&key())));
     let mut sealer = leaving();
     // About 400 bytes a line: several blocks, handed to the write thread as they fill.
@@ -108,8 +114,7 @@ fn lines_left_unsigned_are_signed_on_the_write_thread_and_at_commit() {
 fn a_line_awaiting_its_signature_without_a_signer_fails_its_commit_and_is_never_written() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.jsonl");
-    let mut writer = JsonlFileWriter::new(&path);
-    writer.open(Some(&key())).unwrap();
+    let mut writer = opened(&path);
     // The writer never took a signer, yet is handed lines that await one: a small batch, then
     // one of several blocks.
     let mut sealer = leaving();
@@ -126,8 +131,9 @@ fn a_line_awaiting_its_signature_without_a_signer_fails_its_commit_and_is_never_
         verify_signed(&path, 2, &signed_head);
         assert_ne!(head, signed_head);
         std::fs::File::create(&path).unwrap();
-        writer = JsonlFileWriter::new(&path);
-        writer.open(Some(&key())).unwrap();
+        // The old writer lets go of the file's lock before the new one takes it.
+        drop(writer);
+        writer = opened(&path);
     }
 }
 
@@ -135,8 +141,7 @@ fn a_line_awaiting_its_signature_without_a_signer_fails_its_commit_and_is_never_
 fn entries_appended_signed_are_left_as_they_are() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log.jsonl");
-    let mut writer = JsonlFileWriter::new(&path);
-    writer.open(Some(&key())).unwrap();
+    let mut writer = opened(&path);
     assert!(writer.sign_lines(&LineSigner::new(&key())));
     // Owned entries, signed by the caller, between lines left to the writer.
     let mut sealer = leaving();
